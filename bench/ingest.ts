@@ -1,0 +1,101 @@
+// Ingest throughput: readings/s committed through the organization's ingest path, next to a
+// raw `unnest` insert of the same number of rows into the same table, in the same run.
+//   npm run bench:ingest [-- --batches 40 --batch-size 1000]
+import { parseArgs } from 'node:util';
+import { createLogger } from '../lib/logger.ts';
+import { Access, SCOPES } from '../subgraphs/org/access.ts';
+import { createOrgDb } from '../subgraphs/org/db.ts';
+import { orgNames } from '../subgraphs/org/names.ts';
+import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
+import { createOrgSubgraph } from '../subgraphs/org/server.ts';
+import { connectNats, deleteStreams } from '../lib/nats.ts';
+import { report, Samples, scratchStore } from './support.ts';
+
+const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '40' }, 'batch-size': { type: 'string', default: '1000' } } });
+const batches = Number(args.batches);
+const batchSize = Number(args['batch-size']);
+const TWINS = 20;
+const METRICS = ['temperature', 'vibration'];
+
+const store = await scratchStore('org');
+const db = createOrgDb({ databaseUrl: store.url });
+const subjectPrefix = `bench_${process.pid}`;
+const nats = await connectNats(process.env.NATS_URL ?? 'nats://127.0.0.1:4222', 'twinx-bench');
+const principal = { subject: 'bench', scopes: new Set(SCOPES) };
+const names = orgNames('acme');
+const base = { names, db, access: new Access(principal), limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 } };
+const subgraph = createOrgSubgraph({
+  org: 'acme',
+  db,
+  nats,
+  subjectPrefix,
+  authenticate: async () => principal,
+  devicePrincipal: principal,
+  logger: createLogger('bench', 'silent'),
+});
+
+try {
+  await subgraph.start();
+  for (let t = 0; t < TWINS; t++) {
+    await db.twin.create({
+      data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } },
+    });
+  }
+
+  // Every batch holds new readings (distinct times), spread over all twins and metrics.
+  let clock = Date.UTC(2026, 0, 1);
+  function batch() {
+    const start = clock;
+    clock += batchSize;
+    return Array.from({ length: batchSize }, (_, i) => ({
+      twinId: `acme:m-${i % TWINS}`,
+      metric: METRICS[Math.floor(i / TWINS) % METRICS.length]!,
+      at: new Date(start + i).toISOString(),
+      value: (i * 7) % 100,
+    }));
+  }
+
+  const raw = new Samples('raw unnest INSERT (baseline)', batchSize);
+  const direct = new Samples('ingestReadings (NATS path)', batchSize);
+  const http = new Samples('GraphQL ingestTelemetry over HTTP', batchSize);
+  const mutation = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
+
+  for (let round = -3; round < batches; round++) {
+    // The first rounds warm up connections and plans and are not counted.
+    const warm = round < 0;
+    const rows = batch();
+    const insert = () =>
+      db.$executeRawUnsafe(
+        `INSERT INTO "Reading" ("twinId", metric, at, value) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])`,
+        rows.map((r) => r.twinId.slice(5)),
+        rows.map((r) => r.metric),
+        rows.map((r) => r.at),
+        rows.map((r) => r.value),
+      );
+    if (warm) await insert();
+    else await raw.time(insert);
+
+    const viaFunction = batch();
+    const runDirect = () => ingestReadings(base, viaFunction);
+    if (warm) await runDirect();
+    else await direct.time(runDirect);
+
+    const body = JSON.stringify({ query: mutation, variables: { r: batch() } });
+    const post = async () => {
+      const response = await fetch(subgraph.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const json = (await response.json()) as { errors?: unknown };
+      if (json.errors) throw new Error(JSON.stringify(json.errors));
+    };
+    if (warm) await post();
+    else await http.time(post);
+  }
+
+  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http]);
+  console.log(`rows stored: ${await db.reading.count()}`);
+} finally {
+  await subgraph.stop();
+  await deleteStreams(nats, subjectPrefix);
+  await nats.drain();
+  await db.$disconnect();
+  await store.drop();
+}

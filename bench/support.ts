@@ -1,0 +1,65 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { migrateDeploy, type StoreKind } from '../lib/db/migrate.ts';
+
+/** Server the benchmarks create their scratch databases on. */
+export const POSTGRES_URL = process.env.TWINX_BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+/** A scratch database with the store's migrations; dropped by `drop()`. */
+export async function scratchStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `twinx_bench_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(sql).finally(() => client.end());
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  await migrateDeploy({ kind, databaseUrl: url.toString() });
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Latency samples (ms) of one contender and the rows/s they imply. */
+export class Samples {
+  readonly ms: number[] = [];
+  constructor(
+    readonly name: string,
+    readonly rowsPerCall: number,
+  ) {}
+
+  async time(run: () => Promise<unknown>): Promise<void> {
+    const start = performance.now();
+    await run();
+    this.ms.push(performance.now() - start);
+  }
+
+  summary() {
+    const sorted = [...this.ms].sort((a, b) => a - b);
+    const total = this.ms.reduce((sum, ms) => sum + ms, 0);
+    return {
+      name: this.name,
+      calls: this.ms.length,
+      rowsPerSecond: (this.rowsPerCall * this.ms.length * 1000) / total,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+    };
+  }
+}
+
+/** Prints contenders side by side, each as a ratio to the first (the baseline). */
+export function report(title: string, contenders: Samples[], unit = 'rows/s'): void {
+  const [baseline, ...rest] = contenders.map((c) => c.summary());
+  console.log(`\n${title}`);
+  console.log(`${'contender'.padEnd(34)} ${unit.padStart(12)} ${'vs baseline'.padStart(12)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}`);
+  for (const s of [baseline!, ...rest]) {
+    const ratio = s.rowsPerSecond / baseline!.rowsPerSecond;
+    console.log(
+      `${s.name.padEnd(34)} ${s.rowsPerSecond.toFixed(0).padStart(12)} ${`${ratio.toFixed(2)}x`.padStart(12)} ${s.p50.toFixed(2).padStart(9)} ${s.p99.toFixed(2).padStart(9)}`,
+    );
+  }
+}

@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/** One configuration value: a command-line flag with an environment variable as fallback. */
+export interface Setting<T extends z.ZodType> {
+  flag: string;
+  env: string;
+  schema: T;
+}
+
+export type Settings = Record<string, Setting<z.ZodType>>;
+export type ConfigOf<S extends Settings> = { [K in keyof S]: z.output<S[K]['schema']> };
+
+/**
+ * Reads a service's configuration: explicit flags win, environment variables are the
+ * fallback, and every value is validated. Fails fast with one message naming each flag and
+ * variable that is missing or malformed.
+ */
+export function loadConfig<S extends Settings>(settings: S, flags: object, env: NodeJS.ProcessEnv): ConfigOf<S> {
+  const config: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, setting] of Object.entries(settings)) {
+    const raw = (flags as Record<string, unknown>)[key] ?? (env[setting.env] === '' ? undefined : env[setting.env]);
+    const result = setting.schema.safeParse(raw);
+    if (result.success) config[key] = result.data;
+    else problems.push(`--${setting.flag} / ${setting.env}: ${raw === undefined ? 'required' : result.error.issues[0]!.message}`);
+  }
+  if (problems.length === 1) throw new TypeError(`invalid configuration: ${problems[0]}`);
+  if (problems.length > 1) throw new TypeError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return config as ConfigOf<S>;
+}
+
+/** Common value schemas. */
+export const values = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgresql:// URL'),
+  natsUrl: z.string().regex(/^(nats|tls|ws|wss):\/\/[^,]+(,(nats|tls|ws|wss):\/\/[^,]+)*$/, 'expected nats://host:port (comma-separated for a cluster)'),
+  subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected NATS subject tokens joined by ".", e.g. twinx'),
+  positiveInt: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  /** A boolean flag, or `true`/`false`/`1`/`0` in the environment. */
+  flag: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((value) => value === true || value === 'true' || value === '1')
+    .default(false),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};

@@ -1,0 +1,78 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * Every error twinx sends to a caller carries one of these codes in `extensions.code`.
+ * Clients and tests branch on the code, never on the message text.
+ */
+export enum ErrorCode {
+  /** The HTTP request is not a GraphQL request (e.g. malformed JSON). */
+  BAD_REQUEST = 'BAD_REQUEST',
+  /** The HTTP request body exceeds the service's limit. */
+  REQUEST_TOO_LARGE = 'REQUEST_TOO_LARGE',
+  /** An argument or input object is malformed (bad id, bad timestamp, bad range...). */
+  INVALID_INPUT = 'INVALID_INPUT',
+  /** The twin does not exist, or the caller may not know that it exists. */
+  UNKNOWN_TWIN = 'UNKNOWN_TWIN',
+  /** The twin exists but does not declare this metric. */
+  UNKNOWN_METRIC = 'UNKNOWN_METRIC',
+  /** A create collided with something that already exists. */
+  ALREADY_EXISTS = 'ALREADY_EXISTS',
+  /** A batch holds more items than the service accepts in one call. */
+  BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
+  /** No valid credentials were presented. */
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  /** Valid credentials, but they do not allow this operation. */
+  FORBIDDEN = 'FORBIDDEN',
+  /** A dependency (database, NATS) is unavailable; the operation may be retried. */
+  UNAVAILABLE = 'UNAVAILABLE',
+  /** Anything else. The details are logged, never sent. */
+  INTERNAL = 'INTERNAL',
+}
+
+/** Details that may accompany a code, e.g. which batch item failed. */
+export type ErrorDetails = Record<string, string | number | boolean | null | undefined>;
+
+/** An error with a stable code; becomes a `GraphQLError` when it leaves a resolver. */
+export class TwinxError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
+    this.name = 'TwinxError';
+  }
+
+  toGraphQLError(): GraphQLError {
+    return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code } });
+  }
+}
+
+/** Shorthand used across the code base: `throw fail(ErrorCode.UNKNOWN_TWIN, ...)`. */
+export function fail(code: ErrorCode, message: string, details?: ErrorDetails): TwinxError {
+  return new TwinxError(code, message, details);
+}
+
+/**
+ * Maps an error thrown by Prisma (client or driver adapter) to the catalogue. Only known,
+ * caller-caused failures keep their meaning; everything else becomes `INTERNAL` or
+ * `UNAVAILABLE` so that no SQL or schema detail reaches a caller.
+ */
+export function fromPrismaError(error: unknown): TwinxError {
+  if (error instanceof TwinxError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'P2002':
+      return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
+    case 'P2025':
+      return fail(ErrorCode.UNKNOWN_TWIN, 'Not found.');
+    case 'P1001':
+    case 'P1002':
+    case 'P1017':
+    case 'P2024':
+    case 'ECONNREFUSED':
+      return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
+    default:
+      return fail(ErrorCode.INTERNAL, 'Internal error.');
+  }
+}

@@ -1,0 +1,88 @@
+import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
+import { HeaderMap } from '@apollo/server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode } from './errors.ts';
+
+/** A plain HTTP route next to `/graphql` (health, JWKS...). */
+export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface GraphQLHandlerOptions<TContext extends BaseContext> {
+  apollo: ApolloServer<TContext>;
+  /** Builds the per-request context; throwing a `GraphQLError` answers with it. */
+  context: (req: IncomingMessage) => Promise<TContext>;
+  /** Largest accepted request body in bytes; larger requests get `REQUEST_TOO_LARGE` (413). */
+  maxBodyBytes: number;
+  /** Other paths served by the same server. */
+  routes?: Record<string, Route>;
+}
+
+/** Writes a JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] });
+}
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new BodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Serves Apollo Server on `/graphql` of a plain Node HTTP server, with a body size limit,
+ * plus the given routes. No web framework: the services need nothing more.
+ */
+export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHandlerOptions<TContext>) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = options.routes?.[url.pathname];
+    if (route) return route(req, res);
+    if (url.pathname !== '/graphql') return sendError(res, 404, ErrorCode.BAD_REQUEST, `No route ${url.pathname}; GraphQL is served on /graphql.`);
+    let body: unknown;
+    if (req.method === 'POST') {
+      let text: string;
+      try {
+        text = await readBody(req, options.maxBodyBytes);
+      } catch (error) {
+        if (error instanceof BodyTooLarge) {
+          // The rest of the body is not read: close the connection after answering.
+          res.setHeader('connection', 'close');
+          return sendError(res, 413, ErrorCode.REQUEST_TOO_LARGE, `Request body exceeds ${options.maxBodyBytes} bytes.`);
+        }
+        throw error;
+      }
+      try {
+        body = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        return sendError(res, 400, ErrorCode.BAD_REQUEST, 'The request body is not valid JSON.');
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const request: HTTPGraphQLRequest = { method: req.method?.toUpperCase() ?? 'GET', headers, search: url.search, body };
+    const response = await options.apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: () => options.context(req) });
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+}

@@ -1,0 +1,24 @@
+import type { Logger } from './logger.ts';
+
+/**
+ * Keeps a service running until SIGINT or SIGTERM, then runs its disposers in order
+ * (stop accepting work first, close connections last). A second signal exits at once.
+ */
+export function runUntilSignal(logger: Logger, disposers: (() => Promise<unknown>)[]): Promise<void> {
+  return new Promise((resolve) => {
+    const shutdown = async (signal: NodeJS.Signals) => {
+      process.once(signal, () => process.exit(130));
+      logger.info({ signal }, 'shutting down');
+      for (const dispose of disposers) {
+        try {
+          await dispose();
+        } catch (error) {
+          logger.error({ err: error }, 'error during shutdown');
+        }
+      }
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+}

@@ -1,0 +1,33 @@
+import DataLoader from 'dataloader';
+import type { Access } from './access.ts';
+import type { OrgDb } from './db.ts';
+import type { OrgNames } from './names.ts';
+import { loadTwins, type TwinRow } from './twins/store.ts';
+
+/** Limits an organization enforces on callers. */
+export interface OrgLimits {
+  /** Readings accepted in one ingest batch (GraphQL or NATS). */
+  maxIngestBatch: number;
+  /** Largest page of twins or readings. */
+  maxPageSize: number;
+  /** Most buckets one aggregate query may return. */
+  maxBuckets: number;
+}
+
+/** What data operations work with: the store, the caller's access, and the limits. */
+export interface OrgBase {
+  names: OrgNames;
+  db: OrgDb;
+  access: Access;
+  limits: OrgLimits;
+}
+
+/** Everything a resolver needs for one request. */
+export interface OrgContext extends OrgBase {
+  /** Twins by local id, batched per request and filtered by what the caller may read. */
+  twins: DataLoader<string, TwinRow | null>;
+}
+
+export function createOrgContext(base: OrgBase): OrgContext {
+  return { ...base, twins: new DataLoader((ids) => loadTwins(base.db, base.access, ids)) };
+}

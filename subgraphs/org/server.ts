@@ -1,0 +1,118 @@
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { formatError } from '../../lib/graphql/errors.ts';
+import { graphqlHandler, sendJson } from '../../lib/http.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { NatsConnection } from '../../lib/nats.ts';
+import { Access, type Principal } from './access.ts';
+import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
+import type { OrgDb } from './db.ts';
+import { orgNames } from './names.ts';
+import { orgSchema } from './schema.ts';
+import { startDeviceIngest } from './telemetry/device-ingest.ts';
+import { ingestReadings } from './telemetry/ingest.ts';
+
+/** Options of an organization subgraph. The caller owns `db` and `nats` and closes them after `stop()`. */
+export interface OrgSubgraphOptions {
+  /** The organization's slug, e.g. `acme`; it names the GraphQL types and NATS subjects. */
+  org: string;
+  db: OrgDb;
+  nats: NatsConnection;
+  /** NATS subject prefix of the deployment (no default: deployments must not share subjects). */
+  subjectPrefix: string;
+  /** Identifies the caller of an HTTP request; throws a `GraphQLError` to refuse it. */
+  authenticate: (req: IncomingMessage) => Promise<Principal>;
+  /** Principal under which device telemetry from NATS is stored. */
+  devicePrincipal: Principal;
+  logger: Logger;
+  /** @default 0 (a free port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  limits?: Partial<OrgLimits>;
+  /**
+   * Largest HTTP request body in bytes.
+   * @default 8 MiB (a full ingest batch of 5,000 readings is about 0.6 MiB)
+   */
+  maxBodyBytes?: number;
+}
+
+export interface OrgSubgraph {
+  /** `http://host:port/graphql`, once started. */
+  readonly url: string;
+  start(): Promise<void>;
+  /** Stops consuming device telemetry, then drains HTTP. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
+
+/** An organization's GraphQL subgraph with its device ingest consumer. Does nothing until `start()`. */
+export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
+  const names = orgNames(options.org);
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const logger = options.logger.child({ org: options.org });
+  const base = { names, db: options.db, limits };
+  const httpServer: Server = createServer();
+  const apollo = new ApolloServer<OrgContext>({
+    schema: orgSchema(names),
+    logger,
+    formatError: formatError(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+  });
+  let deviceIngest: { stop: () => Promise<void> } | undefined;
+  let url = '';
+
+  async function ready(): Promise<boolean> {
+    if (options.nats.isClosed()) return false;
+    try {
+      await options.db.$queryRaw`SELECT 1`;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    get url() {
+      return url;
+    },
+    async start() {
+      await apollo.start();
+      httpServer.on(
+        'request',
+        graphqlHandler({
+          apollo,
+          maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+          context: async (req) => createOrgContext({ ...base, access: new Access(await options.authenticate(req)) }),
+          routes: {
+            '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+            '/readyz': async (_req, res) => ((await ready()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'unavailable' })),
+          },
+        }),
+      );
+      const deviceAccess = new Access(options.devicePrincipal);
+      deviceIngest = await startDeviceIngest({
+        nats: options.nats,
+        subjectPrefix: options.subjectPrefix,
+        org: options.org,
+        ingest: (readings) => ingestReadings({ ...base, access: deviceAccess }, readings),
+        logger,
+      });
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+      });
+      const address = httpServer.address() as AddressInfo;
+      url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/graphql`;
+      logger.info({ url }, 'organization subgraph listening');
+    },
+    async stop() {
+      await deviceIngest?.stop();
+      await apollo.stop();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { AckPolicy, jetstream, RetentionPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
+import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
+import type { Logger } from '../../../lib/logger.ts';
+import { ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import type { IngestResult } from './ingest.ts';
+
+/** Options of the device ingest consumer. */
+export interface DeviceIngestOptions {
+  nats: NatsConnection;
+  /** NATS subject prefix of the deployment. */
+  subjectPrefix: string;
+  /** The organization whose devices publish on `<prefix>.ingest.<org>`. */
+  org: string;
+  /** Stores one batch; the message is acknowledged only after it resolves. */
+  ingest: (readings: unknown[]) => Promise<IngestResult>;
+  logger: Logger;
+  /**
+   * Deliveries of a message that keeps failing with an internal error before it is moved to
+   * the dead-letter subject. Store outages (`UNAVAILABLE`) are retried without limit.
+   * @default 5
+   */
+  maxFailures?: number;
+}
+
+/** Why a message was dead-lettered, in its headers. */
+export const DEAD_LETTER_HEADERS = { code: 'Twinx-Error-Code', reason: 'Twinx-Error', subject: 'Twinx-Original-Subject', sequence: 'Twinx-Stream-Sequence' };
+
+const DURABLE = 'org-ingest';
+const DAY_NS = 24 * 3600 * 1e9;
+
+/** Retry delay after a store outage: grows with the delivery count, at most 10 s. */
+function retryDelay(deliveries: number): number {
+  return Math.min(10_000, 250 * 2 ** Math.min(deliveries, 6));
+}
+
+function readingsOf(message: JsMsg): unknown[] {
+  let body: unknown;
+  try {
+    body = message.json();
+  } catch {
+    throw new TwinxError(ErrorCode.INVALID_INPUT, 'The message is not JSON.');
+  }
+  const readings = (body as { readings?: unknown } | null)?.readings;
+  if (!Array.isArray(readings)) throw new TwinxError(ErrorCode.INVALID_INPUT, 'Expected a JSON object {"readings": [...]}.');
+  return readings;
+}
+
+/**
+ * Consumes device telemetry from JetStream. Each message is one batch
+ * (`{"readings": [{"twinId", "metric", "at", "value"}]}`), stored all or nothing, and
+ * acknowledged only after the batch is committed. A message that can never be stored goes to
+ * the dead-letter subject with the reason in its headers, so it never blocks the stream.
+ */
+export async function startDeviceIngest(options: DeviceIngestOptions): Promise<{ stop: () => Promise<void> }> {
+  const names = natsNames(options.subjectPrefix);
+  const stream = names.ingestStream(options.org);
+  const deadLetterSubject = names.deadLetterSubject(options.org);
+  const jsm = await jetstreamManager(options.nats);
+  // A work queue: each batch is stored by one replica of the subgraph, then removed.
+  await ensureStream(jsm, { name: stream, subjects: [names.ingestSubject(options.org)], retention: RetentionPolicy.Workqueue, max_age: 7 * DAY_NS });
+  await ensureStream(jsm, { name: names.deadLetterStream(options.org), subjects: [deadLetterSubject], max_age: 30 * DAY_NS });
+  await jsm.consumers.add(stream, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });
+  const js = jetstream(options.nats);
+  const consumer = await js.consumers.get(stream, DURABLE);
+  const maxFailures = options.maxFailures ?? 5;
+  const log = options.logger.child({ component: 'device-ingest', stream });
+
+  async function deadLetter(message: JsMsg, code: string, reason: string): Promise<void> {
+    const h = headers();
+    h.set(DEAD_LETTER_HEADERS.code, code);
+    h.set(DEAD_LETTER_HEADERS.reason, reason.slice(0, 1000));
+    h.set(DEAD_LETTER_HEADERS.subject, message.subject);
+    h.set(DEAD_LETTER_HEADERS.sequence, String(message.seq));
+    // The message id makes a retried dead-lettering (after a lost ack) a no-op.
+    await js.publish(deadLetterSubject, message.data, { headers: h, msgID: `${stream}-${message.seq}` });
+    message.term(code);
+    log.warn({ seq: message.seq, code, reason }, 'device message dead-lettered');
+  }
+
+  async function handle(message: JsMsg): Promise<void> {
+    try {
+      const result = await options.ingest(readingsOf(message));
+      message.ack();
+      log.debug({ seq: message.seq, ...result }, 'device batch stored');
+    } catch (error) {
+      const known = fromPrismaError(error);
+      if (known.code !== ErrorCode.UNAVAILABLE && known.code !== ErrorCode.INTERNAL) return deadLetter(message, known.code, known.message);
+      const deliveries = message.info.deliveryCount;
+      if (known.code === ErrorCode.INTERNAL && deliveries >= maxFailures) {
+        return deadLetter(message, ErrorCode.INTERNAL, `Failed ${deliveries} times: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      log.error({ err: error, seq: message.seq, deliveries }, 'device batch failed, will retry');
+      message.nak(retryDelay(deliveries));
+    }
+  }
+
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: 64 });
+  const done = (async () => {
+    for await (const message of messages) {
+      try {
+        await handle(message);
+      } catch (error) {
+        // Dead-lettering itself failed (NATS unreachable): leave the message unacknowledged
+        // so that it is delivered again.
+        log.error({ err: error, seq: message.seq }, 'device message left for redelivery');
+        message.nak(retryDelay(message.info.deliveryCount));
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      await messages.close();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,259 @@
+import { z } from 'zod';
+import { ErrorCode, fail } from '../../../lib/errors.ts';
+import { globalTwinId, requireTwinId } from '../../../lib/ids.ts';
+import { parseInput } from '../../../lib/validation.ts';
+import type { Prisma } from '../../../prisma/generated/org/client.ts';
+import type { Access } from '../access.ts';
+import type { OrgBase } from '../context.ts';
+import type { OrgDb } from '../db.ts';
+import type { OrgNames } from '../names.ts';
+
+const twinInclude = {
+  metrics: { orderBy: { name: 'asc' } },
+  suppliers: { orderBy: { supplierId: 'asc' }, select: { supplierId: true } },
+} satisfies Prisma.TwinInclude;
+
+/** A twin as loaded for the API: with its metrics (and their latest values) and suppliers. */
+export type TwinRow = Prisma.TwinGetPayload<{ include: typeof twinInclude }>;
+
+type Client = OrgDb | Prisma.TransactionClient;
+
+const metricInput = z
+  .object({
+    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'a metric name is a letter followed by letters, digits, "_", "." or "-"'),
+    unit: z.string().trim().min(1).max(32),
+    min: z.number().nullish(),
+    max: z.number().nullish(),
+  })
+  .refine((m) => m.min == null || m.max == null || m.min <= m.max, 'min must not exceed max');
+
+const attributes = z.record(z.string(), z.unknown()).refine((value) => JSON.stringify(value).length <= 16_384, 'attributes are limited to 16 KiB of JSON');
+
+const location = z.object({
+  site: z.string().max(200).nullish(),
+  line: z.string().max(200).nullish(),
+  latitude: z.number().min(-90).max(90).nullish(),
+  longitude: z.number().min(-180).max(180).nullish(),
+});
+
+const descriptive = {
+  name: z.string().trim().min(1).max(200),
+  kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a kind is lowercase words joined by "-", e.g. cnc-mill'),
+  description: z.string().max(4000).nullish(),
+  tags: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:_./-]{0,63}$/, 'tags are up to 64 letters, digits and :_./-')).max(32),
+  attributes,
+  location: location.nullish(),
+  metrics: z.array(metricInput).max(100),
+};
+
+const twinInput = z.object({
+  id: z.string(),
+  ...descriptive,
+  tags: descriptive.tags.default([]),
+  attributes: attributes.default({}),
+  metrics: descriptive.metrics.default([]),
+  suppliedByIds: z.array(z.string()).max(100).default([]),
+});
+
+const twinPatch = z.object({
+  name: descriptive.name.optional(),
+  kind: descriptive.kind.optional(),
+  description: descriptive.description,
+  tags: descriptive.tags.optional(),
+  attributes: attributes.optional(),
+  location: descriptive.location,
+  metrics: descriptive.metrics.optional(),
+});
+
+type MetricInput = z.output<typeof metricInput>;
+
+/** Maps a global id of this organization to its local id; any other id is unknown here. */
+export function localIdOf(names: OrgNames, id: string, argument: string): string {
+  const ref = requireTwinId(id, argument);
+  if (ref.org !== names.slug) throw fail(ErrorCode.UNKNOWN_TWIN, `${argument}: no twin ${id} here.`, { argument, twinId: id });
+  return ref.localId;
+}
+
+/** Loads twins by local id, in the order asked, `null` for those missing or not visible. */
+export async function loadTwins(db: OrgDb, access: Access, ids: readonly string[]): Promise<(TwinRow | null)[]> {
+  const rows = await db.twin.findMany({ where: { AND: [access.twinWhere('twins:read'), { id: { in: [...ids] } }] }, include: twinInclude });
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** Filters of a twin list. */
+export interface TwinListFilter {
+  kind?: string | null;
+  tags?: string[] | null;
+  text?: string | null;
+}
+
+/** One page of twins in id order, `first` + 1 fetched to know whether more follow. */
+export async function listTwins(
+  db: OrgDb,
+  access: Access,
+  args: { filter?: TwinListFilter | null; first: number; after?: string | null },
+): Promise<{ rows: TwinRow[]; hasNextPage: boolean }> {
+  const { filter } = args;
+  const where: Prisma.TwinWhereInput[] = [access.twinWhere('twins:read')];
+  if (filter?.kind) where.push({ kind: filter.kind });
+  if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
+  if (filter?.text) {
+    where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
+  }
+  if (args.after) where.push({ id: { gt: args.after } });
+  const rows = await db.twin.findMany({ where: { AND: where }, include: twinInclude, orderBy: { id: 'asc' }, take: args.first + 1 });
+  return { rows: rows.slice(0, args.first), hasNextPage: rows.length > args.first };
+}
+
+/**
+ * SQL computing a twin's overall status from the rows of its metrics (`lastValue`, `lastAt`,
+ * `min`, `max`), aggregated per twin: UNKNOWN before any reading, ALERT while any latest
+ * value is outside its normal range, OK otherwise. Shared by ingest and metric changes.
+ */
+export const STATUS_SQL = `CASE WHEN count("lastAt") = 0 THEN 'UNKNOWN'
+  WHEN bool_or((min IS NOT NULL AND "lastValue" < min) OR (max IS NOT NULL AND "lastValue" > max)) THEN 'ALERT'
+  ELSE 'OK' END::"TwinStatus"`;
+
+/** Recomputes the overall status of the given twins after a change to their metrics. */
+export async function refreshStatus(tx: Client, twinIds: string[]): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `WITH s AS (
+       SELECT t.id, ${STATUS_SQL} AS status, max(m."lastAt") AS updated
+         FROM "Twin" t LEFT JOIN "Metric" m ON m."twinId" = t.id
+        WHERE t.id = ANY($1::text[])
+        GROUP BY t.id)
+     UPDATE "Twin" t SET status = s.status, "stateUpdatedAt" = s.updated FROM s WHERE t.id = s.id`,
+    twinIds,
+  );
+}
+
+async function requireVisible(tx: Client, access: Access, localId: string, id: string): Promise<void> {
+  const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere('twins:read'), { id: localId }] }, select: { id: true } });
+  if (!found) throw fail(ErrorCode.UNKNOWN_TWIN, `No twin ${id}.`, { twinId: id });
+}
+
+/** Checks supplier ids: well-formed, not the twin itself, and existing when they are ours. */
+async function checkSuppliers(tx: Client, names: OrgNames, access: Access, ownId: string, supplierIds: string[]): Promise<void> {
+  for (const [index, supplierId] of supplierIds.entries()) {
+    const ref = requireTwinId(supplierId, `suppliedByIds.${index}`);
+    if (ref.org === names.slug && ref.localId === ownId) {
+      throw fail(ErrorCode.INVALID_INPUT, 'A twin cannot supply itself.', { field: `suppliedByIds.${index}` });
+    }
+    // Twins at other organizations are checked by their owner; the directory drops ids of
+    // twins that do not exist there.
+    if (ref.org === names.slug) await requireVisible(tx, access, ref.localId, supplierId);
+  }
+}
+
+function metricData(metric: MetricInput) {
+  return { unit: metric.unit, min: metric.min ?? null, max: metric.max ?? null };
+}
+
+function loadOne(tx: Client, localId: string): Promise<TwinRow> {
+  return tx.twin.findUniqueOrThrow({ where: { id: localId }, include: twinInclude });
+}
+
+/** Runs a change to one existing, visible twin in a transaction and returns the twin after it. */
+async function changeTwin(
+  { db, names, access }: OrgBase,
+  id: string,
+  argument: string,
+  change: (tx: Prisma.TransactionClient, localId: string) => Promise<unknown>,
+): Promise<TwinRow> {
+  access.require('twins:write');
+  const localId = localIdOf(names, id, argument);
+  return db.$transaction(async (tx) => {
+    await requireVisible(tx, access, localId, id);
+    await change(tx, localId);
+    return loadOne(tx, localId);
+  });
+}
+
+export async function createTwin({ db, names, access }: OrgBase, input: unknown): Promise<TwinRow> {
+  access.require('twins:write');
+  const data = parseInput(twinInput, input, 'input');
+  const localId = localIdOf(names, data.id, 'input.id');
+  const suppliedByIds = [...new Set(data.suppliedByIds)];
+  if (new Set(data.metrics.map((m) => m.name)).size !== data.metrics.length) {
+    throw fail(ErrorCode.INVALID_INPUT, 'input.metrics: metric names must be unique.', { field: 'input.metrics' });
+  }
+  return db.$transaction(async (tx) => {
+    await checkSuppliers(tx, names, access, localId, suppliedByIds);
+    if (await tx.twin.findUnique({ where: { id: localId }, select: { id: true } })) {
+      throw fail(ErrorCode.ALREADY_EXISTS, `Twin ${data.id} already exists.`, { twinId: data.id });
+    }
+    await tx.twin.create({
+      data: {
+        id: localId,
+        name: data.name,
+        kind: data.kind,
+        description: data.description ?? null,
+        tags: data.tags,
+        attributes: data.attributes as Prisma.InputJsonObject,
+        location: data.location ?? undefined,
+        metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
+        suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
+      },
+    });
+    return loadOne(tx, localId);
+  });
+}
+
+export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<TwinRow> {
+  const data = parseInput(twinPatch, patch, 'patch');
+  return changeTwin(store, id, 'id', async (tx, localId) => {
+    await tx.twin.update({
+      where: { id: localId },
+      data: {
+        name: data.name,
+        kind: data.kind,
+        description: data.description,
+        tags: data.tags,
+        attributes: data.attributes as Prisma.InputJsonObject | undefined,
+        location: data.location === null ? { set: null } : data.location,
+      },
+    });
+    for (const metric of data.metrics ?? []) {
+      await tx.metric.upsert({
+        where: { twinId_name: { twinId: localId, name: metric.name } },
+        create: { twinId: localId, name: metric.name, ...metricData(metric) },
+        update: metricData(metric),
+      });
+    }
+    // A new normal range can move the latest values in or out of range.
+    if (data.metrics?.length) await refreshStatus(tx, [localId]);
+  });
+}
+
+export async function deleteTwin({ db, names, access }: OrgBase, id: string): Promise<string> {
+  access.require('twins:write');
+  const localId = localIdOf(names, id, 'id');
+  await db.$transaction(async (tx) => {
+    await requireVisible(tx, access, localId, id);
+    // Metrics, readings and the twin's own supplier links go by cascade; links of our other
+    // twins that pointed at it are removed here.
+    await tx.twinSupplier.deleteMany({ where: { supplierId: globalTwinId(names.slug, localId) } });
+    await tx.twin.delete({ where: { id: localId } });
+  });
+  return id;
+}
+
+export function linkSupplier(store: OrgBase, twinId: string, supplierId: string): Promise<TwinRow> {
+  return changeTwin(store, twinId, 'twinId', async (tx, localId) => {
+    await checkSuppliers(tx, store.names, store.access, localId, [supplierId]);
+    await tx.twinSupplier.upsert({ where: { twinId_supplierId: { twinId: localId, supplierId } }, create: { twinId: localId, supplierId }, update: {} });
+  });
+}
+
+export function unlinkSupplier(store: OrgBase, twinId: string, supplierId: string): Promise<TwinRow> {
+  return changeTwin(store, twinId, 'twinId', (tx, localId) => tx.twinSupplier.deleteMany({ where: { twinId: localId, supplierId } }));
+}
+
+export function removeMetric(store: OrgBase, twinId: string, metric: string): Promise<TwinRow> {
+  return changeTwin(store, twinId, 'twinId', async (tx, localId) => {
+    const { count } = await tx.metric.deleteMany({ where: { twinId: localId, name: metric } });
+    if (count === 0) throw fail(ErrorCode.UNKNOWN_METRIC, `Twin ${twinId} has no metric ${metric}.`, { twinId, metric });
+    await refreshStatus(tx, [localId]);
+  });
+}

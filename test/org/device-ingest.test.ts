@@ -1,0 +1,112 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '../../lib/logger.ts';
+import { deleteStreams, natsNames } from '../../lib/nats.ts';
+import { Access } from '../../subgraphs/org/access.ts';
+import { createOrgDb } from '../../subgraphs/org/db.ts';
+import { orgNames } from '../../subgraphs/org/names.ts';
+import { DEAD_LETTER_HEADERS, startDeviceIngest } from '../../subgraphs/org/telemetry/device-ingest.ts';
+import { ingestReadings } from '../../subgraphs/org/telemetry/ingest.ts';
+import { everything, startOrg, type TestOrg } from '../support/org.ts';
+import { Disposers } from '../support/services.ts';
+
+const disposers = new Disposers();
+let acme: TestOrg;
+let names: ReturnType<typeof natsNames>;
+
+function at(second: number): string {
+  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
+}
+
+function publish(payload: unknown) {
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  return jetstream(acme.nats).publish(names.ingestSubject('acme'), data);
+}
+
+function readingCount(twinId: string) {
+  return acme.db.reading.count({ where: { twinId } });
+}
+
+/** Waits for the next dead-lettered message (an ordered consumer: no polling). */
+async function nextDeadLetter(startSeq: number) {
+  const consumer = await jetstream(acme.nats).consumers.get(names.deadLetterStream('acme'), { opt_start_seq: startSeq });
+  const message = await consumer.next({ expires: 10_000 });
+  expect(message).not.toBeNull();
+  return message!;
+}
+
+beforeAll(async () => {
+  acme = await startOrg(disposers, 'acme');
+  names = natsNames(acme.subjectPrefix);
+  const created = await acme.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
+    input: { id: 'acme:oven-1', name: 'Oven', kind: 'furnace', metrics: [{ name: 'temperature', unit: 'C' }] },
+  });
+  expect(created.errors).toBeUndefined();
+});
+afterAll(() => disposers.dispose());
+
+describe('device ingest over NATS JetStream', () => {
+  it('stores a published batch, once even when published twice, and acknowledges it', async () => {
+    const batch = { readings: [1, 2, 3].map((s) => ({ twinId: 'acme:oven-1', metric: 'temperature', at: at(s), value: s * 10 })) };
+    await publish(batch);
+    await publish(batch);
+    await vi.waitFor(async () => expect(await readingCount('oven-1')).toBe(3), { timeout: 10_000 });
+    const twin = await acme.request(`query { acme { twin(id: "acme:oven-1") { state { metrics { value at } } } } }`);
+    expect(twin.data.acme.twin.state.metrics).toEqual([{ value: 30, at: at(3) }]);
+    // Work queue: acknowledged messages leave the stream.
+    const jsm = await jetstreamManager(acme.nats);
+    await vi.waitFor(async () => expect((await jsm.streams.info(names.ingestStream('acme'))).state.messages).toBe(0), { timeout: 10_000 });
+  });
+
+  it('dead-letters malformed and unstorable messages with the reason, and goes on with the next ones', async () => {
+    await publish('{not json');
+    await publish({ readings: [{ twinId: 'acme:ghost', metric: 'temperature', at: at(1), value: 1 }] });
+    await publish({ readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(50), value: 500 }] });
+
+    const first = await nextDeadLetter(1);
+    expect(first.headers?.get(DEAD_LETTER_HEADERS.code)).toBe('INVALID_INPUT');
+    expect(first.string()).toBe('{not json');
+    const second = await nextDeadLetter(2);
+    expect(second.headers?.get(DEAD_LETTER_HEADERS.code)).toBe('UNKNOWN_TWIN');
+    expect(second.headers?.get(DEAD_LETTER_HEADERS.subject)).toBe(names.ingestSubject('acme'));
+    await vi.waitFor(async () => expect(await readingCount('oven-1')).toBe(4), { timeout: 10_000 });
+  });
+
+  it('keeps a batch unacknowledged while the store is down, and stores it once the store is back', async () => {
+    // The subgraph's own consumer keeps serving its subjects; this one runs on a subject
+    // prefix of its own, against a store that refuses connections.
+    const probe = { readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(100), value: 7 }] };
+    const jsm = await jetstreamManager(acme.nats);
+    const deadDb = createOrgDb({ databaseUrl: 'postgresql://postgres@127.0.0.1:1/none', poolSize: 1 });
+    const base = { names: orgNames('acme'), limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 }, access: new Access(everything) };
+    const logger = createLogger('test', 'silent');
+    const otherPrefix = `${acme.subjectPrefix}_down`;
+    const other = natsNames(otherPrefix);
+    disposers.add(() => deleteStreams(acme.nats, otherPrefix));
+    const down = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: otherPrefix,
+      org: 'acme',
+      ingest: (r) => ingestReadings({ ...base, db: deadDb }, r),
+      logger,
+    });
+    await jetstream(acme.nats).publish(other.ingestSubject('acme'), JSON.stringify(probe));
+    await vi.waitFor(async () => expect((await jsm.consumers.info(other.ingestStream('acme'), 'org-ingest')).num_redelivered).toBeGreaterThan(0), {
+      timeout: 15_000,
+    });
+    await down.stop();
+    await deadDb.$disconnect();
+    expect((await jsm.streams.info(other.ingestStream('acme'))).state.messages).toBe(1);
+    expect((await jsm.streams.info(other.deadLetterStream('acme'))).state.messages).toBe(0);
+
+    const up = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: otherPrefix,
+      org: 'acme',
+      ingest: (r) => ingestReadings({ ...base, db: acme.db }, r),
+      logger,
+    });
+    disposers.add(() => up.stop());
+    await vi.waitFor(async () => expect(await acme.db.reading.count({ where: { twinId: 'oven-1', value: 7 } })).toBe(1), { timeout: 15_000 });
+  });
+});

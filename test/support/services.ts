@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { migrateDeploy, type StoreKind } from '../../lib/db/migrate.ts';
+import { connectNats, type NatsConnection } from '../../lib/nats.ts';
+
+/** The local services tests run against (see README, "Tests"). */
+export const POSTGRES_URL = process.env.TWINX_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const NATS_URL = process.env.TWINX_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+export function randomName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Runs queries on one connection to the server (by default its `postgres` database). */
+export async function onServer<T>(run: (client: pg.Client) => Promise<T>, url = POSTGRES_URL): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty database; dropped by `drop()`. */
+export async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = randomName('twinx_test');
+  await onServer((client) => client.query(`CREATE DATABASE ${name}`));
+  return {
+    url: withDatabase(POSTGRES_URL, name),
+    drop: () => onServer((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+/** A new database with the store's committed migrations applied. */
+export async function createStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
+  const database = await createDatabase();
+  await migrateDeploy({ kind, databaseUrl: database.url });
+  return database;
+}
+
+/** A NATS connection and a subject prefix no other test uses. */
+export async function natsForTest(): Promise<{ nats: NatsConnection; subjectPrefix: string }> {
+  return { nats: await connectNats(NATS_URL, 'twinx-test'), subjectPrefix: randomName('t') };
+}
+
+/** Resources a test file opened, closed in reverse order in `afterAll`. */
+export class Disposers {
+  private readonly list: (() => Promise<unknown>)[] = [];
+
+  add(dispose: () => Promise<unknown>): void {
+    this.list.push(dispose);
+  }
+
+  async dispose(): Promise<void> {
+    for (const dispose of this.list.splice(0).reverse()) await dispose();
+  }
+}
