@@ -1,6 +1,6 @@
 // Ingest throughput: readings/s committed through the organization's ingest path, next to a
 // raw `unnest` insert of the same number of rows into the same table, in the same run.
-//   npm run bench:ingest [-- --batches 40 --batch-size 1000]
+//   npm run bench:ingest [-- --batches 100 --batch-size 1000]
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/logger.ts';
 import { Access, SCOPES } from '../subgraphs/org/access.ts';
@@ -8,10 +8,11 @@ import { createOrgDb } from '../subgraphs/org/db.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
 import { createOrgSubgraph } from '../subgraphs/org/server.ts';
-import { connectNats, deleteStreams } from '../lib/nats.ts';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connectNats, deleteStreams, natsNames } from '../lib/nats.ts';
 import { report, Samples, scratchStore } from './support.ts';
 
-const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '40' }, 'batch-size': { type: 'string', default: '1000' } } });
+const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '100' }, 'batch-size': { type: 'string', default: '1000' } } });
 const batches = Number(args.batches);
 const batchSize = Number(args['batch-size']);
 const TWINS = 20;
@@ -90,7 +91,19 @@ try {
     else await http.time(post);
   }
 
-  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http]);
+  // Devices: the same number of batches published to JetStream at once, timed until the
+  // consumer has committed and acknowledged the last one (the work-queue stream is empty).
+  const device = new Samples('device batches via JetStream, end to end', batchSize * batches);
+  const js = jetstream(nats);
+  const jsm = await jetstreamManager(nats);
+  const stream = natsNames(subjectPrefix).ingestStream('acme');
+  const payloads = Array.from({ length: batches }, () => JSON.stringify({ readings: batch() }));
+  await device.time(async () => {
+    await Promise.all(payloads.map((payload) => js.publish(natsNames(subjectPrefix).ingestSubject('acme'), payload)));
+    while ((await jsm.streams.info(stream)).state.messages > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+  });
+
+  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device]);
   console.log(`rows stored: ${await db.reading.count()}`);
 } finally {
   await subgraph.stop();

@@ -53,6 +53,23 @@ export function fail(code: ErrorCode, message: string, details?: ErrorDetails): 
   return new TwinxError(code, message, details);
 }
 
+/** What a Prisma driver adapter says went wrong (`meta.driverAdapterError.cause.kind`). */
+export function driverErrorKind(error: unknown): string | undefined {
+  const meta = (error as { meta?: { driverAdapterError?: { cause?: { kind?: unknown } } } } | null)?.meta;
+  const kind = meta?.driverAdapterError?.cause?.kind;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+/** Driver failures that pass: the database is down, restarting or overloaded. */
+const TRANSIENT = new Set([
+  'DatabaseNotReachable',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'TooManyConnections',
+  'TlsConnectionError',
+  'TransactionWriteConflict',
+]);
+
 /**
  * Maps an error thrown by Prisma (client or driver adapter) to the catalogue. Only known,
  * caller-caused failures keep their meaning; everything else becomes `INTERNAL` or
@@ -60,8 +77,10 @@ export function fail(code: ErrorCode, message: string, details?: ErrorDetails): 
  */
 export function fromPrismaError(error: unknown): TwinxError {
   if (error instanceof TwinxError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  switch (code) {
+  const kind = driverErrorKind(error);
+  if (kind === 'UniqueConstraintViolation') return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
+  if (kind !== undefined && TRANSIENT.has(kind)) return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
+  switch ((error as { code?: unknown } | null)?.code) {
     case 'P2002':
       return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
     case 'P2025':
@@ -70,7 +89,6 @@ export function fromPrismaError(error: unknown): TwinxError {
     case 'P1002':
     case 'P1017':
     case 'P2024':
-    case 'ECONNREFUSED':
       return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
     default:
       return fail(ErrorCode.INTERNAL, 'Internal error.');
