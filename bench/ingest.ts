@@ -1,16 +1,15 @@
-// Ingest throughput: readings/s committed through the organization's ingest path, next to a
+// Ingest throughput: readings/s committed through the organization's ingest paths, next to a
 // raw `unnest` insert of the same number of rows into the same table, in the same run.
 //   npm run bench:ingest [-- --batches 100 --batch-size 1000]
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../lib/logger.ts';
-import { Access, SCOPES } from '../subgraphs/org/access.ts';
-import { createOrgDb } from '../subgraphs/org/db.ts';
+import { natsNames } from '../lib/nats.ts';
+import { Access, unrestricted } from '../subgraphs/org/access.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
-import { createOrgSubgraph } from '../subgraphs/org/server.ts';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, deleteStreams, natsNames } from '../lib/nats.ts';
-import { report, Samples, scratchStore } from './support.ts';
+import { bearer, startOrg } from '../test/support/org.ts';
+import { Disposers } from '../test/support/services.ts';
+import { report, Samples } from './support.ts';
 
 const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '100' }, 'batch-size': { type: 'string', default: '1000' } } });
 const batches = Number(args.batches);
@@ -18,29 +17,14 @@ const batchSize = Number(args['batch-size']);
 const TWINS = 20;
 const METRICS = ['temperature', 'vibration'];
 
-const store = await scratchStore('org');
-const db = createOrgDb({ databaseUrl: store.url });
-const subjectPrefix = `bench_${process.pid}`;
-const nats = await connectNats(process.env.NATS_URL ?? 'nats://127.0.0.1:4222', 'twinx-bench');
-const principal = { subject: 'bench', scopes: new Set(SCOPES) };
-const names = orgNames('acme');
-const base = { names, db, access: new Access(principal), limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 } };
-const subgraph = createOrgSubgraph({
-  org: 'acme',
-  db,
-  nats,
-  subjectPrefix,
-  authenticate: async () => principal,
-  devicePrincipal: principal,
-  logger: createLogger('bench', 'silent'),
-});
-
+const disposers = new Disposers();
 try {
-  await subgraph.start();
+  const acme = await startOrg(disposers, 'acme', { limits: { maxIngestBatch: 5000 } });
+  const { db, nats, subjectPrefix } = acme;
+  const base = { names: orgNames('acme'), db, access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'), limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 } };
+  const headers = { 'content-type': 'application/json', ...bearer(await acme.memberToken('operator')) };
   for (let t = 0; t < TWINS; t++) {
-    await db.twin.create({
-      data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } },
-    });
+    await db.twin.create({ data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } } });
   }
 
   // Every batch holds new readings (distinct times), spread over all twins and metrics.
@@ -57,7 +41,7 @@ try {
   }
 
   const raw = new Samples('raw unnest INSERT (baseline)', batchSize);
-  const direct = new Samples('ingestReadings (NATS path)', batchSize);
+  const direct = new Samples('ingestReadings (what the NATS consumer calls)', batchSize);
   const http = new Samples('GraphQL ingestTelemetry over HTTP', batchSize);
   const mutation = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
 
@@ -83,7 +67,7 @@ try {
 
     const body = JSON.stringify({ query: mutation, variables: { r: batch() } });
     const post = async () => {
-      const response = await fetch(subgraph.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const response = await fetch(acme.url, { method: 'POST', headers, body });
       const json = (await response.json()) as { errors?: unknown };
       if (json.errors) throw new Error(JSON.stringify(json.errors));
     };
@@ -96,19 +80,15 @@ try {
   const device = new Samples('device batches via JetStream, end to end', batchSize * batches);
   const js = jetstream(nats);
   const jsm = await jetstreamManager(nats);
-  const stream = natsNames(subjectPrefix).ingestStream('acme');
+  const names = natsNames(subjectPrefix);
   const payloads = Array.from({ length: batches }, () => JSON.stringify({ readings: batch() }));
   await device.time(async () => {
-    await Promise.all(payloads.map((payload) => js.publish(natsNames(subjectPrefix).ingestSubject('acme'), payload)));
-    while ((await jsm.streams.info(stream)).state.messages > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await Promise.all(payloads.map((payload) => js.publish(names.ingestSubject('acme'), payload)));
+    while ((await jsm.streams.info(names.ingestStream('acme'))).state.messages > 0) await new Promise((resolve) => setTimeout(resolve, 2));
   });
 
   report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device]);
   console.log(`rows stored: ${await db.reading.count()}`);
 } finally {
-  await subgraph.stop();
-  await deleteStreams(nats, subjectPrefix);
-  await nats.drain();
-  await db.$disconnect();
-  await store.drop();
+  await disposers.dispose();
 }

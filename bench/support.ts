@@ -1,25 +1,3 @@
-import pg from 'pg';
-import { randomBytes } from 'node:crypto';
-import { migrateDeploy, type StoreKind } from '../lib/db/migrate.ts';
-
-/** Server the benchmarks create their scratch databases on. */
-export const POSTGRES_URL = process.env.TWINX_BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-
-/** A scratch database with the store's migrations; dropped by `drop()`. */
-export async function scratchStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `twinx_bench_${randomBytes(4).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    await client.query(sql).finally(() => client.end());
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  await migrateDeploy({ kind, databaseUrl: url.toString() });
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }

@@ -2,6 +2,8 @@
 // administered. Each command module reads its own configuration (flags, then environment).
 import { Command } from 'commander';
 import { registerDbCommands } from './db.ts';
+import { registerGrantCommands } from './grant.ts';
+import { registerKeysCommands } from './keys.ts';
 import { registerOrgCommands } from './org.ts';
 
 const program = new Command('twinx')
@@ -10,6 +12,8 @@ const program = new Command('twinx')
   .configureOutput({ outputError: (text, write) => write(text) });
 
 registerOrgCommands(program);
+registerKeysCommands(program);
+registerGrantCommands(program);
 registerDbCommands(program);
 
 try {

@@ -1,15 +1,33 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../lib/config.ts';
-import { orgSettings } from '../subgraphs/org/config.ts';
-import { serveOrg } from '../subgraphs/org/main.ts';
+import { userInfo } from 'node:os';
+import { loadConfig, values } from '../lib/config.ts';
+import { migrateDeploy } from '../lib/db/migrate.ts';
+import { createSigningKey, listKeys } from '../subgraphs/org/auth/keys.ts';
+import { orgSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
+import { issueMemberToken } from '../subgraphs/org/grants/store.ts';
+import { serveOrg, withOrgStore } from '../subgraphs/org/main.ts';
+
+/** Adds the options every command on an organization's store takes. */
+export function withOrgDbOptions(command: Command): Command {
+  return command
+    .option('--org <slug>', 'organization slug (env TWINX_ORG)')
+    .option('--database-url <url>', "the organization's PostgreSQL database (env DATABASE_URL)");
+}
+
+/** ... and those that sign tokens. */
+export function withOrgStoreOptions(command: Command): Command {
+  return withOrgDbOptions(command).option('--key-secret <secret>', "secret encrypting the organization's private keys, 32+ characters (env TWINX_KEY_SECRET)");
+}
+
+/** Who runs an administration command, as recorded in `issuedBy` and `revokedBy`. */
+export function cliActor(): string {
+  return `cli:${userInfo().username}`;
+}
 
 export function registerOrgCommands(program: Command): void {
   const org = program.command('org').description("run and administer an organization's subgraph");
-  org
-    .command('serve')
+  withOrgStoreOptions(org.command('serve'))
     .description("serve an organization's twins over GraphQL and ingest its devices' telemetry from NATS")
-    .option('--org <slug>', 'organization slug (env TWINX_ORG)')
-    .option('--database-url <url>', "the organization's PostgreSQL database (env DATABASE_URL)")
     .option('--nats-url <url>', 'NATS servers, comma-separated (env NATS_URL; default nats://127.0.0.1:4222)')
     .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4001)')
@@ -17,5 +35,20 @@ export function registerOrgCommands(program: Command): void {
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
-    .action(async (flags: Record<string, unknown>) => serveOrg(loadConfig(orgSettings, flags, process.env)));
+    .action(async (flags: object) => serveOrg(loadConfig(orgSettings, flags, process.env)));
+
+  withOrgStoreOptions(org.command('init'))
+    .description("set up an organization's store: apply migrations, create its first signing key, print a first admin token")
+    .option('--expires-in <duration>', 'life of the admin token, e.g. 30d (default 90d)')
+    .action(async (flags: object) => {
+      const config = loadConfig({ ...orgStoreSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } }, flags, process.env);
+      await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
+      await withOrgStore(config, async (store) => {
+        if ((await listKeys(store.db)).length > 0) throw new Error(`organization ${config.org} is already set up; issue tokens with \`twinx token issue\``);
+        const kid = await createSigningKey(store.db, config.keySecret);
+        const admin = await issueMemberToken(store, cliActor(), { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + config.expiresIn) });
+        console.log(`organization ${config.org} is set up; signing key ${kid}`);
+        console.log(`admin token (shown once, expires ${admin.expiresAt.toISOString()}):\n${admin.token}`);
+      });
+    });
 }

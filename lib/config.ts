@@ -41,5 +41,10 @@ export const values = {
     .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
     .transform((value) => value === true || value === 'true' || value === '1')
     .default(false),
+  /** A duration such as `90d`, `12h` or `30m`, in milliseconds. */
+  duration: z
+    .string()
+    .regex(/^\d+[smhd]$/, 'expected a duration such as 30d, 12h or 45m')
+    .transform((text) => Number(text.slice(0, -1)) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.at(-1) as 's' | 'm' | 'h' | 'd']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

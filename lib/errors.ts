@@ -15,6 +15,8 @@ export enum ErrorCode {
   UNKNOWN_TWIN = 'UNKNOWN_TWIN',
   /** The twin exists but does not declare this metric. */
   UNKNOWN_METRIC = 'UNKNOWN_METRIC',
+  /** Something other than a twin (a grant, a token, a key) does not exist. */
+  NOT_FOUND = 'NOT_FOUND',
   /** A create collided with something that already exists. */
   ALREADY_EXISTS = 'ALREADY_EXISTS',
   /** A batch holds more items than the service accepts in one call. */
@@ -43,8 +45,10 @@ export class TwinxError extends Error {
     this.name = 'TwinxError';
   }
 
+  /** For errors raised outside resolvers (e.g. authentication): 401 for `UNAUTHENTICATED`. */
   toGraphQLError(): GraphQLError {
-    return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code } });
+    const http = this.code === ErrorCode.UNAUTHENTICATED ? { http: { status: 401 } } : {};
+    return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code, ...http } });
   }
 }
 

@@ -1,35 +1,134 @@
 import { ErrorCode, fail } from '../../lib/errors.ts';
+import { globalTwinId } from '../../lib/ids.ts';
+import { SCOPES, type Scope } from '../../lib/tokens/scopes.ts';
+import { globParts, matchesSelector, type TwinSelector } from '../../lib/tokens/selector.ts';
 import type { Prisma } from '../../prisma/generated/org/client.ts';
-
-/** What a token may do at an organization (ARCHITECTURE.md, "Tokens"). */
-export const SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write', 'grants:admin', 'audit:read'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 /** The authenticated caller of one request. */
 export interface Principal {
-  /** Who is calling, for logs and audit. */
+  /** A member of the organization, a partner organization holding grants, or devices on NATS. */
+  kind: 'member' | 'partner' | 'device';
+  /** The member's name or the partner's slug. */
   subject: string;
-  scopes: ReadonlySet<Scope>;
+  /** Per scope: every twin, or the twins one of these selectors matches (grants add up). */
+  scopes: ReadonlyMap<Scope, 'all' | readonly TwinSelector[]>;
+  /** `jti` of every token presented, for the audit log. */
+  tokenIds: readonly string[];
+}
+
+/** A principal holding the given scopes over every twin. */
+export function unrestricted(kind: Principal['kind'], subject: string, scopes: readonly Scope[] = SCOPES): Principal {
+  return { kind, subject, scopes: new Map(scopes.map((scope) => [scope, 'all'])), tokenIds: [] };
+}
+
+/** The fields of a twin that selectors look at; `id` is the local id. */
+export interface TwinFacts {
+  id: string;
+  kind: string;
+  tags: readonly string[];
+}
+
+/** One line of the audit log: what a partner did, or tried to do, in one request. */
+export interface AuditEntry {
+  partner: string;
+  grantJtis: string[];
+  action: 'read' | 'write';
+  twinIds: string[];
+  allowed: boolean;
+  reason: string | null;
+}
+
+function actionOf(scope: Scope): 'read' | 'write' {
+  return scope.endsWith(':read') || scope === 'twins:subscribe' ? 'read' : 'write';
+}
+
+function selectorWhere(org: string, selector: TwinSelector): Prisma.TwinWhereInput {
+  const local = (id: string) => id.slice(org.length + 1);
+  const and: Prisma.TwinWhereInput[] = [];
+  const byId: Prisma.TwinWhereInput[] = selector.idGlobs.map((glob) => {
+    const [prefix, suffix] = globParts(local(glob));
+    return { id: prefix ? { startsWith: prefix } : { endsWith: suffix } };
+  });
+  if (selector.ids.length > 0) byId.push({ id: { in: selector.ids.map(local) } });
+  if (byId.length > 0) and.push({ OR: byId });
+  if (selector.kinds.length > 0) and.push({ kind: { in: selector.kinds } });
+  if (selector.tags.length > 0) and.push({ tags: { hasSome: selector.tags } });
+  return { AND: and };
 }
 
 /**
- * The one authorization point of an organization subgraph. Every resolver that reads or
- * writes data asks it first: `require` for operations, `twinWhere` for the set of twins an
- * operation may reach. Data access code never builds its own notion of visibility.
+ * The one authorization point of an organization subgraph, one per request. Every resolver
+ * that reads or writes data asks it first: `require` for operations, `twinWhere` for the set
+ * of twins a query may reach, `requireTwin` for one twin already loaded. It also keeps the
+ * request's audit trail: what a partner read, wrote, or was refused.
  */
 export class Access {
-  constructor(readonly principal: Principal) {}
+  private readonly reads = new Set<string>();
+  private readonly writes = new Set<string>();
+  private readonly denials = new Map<string, { action: 'read' | 'write'; reason: string; twinIds: Set<string> }>();
 
-  /** Throws `FORBIDDEN` unless the caller holds the scope. */
+  constructor(
+    readonly principal: Principal,
+    private readonly org: string,
+  ) {}
+
+  private forbidden(scope: Scope, twinIds: string[]) {
+    this.denied(actionOf(scope), twinIds, ErrorCode.FORBIDDEN);
+    return fail(ErrorCode.FORBIDDEN, `This operation needs the ${scope} scope${twinIds.length ? ` on ${twinIds.map((id) => globalTwinId(this.org, id)).join(', ')}` : ''}.`, { scope });
+  }
+
+  /** Throws `FORBIDDEN` unless the caller holds the scope (on some twins at least). */
   require(scope: Scope): void {
-    if (!this.principal.scopes.has(scope)) {
-      throw fail(ErrorCode.FORBIDDEN, `This operation needs the ${scope} scope.`, { scope });
-    }
+    if (!this.principal.scopes.has(scope)) throw this.forbidden(scope, []);
   }
 
   /** A Prisma filter selecting the twins the caller may reach with the scope. */
   twinWhere(scope: Scope): Prisma.TwinWhereInput {
-    this.require(scope);
-    return {};
+    const reach = this.principal.scopes.get(scope);
+    if (reach === undefined) throw this.forbidden(scope, []);
+    return reach === 'all' ? {} : { OR: reach.map((selector) => selectorWhere(this.org, selector)) };
+  }
+
+  /** Whether the caller may use the scope on this twin. */
+  allows(scope: Scope, twin: TwinFacts): boolean {
+    const reach = this.principal.scopes.get(scope);
+    if (reach === undefined) return false;
+    const facts = { ...twin, id: globalTwinId(this.org, twin.id) };
+    return reach === 'all' || reach.some((selector) => matchesSelector(selector, facts));
+  }
+
+  /** Throws `FORBIDDEN` unless the caller may use the scope on this twin. */
+  requireTwin(scope: Scope, twin: TwinFacts): void {
+    if (!this.allows(scope, twin)) throw this.forbidden(scope, [twin.id]);
+  }
+
+  /** Notes twins read by this request (local ids). */
+  read(twinIds: Iterable<string>): void {
+    for (const id of twinIds) this.reads.add(id);
+  }
+
+  /** Notes twins changed by this request (local ids). */
+  wrote(twinIds: Iterable<string>): void {
+    for (const id of twinIds) this.writes.add(id);
+  }
+
+  /** Notes an access refused, or twins asked for that the caller may not see. */
+  denied(action: 'read' | 'write', twinIds: Iterable<string>, reason: string): void {
+    const key = `${action} ${reason}`;
+    const entry = this.denials.get(key) ?? { action, reason, twinIds: new Set<string>() };
+    for (const id of twinIds) entry.twinIds.add(id);
+    this.denials.set(key, entry);
+  }
+
+  /** The request's audit trail. Only partners' accesses are audited. */
+  auditEntries(): AuditEntry[] {
+    if (this.principal.kind !== 'partner') return [];
+    const base = { partner: this.principal.subject, grantJtis: [...this.principal.tokenIds] };
+    const ids = (local: Iterable<string>) => [...local].map((id) => globalTwinId(this.org, id));
+    const entries: AuditEntry[] = [];
+    if (this.reads.size > 0) entries.push({ ...base, action: 'read', twinIds: ids(this.reads), allowed: true, reason: null });
+    if (this.writes.size > 0) entries.push({ ...base, action: 'write', twinIds: ids(this.writes), allowed: true, reason: null });
+    for (const denial of this.denials.values()) entries.push({ ...base, action: denial.action, twinIds: ids(denial.twinIds), allowed: false, reason: denial.reason });
+    return entries;
   }
 }

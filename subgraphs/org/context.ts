@@ -1,5 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Access } from './access.ts';
+import type { AuditLog } from './audit/log.ts';
+import type { KeyRing } from './auth/keys.ts';
 import type { OrgDb } from './db.ts';
 import type { OrgNames } from './names.ts';
 import { loadTwins, type TwinRow } from './twins/store.ts';
@@ -24,10 +26,12 @@ export interface OrgBase {
 
 /** Everything a resolver needs for one request. */
 export interface OrgContext extends OrgBase {
+  keys: KeyRing;
+  audit: AuditLog;
   /** Twins by local id, batched per request and filtered by what the caller may read. */
   twins: DataLoader<string, TwinRow | null>;
 }
 
-export function createOrgContext(base: OrgBase): OrgContext {
+export function createOrgContext(base: Omit<OrgContext, 'twins'>): OrgContext {
   return { ...base, twins: new DataLoader((ids) => loadTwins(base.db, base.access, ids)) };
 }

@@ -2,16 +2,27 @@ import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { connectNats } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
-import { SCOPES, type Principal } from './access.ts';
-import type { OrgConfig } from './config.ts';
-import { createOrgDb } from './db.ts';
+import { OrgAuthenticator } from './auth/authenticator.ts';
+import { KeyRing, listKeys } from './auth/keys.ts';
+import type { OrgConfig, OrgStoreConfig } from './config.ts';
+import { createOrgDb, type OrgDb } from './db.ts';
+import type { Issuer } from './grants/store.ts';
 import { createOrgSubgraph } from './server.ts';
 
-/**
- * Until organizations issue tokens, every caller of a served organization acts as the
- * organization itself.
- */
-const organizationItself: Principal = { subject: 'organization', scopes: new Set(SCOPES) };
+/** Runs a command against an organization's store, then closes it. */
+export async function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
+  const db = createOrgDb({ databaseUrl: config.databaseUrl, poolSize: 2 });
+  try {
+    return await run(db);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/** Runs a command that signs tokens: the store and the organization's keys. */
+export function withOrgStore<T>(config: OrgStoreConfig, run: (store: Issuer) => Promise<T>): Promise<T> {
+  return withOrgDb(config, (db) => run({ db, keys: new KeyRing(db, config.keySecret), org: config.org }));
+}
 
 /** Runs an organization subgraph from validated configuration until a signal stops it. */
 export async function serveOrg(config: OrgConfig): Promise<void> {
@@ -21,19 +32,26 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     logger.info({ applied }, 'migrations applied');
   }
   const db = createOrgDb({ databaseUrl: config.databaseUrl });
+  if (!(await listKeys(db)).some((key) => key.signing)) {
+    await db.$disconnect();
+    throw new Error(`organization ${config.org} has no signing key: run \`twinx org init\` first`);
+  }
+  const keys = new KeyRing(db, config.keySecret);
+  const authenticator = new OrgAuthenticator({ org: config.org, db, databaseUrl: config.databaseUrl, keys, logger });
+  await authenticator.start();
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
   const subgraph = createOrgSubgraph({
     org: config.org,
     db,
     nats,
     subjectPrefix: config.subjectPrefix,
-    authenticate: async () => organizationItself,
-    devicePrincipal: organizationItself,
+    authenticate: (headers) => authenticator.authenticate(headers),
+    keys,
     logger,
     port: config.port,
     host: config.host,
     limits: { maxIngestBatch: config.maxIngestBatch },
   });
   await subgraph.start();
-  await runUntilSignal(logger, [() => subgraph.stop(), () => nats.drain(), () => db.$disconnect()]);
+  await runUntilSignal(logger, [() => subgraph.stop(), () => authenticator.stop(), () => nats.drain(), () => db.$disconnect()]);
 }

@@ -1,7 +1,9 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
 import { mergeResolvers } from '../../lib/graphql/resolvers.ts';
+import { auditResolvers, auditSdl } from './audit/schema.ts';
 import type { OrgContext } from './context.ts';
+import { grantsResolvers, grantsSdl } from './grants/schema.ts';
 import { twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
 import type { OrgNames } from './names.ts';
 import { telemetryResolvers, telemetrySdl } from './telemetry/schema.ts';
@@ -12,10 +14,16 @@ const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3
 
 /** The SDL an organization contributes to the network graph. */
 export function orgSdl(names: OrgNames): string {
-  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names)].join('\n');
+  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), grantsSdl(names), auditSdl(names)].join('\n');
 }
 
 export function orgSchema(names: OrgNames): GraphQLSchema {
-  const resolvers = mergeResolvers<OrgContext>(twinScalarResolvers, twinsResolvers(names), telemetryResolvers(names));
+  const resolvers = mergeResolvers<OrgContext>(
+    twinScalarResolvers,
+    twinsResolvers(names),
+    telemetryResolvers(names),
+    grantsResolvers(names),
+    auditResolvers(names),
+  );
   return buildSubgraphSchema([{ typeDefs: parse(orgSdl(names)), resolvers }]);
 }

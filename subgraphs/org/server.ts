@@ -1,12 +1,15 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { NatsConnection } from '../../lib/nats.ts';
-import { Access, type Principal } from './access.ts';
+import { TwinxError } from '../../lib/errors.ts';
+import { Access, unrestricted, type Principal } from './access.ts';
+import { AuditLog } from './audit/log.ts';
+import type { KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
@@ -22,10 +25,10 @@ export interface OrgSubgraphOptions {
   nats: NatsConnection;
   /** NATS subject prefix of the deployment (no default: deployments must not share subjects). */
   subjectPrefix: string;
-  /** Identifies the caller of an HTTP request; throws a `GraphQLError` to refuse it. */
-  authenticate: (req: IncomingMessage) => Promise<Principal>;
-  /** Principal under which device telemetry from NATS is stored. */
-  devicePrincipal: Principal;
+  /** Identifies the caller from the request's headers; throws `UNAUTHENTICATED` to refuse it. */
+  authenticate: (headers: IncomingHttpHeaders) => Promise<Principal>;
+  /** The organization's keys: published as JWKS, and used to sign the tokens admins issue. */
+  keys: KeyRing;
   logger: Logger;
   /** @default 0 (a free port) */
   port?: number;
@@ -43,7 +46,7 @@ export interface OrgSubgraph {
   /** `http://host:port/graphql`, once started. */
   readonly url: string;
   start(): Promise<void>;
-  /** Stops consuming device telemetry, then drains HTTP. */
+  /** Stops consuming device telemetry, drains HTTP, then writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -55,13 +58,22 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger.child({ org: options.org });
   const base = { names, db: options.db, limits };
+  const audit = new AuditLog({ db: options.db, logger });
   const httpServer: Server = createServer();
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      {
+        // One audit trail per request, written once the response is known.
+        requestDidStart: async () => ({
+          willSendResponse: async ({ contextValue, operationName }) => audit.record(contextValue.access.auditEntries(), operationName ?? null),
+        }),
+      },
+    ],
   });
   let deviceIngest: { stop: () => Promise<void> } | undefined;
   let url = '';
@@ -87,14 +99,25 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
-          context: async (req) => createOrgContext({ ...base, access: new Access(await options.authenticate(req)) }),
+          context: async (req) => {
+            let principal: Principal;
+            try {
+              principal = await options.authenticate(req.headers);
+            } catch (error) {
+              throw error instanceof TwinxError ? error.toGraphQLError() : error;
+            }
+            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit });
+          },
           routes: {
+            '/.well-known/jwks.json': async (_req, res) =>
+              sendJson(res, 200, await options.keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': async (_req, res) => ((await ready()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'unavailable' })),
           },
         }),
       );
-      const deviceAccess = new Access(options.devicePrincipal);
+      // Devices are authenticated by NATS (their credentials allow publishing on the subject).
+      const deviceAccess = new Access(unrestricted('device', 'devices', ['telemetry:write']), options.org);
       deviceIngest = await startDeviceIngest({
         nats: options.nats,
         subjectPrefix: options.subjectPrefix,
@@ -113,6 +136,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     async stop() {
       await deviceIngest?.stop();
       await apollo.stop();
+      await audit.stop();
     },
   };
 }

@@ -2,12 +2,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, natsNames } from '../../lib/nats.ts';
-import { Access } from '../../subgraphs/org/access.ts';
+import { Access, unrestricted } from '../../subgraphs/org/access.ts';
 import { createOrgDb } from '../../subgraphs/org/db.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
 import { DEAD_LETTER_HEADERS, startDeviceIngest } from '../../subgraphs/org/telemetry/device-ingest.ts';
 import { ingestReadings } from '../../subgraphs/org/telemetry/ingest.ts';
-import { everything, startOrg, type TestOrg } from '../support/org.ts';
+import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
 
 const disposers = new Disposers();
@@ -78,7 +78,7 @@ describe('device ingest over NATS JetStream', () => {
     const probe = { readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(100), value: 7 }] };
     const jsm = await jetstreamManager(acme.nats);
     const deadDb = createOrgDb({ databaseUrl: 'postgresql://postgres@127.0.0.1:1/none', poolSize: 1 });
-    const base = { names: orgNames('acme'), limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 }, access: new Access(everything) };
+    const base = { names: orgNames('acme'), limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 }, access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme') };
     const logger = createLogger('test', 'silent');
     const otherPrefix = `${acme.subjectPrefix}_down`;
     const other = natsNames(otherPrefix);

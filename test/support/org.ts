@@ -1,14 +1,23 @@
 import { createLogger } from '../../lib/logger.ts';
-import type { NatsConnection } from '../../lib/nats.ts';
-import { SCOPES, type Principal } from '../../subgraphs/org/access.ts';
+import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
+import type { Role } from '../../lib/tokens/scopes.ts';
+import { unrestricted } from '../../subgraphs/org/access.ts';
+import { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
+import { createSigningKey, KeyRing } from '../../subgraphs/org/auth/keys.ts';
 import type { OrgLimits } from '../../subgraphs/org/context.ts';
 import { createOrgDb, type OrgDb } from '../../subgraphs/org/db.ts';
+import { issueGrant, issueMemberToken, type Issuer } from '../../subgraphs/org/grants/store.ts';
 import { createOrgSubgraph } from '../../subgraphs/org/server.ts';
 import { graphql } from './graphql.ts';
-import { deleteStreams } from '../../lib/nats.ts';
 import { createStore, type Disposers, natsForTest } from './services.ts';
 
-export const everything: Principal = { subject: 'test', scopes: new Set(SCOPES) };
+export const KEY_SECRET = 'test-key-secret-of-at-least-32-characters';
+const DAY = 86_400_000;
+
+/** Headers presenting tokens the way clients do. */
+export function bearer(token: string, grants: string[] = []): Record<string, string> {
+  return { authorization: `Bearer ${token}`, ...(grants.length ? { 'twin-grants': grants.join(', ') } : {}) };
+}
 
 export interface TestOrg {
   org: string;
@@ -17,16 +26,36 @@ export interface TestOrg {
   databaseUrl: string;
   nats: NatsConnection;
   subjectPrefix: string;
-  /** Runs a GraphQL operation against the subgraph over HTTP. */
-  request: <T = any>(query: string, variables?: Record<string, unknown>) => ReturnType<typeof graphql<T>>;
+  issuer: Issuer;
+  /** An admin member token of the organization. */
+  adminToken: string;
+  /** Runs a GraphQL operation over HTTP, as the admin unless other headers are given. */
+  request: <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => ReturnType<typeof graphql<T>>;
+  /** A member token with a role. */
+  memberToken: (role: Role, subject?: string) => Promise<string>;
+  /** A grant token for a partner; the input is that of `issueGrant`. */
+  grantToken: (input: Record<string, unknown>) => Promise<{ token: string; jti: string }>;
 }
 
-/** Starts an organization subgraph on a free port with its own fresh database and subjects. */
-export async function startOrg(disposers: Disposers, org: string, options: { limits?: Partial<OrgLimits> } = {}): Promise<TestOrg> {
+/**
+ * Starts an organization subgraph on a free port with its own fresh database, signing key,
+ * subjects, and real token authentication.
+ */
+export async function startOrg(
+  disposers: Disposers,
+  org: string,
+  options: { limits?: Partial<OrgLimits>; /** Skip authentication: every caller is an unrestricted member (benchmark baseline). */ open?: boolean } = {},
+): Promise<TestOrg> {
+  const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
   const db = createOrgDb({ databaseUrl: store.url, poolSize: 4 });
   disposers.add(() => db.$disconnect());
+  await createSigningKey(db, KEY_SECRET);
+  const keys = new KeyRing(db, KEY_SECRET);
+  const authenticator = new OrgAuthenticator({ org, db, databaseUrl: store.url, keys, logger });
+  await authenticator.start();
+  disposers.add(() => authenticator.stop());
   const { nats, subjectPrefix } = await natsForTest();
   disposers.add(() => nats.drain());
   disposers.add(() => deleteStreams(nats, subjectPrefix));
@@ -35,12 +64,31 @@ export async function startOrg(disposers: Disposers, org: string, options: { lim
     db,
     nats,
     subjectPrefix,
-    authenticate: async () => everything,
-    devicePrincipal: everything,
-    logger: createLogger('test', process.env.LOG_LEVEL ?? 'silent'),
+    authenticate: options.open ? async () => unrestricted('member', 'open') : (headers) => authenticator.authenticate(headers),
+    keys,
+    logger,
     limits: options.limits,
   });
   await subgraph.start();
   disposers.add(() => subgraph.stop());
-  return { org, url: subgraph.url, db, databaseUrl: store.url, nats, subjectPrefix, request: (query, variables) => graphql(subgraph.url, query, variables) };
+  const issuer: Issuer = { db, keys, org };
+  const expiresAt = () => new Date(Date.now() + DAY);
+  const memberToken = async (role: Role, subject = `test-${role}`) => (await issueMemberToken(issuer, 'test', { subject, role, expiresAt: expiresAt() })).token;
+  const adminToken = await memberToken('admin', 'test-admin');
+  return {
+    org,
+    url: subgraph.url,
+    db,
+    databaseUrl: store.url,
+    nats,
+    subjectPrefix,
+    issuer,
+    adminToken,
+    request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
+    memberToken,
+    grantToken: async (input) => {
+      const { token, grant } = await issueGrant(issuer, 'test', { expiresAt: expiresAt(), ...input });
+      return { token, jti: grant.jti };
+    },
+  };
 }

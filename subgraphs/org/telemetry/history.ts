@@ -6,7 +6,8 @@ import type { TwinRow } from '../twins/store.ts';
 const CURSOR = 'reading';
 
 function requireMetric(ctx: OrgBase, twin: TwinRow, metric: string): void {
-  ctx.access.require('telemetry:read');
+  ctx.access.requireTwin('telemetry:read', twin);
+  ctx.access.read([twin.id]);
   if (!twin.metrics.some((m) => m.name === metric)) {
     const twinId = `${ctx.names.slug}:${twin.id}`;
     throw fail(ErrorCode.UNKNOWN_METRIC, `Twin ${twinId} has no metric ${metric}.`, { twinId, metric });

@@ -93,6 +93,7 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
   const localId = columns.twinIds[index]!;
   const twinId = `${ctx.names.slug}:${localId}`;
   const twin = await ctx.db.twin.findFirst({ where: { AND: [where, { id: localId }] }, select: { id: true } });
+  ctx.access.denied('write', [localId], twin ? ErrorCode.UNKNOWN_METRIC : ErrorCode.UNKNOWN_TWIN);
   if (!twin) throw fail(ErrorCode.UNKNOWN_TWIN, `readings.${index}: no twin ${twinId} here.`, { index, twinId });
   const metric = columns.metrics[index]!;
   throw fail(ErrorCode.UNKNOWN_METRIC, `readings.${index}: twin ${twinId} has no metric ${metric}.`, { index, twinId, metric });
@@ -159,6 +160,7 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
   const [row] = await store(PLAIN).catch((error: unknown) =>
     driverErrorKind(error) === 'UniqueConstraintViolation' ? store(SKIP_EXISTING) : Promise.reject(error),
   );
+  ctx.access.wrote(new Set(columns.twinIds));
   const accepted = Number(row!.accepted);
   return { accepted, duplicates: items.length - accepted, stateChanges: Number(row!.advanced) };
 }

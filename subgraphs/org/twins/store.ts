@@ -78,6 +78,9 @@ export function localIdOf(names: OrgNames, id: string, argument: string): string
 export async function loadTwins(db: OrgDb, access: Access, ids: readonly string[]): Promise<(TwinRow | null)[]> {
   const rows = await db.twin.findMany({ where: { AND: [access.twinWhere('twins:read'), { id: { in: [...ids] } }] }, include: twinInclude });
   const byId = new Map(rows.map((row) => [row.id, row]));
+  access.read(byId.keys());
+  // Missing or not visible: the caller is told neither, the audit log records the attempt.
+  access.denied('read', ids.filter((id) => !byId.has(id)), ErrorCode.UNKNOWN_TWIN);
   return ids.map((id) => byId.get(id) ?? null);
 }
 
@@ -103,7 +106,9 @@ export async function listTwins(
   }
   if (args.after) where.push({ id: { gt: args.after } });
   const rows = await db.twin.findMany({ where: { AND: where }, include: twinInclude, orderBy: { id: 'asc' }, take: args.first + 1 });
-  return { rows: rows.slice(0, args.first), hasNextPage: rows.length > args.first };
+  const page = rows.slice(0, args.first);
+  access.read(page.map((row) => row.id));
+  return { rows: page, hasNextPage: rows.length > args.first };
 }
 
 /**
@@ -128,9 +133,13 @@ export async function refreshStatus(tx: Client, twinIds: string[]): Promise<void
   );
 }
 
-async function requireVisible(tx: Client, access: Access, localId: string, id: string): Promise<void> {
-  const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere('twins:read'), { id: localId }] }, select: { id: true } });
-  if (!found) throw fail(ErrorCode.UNKNOWN_TWIN, `No twin ${id}.`, { twinId: id });
+/** Throws `UNKNOWN_TWIN` unless the twin exists and the caller may use the scope on it. */
+async function requireVisible(tx: Client, access: Access, scope: 'twins:read' | 'twins:write', localId: string, id: string): Promise<void> {
+  const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere(scope), { id: localId }] }, select: { id: true } });
+  if (!found) {
+    access.denied(scope === 'twins:read' ? 'read' : 'write', [localId], ErrorCode.UNKNOWN_TWIN);
+    throw fail(ErrorCode.UNKNOWN_TWIN, `No twin ${id}.`, { twinId: id });
+  }
 }
 
 /** Checks supplier ids: well-formed, not the twin itself, and existing when they are ours. */
@@ -142,7 +151,7 @@ async function checkSuppliers(tx: Client, names: OrgNames, access: Access, ownId
     }
     // Twins at other organizations are checked by their owner; the directory drops ids of
     // twins that do not exist there.
-    if (ref.org === names.slug) await requireVisible(tx, access, ref.localId, supplierId);
+    if (ref.org === names.slug) await requireVisible(tx, access, 'twins:read', ref.localId, supplierId);
   }
 }
 
@@ -163,22 +172,26 @@ async function changeTwin(
 ): Promise<TwinRow> {
   access.require('twins:write');
   const localId = localIdOf(names, id, argument);
-  return db.$transaction(async (tx) => {
-    await requireVisible(tx, access, localId, id);
+  const twin = await db.$transaction(async (tx) => {
+    await requireVisible(tx, access, 'twins:write', localId, id);
     await change(tx, localId);
     return loadOne(tx, localId);
   });
+  access.wrote([localId]);
+  return twin;
 }
 
 export async function createTwin({ db, names, access }: OrgBase, input: unknown): Promise<TwinRow> {
   access.require('twins:write');
   const data = parseInput(twinInput, input, 'input');
   const localId = localIdOf(names, data.id, 'input.id');
+  // A partner may create only twins its write grants would reach.
+  access.requireTwin('twins:write', { id: localId, kind: data.kind, tags: data.tags });
   const suppliedByIds = [...new Set(data.suppliedByIds)];
   if (new Set(data.metrics.map((m) => m.name)).size !== data.metrics.length) {
     throw fail(ErrorCode.INVALID_INPUT, 'input.metrics: metric names must be unique.', { field: 'input.metrics' });
   }
-  return db.$transaction(async (tx) => {
+  const twin = await db.$transaction(async (tx) => {
     await checkSuppliers(tx, names, access, localId, suppliedByIds);
     if (await tx.twin.findUnique({ where: { id: localId }, select: { id: true } })) {
       throw fail(ErrorCode.ALREADY_EXISTS, `Twin ${data.id} already exists.`, { twinId: data.id });
@@ -198,6 +211,8 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
     });
     return loadOne(tx, localId);
   });
+  access.wrote([localId]);
+  return twin;
 }
 
 export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<TwinRow> {
@@ -230,12 +245,13 @@ export async function deleteTwin({ db, names, access }: OrgBase, id: string): Pr
   access.require('twins:write');
   const localId = localIdOf(names, id, 'id');
   await db.$transaction(async (tx) => {
-    await requireVisible(tx, access, localId, id);
+    await requireVisible(tx, access, 'twins:write', localId, id);
     // Metrics, readings and the twin's own supplier links go by cascade; links of our other
     // twins that pointed at it are removed here.
     await tx.twinSupplier.deleteMany({ where: { supplierId: globalTwinId(names.slug, localId) } });
     await tx.twin.delete({ where: { id: localId } });
   });
+  access.wrote([localId]);
   return id;
 }
 

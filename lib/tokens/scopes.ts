@@ -1,0 +1,18 @@
+/** What a token may do at an organization (ARCHITECTURE.md, "Tokens"). */
+export const SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write', 'grants:admin', 'audit:read'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Scopes an organization can grant to a partner: never administration of the organization. */
+export const GRANTABLE_SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write'] as const satisfies readonly Scope[];
+
+/** Member roles and the scopes they stand for. */
+export const ROLES = {
+  admin: SCOPES,
+  operator: ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write'],
+  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe'],
+} as const satisfies Record<string, readonly Scope[]>;
+export type Role = keyof typeof ROLES;
+
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}

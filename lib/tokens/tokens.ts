@@ -1,0 +1,143 @@
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import { ErrorCode, TwinxError } from '../errors.ts';
+import { isValidSlug } from '../ids.ts';
+import { GRANTABLE_SCOPES, SCOPES, type Scope } from './scopes.ts';
+import { selectorSchema, type TwinSelector } from './selector.ts';
+
+/**
+ * Explicit `typ` per kind of token (RFC 8725 §3.11), so that one kind cannot pass as another.
+ */
+export const TOKEN_TYPES = { member: 'twinx-member+jwt', grant: 'twinx-grant+jwt' } as const;
+export type TokenKind = keyof typeof TOKEN_TYPES;
+
+/** The only signature algorithm accepted (Ed25519). Everything else, `none` included, is refused. */
+export const TOKEN_ALGORITHM = 'EdDSA';
+
+/** Longest token accepted, in characters; a grant with a full selector fits well within it. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** `iss` and `aud` of an organization's tokens: a token is only ever good at its issuer. */
+export function issuerOf(org: string): string {
+  return `twinx:org:${org}`;
+}
+
+/** The organization a token claims to come from, read without verifying anything. */
+export function claimedIssuer(token: string): string | null {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
+    const match = typeof payload.iss === 'string' ? /^twinx:org:(.+)$/.exec(payload.iss) : null;
+    return match && isValidSlug(match[1]!) ? match[1]! : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why a token was refused, as much as a caller needs to know. */
+export enum TokenProblem {
+  MISSING = 'MISSING',
+  MALFORMED = 'MALFORMED',
+  INVALID = 'INVALID',
+  EXPIRED = 'EXPIRED',
+  NOT_YET_VALID = 'NOT_YET_VALID',
+  REVOKED = 'REVOKED',
+}
+
+const MESSAGES: Record<TokenProblem, string> = {
+  MISSING: 'A token is required.',
+  MALFORMED: 'The token is malformed.',
+  INVALID: 'The token is not valid here.',
+  EXPIRED: 'The token has expired.',
+  NOT_YET_VALID: 'The token is not valid yet.',
+  REVOKED: 'The token has been revoked.',
+};
+
+/** `UNAUTHENTICATED`, with the reason a client can act on (refresh, ask for a new grant...). */
+export function unauthenticated(reason: TokenProblem): TwinxError {
+  return new TwinxError(ErrorCode.UNAUTHENTICATED, MESSAGES[reason], { reason });
+}
+
+/** A verified token. */
+export type VerifiedToken =
+  | { kind: 'member'; org: string; jti: string; subject: string; scopes: Scope[]; expiresAt: Date }
+  | { kind: 'grant'; org: string; jti: string; partner: string; scopes: Scope[]; selector: TwinSelector; expiresAt: Date };
+
+const scopeList = (allowed: readonly Scope[]) =>
+  z
+    .string()
+    .transform((scope) => scope.split(' ').filter(Boolean))
+    .pipe(z.array(z.enum(allowed as [Scope, ...Scope[]])).min(1));
+
+const commonClaims = { jti: z.string().min(1).max(128), sub: z.string().min(1).max(200), exp: z.number() };
+const memberClaims = z.object({ ...commonClaims, scope: scopeList(SCOPES) });
+const grantClaims = (org: string) =>
+  z.object({ ...commonClaims, sub: z.string().refine(isValidSlug), scope: scopeList(GRANTABLE_SCOPES), sel: selectorSchema(org) });
+
+/**
+ * Verifies a token issued by `org`: size, an allow-listed algorithm, a known key, the `typ` of
+ * an expected kind, `iss`, `aud`, `exp`, `nbf`, and the claims of its kind. Revocation is the
+ * issuer's check, not this function's. Every failure is `UNAUTHENTICATED` with a reason.
+ */
+export async function verifyToken(token: string, getKey: JWTVerifyGetKey, options: { org: string; kinds: readonly TokenKind[] }): Promise<VerifiedToken> {
+  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw unauthenticated(TokenProblem.MALFORMED);
+  let typ: unknown;
+  try {
+    typ = decodeProtectedHeader(token).typ;
+  } catch {
+    throw unauthenticated(TokenProblem.MALFORMED);
+  }
+  const kind = options.kinds.find((k) => TOKEN_TYPES[k] === typ);
+  if (!kind) throw unauthenticated(TokenProblem.INVALID);
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, getKey, {
+      algorithms: [TOKEN_ALGORITHM],
+      issuer: issuerOf(options.org),
+      audience: issuerOf(options.org),
+      typ: TOKEN_TYPES[kind],
+      requiredClaims: ['jti', 'sub', 'exp', 'iat'],
+      clockTolerance: 5,
+    }));
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) throw unauthenticated(TokenProblem.EXPIRED);
+    if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') throw unauthenticated(TokenProblem.NOT_YET_VALID);
+    throw unauthenticated(TokenProblem.INVALID);
+  }
+  if (kind === 'member') {
+    const claims = memberClaims.safeParse(payload);
+    if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
+    const { jti, sub, exp, scope } = claims.data;
+    return { kind, org: options.org, jti, subject: sub, scopes: scope, expiresAt: new Date(exp * 1000) };
+  }
+  const claims = grantClaims(options.org).safeParse(payload);
+  if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
+  const { jti, sub, exp, scope, sel } = claims.data;
+  return { kind, org: options.org, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
+}
+
+/** What a new token says. */
+export interface TokenClaims {
+  kind: TokenKind;
+  org: string;
+  jti: string;
+  subject: string;
+  scopes: readonly Scope[];
+  selector?: TwinSelector;
+  expiresAt: Date;
+}
+
+/** Signs a token with the organization's current key. */
+export function signToken(claims: TokenClaims, key: { kid: string; privateKey: CryptoKey }): Promise<string> {
+  const payload: Record<string, unknown> = { scope: claims.scopes.join(' ') };
+  if (claims.selector) payload.sel = claims.selector;
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: key.kid, typ: TOKEN_TYPES[claims.kind] })
+    .setIssuer(issuerOf(claims.org))
+    .setAudience(issuerOf(claims.org))
+    .setSubject(claims.subject)
+    .setJti(claims.jti)
+    .setIssuedAt()
+    .setNotBefore('0s')
+    .setExpirationTime(Math.floor(claims.expiresAt.getTime() / 1000))
+    .sign(key.privateKey);
+}

@@ -1,0 +1,75 @@
+import { decodeCursor, encodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { ErrorCode, fail } from '../../../lib/errors.ts';
+import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
+import type { OrgContext } from '../context.ts';
+import type { OrgNames } from '../names.ts';
+import { auditWhere, type AuditFilter } from './log.ts';
+
+/** The audit log of partners' accesses, for the organization's admins. */
+export function auditSdl(n: OrgNames): string {
+  return /* GraphQL */ `
+  "A partner's access to twins in one request: allowed, or refused with the reason."
+  type AuditEvent @shareable {
+    id: ID!
+    at: DateTime!
+    partner: String!
+    "The grants the partner presented."
+    grantJtis: [ID!]!
+    "read or write."
+    action: String!
+    operation: String
+    twinIds: [ID!]!
+    allowed: Boolean!
+    "The error code the partner got, when refused."
+    reason: String
+  }
+
+  type AuditEventEdge @shareable {
+    cursor: String!
+    node: AuditEvent!
+  }
+
+  type AuditEventConnection @shareable {
+    edges: [AuditEventEdge!]!
+    pageInfo: PageInfo!
+  }
+
+  input AuditFilter {
+    partner: String
+    twinId: ID
+    grantJti: ID
+    from: DateTime
+    to: DateTime
+    allowed: Boolean
+  }
+
+  extend type ${n.query} {
+    "Partners' accesses to ${n.slug}'s twins, newest first. Needs audit:read."
+    auditEvents(filter: AuditFilter, first: Int! = 50, after: String): AuditEventConnection!
+  }
+`;
+}
+
+const CURSOR = 'audit';
+
+export function auditResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
+  return {
+    [n.query]: {
+      auditEvents: async (_: unknown, args: { filter?: AuditFilter; first: number; after?: string }, ctx: OrgContext) => {
+        ctx.access.require('audit:read');
+        const first = pageSize(args.first, ctx.limits.maxPageSize);
+        const after = args.after ? decodeCursor(CURSOR, args.after) : null;
+        if (after !== null && !/^\d+$/.test(after)) throw fail(ErrorCode.INVALID_INPUT, 'after: not a cursor of this list.', { argument: 'after' });
+        // What this replica has recorded so far is part of the answer.
+        await ctx.audit.flush();
+        const rows = await ctx.db.auditEvent.findMany({
+          where: { AND: [auditWhere(args.filter), after === null ? {} : { id: { lt: BigInt(after) } }] },
+          orderBy: { id: 'desc' },
+          take: first + 1,
+        });
+        const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, String(row.id)), node: { ...row, id: String(row.id) } }));
+        return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      },
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import pg from 'pg';
+import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
+import type { Logger } from '../../../lib/logger.ts';
+import type { Scope } from '../../../lib/tokens/scopes.ts';
+import type { TwinSelector } from '../../../lib/tokens/selector.ts';
+import { TokenProblem, unauthenticated, verifyToken, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
+import type { Principal } from '../access.ts';
+import type { OrgDb } from '../db.ts';
+import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
+
+/** Header carrying a partner's grant tokens besides `Authorization`, comma-separated. */
+export const GRANTS_HEADER = 'twin-grants';
+/** Most tokens one request may present. */
+const MAX_TOKENS = 16;
+
+export interface AuthenticatorOptions {
+  org: string;
+  db: OrgDb;
+  /** The organization's database, for the LISTEN connection that carries revocations. */
+  databaseUrl: string;
+  keys: KeyRing;
+  logger: Logger;
+}
+
+/** The tokens of a request: `Authorization: Bearer` (any kind) and the grants header. */
+export function presentedTokens(headers: IncomingHttpHeaders): { bearer?: string; grants: string[] } {
+  const authorization = headers.authorization;
+  const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
+  const raw = headers[GRANTS_HEADER];
+  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).split(',').map((token) => token.trim()).filter(Boolean);
+  return { bearer, grants };
+}
+
+/** Combines verified tokens into the caller: a member, or a partner whose grants add up. */
+function principalOf(tokens: VerifiedToken[]): Principal {
+  const tokenIds = tokens.map((token) => token.jti);
+  const [first] = tokens;
+  if (first!.kind === 'member') {
+    if (tokens.length > 1) throw unauthenticated(TokenProblem.INVALID);
+    return { kind: 'member', subject: first!.subject, scopes: new Map(first!.scopes.map((scope) => [scope, 'all'])), tokenIds };
+  }
+  const scopes = new Map<Scope, TwinSelector[]>();
+  for (const token of tokens) {
+    // One request speaks for one partner: grants of different partners never add up.
+    if (token.kind !== 'grant' || token.partner !== first!.partner) throw unauthenticated(TokenProblem.INVALID);
+    for (const scope of token.scopes) scopes.set(scope, [...(scopes.get(scope) ?? []), token.selector]);
+  }
+  return { kind: 'partner', subject: first!.partner, scopes, tokenIds };
+}
+
+/**
+ * Turns a request's tokens into a principal. Signatures and claims are checked against the
+ * organization's own keys; revocations are known to every replica the moment they commit
+ * (Postgres NOTIFY). While that channel is down, each request asks the database instead, so a
+ * revocation never goes unnoticed.
+ */
+export class OrgAuthenticator {
+  private revoked = new Set<string>();
+  private listener?: pg.Client;
+  private listening = false;
+  private stopped = false;
+  private retry?: NodeJS.Timeout;
+
+  constructor(private readonly options: AuthenticatorOptions) {}
+
+  async start(): Promise<void> {
+    await this.options.keys.reload();
+    await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    const lost = (error?: Error) => {
+      if (this.listener !== client) return;
+      this.listening = false;
+      this.listener = undefined;
+      client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.options.logger.warn({ err: error }, 'revocation channel lost; checking revocations in the database until it is back');
+      this.retry = setTimeout(() => this.listen().catch(lost), 1000);
+    };
+    this.listener = client;
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (message) => {
+      if (message.payload === 'keys') void this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
+      else if (message.payload?.startsWith('revoked:')) this.revoked.add(message.payload.slice('revoked:'.length));
+    });
+    await client.connect();
+    // Listen first, then read: a revocation committed in between is seen by one or the other.
+    await client.query(`LISTEN ${AUTH_CHANNEL}`);
+    const rows = await this.options.db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true } });
+    this.revoked = new Set(rows.map((row) => row.jti));
+    await this.options.keys.reload();
+    this.listening = true;
+  }
+
+  private async anyRevoked(jtis: string[]): Promise<boolean> {
+    if (this.listening) return jtis.some((jti) => this.revoked.has(jti));
+    return (await this.options.db.token.count({ where: { jti: { in: jtis }, revokedAt: { not: null } } })) > 0;
+  }
+
+  /** Verifies every token of a request; throws `UNAUTHENTICATED` with a reason otherwise. */
+  async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
+    const { bearer, grants } = presentedTokens(headers);
+    if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
+    if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
+    const { org, keys } = this.options;
+    const verified = await Promise.all([
+      ...(bearer === undefined ? [] : [verifyToken(bearer, keys.getKey, { org, kinds: ['member', 'grant'] })]),
+      ...grants.map((token) => verifyToken(token, keys.getKey, { org, kinds: ['grant'] })),
+    ]);
+    if (await this.anyRevoked(verified.map((token) => token.jti))) throw unauthenticated(TokenProblem.REVOKED);
+    return principalOf(verified);
+  }
+}
+
+/** Marks a token revoked and tells every replica, in one transaction. */
+export async function revokeToken(db: OrgDb, jti: string, kind: 'MEMBER' | 'GRANT', revokedBy: string) {
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.token.updateMany({ where: { jti, kind, revokedAt: null }, data: { revokedAt: new Date(), revokedBy } });
+    const token = await tx.token.findUnique({ where: { jti } });
+    if (!token || token.kind !== kind) throw new TwinxError(ErrorCode.NOT_FOUND, `No ${kind === 'GRANT' ? 'grant' : 'member token'} ${jti}.`, { jti });
+    if (count === 1) await tx.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, ${`revoked:${jti}`})`;
+    return token;
+  });
+}
