@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // graphql ships CommonJS (main) and ESM (module) builds. Node, and so Apollo, load the
+    // CommonJS one; Vite would give our code the ESM one, and `instanceof GraphQLError` would
+    // then fail across the two. Tests must load what production loads.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Tests start real servers against real Postgres and NATS.

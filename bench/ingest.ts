@@ -9,7 +9,7 @@ import { orgNames } from '../subgraphs/org/names.ts';
 import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
 import { bearer, startOrg } from '../test/support/org.ts';
 import { Disposers } from '../test/support/services.ts';
-import { report, Samples } from './support.ts';
+import { Contender, report } from './support.ts';
 
 const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '100' }, 'batch-size': { type: 'string', default: '1000' } } });
 const batches = Number(args.batches);
@@ -21,10 +21,17 @@ const disposers = new Disposers();
 try {
   const acme = await startOrg(disposers, 'acme', { limits: { maxIngestBatch: 5000 } });
   const { db, nats, subjectPrefix } = acme;
-  const base = { names: orgNames('acme'), db, access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'), limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 } };
+  const base = {
+    names: orgNames('acme'),
+    db,
+    access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
+    limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 },
+  };
   const headers = { 'content-type': 'application/json', ...bearer(await acme.memberToken('operator')) };
   for (let t = 0; t < TWINS; t++) {
-    await db.twin.create({ data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } } });
+    await db.twin.create({
+      data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } },
+    });
   }
 
   // Every batch holds new readings (distinct times), spread over all twins and metrics.
@@ -40,9 +47,9 @@ try {
     }));
   }
 
-  const raw = new Samples('raw unnest INSERT (baseline)', batchSize);
-  const direct = new Samples('ingestReadings (what the NATS consumer calls)', batchSize);
-  const http = new Samples('GraphQL ingestTelemetry over HTTP', batchSize);
+  const raw = new Contender('raw unnest INSERT (baseline)', batchSize);
+  const direct = new Contender('ingestReadings (what the NATS consumer calls)', batchSize);
+  const http = new Contender('GraphQL ingestTelemetry over HTTP', batchSize);
   const mutation = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
 
   for (let round = -3; round < batches; round++) {
@@ -77,7 +84,7 @@ try {
 
   // Devices: the same number of batches published to JetStream at once, timed until the
   // consumer has committed and acknowledged the last one (the work-queue stream is empty).
-  const device = new Samples('device batches via JetStream, end to end', batchSize * batches);
+  const device = new Contender('device batches via JetStream, end to end', batchSize * batches);
   const js = jetstream(nats);
   const jsm = await jetstreamManager(nats);
   const names = natsNames(subjectPrefix);
@@ -87,7 +94,7 @@ try {
     while ((await jsm.streams.info(names.ingestStream('acme'))).state.messages > 0) await new Promise((resolve) => setTimeout(resolve, 2));
   });
 
-  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device]);
+  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device], 'rows/s');
   console.log(`rows stored: ${await db.reading.count()}`);
 } finally {
   await disposers.dispose();

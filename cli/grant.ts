@@ -6,7 +6,13 @@ import { grantWhere, issueGrant, issueMemberToken } from '../subgraphs/org/grant
 import { withOrgDb, withOrgStore } from '../subgraphs/org/main.ts';
 import { cliActor, withOrgDbOptions, withOrgStoreOptions } from './org.ts';
 
-const list = (value: string | undefined) => (value ? value.split(',').map((item) => item.trim()).filter(Boolean) : undefined);
+const list = (value: string | undefined) =>
+  value
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)
+    : undefined;
 const expiresIn = { expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration } };
 
 export function registerGrantCommands(program: Command): void {
@@ -41,7 +47,10 @@ export function registerGrantCommands(program: Command): void {
     .option('--all', 'include revoked and expired grants')
     .action(async (flags: { partner?: string; all?: boolean }) => {
       await withOrgDb(loadConfig(orgDbSettings, flags, process.env), async (db) => {
-        const grants = await db.token.findMany({ where: grantWhere({ partner: flags.partner, active: flags.all ? null : true }), orderBy: { issuedAt: 'desc' } });
+        const grants = await db.token.findMany({
+          where: grantWhere({ partner: flags.partner, active: flags.all ? null : true }),
+          orderBy: { issuedAt: 'desc' },
+        });
         for (const g of grants) {
           const state = g.revokedAt ? `revoked ${g.revokedAt.toISOString()}` : g.expiresAt <= new Date() ? 'expired' : `expires ${g.expiresAt.toISOString()}`;
           console.log(`${g.jti}  ${g.subject}  ${g.scopes.join(' ')}  ${JSON.stringify(g.selector)}  ${state}${g.note ? `  "${g.note}"` : ''}`);

@@ -41,10 +41,18 @@ export function registerOrgCommands(program: Command): void {
     .description("set up an organization's store: apply migrations, create its first signing key, print a first admin token")
     .option('--expires-in <duration>', 'life of the admin token, e.g. 30d (default 90d)')
     .action(async (flags: object) => {
-      const config = loadConfig({ ...orgStoreSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } }, flags, process.env);
+      const config = loadConfig(
+        { ...orgStoreSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } },
+        flags,
+        process.env,
+      );
       await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
       await withOrgStore(config, async (store) => {
-        if ((await listKeys(store.db)).length > 0) throw new Error(`organization ${config.org} is already set up; issue tokens with \`twinx token issue\``);
+        // Idempotent, so that deployments can run it before every start.
+        if ((await listKeys(store.db)).length > 0) {
+          console.log(`organization ${config.org} is already set up; issue tokens with \`twinx token issue\``);
+          return;
+        }
         const kid = await createSigningKey(store.db, config.keySecret);
         const admin = await issueMemberToken(store, cliActor(), { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + config.expiresIn) });
         console.log(`organization ${config.org} is set up; signing key ${kid}`);

@@ -27,11 +27,9 @@ const list = <T extends z.ZodType>(item: T) => z.array(item).max(100).default([]
 /** A selector for the twins of `org`: ids and globs must be that organization's. */
 export function selectorSchema(org: string) {
   const ownId = z.string().refine((id) => parseTwinId(id)?.org === org, `expected an id of ${org}: ${org}:<local-id>`);
-  const ownGlob = z
-    .string()
-    .refine((glob) => glob.startsWith(`${org}:`) && /^(\*[A-Za-z0-9._-]*|[A-Za-z0-9._-]*\*)$/.test(glob.slice(org.length + 1)), {
-      message: `expected ${org}:<prefix>* or ${org}:*<suffix>`,
-    });
+  const ownGlob = z.string().refine((glob) => glob.startsWith(`${org}:`) && /^(\*[A-Za-z0-9._-]*|[A-Za-z0-9._-]*\*)$/.test(glob.slice(org.length + 1)), {
+    message: `expected ${org}:<prefix>* or ${org}:*<suffix>`,
+  });
   return z
     .object({ ids: list(ownId), idGlobs: list(ownGlob), kinds: list(z.string().min(1).max(64)), tags: list(z.string().min(1).max(64)) })
     .strict()
@@ -50,7 +48,8 @@ function matchesGlob(id: string, glob: string): boolean {
 }
 
 export function matchesSelector(selector: TwinSelector, twin: SelectableTwin): boolean {
-  const byId = selector.ids.length + selector.idGlobs.length === 0 || selector.ids.includes(twin.id) || selector.idGlobs.some((glob) => matchesGlob(twin.id, glob));
+  const byId =
+    selector.ids.length + selector.idGlobs.length === 0 || selector.ids.includes(twin.id) || selector.idGlobs.some((glob) => matchesGlob(twin.id, glob));
   const byKind = selector.kinds.length === 0 || selector.kinds.includes(twin.kind);
   const byTag = selector.tags.length === 0 || selector.tags.some((tag) => twin.tags.includes(tag));
   return byId && byKind && byTag;

@@ -70,8 +70,15 @@ const scopeList = (allowed: readonly Scope[]) =>
 
 const commonClaims = { jti: z.string().min(1).max(128), sub: z.string().min(1).max(200), exp: z.number() };
 const memberClaims = z.object({ ...commonClaims, scope: scopeList(SCOPES) });
-const grantClaims = (org: string) =>
+const grantClaimsByOrg = new Map<string, ReturnType<typeof buildGrantClaims>>();
+const buildGrantClaims = (org: string) =>
   z.object({ ...commonClaims, sub: z.string().refine(isValidSlug), scope: scopeList(GRANTABLE_SCOPES), sel: selectorSchema(org) });
+/** Building a zod schema costs far more than using one: one per organization, kept. */
+function grantClaims(org: string) {
+  let schema = grantClaimsByOrg.get(org);
+  if (!schema) grantClaimsByOrg.set(org, (schema = buildGrantClaims(org)));
+  return schema;
+}
 
 /**
  * Verifies a token issued by `org`: size, an allow-listed algorithm, a known key, the `typ` of

@@ -32,7 +32,8 @@ export interface TwinFacts {
 export interface AuditEntry {
   partner: string;
   grantJtis: string[];
-  action: 'read' | 'write';
+  /** `authenticate` for a request refused before reaching any twin. */
+  action: 'read' | 'write' | 'authenticate';
   twinIds: string[];
   allowed: boolean;
   reason: string | null;
@@ -74,7 +75,11 @@ export class Access {
 
   private forbidden(scope: Scope, twinIds: string[]) {
     this.denied(actionOf(scope), twinIds, ErrorCode.FORBIDDEN);
-    return fail(ErrorCode.FORBIDDEN, `This operation needs the ${scope} scope${twinIds.length ? ` on ${twinIds.map((id) => globalTwinId(this.org, id)).join(', ')}` : ''}.`, { scope });
+    return fail(
+      ErrorCode.FORBIDDEN,
+      `This operation needs the ${scope} scope${twinIds.length ? ` on ${twinIds.map((id) => globalTwinId(this.org, id)).join(', ')}` : ''}.`,
+      { scope },
+    );
   }
 
   /** Throws `FORBIDDEN` unless the caller holds the scope (on some twins at least). */
@@ -128,7 +133,8 @@ export class Access {
     const entries: AuditEntry[] = [];
     if (this.reads.size > 0) entries.push({ ...base, action: 'read', twinIds: ids(this.reads), allowed: true, reason: null });
     if (this.writes.size > 0) entries.push({ ...base, action: 'write', twinIds: ids(this.writes), allowed: true, reason: null });
-    for (const denial of this.denials.values()) entries.push({ ...base, action: denial.action, twinIds: ids(denial.twinIds), allowed: false, reason: denial.reason });
+    for (const denial of this.denials.values())
+      entries.push({ ...base, action: denial.action, twinIds: ids(denial.twinIds), allowed: false, reason: denial.reason });
     return entries;
   }
 }

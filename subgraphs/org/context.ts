@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Access } from './access.ts';
 import type { AuditLog } from './audit/log.ts';
+import type { Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
 import type { OrgDb } from './db.ts';
 import type { OrgNames } from './names.ts';
@@ -28,6 +29,7 @@ export interface OrgBase {
 export interface OrgContext extends OrgBase {
   keys: KeyRing;
   audit: AuditLog;
+  auth: Authenticator;
   /** Twins by local id, batched per request and filtered by what the caller may read. */
   twins: DataLoader<string, TwinRow | null>;
 }

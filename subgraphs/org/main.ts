@@ -45,7 +45,7 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     db,
     nats,
     subjectPrefix: config.subjectPrefix,
-    authenticate: (headers) => authenticator.authenticate(headers),
+    auth: authenticator,
     keys,
     logger,
     port: config.port,

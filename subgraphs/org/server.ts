@@ -1,6 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, sendJson } from '../../lib/http.ts';
@@ -9,6 +9,7 @@ import type { NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
+import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
@@ -25,8 +26,8 @@ export interface OrgSubgraphOptions {
   nats: NatsConnection;
   /** NATS subject prefix of the deployment (no default: deployments must not share subjects). */
   subjectPrefix: string;
-  /** Identifies the caller from the request's headers; throws `UNAUTHENTICATED` to refuse it. */
-  authenticate: (headers: IncomingHttpHeaders) => Promise<Principal>;
+  /** Identifies the caller from the request's headers. */
+  auth: Authenticator;
   /** The organization's keys: published as JWKS, and used to sign the tokens admins issue. */
   keys: KeyRing;
   logger: Logger;
@@ -102,11 +103,12 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
           context: async (req) => {
             let principal: Principal;
             try {
-              principal = await options.authenticate(req.headers);
+              principal = await options.auth.authenticate(req.headers);
             } catch (error) {
+              if (error instanceof RefusedPartnerError) audit.record([error.audit], null);
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
-            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit });
+            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
           },
           routes: {
             '/.well-known/jwks.json': async (_req, res) =>

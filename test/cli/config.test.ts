@@ -32,7 +32,12 @@ describe('twinx org serve', () => {
   });
 
   it('takes settings from the environment when flags are absent', async () => {
-    const result = await twinx(['org', 'serve'], { TWINX_ORG: 'acme', DATABASE_URL: 'mysql://nope', TWINX_SUBJECT_PREFIX: 'twinx', TWINX_KEY_SECRET: 'k'.repeat(32) });
+    const result = await twinx(['org', 'serve'], {
+      TWINX_ORG: 'acme',
+      DATABASE_URL: 'mysql://nope',
+      TWINX_SUBJECT_PREFIX: 'twinx',
+      TWINX_KEY_SECRET: 'k'.repeat(32),
+    });
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe('twinx: invalid configuration: --database-url / DATABASE_URL: expected a postgresql:// URL');
   });

@@ -78,7 +78,11 @@ describe('device ingest over NATS JetStream', () => {
     const probe = { readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(100), value: 7 }] };
     const jsm = await jetstreamManager(acme.nats);
     const deadDb = createOrgDb({ databaseUrl: 'postgresql://postgres@127.0.0.1:1/none', poolSize: 1 });
-    const base = { names: orgNames('acme'), limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 }, access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme') };
+    const base = {
+      names: orgNames('acme'),
+      limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 },
+      access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
+    };
     const logger = createLogger('test', 'silent');
     const otherPrefix = `${acme.subjectPrefix}_down`;
     const other = natsNames(otherPrefix);

@@ -1,7 +1,6 @@
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
-import { unrestricted } from '../../subgraphs/org/access.ts';
 import { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
 import { createSigningKey, KeyRing } from '../../subgraphs/org/auth/keys.ts';
 import type { OrgLimits } from '../../subgraphs/org/context.ts';
@@ -27,6 +26,8 @@ export interface TestOrg {
   nats: NatsConnection;
   subjectPrefix: string;
   issuer: Issuer;
+  /** Key changes and revocations made straight in the database are in effect once this resolves. */
+  synced: () => Promise<void>;
   /** An admin member token of the organization. */
   adminToken: string;
   /** Runs a GraphQL operation over HTTP, as the admin unless other headers are given. */
@@ -41,11 +42,7 @@ export interface TestOrg {
  * Starts an organization subgraph on a free port with its own fresh database, signing key,
  * subjects, and real token authentication.
  */
-export async function startOrg(
-  disposers: Disposers,
-  org: string,
-  options: { limits?: Partial<OrgLimits>; /** Skip authentication: every caller is an unrestricted member (benchmark baseline). */ open?: boolean } = {},
-): Promise<TestOrg> {
+export async function startOrg(disposers: Disposers, org: string, options: { limits?: Partial<OrgLimits> } = {}): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
@@ -64,7 +61,7 @@ export async function startOrg(
     db,
     nats,
     subjectPrefix,
-    authenticate: options.open ? async () => unrestricted('member', 'open') : (headers) => authenticator.authenticate(headers),
+    auth: authenticator,
     keys,
     logger,
     limits: options.limits,
@@ -84,6 +81,7 @@ export async function startOrg(
     subjectPrefix,
     issuer,
     adminToken,
+    synced: () => authenticator.sync(),
     request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
     memberToken,
     grantToken: async (input) => {

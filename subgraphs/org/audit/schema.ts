@@ -15,7 +15,7 @@ export function auditSdl(n: OrgNames): string {
     partner: String!
     "The grants the partner presented."
     grantJtis: [ID!]!
-    "read or write."
+    "read, write, or authenticate (refused before reaching any twin, e.g. a revoked grant)."
     action: String!
     operation: String
     twinIds: [ID!]!

@@ -4,8 +4,8 @@ import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
 import type { TwinSelector } from '../../../lib/tokens/selector.ts';
-import { TokenProblem, unauthenticated, verifyToken, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
-import type { Principal } from '../access.ts';
+import { TokenProblem, unauthenticated, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
+import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
 import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
@@ -13,6 +13,8 @@ import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 export const GRANTS_HEADER = 'twin-grants';
 /** Most tokens one request may present. */
 const MAX_TOKENS = 16;
+/** Verified tokens remembered, so that a token's signature is checked once, not per request. */
+const VERIFIED_CACHE_SIZE = 10_000;
 
 export interface AuthenticatorOptions {
   org: string;
@@ -29,8 +31,18 @@ export function presentedTokens(headers: IncomingHttpHeaders): { bearer?: string
   const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
   if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
   const raw = headers[GRANTS_HEADER];
-  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).split(',').map((token) => token.trim()).filter(Boolean);
+  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? ''))
+    .split(',')
+    .map((token) => token.trim())
+    .filter(Boolean);
   return { bearer, grants };
+}
+
+/** `UNAUTHENTICATED` for a partner whose (validly signed) grant was revoked, with the audit entry. */
+export class RefusedPartnerError extends TwinxError {
+  constructor(readonly audit: AuditEntry) {
+    super(ErrorCode.UNAUTHENTICATED, unauthenticated(TokenProblem.REVOKED).message, { reason: TokenProblem.REVOKED });
+  }
 }
 
 /** Combines verified tokens into the caller: a member, or a partner whose grants add up. */
@@ -50,18 +62,32 @@ function principalOf(tokens: VerifiedToken[]): Principal {
   return { kind: 'partner', subject: first!.partner, scopes, tokenIds };
 }
 
+/** How a subgraph learns who calls it. */
+export interface Authenticator {
+  /** Verifies every token of a request; throws `UNAUTHENTICATED` with a reason otherwise. */
+  authenticate(headers: IncomingHttpHeaders): Promise<Principal>;
+  /** Resolves once every key change and revocation committed before the call is in effect here. */
+  sync(): Promise<void>;
+}
+
+/** Every caller is an unrestricted member: for benchmarks' baselines only. */
+export const openAccess: Authenticator = { authenticate: async () => unrestricted('member', 'open'), sync: async () => undefined };
+
 /**
  * Turns a request's tokens into a principal. Signatures and claims are checked against the
  * organization's own keys; revocations are known to every replica the moment they commit
  * (Postgres NOTIFY). While that channel is down, each request asks the database instead, so a
  * revocation never goes unnoticed.
  */
-export class OrgAuthenticator {
+export class OrgAuthenticator implements Authenticator {
   private revoked = new Set<string>();
+  /** Verified tokens by their text. Emptied whenever keys change; revocation is checked apart. */
+  private verified = new Map<string, VerifiedToken>();
   private listener?: pg.Client;
   private listening = false;
   private stopped = false;
   private retry?: NodeJS.Timeout;
+  private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: AuthenticatorOptions) {}
 
@@ -91,34 +117,79 @@ export class OrgAuthenticator {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (message) => {
-      if (message.payload === 'keys') void this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
-      else if (message.payload?.startsWith('revoked:')) this.revoked.add(message.payload.slice('revoked:'.length));
+      if (message.payload === 'keys') {
+        this.verified.clear();
+        this.reloading = this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
+      } else if (message.payload?.startsWith('revoked:')) this.revoked.add(message.payload.slice('revoked:'.length));
     });
     await client.connect();
     // Listen first, then read: a revocation committed in between is seen by one or the other.
     await client.query(`LISTEN ${AUTH_CHANNEL}`);
+    this.verified.clear();
     const rows = await this.options.db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true } });
     this.revoked = new Set(rows.map((row) => row.jti));
     await this.options.keys.reload();
     this.listening = true;
   }
 
-  private async anyRevoked(jtis: string[]): Promise<boolean> {
-    if (this.listening) return jtis.some((jti) => this.revoked.has(jti));
-    return (await this.options.db.token.count({ where: { jti: { in: jtis }, revokedAt: { not: null } } })) > 0;
+  async sync(): Promise<void> {
+    // Postgres delivers a session's notifications before answering its next query: one round
+    // trip on the listening connection brings every earlier change in.
+    if (this.listening) await this.listener?.query('SELECT 1');
+    await this.reloading;
   }
 
-  /** Verifies every token of a request; throws `UNAUTHENTICATED` with a reason otherwise. */
+  /**
+   * Verifies a token, or recalls its verification. While the channel that announces key
+   * changes is down, nothing is recalled and keys are re-read from the database.
+   */
+  private async verify(token: string, kinds: readonly TokenKind[]): Promise<VerifiedToken> {
+    const { org, keys } = this.options;
+    if (!this.listening) {
+      await keys.reload();
+      return verifyToken(token, keys.getKey, { org, kinds });
+    }
+    const known = this.verified.get(token);
+    if (known && kinds.includes(known.kind)) {
+      if (known.expiresAt.getTime() > Date.now()) return known;
+      throw unauthenticated(TokenProblem.EXPIRED);
+    }
+    const verified = await verifyToken(token, keys.getKey, { org, kinds });
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+    this.verified.set(token, verified);
+    return verified;
+  }
+
+  private async revokedAmong(jtis: string[]): Promise<string[]> {
+    if (this.listening) return jtis.filter((jti) => this.revoked.has(jti));
+    const rows = await this.options.db.token.findMany({ where: { jti: { in: jtis }, revokedAt: { not: null } }, select: { jti: true } });
+    return rows.map((row) => row.jti);
+  }
+
   async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
     const { bearer, grants } = presentedTokens(headers);
     if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
     if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
-    const { org, keys } = this.options;
     const verified = await Promise.all([
-      ...(bearer === undefined ? [] : [verifyToken(bearer, keys.getKey, { org, kinds: ['member', 'grant'] })]),
-      ...grants.map((token) => verifyToken(token, keys.getKey, { org, kinds: ['grant'] })),
+      ...(bearer === undefined ? [] : [this.verify(bearer, ['member', 'grant'])]),
+      ...grants.map((token) => this.verify(token, ['grant'])),
     ]);
-    if (await this.anyRevoked(verified.map((token) => token.jti))) throw unauthenticated(TokenProblem.REVOKED);
+    const revoked = await this.revokedAmong(verified.map((token) => token.jti));
+    if (revoked.length > 0) {
+      const grant = verified.find((token) => token.kind === 'grant');
+      // A partner still using a revoked grant is worth its owner's attention: audit the attempt.
+      if (grant?.kind === 'grant') {
+        throw new RefusedPartnerError({
+          partner: grant.partner,
+          grantJtis: revoked,
+          action: 'authenticate',
+          twinIds: [],
+          allowed: false,
+          reason: TokenProblem.REVOKED,
+        });
+      }
+      throw unauthenticated(TokenProblem.REVOKED);
+    }
     return principalOf(verified);
   }
 }

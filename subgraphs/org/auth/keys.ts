@@ -1,5 +1,16 @@
 import { hkdfSync } from 'node:crypto';
-import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, errors, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import {
+  calculateJwkThumbprint,
+  compactDecrypt,
+  CompactEncrypt,
+  errors,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { TOKEN_ALGORITHM } from '../../../lib/tokens/tokens.ts';
 import type { OrgDb } from '../db.ts';
 

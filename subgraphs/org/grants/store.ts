@@ -38,7 +38,10 @@ async function issue(issuer: Issuer, row: Omit<Prisma.TokenCreateInput, 'jti'>, 
   const jti = randomUUID();
   const key = await issuer.keys.signingKey();
   const kind = row.kind === 'GRANT' ? 'grant' : 'member';
-  const token = await signToken({ kind, org: issuer.org, jti, subject: row.subject, scopes: row.scopes as Scope[], selector, expiresAt: row.expiresAt as Date }, key);
+  const token = await signToken(
+    { kind, org: issuer.org, jti, subject: row.subject, scopes: row.scopes as Scope[], selector, expiresAt: row.expiresAt as Date },
+    key,
+  );
   // Recorded before it is handed out, so that it can be listed and revoked.
   return { token, row: await issuer.db.token.create({ data: { ...row, jti } }) };
 }

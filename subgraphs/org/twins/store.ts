@@ -80,7 +80,8 @@ export async function loadTwins(db: OrgDb, access: Access, ids: readonly string[
   const byId = new Map(rows.map((row) => [row.id, row]));
   access.read(byId.keys());
   // Missing or not visible: the caller is told neither, the audit log records the attempt.
-  access.denied('read', ids.filter((id) => !byId.has(id)), ErrorCode.UNKNOWN_TWIN);
+  const unseen = ids.filter((id) => !byId.has(id));
+  if (unseen.length > 0) access.denied('read', unseen, ErrorCode.UNKNOWN_TWIN);
   return ids.map((id) => byId.get(id) ?? null);
 }
 
