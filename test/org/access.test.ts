@@ -1,9 +1,10 @@
 import { decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { revokeToken } from '../../subgraphs/org/auth/authenticator.ts';
 import { createSigningKey, retireKey } from '../../subgraphs/org/auth/keys.ts';
 import { codes } from '../support/graphql.ts';
 import { bearer, KEY_SECRET, startOrg, type TestOrg } from '../support/org.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, onServer } from '../support/services.ts';
 
 const disposers = new Disposers();
 let acme: TestOrg;
@@ -233,6 +234,24 @@ describe('audit', () => {
   });
 });
 
+describe('revocation channel', () => {
+  it('while it is down, each request checks revocations in the database; once back, the channel does', async () => {
+    const { token, jti } = await acme.grantToken({ partner: 'globex', scopes: ['twins:read'], selector: { kinds: ['press'] } });
+    expect(await visibleTo(bearer(token))).toHaveLength(2);
+    await onServer(
+      (client) =>
+        client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'twinx-auth-listener' AND datname = current_database()`),
+      acme.databaseUrl,
+    );
+    await vi.waitFor(() => expect(acme.auth.listening).toBe(false));
+    // Revoked by another process while this one hears nothing.
+    await revokeToken(acme.db, jti, 'GRANT', 'other-replica');
+    expect((await acme.request(LIST, undefined, bearer(token))).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    await vi.waitFor(() => expect(acme.auth.listening).toBe(true), { timeout: 5000 });
+    expect((await acme.request(LIST, undefined, bearer(token))).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+  });
+});
+
 describe('keys', () => {
   it('publishes public keys only, as a cacheable JWK set', async () => {
     const response = await fetch(acme.url.replace('/graphql', '/.well-known/jwks.json'));
@@ -257,7 +276,7 @@ describe('keys', () => {
     expect(jwks.keys.map((key) => key.kid).sort()).toEqual([oldKid, newKid].sort());
 
     expect(await retireKey(acme.db, oldKid)).toBe(true);
-    await acme.synced();
+    await acme.auth.sync();
     const refused = await acme.request(LIST, undefined, bearer(before));
     expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'INVALID' });
     expect(await visibleTo(bearer(after))).toHaveLength(TWINS.length + 1);

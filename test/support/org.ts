@@ -26,8 +26,8 @@ export interface TestOrg {
   nats: NatsConnection;
   subjectPrefix: string;
   issuer: Issuer;
-  /** Key changes and revocations made straight in the database are in effect once this resolves. */
-  synced: () => Promise<void>;
+  /** The subgraph's authenticator: `sync()` puts changes made straight in the database in effect. */
+  auth: OrgAuthenticator;
   /** An admin member token of the organization. */
   adminToken: string;
   /** Runs a GraphQL operation over HTTP, as the admin unless other headers are given. */
@@ -81,7 +81,7 @@ export async function startOrg(disposers: Disposers, org: string, options: { lim
     subjectPrefix,
     issuer,
     adminToken,
-    synced: () => authenticator.sync(),
+    auth: authenticator,
     request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
     memberToken,
     grantToken: async (input) => {

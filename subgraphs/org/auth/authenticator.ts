@@ -13,6 +13,8 @@ import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 export const GRANTS_HEADER = 'twin-grants';
 /** Most tokens one request may present. */
 const MAX_TOKENS = 16;
+/** How often the revocation channel is checked to be alive; a silent connection is a lost one. */
+const HEARTBEAT_MS = 1000;
 /** Verified tokens remembered, so that a token's signature is checked once, not per request. */
 const VERIFIED_CACHE_SIZE = 10_000;
 
@@ -84,34 +86,49 @@ export class OrgAuthenticator implements Authenticator {
   /** Verified tokens by their text. Emptied whenever keys change; revocation is checked apart. */
   private verified = new Map<string, VerifiedToken>();
   private listener?: pg.Client;
-  private listening = false;
+  private channelUp = false;
   private stopped = false;
   private retry?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(private readonly options: AuthenticatorOptions) {}
 
+  /** Fails if the database cannot be reached at start. */
   async start(): Promise<void> {
     await this.options.keys.reload();
-    await this.listen();
+    try {
+      await this.listen();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** Whether revocations reach this process as they happen (else each request asks the database). */
+  get listening(): boolean {
+    return this.channelUp;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    clearInterval(this.heartbeat);
     await this.listener?.end().catch(() => undefined);
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'twinx-auth-listener', keepAlive: true });
     const lost = (error?: Error) => {
       if (this.listener !== client) return;
-      this.listening = false;
+      this.channelUp = false;
       this.listener = undefined;
+      clearInterval(this.heartbeat);
       client.end().catch(() => undefined);
       if (this.stopped) return;
       this.options.logger.warn({ err: error }, 'revocation channel lost; checking revocations in the database until it is back');
-      this.retry = setTimeout(() => this.listen().catch(lost), 1000);
+      // A failed attempt comes back here through `lost` and schedules the next one.
+      this.retry = setTimeout(() => this.listen().catch(() => undefined), 1000);
     };
     this.listener = client;
     client.on('error', lost);
@@ -122,20 +139,30 @@ export class OrgAuthenticator implements Authenticator {
         this.reloading = this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
       } else if (message.payload?.startsWith('revoked:')) this.revoked.add(message.payload.slice('revoked:'.length));
     });
-    await client.connect();
-    // Listen first, then read: a revocation committed in between is seen by one or the other.
-    await client.query(`LISTEN ${AUTH_CHANNEL}`);
-    this.verified.clear();
-    const rows = await this.options.db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true } });
-    this.revoked = new Set(rows.map((row) => row.jti));
-    await this.options.keys.reload();
-    this.listening = true;
+    try {
+      await client.connect();
+      // Listen first, then read: a revocation committed in between is seen by one or the other.
+      await client.query(`LISTEN ${AUTH_CHANNEL}`);
+      this.verified.clear();
+      const rows = await this.options.db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true } });
+      this.revoked = new Set(rows.map((row) => row.jti));
+      await this.options.keys.reload();
+    } catch (error) {
+      lost(error as Error);
+      throw error;
+    }
+    this.channelUp = true;
+    this.heartbeat = setInterval(() => {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('revocation channel heartbeat timed out')), HEARTBEAT_MS).unref());
+      Promise.race([client.query('SELECT 1'), timeout]).catch(lost);
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
   async sync(): Promise<void> {
     // Postgres delivers a session's notifications before answering its next query: one round
     // trip on the listening connection brings every earlier change in.
-    if (this.listening) await this.listener?.query('SELECT 1');
+    if (this.channelUp) await this.listener?.query('SELECT 1');
     await this.reloading;
   }
 
@@ -145,7 +172,7 @@ export class OrgAuthenticator implements Authenticator {
    */
   private async verify(token: string, kinds: readonly TokenKind[]): Promise<VerifiedToken> {
     const { org, keys } = this.options;
-    if (!this.listening) {
+    if (!this.channelUp) {
       await keys.reload();
       return verifyToken(token, keys.getKey, { org, kinds });
     }
@@ -161,7 +188,7 @@ export class OrgAuthenticator implements Authenticator {
   }
 
   private async revokedAmong(jtis: string[]): Promise<string[]> {
-    if (this.listening) return jtis.filter((jti) => this.revoked.has(jti));
+    if (this.channelUp) return jtis.filter((jti) => this.revoked.has(jti));
     const rows = await this.options.db.token.findMany({ where: { jti: { in: jtis }, revokedAt: { not: null } }, select: { jti: true } });
     return rows.map((row) => row.jti);
   }
