@@ -39,6 +39,8 @@ const ACME = 'twinx:org:acme';
 const CREATE = `mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`;
 const ISSUE_MEMBER_TOKEN = `mutation($input: MemberTokenInput!) { acme { issueMemberToken(input: $input) { token } } }`;
 const REVOKE_GRANT = `mutation($jti: ID!) { acme { revokeGrant(jti: $jti) { jti active } } }`;
+const READ = `query { acme { twins { edges { node { id } } } } }`;
+const AUDIT = `query($jti: ID!) { acme { auditEvents(filter: { grantJti: $jti }) { edges { node { action allowed reason twinIds } } } } }`;
 const HOUR = 3600;
 
 interface Operation {
@@ -143,7 +145,7 @@ describe('hostile tokens', () => {
     await expectRefused(bearer(`${encode({ alg: 'EdDSA' }).slice(0, -2)}!!.e30.AAAA`), 'MALFORMED');
     await expectRefused({ 'twin-grants': 'garbage' }, 'MALFORMED');
     // The same, for a query: nothing is read either.
-    const read = await expectRefused({}, 'MISSING', { query: `query { acme { twins { edges { node { id } } } } }` });
+    const read = await expectRefused({}, 'MISSING', { query: READ });
     expect(read.body.data ?? null).toBeNull();
   });
 
@@ -278,6 +280,14 @@ describe('hostile tokens', () => {
       await expectRefused(bearer(token), 'REVOKED', createAttempt(`acme:rev${round}-3`));
       await expectRefused({ 'twin-grants': token }, 'REVOKED', createAttempt(`acme:rev${round}-3`));
       await expectRefused(bearer(token), 'REVOKED', { query: `query { acme { twin(id: "acme:rev${round}-1") { id name } } }` });
+      // The refused attempts are in the audit log, and no access after the revocation is.
+      const audited = await acme.request(AUDIT, { jti });
+      expect(audited.errors).toBeUndefined();
+      const events = audited.data.acme.auditEvents.edges.map((edge: any) => edge.node);
+      const allowed = events.filter((event: any) => event.allowed).map((event: any) => `${event.action} ${event.twinIds.join(',')}`);
+      expect(allowed.sort()).toEqual([`write acme:rev${round}-1`, `write acme:rev${round}-2`]);
+      expect(events.filter((event: any) => !event.allowed).length).toBeGreaterThan(0);
+      expect(events.filter((event: any) => !event.allowed).every((event: any) => event.reason === 'REVOKED')).toBe(true);
     }
     // A revoked grant next to a valid one of the same partner spoils the request.
     const { token: good } = await acme.grantToken({ partner: 'globex', scopes: ['twins:write'], selector: { idGlobs: ['acme:mix-*'] } });
@@ -285,6 +295,12 @@ describe('hostile tokens', () => {
     await expectCreated(bearer(good, [bad]), createAttempt('acme:mix-1'));
     await acme.request(REVOKE_GRANT, { jti });
     await expectRefused(bearer(good, [bad]), 'REVOKED', createAttempt('acme:mix-2'));
+    // A revoked member token too.
+    const viewer = await acme.memberToken('viewer', 'revoked-viewer');
+    expect((await send({ query: READ }, bearer(viewer))).status).toBe(200);
+    const revokedMember = await acme.request(`mutation($jti: ID!) { acme { revokeMemberToken(jti: $jti) } }`, { jti: decode(viewer.split('.')[1]!).jti });
+    expect(revokedMember.errors).toBeUndefined();
+    await expectRefused(bearer(viewer), 'REVOKED', { query: READ });
   });
 
   it('refuses a token longer than 8192 characters (MALFORMED), even one signed with the real key', async () => {
@@ -305,14 +321,16 @@ describe('hostile tokens', () => {
     await expectRefused({ 'twin-grants': await sign(grantClaims({ pad: 'p'.repeat(MAX_TOKEN_LENGTH) }), { typ: TOKEN_TYPES.grant }) }, 'MALFORMED');
   });
 
-  // Last: it retires the key that signed acme.adminToken.
-  it('refuses tokens of a retired key at once, and accepts tokens issued after the rotation', async () => {
+  // Last: it retires the key that signed acme.adminToken. Keys are changed straight in the
+  // database (as the CLI does): `auth.sync()` is when the change is known to be in effect.
+  it('refuses tokens of a retired key, and accepts tokens issued after the rotation', async () => {
     const old = await acme.issuer.keys.signingKey();
     const operator = await acme.memberToken('operator', 'before-rotation');
     const forged = await sign(claims(), { kid: old.kid }, old.privateKey);
     await expectCreated(bearer(operator));
 
     const newKid = await createSigningKey(acme.db, KEY_SECRET);
+    await acme.auth.sync();
     kids.add(newKid);
     expect(newKid).not.toBe(old.kid);
     const rotated = await acme.memberToken('operator', 'after-rotation');
@@ -322,6 +340,7 @@ describe('hostile tokens', () => {
     await expectCreated(bearer(operator));
 
     expect(await retireKey(acme.db, old.kid)).toBe(true);
+    await acme.auth.sync();
     await expectRefused(bearer(operator), 'INVALID');
     await expectRefused(bearer(forged), 'INVALID');
     await expectRefused(bearer(acme.adminToken), 'INVALID');

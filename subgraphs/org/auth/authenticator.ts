@@ -77,9 +77,10 @@ export const openAccess: Authenticator = { authenticate: async () => unrestricte
 
 /**
  * Turns a request's tokens into a principal. Signatures and claims are checked against the
- * organization's own keys; revocations are known to every replica the moment they commit
- * (Postgres NOTIFY). While that channel is down, each request asks the database instead, so a
- * revocation never goes unnoticed.
+ * organization's own keys. Revocations and key changes reach every replica through Postgres
+ * NOTIFY, milliseconds after they commit; a replica that revokes through GraphQL answers only
+ * once it refuses the token itself (`sync`). While the channel is down (found out within a
+ * heartbeat), each request asks the database instead, so a revocation never goes unnoticed.
  */
 export class OrgAuthenticator implements Authenticator {
   private revoked = new Set<string>();

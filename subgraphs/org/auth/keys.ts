@@ -48,7 +48,7 @@ export async function createSigningKey(db: OrgDb, keySecret: string): Promise<st
   return kid;
 }
 
-/** Retires a key: tokens it signed stop verifying at once, everywhere. */
+/** Retires a key: tokens it signed stop verifying on every replica as soon as it hears (NOTIFY). */
 export async function retireKey(db: OrgDb, kid: string): Promise<boolean> {
   const [retired] = await db.$transaction([
     db.signingKey.updateMany({ where: { kid, retiredAt: null }, data: { retiredAt: new Date() } }),
@@ -75,7 +75,7 @@ export class KeyRing {
   private verifying = new Map<string, CryptoKey>();
   private published: JWK[] = [];
   private loaded = 0;
-  private loading?: Promise<void>;
+  private loading: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: OrgDb,
@@ -84,21 +84,23 @@ export class KeyRing {
     if (keySecret.length < MIN_KEY_SECRET_LENGTH) throw new TypeError(`the key secret must be at least ${MIN_KEY_SECRET_LENGTH} characters`);
   }
 
-  /** Reads the keys that are not retired from the database. */
+  /**
+   * Reads the keys that are not retired from the database. Reads run one after another and
+   * each starts after it was asked for, so a change announced during a read is never missed.
+   */
   reload(): Promise<void> {
-    this.loading ??= (async () => {
-      try {
+    const read = this.loading
+      .catch(() => undefined)
+      .then(async () => {
         const rows = await this.db.signingKey.findMany({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' } });
         const verifying = new Map<string, CryptoKey>();
         for (const row of rows) verifying.set(row.kid, (await importJWK(row.publicJwk as JWK, TOKEN_ALGORITHM)) as CryptoKey);
         this.verifying = verifying;
         this.published = rows.map((row) => row.publicJwk as JWK);
         this.loaded = Date.now();
-      } finally {
-        this.loading = undefined;
-      }
-    })();
-    return this.loading;
+      });
+    this.loading = read;
+    return read;
   }
 
   /** For `jwtVerify`: the public key named by the token's `kid`. */
