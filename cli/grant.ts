@@ -61,8 +61,9 @@ export function registerGrantCommands(program: Command): void {
     .description('revoke a grant: it stops working at once')
     .argument('<jti>', 'the grant id')
     .action(async (jti: string, flags: object) => {
-      await withOrgDb(loadConfig(orgDbSettings, flags, process.env), async (db) => {
-        await revokeToken(db, jti, 'GRANT', cliActor());
+      const config = loadConfig(orgDbSettings, flags, process.env);
+      await withOrgDb(config, async (db) => {
+        await revokeToken(db, config.org, jti, 'GRANT', cliActor());
         console.log(`revoked ${jti}`);
       });
     });
@@ -91,8 +92,9 @@ export function registerGrantCommands(program: Command): void {
     .description('revoke a member token')
     .argument('<jti>', 'the token id')
     .action(async (jti: string, flags: object) => {
-      await withOrgDb(loadConfig(orgDbSettings, flags, process.env), async (db) => {
-        await revokeToken(db, jti, 'MEMBER', cliActor());
+      const config = loadConfig(orgDbSettings, flags, process.env);
+      await withOrgDb(config, async (db) => {
+        await revokeToken(db, config.org, jti, 'MEMBER', cliActor());
         console.log(`revoked ${jti}`);
       });
     });

@@ -21,6 +21,8 @@ export enum ErrorCode {
   ALREADY_EXISTS = 'ALREADY_EXISTS',
   /** A batch holds more items than the service accepts in one call. */
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
+  /** The operation is deeper or costlier than the gateway allows; `kind` ('depth' | 'cost'), `limit`, `actual`. */
+  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   /** No valid credentials were presented. */
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** Valid credentials, but they do not allow this operation. */

@@ -15,8 +15,8 @@ const MAX_SLUG = 40;
  */
 const RESERVED_SLUGS = new Set(['twin', 'twins', 'organization', 'organizations', 'network', 'directory', 'query', 'mutation', 'subscription']);
 
-/** Local twin ids: what follows `<org>:` in a global id. */
-const LOCAL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Local twin ids: what follows `<org>:` in a global id. No `.`: an id is one NATS subject token. */
+const LOCAL_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 export function isValidSlug(slug: string): boolean {
   return slug.length <= MAX_SLUG && SLUG.test(slug) && !RESERVED_SLUGS.has(slug);

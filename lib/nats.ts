@@ -17,15 +17,20 @@ function streamName(...parts: string[]): string {
 }
 
 /**
+ * Subjects below a deployment's prefix. Stores keep these (the outbox), never a prefix: the
+ * prefix belongs to the deployment, not to the data.
+ */
+export const subjectPaths = {
+  event: (org: string, localId: string, type: string) => `events.${org}.${localId}.${type}`,
+  grantRevoked: (org: string) => `grants.${org}.revoked`,
+};
+
+/**
  * The subjects and stream names of one twinx deployment. The prefix is required with no
  * default so that two deployments cannot share channels by accident.
  */
 export function natsNames(prefix: string) {
-  const stream = (...parts: string[]) =>
-    [prefix, ...parts]
-      .join('_')
-      .replace(/[^A-Za-z0-9_-]/g, '_')
-      .toUpperCase();
+  const stream = (...parts: string[]) => streamName(prefix, ...parts);
   return {
     /** Device telemetry for one organization. */
     ingestSubject: (org: string) => `${prefix}.ingest.${org}`,
@@ -33,6 +38,18 @@ export function natsNames(prefix: string) {
     /** Device messages that could not be ingested, with the reason in headers. */
     deadLetterSubject: (org: string) => `${prefix}.deadletter.ingest.${org}`,
     deadLetterStream: (org: string) => stream('deadletter', org),
+    /** Events about one twin: `<prefix>.events.<org>.<local-id>.<type>` (`twin`, `state`, `alert`). */
+    eventSubject: (org: string, localId: string, type: string) => `${prefix}.${subjectPaths.event(org, localId, type)}`,
+    /** Every organization's twin lifecycle events (what the directory's catalog follows). */
+    lifecycleFilter: `${prefix}.events.*.*.twin`,
+    eventsStream: stream('events'),
+    eventsSubjects: `${prefix}.events.>`,
+    /** An organization revoked a grant. */
+    grantRevokedSubject: (org: string) => `${prefix}.${subjectPaths.grantRevoked(org)}`,
+    grantsStream: stream('grants'),
+    grantsSubjects: `${prefix}.grants.>`,
+    /** Membership of the network changed (core NATS: gateways also poll the registry). */
+    networkChangedSubject: `${prefix}.network.changed`,
   };
 }
 

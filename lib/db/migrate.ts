@@ -2,7 +2,8 @@
 // Prisma CLI cannot download its native engine here (see the shared note "Prisma 7 on machines
 // with no internet"; "bug N" below refers to its list of adapter bugs). It reads and writes the
 // same `prisma/<kind>/migrations` folders and the same `_prisma_migrations` table as
-// `prisma migrate deploy`, so either tool can take over a database from the other.
+// `prisma migrate deploy`, so either tool can take over a database from the other. It runs on
+// PostgreSQL servers and on embedded PGlite stores alike (see `store.ts`): same engine, same SQL.
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -13,18 +14,29 @@ import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMig
 import type * as EngineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter, SchemasContainer } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
+import { type OpenPGliteStore, type OpenStore, openStore, parseStoreLocation, PGliteAdapters } from './store.ts';
 
 /** The kinds of database twinx runs, each with `prisma/<kind>/schema.prisma` and `prisma/<kind>/migrations`. */
 export type StoreKind = 'org' | 'directory';
 
+/**
+ * Which database: a location the call opens and closes, or a store the caller opened (and
+ * closes). An in-memory PGlite store exists only while open, so it is migrated as an open store.
+ */
+export type StoreTarget =
+  | {
+      /** The store's location: `postgresql://…`, `pglite:<directory>` or `pglite:memory` (see `StoreLocation`). */
+      databaseUrl: string;
+      store?: never;
+    }
+  | { store: OpenStore; databaseUrl?: never };
+
 /** Which store, which database. */
-export interface StoreOptions {
+export type StoreOptions = StoreTarget & {
   kind: StoreKind;
-  /** `postgresql://…` URL of the store's database. */
-  databaseUrl: string;
   /** Replaces `prisma/<kind>/migrations` (tests use throwaway folders). */
   migrationsDir?: string;
-}
+};
 
 /** What `migrationStatus` found by comparing the migrations folder with `_prisma_migrations`. */
 export interface MigrationStatus {
@@ -65,14 +77,14 @@ export function storePaths(kind: StoreKind): { schema: string; migrationsDir: st
  */
 export async function migrateDeploy(options: StoreOptions): Promise<{ applied: string[] }> {
   const migrationsList = await listMigrations(migrationsDirOf(options));
-  const output = await withEngine(options.kind, { url: options.databaseUrl }, (engine) => engine.applyMigrations({ migrationsList, filters }));
+  const output = await withEngine(options.kind, options, (engine) => engine.applyMigrations({ migrationsList, filters }));
   return { applied: output.appliedMigrationNames };
 }
 
 /** Compares the migrations folder with the database's migration history (`prisma migrate status`). */
 export async function migrationStatus(options: StoreOptions): Promise<MigrationStatus> {
   const migrationsList = await listMigrations(migrationsDirOf(options));
-  const diagnosis = await withEngine(options.kind, { url: options.databaseUrl }, (engine) =>
+  const diagnosis = await withEngine(options.kind, options, (engine) =>
     engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters }),
   );
   const { history, failedMigrationNames: failed, editedMigrationNames: edited } = diagnosis;
@@ -90,9 +102,9 @@ export async function migrationStatus(options: StoreOptions): Promise<MigrationS
  * when there is none. On a freshly migrated database, `''` proves that the committed migrations
  * and the schema agree.
  */
-export async function schemaDrift(options: Omit<StoreOptions, 'migrationsDir'>): Promise<string> {
+export async function schemaDrift(options: StoreTarget & { kind: StoreKind }): Promise<string> {
   const schema = await schemaFiles(options.kind);
-  const result = await withEngine(options.kind, { url: options.databaseUrl }, (engine) =>
+  const result = await withEngine(options.kind, options, (engine) =>
     engine.diff({
       from: { tag: 'schemaDatasource', ...schema, configDir: dirname(storePaths(options.kind).schema) },
       to: { tag: 'schemaDatamodel', ...schema },
@@ -110,18 +122,23 @@ export async function schemaDrift(options: Omit<StoreOptions, 'migrationsDir'>):
  * Writes `<migrationsDir>/<timestamp>_<name>/migration.sql` with the SQL that takes the
  * committed migrations to `schema.prisma`, as `prisma migrate dev --create-only` does. The
  * migrations are replayed on a shadow database: `shadowDatabaseUrl` if given (its `public`
- * schema is emptied first), else a temporary database created on `databaseUrl`'s server and
- * dropped afterwards. The database at `databaseUrl` is only read.
+ * schema is emptied first), else a temporary database created on the store's server and
+ * dropped afterwards; for a PGlite store, a temporary in-memory PGlite database (no
+ * `shadowDatabaseUrl`). The store's own database is only read.
  * @returns the new migration's directory, or null when the schema needs no migration.
  */
 export async function createMigration(options: StoreOptions & { name: string; shadowDatabaseUrl?: string }): Promise<string | null> {
-  if (options.shadowDatabaseUrl !== undefined && sameDatabase(options.shadowDatabaseUrl, options.databaseUrl)) {
-    throw new Error('the shadow database must not be the database itself: its contents are deleted');
+  const shadowUrl = options.shadowDatabaseUrl;
+  if (shadowUrl !== undefined) {
+    const main = targetLocation(options);
+    if (main === null) throw new Error('a PGlite store replays migrations on an in-memory shadow database: give no shadow database URL');
+    if (parseStoreLocation(shadowUrl).engine !== 'postgres') throw new Error('the shadow database must be a postgresql:// database');
+    if (sameDatabase(shadowUrl, main)) throw new Error('the shadow database must not be the database itself: its contents are deleted');
   }
   const migrationsDir = migrationsDirOf(options);
   const migrationsList = await listMigrations(migrationsDir);
   const schema = await schemaFiles(options.kind);
-  const output = await withEngine(options.kind, { url: options.databaseUrl, shadowUrl: options.shadowDatabaseUrl }, async (engine) => {
+  const output = await withEngine(options.kind, options, async (engine) => {
     // In Wasm, createMigration cannot open a shadow database itself: it reuses the replay of
     // the migrations that devDiagnostic (the first step of `migrate dev`) makes through our
     // adapter factory. Its verdict on the database at `databaseUrl` does not matter here.
@@ -134,6 +151,12 @@ export async function createMigration(options: StoreOptions & { name: string; sh
   await writeFile(join(directory, `migration.${output.extension}`), output.migrationScript, { flag: 'wx' });
   await writeFile(join(migrationsDir, LOCKFILE), LOCKFILE_CONTENT);
   return directory;
+}
+
+/** The `postgresql://…` URL of the target's database, null for a PGlite store. */
+function targetLocation(target: StoreTarget): string | null {
+  if (target.store) return target.store.engine === 'postgres' ? target.store.url : null;
+  return parseStoreLocation(target.databaseUrl).engine === 'postgres' ? target.databaseUrl : null;
 }
 
 function sameDatabase(a: string, b: string): boolean {
@@ -200,17 +223,17 @@ function loadEngine(): Promise<typeof EngineBindings> {
 }
 
 /**
- * Runs `command` on a new engine for the store, then frees the engine and closes every pool
- * and shadow database it opened, whatever happened.
+ * Runs `command` on a new engine for the store, then frees the engine and closes every pool,
+ * shadow database and store it opened, whatever happened (a store the caller passed stays open).
  */
 async function withEngine<T>(
   kind: StoreKind,
-  connection: { url: string; shadowUrl?: string | undefined },
+  target: StoreTarget & { shadowDatabaseUrl?: string | undefined },
   command: (engine: SchemaEngine) => Promise<T>,
 ): Promise<T> {
   const { SchemaEngine } = await loadEngine();
   const schema = await schemaFiles(kind);
-  const adapters = new PostgresAdapters(connection.url, connection.shadowUrl);
+  const adapters = engineAdapters(target);
   try {
     const datamodels = schema.files.map((file): [string, string] => [file.path, file.content]);
     // The engine's log lines ("Starting schema-engine-wasm"...) are not for operators; its
@@ -225,6 +248,37 @@ async function withEngine<T>(
     throw withoutSpanTrace(error);
   } finally {
     await adapters.disposeAll();
+  }
+}
+
+/** A driver adapter factory for the engine that can close whatever it opened. */
+interface EngineAdapters extends SqlMigrationAwareDriverAdapterFactory {
+  disposeAll(): Promise<void>;
+}
+
+/** The engine's adapters for the target: adapter-pg for a server, the store's PGlite database otherwise. */
+function engineAdapters(target: StoreTarget & { shadowDatabaseUrl?: string | undefined }): EngineAdapters {
+  if (target.store) {
+    return target.store.engine === 'pglite' ? new PGliteAdapters(target.store.pglite) : new PostgresAdapters(target.store.url, target.shadowDatabaseUrl);
+  }
+  const url = target.databaseUrl;
+  if (parseStoreLocation(url).engine === 'postgres') return new PostgresAdapters(url, target.shadowDatabaseUrl);
+  // A pglite: location, as just parsed.
+  return new OwnedPGliteAdapters(openStore(url) as OpenPGliteStore);
+}
+
+/** The adapters of a PGlite store this module opened for one command, and closes after it. */
+class OwnedPGliteAdapters extends PGliteAdapters {
+  constructor(private readonly store: OpenPGliteStore) {
+    super(store.pglite);
+  }
+
+  override async disposeAll(): Promise<void> {
+    try {
+      await super.disposeAll();
+    } finally {
+      await this.store.close();
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import type { NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
+import { ensureEventStreams, OutboxPublisher } from './events/publisher.ts';
 import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
@@ -47,7 +48,9 @@ export interface OrgSubgraph {
   /** `http://host:port/graphql`, once started. */
   readonly url: string;
   start(): Promise<void>;
-  /** Stops consuming device telemetry, drains HTTP, then writes the pending audit entries. */
+  /** Resolves once every event committed so far is published (or a try failed). */
+  eventsPublished(): Promise<void>;
+  /** Stops consuming device telemetry, drains HTTP, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -60,6 +63,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const logger = options.logger.child({ org: options.org });
   const base = { names, db: options.db, limits };
   const audit = new AuditLog({ db: options.db, logger });
+  let publisher: OutboxPublisher | undefined;
   const httpServer: Server = createServer();
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
@@ -71,7 +75,11 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
-          willSendResponse: async ({ contextValue, operationName }) => audit.record(contextValue.access.auditEntries(), operationName ?? null),
+          willSendResponse: async ({ contextValue, operationName, operation }) => {
+            audit.record(contextValue.access.auditEntries(), operationName ?? null);
+            // A mutation may have left events in the outbox: publish them now, not at the next poll.
+            if (operation?.operation === 'mutation') publisher?.kick();
+          },
         }),
       },
     ],
@@ -93,8 +101,11 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     get url() {
       return url;
     },
+    eventsPublished: () => publisher?.flushed() ?? Promise.resolve(),
     async start() {
       await apollo.start();
+      await ensureEventStreams(options.nats, options.subjectPrefix);
+      publisher = new OutboxPublisher({ db: options.db, nats: options.nats, subjectPrefix: options.subjectPrefix, logger });
       httpServer.on(
         'request',
         graphqlHandler({
@@ -138,6 +149,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     async stop() {
       await deviceIngest?.stop();
       await apollo.stop();
+      await publisher?.stop();
       await audit.stop();
     },
   };

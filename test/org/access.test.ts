@@ -245,7 +245,7 @@ describe('revocation channel', () => {
     );
     await vi.waitFor(() => expect(acme.auth.listening).toBe(false));
     // Revoked by another process while this one hears nothing.
-    await revokeToken(acme.db, jti, 'GRANT', 'other-replica');
+    await revokeToken(acme.db, 'acme', jti, 'GRANT', 'other-replica');
     expect((await acme.request(LIST, undefined, bearer(token))).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
     await vi.waitFor(() => expect(acme.auth.listening).toBe(true), { timeout: 5000 });
     expect((await acme.request(LIST, undefined, bearer(token))).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });

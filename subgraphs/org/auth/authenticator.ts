@@ -7,6 +7,7 @@ import type { TwinSelector } from '../../../lib/tokens/selector.ts';
 import { TokenProblem, unauthenticated, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
+import { grantRevoked } from '../events/outbox.ts';
 import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
 /** Header carrying a partner's grant tokens besides `Authorization`, comma-separated. */
@@ -222,13 +223,19 @@ export class OrgAuthenticator implements Authenticator {
   }
 }
 
-/** Marks a token revoked and tells every replica, in one transaction. */
-export async function revokeToken(db: OrgDb, jti: string, kind: 'MEMBER' | 'GRANT', revokedBy: string) {
+/**
+ * Marks a token revoked, in one transaction with telling every replica (NOTIFY) and, for a
+ * grant, the network (outbox: gateways end the partner's live subscriptions).
+ */
+export async function revokeToken(db: OrgDb, org: string, jti: string, kind: 'MEMBER' | 'GRANT', revokedBy: string) {
   return db.$transaction(async (tx) => {
     const { count } = await tx.token.updateMany({ where: { jti, kind, revokedAt: null }, data: { revokedAt: new Date(), revokedBy } });
     const token = await tx.token.findUnique({ where: { jti } });
     if (!token || token.kind !== kind) throw new TwinxError(ErrorCode.NOT_FOUND, `No ${kind === 'GRANT' ? 'grant' : 'member token'} ${jti}.`, { jti });
-    if (count === 1) await tx.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, ${`revoked:${jti}`})`;
+    if (count === 1) {
+      await tx.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, ${`revoked:${jti}`})`;
+      if (kind === 'GRANT') await grantRevoked(tx, org, token);
+    }
     return token;
   });
 }

@@ -144,7 +144,7 @@ export function grantsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       },
       revokeGrant: async (_: unknown, args: { jti: string }, ctx: OrgContext) => {
         ctx.access.require('grants:admin');
-        const grant = await revokeToken(ctx.db, args.jti, 'GRANT', ctx.access.principal.subject);
+        const grant = await revokeToken(ctx.db, ctx.names.slug, args.jti, 'GRANT', ctx.access.principal.subject);
         // Answer only once this replica refuses the grant: the admin's next request must see it.
         await ctx.auth.sync();
         return grantView(grant);
@@ -155,7 +155,7 @@ export function grantsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       },
       revokeMemberToken: async (_: unknown, args: { jti: string }, ctx: OrgContext) => {
         ctx.access.require('grants:admin');
-        const { jti } = await revokeToken(ctx.db, args.jti, 'MEMBER', ctx.access.principal.subject);
+        const { jti } = await revokeToken(ctx.db, ctx.names.slug, args.jti, 'MEMBER', ctx.access.principal.subject);
         await ctx.auth.sync();
         return jti;
       },

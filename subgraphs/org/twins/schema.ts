@@ -55,6 +55,8 @@ export function twinsSdl(n: OrgNames): string {
     kind: String
     description: String
     tags: [String!]
+    "Whether the network's twin catalog lists this twin (name, kind, tags, suppliers)."
+    listed: Boolean
     attributes: JSON
     location: Location
     "Global ids of the twins (here or at other organizations) that supply this one."
@@ -100,6 +102,8 @@ export function twinsSdl(n: OrgNames): string {
     location: LocationInput
     suppliedByIds: [ID!]
     metrics: [MetricInput!]
+    "Listed in the network's twin catalog (default true)."
+    listed: Boolean
   }
 
   "Fields to change; absent fields stay. Metrics listed are added or updated by name."
@@ -111,6 +115,7 @@ export function twinsSdl(n: OrgNames): string {
     attributes: JSON
     location: LocationInput
     metrics: [MetricInput!]
+    listed: Boolean
   }
 
   type ${n.mutation} {

@@ -5,6 +5,7 @@ import { parseInput } from '../../../lib/validation.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { Access } from '../access.ts';
 import type { OrgBase } from '../context.ts';
+import { twinChanged } from '../events/outbox.ts';
 import type { OrgDb } from '../db.ts';
 import type { OrgNames } from '../names.ts';
 
@@ -44,6 +45,7 @@ const descriptive = {
   attributes,
   location: location.nullish(),
   metrics: z.array(metricInput).max(100),
+  listed: z.boolean(),
 };
 
 const twinInput = z.object({
@@ -52,6 +54,7 @@ const twinInput = z.object({
   tags: descriptive.tags.default([]),
   attributes: attributes.default({}),
   metrics: descriptive.metrics.default([]),
+  listed: descriptive.listed.default(true),
   suppliedByIds: z.array(z.string()).max(100).default([]),
 });
 
@@ -63,6 +66,7 @@ const twinPatch = z.object({
   attributes: attributes.optional(),
   location: descriptive.location,
   metrics: descriptive.metrics.optional(),
+  listed: descriptive.listed.optional(),
 });
 
 type MetricInput = z.output<typeof metricInput>;
@@ -176,6 +180,7 @@ async function changeTwin(
   const twin = await db.$transaction(async (tx) => {
     await requireVisible(tx, access, 'twins:write', localId, id);
     await change(tx, localId);
+    await twinChanged(tx, names.slug, localId, 'updated');
     return loadOne(tx, localId);
   });
   access.wrote([localId]);
@@ -204,12 +209,14 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
         kind: data.kind,
         description: data.description ?? null,
         tags: data.tags,
+        listed: data.listed,
         attributes: data.attributes as Prisma.InputJsonObject,
         location: data.location ?? undefined,
         metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
         suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
       },
     });
+    await twinChanged(tx, names.slug, localId, 'created');
     return loadOne(tx, localId);
   });
   access.wrote([localId]);
@@ -226,6 +233,7 @@ export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<
         kind: data.kind,
         description: data.description,
         tags: data.tags,
+        listed: data.listed,
         attributes: data.attributes as Prisma.InputJsonObject | undefined,
         location: data.location === null ? { set: null } : data.location,
       },
@@ -251,6 +259,7 @@ export async function deleteTwin({ db, names, access }: OrgBase, id: string): Pr
     // twins that pointed at it are removed here.
     await tx.twinSupplier.deleteMany({ where: { supplierId: globalTwinId(names.slug, localId) } });
     await tx.twin.delete({ where: { id: localId } });
+    await twinChanged(tx, names.slug, localId, 'deleted');
   });
   access.wrote([localId]);
   return id;

@@ -1,0 +1,296 @@
+// Where a store's data lives: a PostgreSQL server, or an embedded PGlite database (Postgres
+// compiled to Wasm, run in this process) for a local network with no database server. Both run
+// the same schema, the same migrations and the same SQL; the generated Prisma clients and the
+// migration runner take the driver adapter factory this module opens. ("bug N" below refers to
+// the list of adapter bugs in the shared note "Prisma 7 on machines with no internet".)
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { messages, PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { DriverAdapterError, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+
+/**
+ * A store location, parsed. As a string, a location is one of:
+ * - `postgresql://…` (or `postgres://…`): a database on a PostgreSQL server;
+ * - `pglite:<directory>`: an embedded PGlite database kept in that directory, created with its
+ *   parents on first open and reopened with its data afterwards (a relative path is resolved
+ *   against the working directory);
+ * - `pglite:memory`: an embedded database that lives only while it is open. Each open is a new,
+ *   empty database: migrate it and use it through the same {@link OpenStore}.
+ */
+export type StoreLocation = { engine: 'postgres'; url: string } | { engine: 'pglite'; dataDir: string } | { engine: 'pglite'; dataDir: null };
+
+const PGLITE_PREFIX = 'pglite:';
+const PGLITE_MEMORY = 'memory';
+
+/**
+ * Parses a store location (see {@link StoreLocation}).
+ * @throws when the string is none of the accepted forms; the message does not repeat the string,
+ * which may hold a password.
+ */
+export function parseStoreLocation(location: string): StoreLocation {
+  if (/^postgres(ql)?:\/\//.test(location)) return { engine: 'postgres', url: location };
+  if (location.startsWith(PGLITE_PREFIX)) {
+    const rest = location.slice(PGLITE_PREFIX.length);
+    if (rest === PGLITE_MEMORY) return { engine: 'pglite', dataDir: null };
+    // `pglite://…` would be a URL the next reader takes for a host name: refuse it.
+    if (rest !== '' && !rest.startsWith('//')) return { engine: 'pglite', dataDir: resolve(rest) };
+  }
+  throw new Error('invalid store location: expected postgresql://…, pglite:<directory> or pglite:memory');
+}
+
+/** True for the locations {@link parseStoreLocation} accepts: for configuration checks. */
+export function isStoreLocation(location: string): boolean {
+  try {
+    parseStoreLocation(location);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /**
+   * Connections in the pool of a PostgreSQL store (PGlite has exactly one connection, shared
+   * by every query of the process, one statement or transaction at a time).
+   * @default 10
+   */
+  poolSize?: number;
+}
+
+interface OpenStoreBase {
+  /**
+   * The driver adapter factory to hand to a generated `PrismaClient` (`new PrismaClient({ adapter })`)
+   * or, through `bindMigrationAwareSqlAdapterFactory`, to Prisma's schema engine.
+   */
+  readonly adapter: SqlMigrationAwareDriverAdapterFactory;
+  /**
+   * Closes what the store opened: the connections its adapter made that were not disposed yet
+   * (a `PrismaClient`'s `$disconnect()` disposes its own) and, for PGlite, the database itself.
+   * Call it after the clients using the store are done. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** An open PostgreSQL store: connections are made by its adapter, on demand. */
+export interface OpenPostgresStore extends OpenStoreBase {
+  readonly engine: 'postgres';
+  readonly url: string;
+}
+
+/** An open PGlite store: one embedded database, serving every client of this process. */
+export interface OpenPGliteStore extends OpenStoreBase {
+  readonly engine: 'pglite';
+  /** The data directory, `null` for an in-memory store. */
+  readonly dataDir: string | null;
+  /** The database itself, for what Prisma does not do (and for tests). */
+  readonly pglite: PGlite;
+}
+
+/** A store opened by {@link openStore}. */
+export type OpenStore = OpenPostgresStore | OpenPGliteStore;
+
+/**
+ * Opens a store (see {@link StoreLocation} for the forms of `location`) and returns the Prisma
+ * driver adapter factory that reaches it. The caller owns the store and calls `close()`.
+ *
+ * Synchronous: a PGlite database starts in the background (about 2–5 s for a new directory,
+ * 0.2–0.5 s for an existing one) and its first query waits for it; a failed start fails every
+ * query with the start's error. A PGlite directory is locked (`twinx.lock` inside it, with the
+ * process id) while it is open: a second open, in this process or another live one, throws
+ * instead of corrupting it.
+ */
+export function openStore(location: string, options: OpenStoreOptions = {}): OpenStore {
+  const parsed = parseStoreLocation(location);
+  if (parsed.engine === 'postgres') {
+    const adapter = new TrackedAdapters(new PrismaPg({ connectionString: parsed.url, max: options.poolSize ?? 10 }));
+    return { engine: 'postgres', url: parsed.url, adapter, close: once(() => adapter.disposeAll()) };
+  }
+  const { dataDir } = parsed;
+  let unlock = () => {};
+  if (dataDir !== null) {
+    mkdirSync(dataDir, { recursive: true });
+    unlock = lockDirectory(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(dataDir ?? 'memory://');
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  // Queries report a failed start; this keeps it from also being an unhandled rejection.
+  pglite.waitReady.catch(() => {});
+  const adapter = new PGliteAdapters(pglite);
+  const close = once(async () => {
+    try {
+      await adapter.disposeAll();
+      const started = await pglite.waitReady.then(
+        () => true,
+        () => false,
+      );
+      if (started && !pglite.closed) await pglite.close();
+    } finally {
+      unlock();
+    }
+  });
+  return { engine: 'pglite', dataDir, pglite, adapter, close };
+}
+
+function once(run: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= run());
+}
+
+/**
+ * PrismaPg as it is, remembering the connections (pools) it makes so that the store's `close()`
+ * can end the ones no client disposed.
+ */
+class TrackedAdapters implements SqlMigrationAwareDriverAdapterFactory {
+  readonly provider = 'postgres';
+  readonly adapterName: string;
+  private readonly open = new Set<SqlDriverAdapter>();
+
+  constructor(private readonly factory: SqlMigrationAwareDriverAdapterFactory) {
+    this.adapterName = factory.adapterName;
+  }
+
+  connect(): Promise<SqlDriverAdapter> {
+    return this.factory.connect().then((adapter) => this.track(adapter));
+  }
+
+  connectToShadowDb(): Promise<SqlDriverAdapter> {
+    return this.factory.connectToShadowDb().then((adapter) => this.track(adapter));
+  }
+
+  async disposeAll(): Promise<void> {
+    const adapters = [...this.open];
+    this.open.clear();
+    await Promise.all(adapters.map((adapter) => adapter.dispose()));
+  }
+
+  private track(adapter: SqlDriverAdapter): SqlDriverAdapter {
+    const dispose = adapter.dispose.bind(adapter);
+    adapter.dispose = () => {
+      this.open.delete(adapter);
+      return dispose();
+    };
+    this.open.add(adapter);
+    return adapter;
+  }
+}
+
+/**
+ * The driver adapter factory of a PGlite store: pglite-prisma-adapter with bug 4 worked around,
+ * and shadow databases (for `createMigration`) in memory, closed when disposed. Every connection
+ * is the same PGlite database: disposing one does not close it (the store's `close()` does).
+ */
+export class PGliteAdapters implements SqlMigrationAwareDriverAdapterFactory {
+  readonly provider = 'postgres';
+  readonly adapterName = 'pglite-prisma-adapter';
+  private readonly shadows = new Set<SqlDriverAdapter>();
+
+  constructor(private readonly pglite: PGlite) {}
+
+  async connect(): Promise<SqlDriverAdapter> {
+    return withWholeScripts(await new PrismaPGlite(this.pglite).connect(), this.pglite);
+  }
+
+  async connectToShadowDb(): Promise<SqlDriverAdapter> {
+    const shadow = new PGlite('memory://');
+    await shadow.waitReady;
+    const adapter = withWholeScripts(await new PrismaPGlite(shadow).connect(), shadow);
+    const dispose = once(async () => {
+      this.shadows.delete(adapter);
+      await shadow.close();
+    });
+    adapter.dispose = dispose;
+    this.shadows.add(adapter);
+    return adapter;
+  }
+
+  /** Closes the shadow databases the schema engine did not dispose itself. */
+  async disposeAll(): Promise<void> {
+    await Promise.all([...this.shadows].map((adapter) => adapter.dispose()));
+  }
+}
+
+/**
+ * Bug 4: pglite-prisma-adapter's `executeScript` calls `exec()` without awaiting it, so a failing
+ * migration script is reported as applied. Here the whole script goes to `exec()` as one simple
+ * query, which Postgres runs as one implicit transaction (as with the native engine): all of it
+ * applies or nothing does, and its error reaches the engine.
+ */
+function withWholeScripts(adapter: SqlDriverAdapter, pglite: PGlite): SqlDriverAdapter {
+  adapter.executeScript = async (script) => {
+    try {
+      await pglite.exec(script);
+    } catch (error) {
+      throw asDriverError(error);
+    }
+  };
+  return adapter;
+}
+
+/** A PGlite database error in the shape Prisma expects (what the adapter does for queries). */
+function asDriverError(error: unknown): unknown {
+  if (!(error instanceof messages.DatabaseError)) return error;
+  return new DriverAdapterError({
+    kind: 'postgres',
+    code: error.code ?? 'N/A',
+    severity: error.severity ?? 'N/A',
+    message: error.message,
+    detail: error.detail,
+    column: error.column,
+    hint: error.hint,
+  });
+}
+
+const LOCK_FILE = 'twinx.lock';
+
+/**
+ * Locks a PGlite data directory for this process: two PGlite instances on one directory corrupt
+ * it, and PGlite does not check. A lock left by a process that is gone is taken over.
+ * @returns the unlock function.
+ */
+function lockDirectory(dataDir: string): () => void {
+  const path = join(dataDir, LOCK_FILE);
+  // Written aside and linked into place: the lock never exists without its process id.
+  const draft = `${path}.${process.pid}`;
+  writeFileSync(draft, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(draft, path);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      }
+      const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      if (isAlive(holder)) {
+        throw new Error(`the store ${dataDir} is already open${holder === process.pid ? ' in this process' : ` in process ${holder}`}`);
+      }
+      rmSync(path, { force: true });
+    }
+  } finally {
+    rmSync(draft, { force: true });
+  }
+  let locked = true;
+  return () => {
+    if (locked) rmSync(path, { force: true });
+    locked = false;
+  };
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

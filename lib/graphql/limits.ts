@@ -1,0 +1,272 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ErrorCode } from '../errors.ts';
+import {
+  getNamedType,
+  getNullableType,
+  getOperationAST,
+  GraphQLError,
+  isCompositeType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  Kind,
+  valueFromASTUntyped,
+  type ASTNode,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type GraphQLField,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
+
+/**
+ * Query depth and cost limits for the gateway.
+ *
+ * Depth: the largest number of nested fields on any path, e.g. `{ twins { suppliedBy { id } } }`
+ * is 3. Fragment spreads and inline fragments add no level of their own; introspection fields
+ * (`__schema`, `__type`, `__typename`) and everything under them are not counted.
+ *
+ * Cost: every field costs 1, times the sizes of the lists it sits in. A field multiplies the cost
+ * of its selection by its `first` argument (literal, variable, the variable's default, the
+ * argument's schema default) or, if that has no usable value, by `defaultListSize`, when
+ *  - it returns a list, or
+ *  - it takes a `first` argument without returning a list (a Relay connection); the lists directly
+ *    inside it that take no `first` of their own (`edges`, `nodes`) are that page and count once.
+ * Fields that appear twice (e.g. through two fragments) are counted twice, and `@skip`/`@include`
+ * are ignored: the estimate errs on the high side.
+ *
+ * The checks run as an Apollo Server plugin rather than as validation rules: validation sees no
+ * variable values (`first: $n` could not be counted), and Apollo re-labels every validation
+ * error `GRAPHQL_VALIDATION_FAILED`.
+ */
+
+/** `extensions.code` of a rejected operation. */
+export const QUERY_TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX;
+
+/** Which limit an operation exceeded: `extensions.kind`. */
+export type LimitKind = 'depth' | 'cost';
+
+export interface CostOptions {
+  /** Size assumed for a list whose `first` is absent, null or not a number. */
+  defaultListSize: number;
+}
+
+export interface CostLimitOptions extends CostOptions {
+  maxCost: number;
+}
+
+/** `maxDepth` and/or `maxCost` (with `defaultListSize`); an absent limit is not checked. */
+export type QueryLimits = { maxDepth?: number } & (CostLimitOptions | { maxCost?: undefined; defaultListSize?: number });
+
+/** Variable values as they arrive in a request (before coercion). */
+export type VariableValues = Readonly<Record<string, unknown>>;
+
+type FragmentLookup = (name: string) => FragmentDefinitionNode | undefined;
+
+const SIZE_ARGUMENT = 'first';
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/** Saturating arithmetic: a cost never becomes `Infinity` (nor `NaN` as `0 × Infinity`). */
+const cap = (n: number): number => Math.min(n, MAX);
+
+function isIntrospection(field: FieldNode): boolean {
+  return field.name.value.startsWith('__');
+}
+
+function documentFragments(document: DocumentNode): FragmentLookup {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  return (name) => fragments.get(name);
+}
+
+function depthOf(operation: OperationDefinitionNode, fragment: FragmentLookup): number {
+  // A fragment's depth does not depend on where it is spread: each is measured once.
+  const memo = new Map<string, number>();
+  const visiting = new Set<string>();
+
+  function selectionSetDepth(selectionSet: SelectionSetNode): number {
+    let max = 0;
+    for (const selection of selectionSet.selections) {
+      let depth = 0;
+      if (selection.kind === Kind.FIELD) {
+        if (isIntrospection(selection)) continue;
+        depth = 1 + (selection.selectionSet ? selectionSetDepth(selection.selectionSet) : 0);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        depth = selectionSetDepth(selection.selectionSet);
+      } else {
+        depth = fragmentDepth(selection.name.value);
+      }
+      max = Math.max(max, depth);
+    }
+    return max;
+  }
+
+  function fragmentDepth(name: string): number {
+    const known = memo.get(name);
+    if (known !== undefined) return known;
+    const definition = fragment(name);
+    // Unknown fragments and cycles are other rules' errors (KnownFragmentNames, NoFragmentCycles).
+    if (!definition || visiting.has(name)) return 0;
+    visiting.add(name);
+    const depth = selectionSetDepth(definition.selectionSet);
+    visiting.delete(name);
+    memo.set(name, depth);
+    return depth;
+  }
+
+  return selectionSetDepth(operation.selectionSet);
+}
+
+function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragment: FragmentLookup, variables: VariableValues, options: CostOptions): number {
+  const defaultListSize = cap(options.defaultListSize);
+  const variableDefaults = new Map<string, ValueNode>();
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue) variableDefaults.set(definition.variable.name.value, definition.defaultValue);
+  }
+  // Keyed by fragment name and whether it is spread directly inside a connection.
+  const memo = new Map<string, number>();
+  const visiting = new Set<string>();
+
+  function fieldDefinition(parent: GraphQLCompositeType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {
+    return isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
+  }
+
+  function typeNamed(name: string | undefined, fallback: GraphQLCompositeType | undefined): GraphQLCompositeType | undefined {
+    if (name === undefined) return fallback;
+    const type = schema.getType(name);
+    return isCompositeType(type) ? type : undefined;
+  }
+
+  /** The list size from `first` as GraphQL would pass it to the resolver, else `defaultListSize`. */
+  function sizeArgument(field: FieldNode, definition: GraphQLField<unknown, unknown>): number {
+    const node = field.arguments?.find((argument) => argument.name.value === SIZE_ARGUMENT)?.value;
+    let value: unknown;
+    if (node?.kind === Kind.VARIABLE) {
+      const name = node.name.value;
+      if (Object.hasOwn(variables, name)) value = variables[name];
+      else if (variableDefaults.has(name)) value = valueFromASTUntyped(variableDefaults.get(name) as ValueNode);
+    } else if (node) {
+      value = valueFromASTUntyped(node, variables);
+    }
+    if (value === undefined) value = definition.args.find((argument) => argument.name === SIZE_ARGUMENT)?.defaultValue;
+    return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? cap(Math.ceil(value)) : defaultListSize;
+  }
+
+  function selectionSetCost(selectionSet: SelectionSetNode, parent: GraphQLCompositeType | undefined, inConnection: boolean): number {
+    let total = 0;
+    for (const selection of selectionSet.selections) {
+      let cost: number;
+      if (selection.kind === Kind.FIELD) {
+        if (isIntrospection(selection)) continue;
+        cost = 1;
+        const definition = fieldDefinition(parent, selection.name.value);
+        if (selection.selectionSet) {
+          let multiplier = 1;
+          let connection = false;
+          let child: GraphQLCompositeType | undefined;
+          if (definition) {
+            const list = isListType(getNullableType(definition.type));
+            const sized = definition.args.some((argument) => argument.name === SIZE_ARGUMENT);
+            if (sized) multiplier = sizeArgument(selection, definition);
+            else if (list) multiplier = inConnection ? 1 : defaultListSize;
+            connection = sized && !list;
+            const named = getNamedType(definition.type);
+            child = isCompositeType(named) ? named : undefined;
+          }
+          cost = cap(1 + cap(multiplier * selectionSetCost(selection.selectionSet, child, connection)));
+        }
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        cost = selectionSetCost(selection.selectionSet, typeNamed(selection.typeCondition?.name.value, parent), inConnection);
+      } else {
+        cost = fragmentCost(selection.name.value, inConnection);
+      }
+      total = cap(total + cost);
+    }
+    return total;
+  }
+
+  function fragmentCost(name: string, inConnection: boolean): number {
+    const key = `${name}\u0000${inConnection}`;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const definition = fragment(name);
+    if (!definition || visiting.has(key)) return 0;
+    visiting.add(key);
+    const cost = selectionSetCost(definition.selectionSet, typeNamed(definition.typeCondition.name.value, undefined), inConnection);
+    visiting.delete(key);
+    memo.set(key, cost);
+    return cost;
+  }
+
+  return selectionSetCost(operation.selectionSet, schema.getRootType(operation.operation) ?? undefined, false);
+}
+
+function tooComplex(kind: LimitKind, limit: number, actual: number, node: ASTNode): GraphQLError {
+  const label = kind === 'depth' ? 'Query depth' : 'Query cost';
+  return new GraphQLError(`${label} ${actual} exceeds the limit of ${limit}.`, {
+    nodes: node,
+    extensions: { code: QUERY_TOO_COMPLEX, kind, limit, actual, http: { status: 400 } },
+  });
+}
+
+function checkLimit(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}.`);
+}
+
+function checkLimits(limits: QueryLimits): void {
+  if (limits.maxDepth !== undefined) checkLimit('maxDepth', limits.maxDepth);
+  if (limits.maxCost !== undefined) checkLimit('maxCost', limits.maxCost);
+  if (limits.defaultListSize !== undefined) checkLimit('defaultListSize', limits.defaultListSize);
+}
+
+/** Depth of the operation `operationName` (or the document's only operation); 0 if there is none. */
+export function operationDepth(document: DocumentNode, operationName?: string | null): number {
+  const operation = getOperationAST(document, operationName);
+  return operation ? depthOf(operation, documentFragments(document)) : 0;
+}
+
+/** Estimated cost of the operation `operationName` (or the document's only operation); 0 if there is none. */
+export function operationCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  variables: VariableValues | undefined,
+  options: CostOptions,
+  operationName?: string | null,
+): number {
+  const operation = getOperationAST(document, operationName);
+  return operation ? costOf(schema, operation, documentFragments(document), variables ?? {}, options) : 0;
+}
+
+/**
+ * Apollo Server plugin: once the operation to run is known (`didResolveOperation`, after
+ * validation, before execution or any subgraph call), rejects it if it is deeper than
+ * `maxDepth` or costlier than `maxCost` given the request's variables. The error has
+ * `extensions: { code: 'QUERY_TOO_COMPLEX', kind, limit, actual }` and makes the response HTTP 400.
+ */
+export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
+  checkLimits(limits);
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ schema, document, operation, request }) {
+          if (!operation) return;
+          const fragments = documentFragments(document);
+          if (limits.maxDepth !== undefined) {
+            const depth = depthOf(operation, fragments);
+            if (depth > limits.maxDepth) throw tooComplex('depth', limits.maxDepth, depth, operation);
+          }
+          if (limits.maxCost !== undefined) {
+            const cost = costOf(schema, operation, fragments, request.variables ?? {}, limits);
+            if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, cost, operation);
+          }
+        },
+      };
+    },
+  };
+}

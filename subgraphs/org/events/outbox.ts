@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import type { CatalogEntry, GrantRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import { globalTwinId } from '../../../lib/ids.ts';
+import { subjectPaths } from '../../../lib/nats.ts';
+import type { Prisma } from '../../../prisma/generated/org/client.ts';
+
+type Tx = Prisma.TransactionClient;
+
+/** `subject` is below the deployment's prefix, which the publisher adds. */
+async function enqueue(tx: Tx, subject: string, payload: { eventId: string }): Promise<void> {
+  await tx.outboxEvent.create({ data: { eventId: payload.eventId, subject, payload: payload as unknown as Prisma.InputJsonObject } });
+}
+
+/** Records a twin's creation, change or deletion, in the transaction that made it. */
+export async function twinChanged(tx: Tx, org: string, localId: string, change: TwinLifecycleEvent['change']): Promise<void> {
+  const twin =
+    change === 'deleted'
+      ? null
+      : await tx.twin.findUniqueOrThrow({ where: { id: localId }, select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } } });
+  const entry: CatalogEntry | null = twin?.listed ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) } : null;
+  const event: TwinLifecycleEvent = { type: 'twin', eventId: randomUUID(), org, twinId: globalTwinId(org, localId), change, at: new Date().toISOString(), twin: entry };
+  await enqueue(tx, subjectPaths.event(org, localId, 'twin'), event);
+}
+
+/** Records a grant's revocation, in the transaction that made it. */
+export async function grantRevoked(tx: Tx, org: string, grant: { jti: string; subject: string; expiresAt: Date }): Promise<void> {
+  const event: GrantRevokedEvent = {
+    type: 'grant.revoked',
+    eventId: randomUUID(),
+    org,
+    jti: grant.jti,
+    partner: grant.subject,
+    expiresAt: grant.expiresAt.toISOString(),
+    at: new Date().toISOString(),
+  };
+  await enqueue(tx, subjectPaths.grantRevoked(org), event);
+}

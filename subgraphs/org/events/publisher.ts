@@ -1,0 +1,106 @@
+import { jetstream } from '@nats-io/jetstream';
+import type { Logger } from '../../../lib/logger.ts';
+import { ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import type { OrgDb } from '../db.ts';
+
+export interface OutboxPublisherOptions {
+  db: OrgDb;
+  nats: NatsConnection;
+  subjectPrefix: string;
+  logger: Logger;
+  /**
+   * How often the outbox is looked at besides after each local change (changes committed by
+   * other processes, such as the CLI, and retries after a NATS outage).
+   * @default 500
+   */
+  pollMs?: number;
+}
+
+/** Events published per transaction holding the publisher lock. */
+const BATCH = 500;
+/** Any constant: one publisher at a time per organization keeps events in commit order. */
+const PUBLISHER_LOCK = 0x7477696e; // "twin"
+const DAY_NS = 24 * 3600 * 1e9;
+
+/** Makes sure the network's event streams exist (idempotent: every service may call it). */
+export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
+  const names = natsNames(subjectPrefix);
+  const jsm = await jetstreamManager(nats);
+  // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
+  // publishing and recording it; retention bounds how far back a subscriber can resume.
+  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
+  await ensureStream(jsm, { name: names.grantsStream, subjects: [names.grantsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
+}
+
+/**
+ * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id. An event is marked
+ * published only once JetStream acknowledged it, so NATS being down delays events and a crash
+ * between the two sends the event again, which JetStream's dedupe drops.
+ */
+export class OutboxPublisher {
+  private readonly timer: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly options: OutboxPublisherOptions) {
+    this.timer = setInterval(() => this.kick(), options.pollMs ?? 500);
+  }
+
+  /** Publishes what is pending, soon. Calls while a run is going make one more run. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.again) return;
+    this.again = true;
+    this.running = this.running.then(async () => {
+      this.again = false;
+      try {
+        while (!this.stopped && (await this.publishBatch()) === BATCH);
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'outbox not published yet, will retry');
+      }
+    });
+  }
+
+  /** Resolves when everything committed before the call has been published (or a try failed). */
+  flushed(): Promise<void> {
+    this.kick();
+    return this.running;
+  }
+
+  /** Publishes up to one batch; returns how many were published. */
+  private async publishBatch(): Promise<number> {
+    const { db, nats, subjectPrefix } = this.options;
+    const js = jetstream(nats);
+    const { published, failure } = await db.$transaction(
+      async (tx) => {
+        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
+        if (!lock?.locked) return { published: 0, failure: null };
+        const events = await tx.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { id: 'asc' }, take: BATCH });
+        const done: bigint[] = [];
+        let failure: unknown = null;
+        for (const event of events) {
+          try {
+            await js.publish(`${subjectPrefix}.${event.subject}`, JSON.stringify(event.payload), { msgID: event.eventId });
+          } catch (error) {
+            // Keep what JetStream acknowledged: committed below, not sent again.
+            failure = error;
+            break;
+          }
+          done.push(event.id);
+        }
+        if (done.length > 0) await tx.outboxEvent.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
+        return { published: done.length, failure };
+      },
+      { timeout: 60_000 },
+    );
+    if (failure) throw failure;
+    return published;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopped = true;
+    await this.running;
+  }
+}

@@ -1,0 +1,170 @@
+import { ApolloServer } from '@apollo/server';
+import { buildSchema, parse } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operationCost, operationDepth, QUERY_TOO_COMPLEX, queryLimitsPlugin } from '../../lib/graphql/limits.ts';
+
+const typeDefs = /* GraphQL */ `
+  type Twin {
+    id: ID!
+    name: String!
+    suppliedBy: [Twin!]!
+    supplies(first: Int): [Twin!]!
+  }
+  type Query {
+    twins(first: Int): [Twin!]!
+    twin(id: ID!): Twin
+  }
+`;
+const schema = buildSchema(typeDefs);
+const cost = { defaultListSize: 20 };
+
+const depth = (query: string, operationName?: string) => operationDepth(parse(query), operationName);
+const costOf = (query: string, variables?: Record<string, unknown>) => operationCost(schema, parse(query), variables, cost);
+
+describe('operationDepth', () => {
+  it('counts nested fields on the deepest path', () => {
+    expect(depth('{ twins { id } }')).toBe(2);
+    expect(depth('{ twin(id: "a") { id suppliedBy { name supplies { suppliedBy { id } } } } }')).toBe(5);
+    expect(depth('query A { twins { id } } query B { twins { suppliedBy { id } } }', 'B')).toBe(3);
+  });
+
+  it('follows fragment spreads and inline fragments without adding levels', () => {
+    const query = `
+      { twins { ...A ... on Twin { id } } }
+      fragment A on Twin { suppliedBy { ...B } }
+      fragment B on Twin { ... { suppliedBy { id } } }
+    `;
+    expect(depth(query)).toBe(4);
+  });
+
+  it('ignores introspection fields', () => {
+    expect(depth('{ __typename }')).toBe(0);
+    expect(depth('{ twins { __typename id } }')).toBe(2);
+    expect(depth('{ __schema { types { fields { type { ofType { ofType { name } } } } } } twins { id } }')).toBe(2);
+    expect(depth('{ __type(name: "Twin") { fields { type { name } } } }')).toBe(0);
+  });
+
+  it('terminates on fragment cycles and measures a shared fragment once', () => {
+    expect(depth('{ twins { ...A } } fragment A on Twin { suppliedBy { ...B } } fragment B on Twin { supplies { ...A } }')).toBe(3);
+    // 60 levels, each spreading the next twice: 2^60 paths, measured in linear time.
+    const fragments = Array.from({ length: 60 }, (_, i) => `fragment F${i} on Twin { suppliedBy { ...F${i + 1} } supplies { ...F${i + 1} } }`);
+    const query = `{ twins { ...F0 } } ${fragments.join(' ')} fragment F60 on Twin { id }`;
+    expect(depth(query)).toBe(62);
+  });
+});
+
+describe('operationCost', () => {
+  it('multiplies by a literal first', () => {
+    expect(costOf('{ twins(first: 10) { id name } }')).toBe(1 + 10 * 2);
+    expect(costOf('{ twins(first: 10) { id supplies(first: 5) { id } } }')).toBe(1 + 10 * (1 + 1 + 5 * 1));
+  });
+
+  it('multiplies by a variable first, its default, or else the default list size', () => {
+    expect(costOf('query ($n: Int) { twins(first: $n) { id } }', { n: 50 })).toBe(1 + 50);
+    expect(costOf('query ($n: Int = 7) { twins(first: $n) { id } }', {})).toBe(1 + 7);
+    expect(costOf('query ($n: Int = 7) { twins(first: $n) { id } }', { n: null })).toBe(1 + 20);
+    expect(costOf('query ($n: Int) { twins(first: $n) { id } }')).toBe(1 + 20);
+    expect(costOf('query ($n: Int) { twins(first: $n) { id } }', { n: 'many' })).toBe(1 + 20);
+  });
+
+  it('uses the default list size for lists without first', () => {
+    expect(costOf('{ twins { id } }')).toBe(1 + 20);
+    expect(costOf('{ twin(id: "a") { id suppliedBy { id suppliedBy { id } } } }')).toBe(1 + (1 + (1 + 20 * (1 + (1 + 20 * 1)))));
+  });
+
+  it('counts fragments per spread, narrows types, and makes __typename free', () => {
+    const query = `
+      { twins(first: 2) { __typename ...T ...T ... on Twin { suppliedBy { id } } } }
+      fragment T on Twin { supplies(first: 3) { id } }
+    `;
+    expect(costOf(query)).toBe(1 + 2 * (2 * (1 + 3) + (1 + 20)));
+  });
+
+  it('saturates instead of overflowing', () => {
+    const huge = costOf('query ($n: Int) { twins(first: $n) { supplies(first: 0) { supplies(first: $n) { supplies(first: $n) { id } } } } }', { n: 1e300 });
+    expect(huge).toBe(Number.MAX_SAFE_INTEGER);
+    expect(costOf('query ($n: Int) { twins(first: $n) { supplies(first: $n) { id } } }', { n: 1e300 })).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('prices a Relay connection page by its first, its edges once', () => {
+    const connections = buildSchema(`
+      type Reading { value: Float! }
+      type ReadingEdge { cursor: String! node: Reading! }
+      type PageInfo { hasNextPage: Boolean! }
+      type ReadingConnection { edges: [ReadingEdge!]! pageInfo: PageInfo! }
+      type Query { telemetry(first: Int! = 100): ReadingConnection }
+    `);
+    const query = parse(
+      'query ($n: Int!) { telemetry(first: $n) { ...Page } } fragment Page on ReadingConnection { edges { node { value } } pageInfo { hasNextPage } }',
+    );
+    expect(operationCost(connections, query, { n: 10 }, cost)).toBe(1 + 10 * (1 + (1 + 1) + (1 + 1)));
+    expect(operationCost(connections, parse('{ telemetry { edges { cursor } } }'), {}, cost)).toBe(1 + 100 * (1 + 1));
+  });
+});
+
+describe('limits', () => {
+  it('are refused when invalid', () => {
+    expect(() => queryLimitsPlugin({ maxDepth: -1 })).toThrow(RangeError);
+    expect(() => queryLimitsPlugin({ maxCost: 10, defaultListSize: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('queryLimitsPlugin in Apollo Server', () => {
+  let resolved = 0;
+  const twins = (_: unknown, args: { first?: number | null }) => {
+    resolved += 1;
+    return Array.from({ length: args.first ?? 2 }, (_, i) => ({ id: String(i), name: `twin ${i}` }));
+  };
+  const server = new ApolloServer({
+    typeDefs,
+    resolvers: { Query: { twins }, Twin: { suppliedBy: () => [], supplies: () => [] } },
+    plugins: [queryLimitsPlugin({ maxDepth: 3, maxCost: 100, defaultListSize: 20 })],
+  });
+  beforeAll(() => server.start());
+  afterAll(() => server.stop());
+
+  async function run(query: string, variables?: Record<string, unknown>) {
+    const response = await server.executeOperation({ query, variables });
+    if (response.body.kind !== 'single') throw new Error('expected a single result');
+    return { status: response.http.status, ...response.body.singleResult };
+  }
+
+  it('executes operations within the limits', async () => {
+    const result = await run('query ($n: Int) { twins(first: $n) { id suppliedBy { id } } }', { n: 3 });
+    expect(result.errors).toBeUndefined();
+    expect(result.status).toBeUndefined();
+    expect(result.data).toEqual({ twins: [0, 1, 2].map((i) => ({ id: String(i), suppliedBy: [] })) });
+  });
+
+  it('rejects too deep an operation with 400 before resolving anything', async () => {
+    resolved = 0;
+    const result = await run('{ twins(first: 1) { ...F } } fragment F on Twin { suppliedBy { supplies(first: 1) { id } } }');
+    expect(resolved).toBe(0);
+    expect(result.status).toBe(400);
+    expect(result.data).toBeUndefined();
+    expect(result.errors).toEqual([
+      {
+        message: 'Query depth 4 exceeds the limit of 3.',
+        locations: [{ line: 1, column: 1 }],
+        extensions: { code: QUERY_TOO_COMPLEX, kind: 'depth', limit: 3, actual: 4 },
+      },
+    ]);
+  });
+
+  it('rejects too costly an operation given its variables with 400', async () => {
+    resolved = 0;
+    const result = await run('query Many($n: Int) { twins(first: $n) { id } }', { n: 1000 });
+    expect(resolved).toBe(0);
+    expect(result.status).toBe(400);
+    expect(result.errors?.map((error) => error.extensions)).toEqual([{ code: QUERY_TOO_COMPLEX, kind: 'cost', limit: 100, actual: 1001 }]);
+    expect(result.errors?.[0]?.message).toBe('Query cost 1001 exceeds the limit of 100.');
+  });
+
+  it('checks only the operation that runs', async () => {
+    const query = 'query Small { twins(first: 1) { id } } query Big { twins(first: 1000) { id } }';
+    const small = await server.executeOperation({ query, operationName: 'Small' });
+    expect(small.http.status).toBeUndefined();
+    const big = await server.executeOperation({ query, operationName: 'Big' });
+    expect(big.http.status).toBe(400);
+  });
+});
