@@ -1,4 +1,5 @@
-import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import type { Logger } from './logger.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
 export type { NatsConnection };
@@ -67,6 +68,19 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
   }
 }
 
+/** A day in nanoseconds, the unit of JetStream durations. */
+export const DAY_NS = 24 * 3600 * 1e9;
+
+/** Makes sure the network's event streams exist (idempotent: every service may call it). */
+export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
+  const names = natsNames(subjectPrefix);
+  const jsm = await jetstreamManager(nats);
+  // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
+  // publishing and recording it; retention bounds how far back a subscriber can resume.
+  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
+  await ensureStream(jsm, { name: names.grantsStream, subjects: [names.grantsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
+}
+
 /** Deletes every stream of a deployment's subject prefix (tests, benchmarks, teardown). */
 export async function deleteStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
   const jsm = await jetstreamManager(nats);
@@ -77,3 +91,40 @@ export async function deleteStreams(nats: NatsConnection, subjectPrefix: string)
 }
 
 export { jetstreamManager };
+
+/** Options of a durable JetStream consumer. */
+export interface DurableConsumerOptions {
+  nats: NatsConnection;
+  stream: string;
+  /** Durable name: replicas sharing it share the work. */
+  durable: string;
+  filterSubject: string;
+  /** Handles one message; it is acknowledged once this resolves, redelivered if it throws. */
+  handle: (message: JsMsg) => Promise<void>;
+  logger: Logger;
+}
+
+/** Consumes a stream in order, each message acknowledged after it was handled. */
+export async function consumeDurable(options: DurableConsumerOptions): Promise<{ stop: () => Promise<void> }> {
+  const jsm = await jetstreamManager(options.nats);
+  await jsm.consumers.add(options.stream, { durable_name: options.durable, ack_policy: AckPolicy.Explicit, filter_subject: options.filterSubject, max_ack_pending: 1 });
+  const consumer = await jetstream(options.nats).consumers.get(options.stream, options.durable);
+  const messages = await consumer.consume({ max_messages: 100 });
+  const done = (async () => {
+    for await (const message of messages) {
+      try {
+        await options.handle(message);
+        message.ack();
+      } catch (error) {
+        options.logger.error({ err: error, subject: message.subject, seq: message.seq }, 'event not handled, will retry');
+        message.nak(1000);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      await messages.close();
+      await done;
+    },
+  };
+}

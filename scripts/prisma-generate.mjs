@@ -8,6 +8,6 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const cli = require.resolve('prisma/build/index.js');
 const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath };
-for (const store of ['org']) {
+for (const store of ['org', 'directory']) {
   execFileSync(process.execPath, [cli, 'generate', '--config', `prisma/${store}.config.ts`], { stdio: 'inherit', env });
 }

@@ -88,4 +88,22 @@ export const twinValueTypesSdl = /* GraphQL */ `
   }
 `;
 
+/**
+ * The fields every organization's twin type serves and the directory's `Twin` interface
+ * declares: the contract between organizations, which composition enforces. Owned by the
+ * organizations, hence nullable: one organization down yields nulls and an error, not
+ * `data: null` for the network (federation-design.md, "One org down").
+ */
+export const twinContractFields = [
+  'name: String',
+  '"What the twin replicates, e.g. cnc-mill, press, furnace." kind: String',
+  'description: String',
+  'tags: [String!]',
+  'location: Location',
+  'metrics: [Metric!]',
+  'state: TwinState',
+  '"Raw readings of one metric in [from, to), newest first unless order is ASC." telemetry(metric: String!, from: DateTime, to: DateTime, first: Int! = 100, after: String, order: SortOrder! = DESC): ReadingConnection',
+  '"Readings of one metric in [from, to) aggregated into buckets of bucketSeconds, for charts." aggregates(metric: String!, from: DateTime!, to: DateTime!, bucketSeconds: Int!): [TelemetryBucket!]',
+];
+
 export const twinScalarResolvers = { DateTime: DateTimeScalar, JSON: JSONScalar };

@@ -54,3 +54,21 @@ export function matchesSelector(selector: TwinSelector, twin: SelectableTwin): b
   const byTag = selector.tags.length === 0 || selector.tags.some((tag) => twin.tags.includes(tag));
   return byId && byKind && byTag;
 }
+
+/**
+ * A selector as a Prisma `where` over a model with `id`, `kind` and `tags` (an organization's
+ * twins, the directory's catalog). `idOf` maps a global id to the model's id.
+ */
+export function selectorWhere(selector: TwinSelector, idOf: (globalId: string) => string = (id) => id) {
+  type Condition = { id?: { in: string[] } | { startsWith: string } | { endsWith: string }; kind?: { in: string[] }; tags?: { hasSome: string[] }; OR?: Condition[] };
+  const and: Condition[] = [];
+  const byId: Condition[] = selector.idGlobs.map((glob) => {
+    const [prefix, suffix] = globParts(idOf(glob));
+    return { id: prefix ? { startsWith: prefix } : { endsWith: suffix } };
+  });
+  if (selector.ids.length > 0) byId.push({ id: { in: selector.ids.map(idOf) } });
+  if (byId.length > 0) and.push({ OR: byId });
+  if (selector.kinds.length > 0) and.push({ kind: { in: selector.kinds } });
+  if (selector.tags.length > 0) and.push({ tags: { hasSome: selector.tags } });
+  return { AND: and };
+}

@@ -1,7 +1,7 @@
 import { ErrorCode, fail } from '../../lib/errors.ts';
 import { globalTwinId } from '../../lib/ids.ts';
 import { SCOPES, type Scope } from '../../lib/tokens/scopes.ts';
-import { globParts, matchesSelector, type TwinSelector } from '../../lib/tokens/selector.ts';
+import { matchesSelector, selectorWhere, type TwinSelector } from '../../lib/tokens/selector.ts';
 import type { Prisma } from '../../prisma/generated/org/client.ts';
 
 /** The authenticated caller of one request. */
@@ -43,20 +43,6 @@ function actionOf(scope: Scope): 'read' | 'write' {
   return scope.endsWith(':read') || scope === 'twins:subscribe' ? 'read' : 'write';
 }
 
-function selectorWhere(org: string, selector: TwinSelector): Prisma.TwinWhereInput {
-  const local = (id: string) => id.slice(org.length + 1);
-  const and: Prisma.TwinWhereInput[] = [];
-  const byId: Prisma.TwinWhereInput[] = selector.idGlobs.map((glob) => {
-    const [prefix, suffix] = globParts(local(glob));
-    return { id: prefix ? { startsWith: prefix } : { endsWith: suffix } };
-  });
-  if (selector.ids.length > 0) byId.push({ id: { in: selector.ids.map(local) } });
-  if (byId.length > 0) and.push({ OR: byId });
-  if (selector.kinds.length > 0) and.push({ kind: { in: selector.kinds } });
-  if (selector.tags.length > 0) and.push({ tags: { hasSome: selector.tags } });
-  return { AND: and };
-}
-
 /**
  * The one authorization point of an organization subgraph, one per request. Every resolver
  * that reads or writes data asks it first: `require` for operations, `twinWhere` for the set
@@ -91,7 +77,7 @@ export class Access {
   twinWhere(scope: Scope): Prisma.TwinWhereInput {
     const reach = this.principal.scopes.get(scope);
     if (reach === undefined) throw this.forbidden(scope, []);
-    return reach === 'all' ? {} : { OR: reach.map((selector) => selectorWhere(this.org, selector)) };
+    return reach === 'all' ? {} : { OR: reach.map((selector) => selectorWhere(selector, (id) => id.slice(this.org.length + 1))) };
   }
 
   /** Whether the caller may use the scope on this twin. */

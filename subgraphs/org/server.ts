@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { NatsConnection } from '../../lib/nats.ts';
+import { ensureEventStreams, type NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
-import { ensureEventStreams, OutboxPublisher } from './events/publisher.ts';
+import { OutboxPublisher } from './events/publisher.ts';
 import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
@@ -109,7 +109,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       httpServer.on(
         'request',
         graphqlHandler({
-          apollo,
+          apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
           context: async (req) => {
             let principal: Principal;

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
+import { presentedTokens } from '../../../lib/tokens/headers.ts';
 import type { TwinSelector } from '../../../lib/tokens/selector.ts';
 import { TokenProblem, unauthenticated, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
@@ -10,10 +11,6 @@ import type { OrgDb } from '../db.ts';
 import { grantRevoked } from '../events/outbox.ts';
 import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
-/** Header carrying a partner's grant tokens besides `Authorization`, comma-separated. */
-export const GRANTS_HEADER = 'twin-grants';
-/** Most tokens one request may present. */
-const MAX_TOKENS = 16;
 /** How often the revocation channel is checked to be alive; a silent connection is a lost one. */
 const HEARTBEAT_MS = 1000;
 /** Verified tokens remembered, so that a token's signature is checked once, not per request. */
@@ -26,19 +23,6 @@ export interface AuthenticatorOptions {
   databaseUrl: string;
   keys: KeyRing;
   logger: Logger;
-}
-
-/** The tokens of a request: `Authorization: Bearer` (any kind) and the grants header. */
-export function presentedTokens(headers: IncomingHttpHeaders): { bearer?: string; grants: string[] } {
-  const authorization = headers.authorization;
-  const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
-  const raw = headers[GRANTS_HEADER];
-  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? ''))
-    .split(',')
-    .map((token) => token.trim())
-    .filter(Boolean);
-  return { bearer, grants };
 }
 
 /** `UNAUTHENTICATED` for a partner whose (validly signed) grant was revoked, with the audit entry. */
@@ -198,7 +182,6 @@ export class OrgAuthenticator implements Authenticator {
   async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
     const { bearer, grants } = presentedTokens(headers);
     if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
-    if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
     const verified = await Promise.all([
       ...(bearer === undefined ? [] : [this.verify(bearer, ['member', 'grant'])]),
       ...grants.map((token) => this.verify(token, ['grant'])),

@@ -1,6 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { Logger } from '../../../lib/logger.ts';
-import { ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import type { NatsConnection } from '../../../lib/nats.ts';
 import type { OrgDb } from '../db.ts';
 
 export interface OutboxPublisherOptions {
@@ -20,17 +20,6 @@ export interface OutboxPublisherOptions {
 const BATCH = 500;
 /** Any constant: one publisher at a time per organization keeps events in commit order. */
 const PUBLISHER_LOCK = 0x7477696e; // "twin"
-const DAY_NS = 24 * 3600 * 1e9;
-
-/** Makes sure the network's event streams exist (idempotent: every service may call it). */
-export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
-  const names = natsNames(subjectPrefix);
-  const jsm = await jetstreamManager(nats);
-  // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
-  // publishing and recording it; retention bounds how far back a subscriber can resume.
-  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
-  await ensureStream(jsm, { name: names.grantsStream, subjects: [names.grantsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
-}
 
 /**
  * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id. An event is marked

@@ -2,7 +2,7 @@ import { AckPolicy, jetstream, RetentionPolicy, type ConsumerMessages, type JsMs
 import { headers } from '@nats-io/transport-node';
 import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import { DAY_NS, ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
 import type { IngestResult } from './ingest.ts';
 
 /** Options of the device ingest consumer. */
@@ -27,7 +27,6 @@ export interface DeviceIngestOptions {
 export const DEAD_LETTER_HEADERS = { code: 'Twinx-Error-Code', reason: 'Twinx-Error', subject: 'Twinx-Original-Subject', sequence: 'Twinx-Stream-Sequence' };
 
 const DURABLE = 'org-ingest';
-const DAY_NS = 24 * 3600 * 1e9;
 
 /** Retry delay after a store outage: grows with the delivery count, at most 10 s. */
 function retryDelay(deliveries: number): number {

@@ -5,16 +5,9 @@ import type { TwinRow } from '../twins/store.ts';
 import { aggregates, readingsPage, type AggregateArgs, type ReadingsArgs } from './history.ts';
 import { ingestReadings } from './ingest.ts';
 
-/** Telemetry history on the twin entity, and the ingest mutation. */
+/** The ingest mutation. The history fields are in the twin contract (lib/graphql/twin-types.ts). */
 export function telemetrySdl(n: OrgNames): string {
   return /* GraphQL */ `
-  extend type ${n.twin} {
-    "Raw readings of one metric in [from, to), newest first unless order is ASC."
-    telemetry(metric: String!, from: DateTime, to: DateTime, first: Int! = 100, after: String, order: SortOrder! = DESC): ReadingConnection
-    "Readings of one metric in [from, to) aggregated into buckets of bucketSeconds, for charts."
-    aggregates(metric: String!, from: DateTime!, to: DateTime!, bucketSeconds: Int!): [TelemetryBucket!]
-  }
-
   input ReadingInput {
     twinId: ID!
     metric: String!

@@ -1,4 +1,5 @@
 import { encodeCursor, decodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { twinContractFields } from '../../../lib/graphql/twin-types.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import type { OrgContext } from '../context.ts';
@@ -50,19 +51,12 @@ export function twinsSdl(n: OrgNames): string {
   type ${n.twin} @key(fields: "id") {
     "Global id: ${n.slug}:<local-id>."
     id: ID!
-    name: String
-    "What the twin replicates, e.g. cnc-mill, press, furnace."
-    kind: String
-    description: String
-    tags: [String!]
+    ${twinContractFields.join('\n    ')}
     "Whether the network's twin catalog lists this twin (name, kind, tags, suppliers)."
     listed: Boolean
     attributes: JSON
-    location: Location
     "Global ids of the twins (here or at other organizations) that supply this one."
     suppliedByIds: [ID!]!
-    metrics: [Metric!]
-    state: TwinState
     createdAt: DateTime
     updatedAt: DateTime
   }

@@ -1,0 +1,132 @@
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TwinxError } from '../lib/errors.ts';
+import { formatError } from '../lib/graphql/errors.ts';
+import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
+import { graphqlHandler, sendJson } from '../lib/http.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { NatsConnection } from '../lib/nats.ts';
+import { tokenHeaders } from '../lib/tokens/headers.ts';
+import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
+import { OPERATOR } from '../subgraphs/directory/server.ts';
+import { RegistrySupergraph } from './supergraph.ts';
+
+/** What the gateway knows of a request: its verified tokens. */
+export interface GatewayContext {
+  tokens: PresentedToken[];
+}
+
+export interface GatewayOptions {
+  /** The directory's GraphQL URL. */
+  directoryUrl: string;
+  nats: NatsConnection;
+  subjectPrefix: string;
+  logger: Logger;
+  /** @default 0 (a free port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /**
+   * Longest wait for one subgraph's answer, in ms; then that subgraph's part of the answer is
+   * an error and the rest of the network still answers.
+   * @default 5000
+   */
+  subgraphTimeoutMs?: number;
+  /** @default { maxDepth: 12, maxCost: 20000, defaultListSize: 50 } */
+  limits?: QueryLimits;
+  /** How often the registry is re-read besides when told of a change. @default 5000 */
+  pollMs?: number;
+}
+
+export interface Gateway {
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Forwards to each subgraph only the tokens its organization issued (the directory gets them
+ * all: it needs them for visibility), and gives up on a subgraph after the timeout.
+ */
+class TokenForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  constructor(
+    private readonly subgraph: string,
+    url: string,
+    timeoutMs: number,
+  ) {
+    super({ url, fetcher: (input, init) => fetch(input, { ...(init as RequestInit), signal: AbortSignal.timeout(timeoutMs) }) as never });
+  }
+
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+    const tokens: PresentedToken[] = 'tokens' in context && context.tokens ? context.tokens : [];
+    const mine = this.subgraph === 'directory' ? tokens : tokens.filter((token) => token.org === this.subgraph);
+    for (const [name, value] of Object.entries(tokenHeaders(mine.map((token) => token.token)))) request.http?.headers.set(name, value);
+  }
+}
+
+/** The supplier-network gateway: one graph over the directory and every member organization. */
+export function createGateway(options: GatewayOptions): Gateway {
+  const logger = options.logger.child({ service: 'gateway' });
+  const supergraph = new RegistrySupergraph({ directoryUrl: options.directoryUrl, nats: options.nats, subjectPrefix: options.subjectPrefix, logger, pollMs: options.pollMs });
+  const operatorJwks = new URL('/.well-known/jwks.json', options.directoryUrl).href;
+  const keys = new NetworkKeys((org) => (org === OPERATOR ? operatorJwks : supergraph.current().find((member) => member.slug === org)?.jwksUrl));
+  const timeoutMs = options.subgraphTimeoutMs ?? 5000;
+  const gateway = new ApolloGateway({
+    supergraphSdl: supergraph,
+    logger,
+    buildService: ({ name, url }) => new TokenForwardingDataSource(name, url!, timeoutMs),
+  });
+  const httpServer: Server = createServer();
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    logger,
+    formatError: formatError(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
+  });
+  let ready = false;
+  let url = '';
+
+  return {
+    get url() {
+      return url;
+    },
+    async start() {
+      await apollo.start();
+      ready = true;
+      httpServer.on(
+        'request',
+        graphqlHandler({
+          apollo: () => apollo,
+          maxBodyBytes: 8 * 1024 * 1024,
+          context: async (req) => {
+            try {
+              // Bad tokens are refused here, before any subgraph is asked.
+              return { tokens: await verifyNetworkTokens(req.headers, keys) };
+            } catch (error) {
+              throw error instanceof TwinxError ? error.toGraphQLError() : error;
+            }
+          },
+          routes: {
+            '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+            '/readyz': (_req, res) => sendJson(res, ready && !options.nats.isClosed() ? 200 : 503, { status: ready ? 'ready' : 'starting' }),
+          },
+        }),
+      );
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+      });
+      const address = httpServer.address() as AddressInfo;
+      url = `http://${address.address}:${address.port}/graphql`;
+      logger.info({ url }, 'gateway listening');
+    },
+    async stop() {
+      ready = false;
+      await apollo.stop();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { composeServices } from '@apollo/composition';
+import type { SupergraphManager } from '@apollo/gateway';
+
+type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
+import { parse } from 'graphql';
+import type { Logger } from '../lib/logger.ts';
+import { natsNames, type NatsConnection } from '../lib/nats.ts';
+import { orgNames } from '../subgraphs/org/names.ts';
+import { orgSdl } from '../subgraphs/org/schema.ts';
+
+/** A member as the directory's registry lists it. */
+export interface Member {
+  slug: string;
+  name: string;
+  subgraphUrl: string;
+  jwksUrl: string;
+  status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
+}
+
+export interface RegistrySupergraphOptions {
+  /** The directory's GraphQL URL; its registry is at `/registry` beside it. */
+  directoryUrl: string;
+  nats: NatsConnection;
+  subjectPrefix: string;
+  logger: Logger;
+  /** @default 5000 */
+  pollMs?: number;
+  /** @default 3000 */
+  fetchTimeoutMs?: number;
+}
+
+async function fetchJson<T>(url: string, init: RequestInit, timeoutMs: number): Promise<T> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/**
+ * The supergraph of a twinx network, composed from the registry (ARCHITECTURE.md, "Federation"):
+ * the directory and every member that is not suspended. Recomposes when told the membership
+ * changed (NATS) and on a timer; keeps the last good supergraph when a composition fails.
+ */
+export class RegistrySupergraph implements SupergraphManager {
+  private members: Member[] = [];
+  private fingerprint = '';
+  private timer?: NodeJS.Timeout;
+  private composing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: RegistrySupergraphOptions) {}
+
+  /** Members in the current supergraph. */
+  current(): readonly Member[] {
+    return this.members;
+  }
+
+  private async sdlOf(name: string, url: string, fallback: () => string): Promise<string> {
+    try {
+      const result = await fetchJson<{ data?: { _service?: { sdl?: string } } }>(
+        url,
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ _service { sdl } }' }) },
+        this.options.fetchTimeoutMs ?? 3000,
+      );
+      const sdl = result.data?._service?.sdl;
+      if (sdl) return sdl;
+      throw new Error('no SDL in the answer');
+    } catch (error) {
+      // Every organization runs the same subgraph: while one is unreachable, compose it from
+      // the template so that the rest of the network keeps its graph.
+      this.options.logger.warn({ subgraph: name, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
+      return fallback();
+    }
+  }
+
+  /** Composes the network as the registry says now; throws when composition fails. */
+  private async compose(): Promise<{ supergraphSdl: string; members: Member[]; fingerprint: string }> {
+    const { directoryUrl, fetchTimeoutMs = 3000 } = this.options;
+    const { members } = await fetchJson<{ members: Member[] }>(new URL('/registry', directoryUrl).href, {}, fetchTimeoutMs);
+    const directorySdl = await this.sdlOf('directory', directoryUrl, () => {
+      throw new Error('the directory is unreachable');
+    });
+    const subgraphs = [{ name: 'directory', url: directoryUrl, typeDefs: parse(directorySdl) }];
+    for (const member of members) {
+      const sdl = await this.sdlOf(member.slug, member.subgraphUrl, () => orgSdl(orgNames(member.slug)));
+      subgraphs.push({ name: member.slug, url: member.subgraphUrl, typeDefs: parse(sdl) });
+    }
+    const result = composeServices(subgraphs);
+    if (result.errors) throw new Error(`composition failed: ${result.errors.map((error) => error.message).join('; ')}`);
+    return { supergraphSdl: result.supergraphSdl, members, fingerprint: JSON.stringify(members) + result.supergraphSdl };
+  }
+
+  async initialize({ update }: SupergraphSdlHookOptions) {
+    const first = await this.compose();
+    this.members = first.members;
+    this.fingerprint = first.fingerprint;
+    const recompose = () => {
+      this.composing = this.composing.then(async () => {
+        try {
+          const next = await this.compose();
+          if (next.fingerprint === this.fingerprint) return;
+          update(next.supergraphSdl);
+          this.members = next.members;
+          this.fingerprint = next.fingerprint;
+          this.options.logger.info({ members: next.members.map((m) => `${m.slug}:${m.status}`) }, 'supergraph recomposed');
+        } catch (error) {
+          this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
+        }
+      });
+    };
+    const subscription = this.options.nats.subscribe(natsNames(this.options.subjectPrefix).networkChangedSubject, { callback: recompose });
+    this.timer = setInterval(recompose, this.options.pollMs ?? 5000);
+    return {
+      supergraphSdl: first.supergraphSdl,
+      cleanup: async () => {
+        clearInterval(this.timer);
+        subscription.unsubscribe();
+        await this.composing;
+      },
+    };
+  }
+}

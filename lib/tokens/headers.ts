@@ -1,0 +1,26 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { TokenProblem, unauthenticated } from './tokens.ts';
+
+/** Header carrying a client's further grant tokens besides `Authorization`, comma-separated. */
+export const GRANTS_HEADER = 'twin-grants';
+
+/** Most tokens one request may present. */
+export const MAX_TOKENS = 16;
+
+/** The tokens of a request: `Authorization: Bearer` (any kind) and the grants header. */
+export function presentedTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>): { bearer?: string; grants: string[] } {
+  const authorization = headers.authorization;
+  const bearer = typeof authorization === 'string' ? authorization.match(/^Bearer\s+(\S+)$/i)?.[1] : undefined;
+  if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
+  const raw = headers[GRANTS_HEADER];
+  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).split(',').map((token) => token.trim()).filter(Boolean);
+  if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
+  return { bearer, grants };
+}
+
+/** Headers presenting tokens: the first in `Authorization`, the others in the grants header. */
+export function tokenHeaders(tokens: readonly string[]): Record<string, string> {
+  const [first, ...rest] = tokens;
+  if (first === undefined) return {};
+  return { authorization: `Bearer ${first}`, ...(rest.length > 0 ? { [GRANTS_HEADER]: rest.join(', ') } : {}) };
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { ErrorCode, fail } from '../../lib/errors.ts';
+import { isValidSlug, typePrefix } from '../../lib/ids.ts';
+import { parseInput } from '../../lib/validation.ts';
+import type { MemberStatus, Organization } from '../../prisma/generated/directory/client.ts';
+import type { DirectoryDb } from './db.ts';
+
+export type { MemberStatus, Organization };
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+const organizationInput = z.object({
+  slug: z.string().refine(isValidSlug, 'expected an organization slug such as acme or globex-steel'),
+  name: z.string().trim().min(1).max(200),
+  subgraphUrl: httpUrl,
+  jwksUrl: httpUrl,
+});
+
+/** Registers an organization as `PENDING`: gateways compose it, the directory does not hand out its twins yet. */
+export async function addOrganization(db: DirectoryDb, input: unknown): Promise<Organization> {
+  const data = parseInput(organizationInput, input, 'input');
+  if (await db.organization.findUnique({ where: { slug: data.slug } })) {
+    throw fail(ErrorCode.ALREADY_EXISTS, `Organization ${data.slug} is already registered.`, { slug: data.slug });
+  }
+  return db.organization.create({ data });
+}
+
+/** Moves an organization to `ACTIVE` or `SUSPENDED`. */
+export async function setStatus(db: DirectoryDb, slug: string, status: MemberStatus): Promise<Organization> {
+  const { count } = await db.organization.updateMany({ where: { slug }, data: { status } });
+  if (count === 0) throw fail(ErrorCode.NOT_FOUND, `No organization ${slug}.`, { slug });
+  return db.organization.findUniqueOrThrow({ where: { slug } });
+}
+
+/** The GraphQL type of an organization's twins. */
+export function twinTypeName(slug: string): string {
+  return `${typePrefix(slug)}Twin`;
+}
+
+/**
+ * The registry as one process sees it, refreshed when told of a change. Gateways compose
+ * `PENDING` and `ACTIVE` members; the directory hands out twins of `ACTIVE` members only.
+ */
+export class Registry {
+  private members: Organization[] = [];
+
+  constructor(private readonly db: DirectoryDb) {}
+
+  /** Re-reads the registry; true when it changed. */
+  async refresh(): Promise<boolean> {
+    const members = await this.db.organization.findMany({ orderBy: { slug: 'asc' } });
+    const changed = JSON.stringify(members) !== JSON.stringify(this.members);
+    this.members = members;
+    return changed;
+  }
+
+  all(): readonly Organization[] {
+    return this.members;
+  }
+
+  /** Members gateways compose (not suspended). */
+  composed(): Organization[] {
+    return this.members.filter((member) => member.status !== 'SUSPENDED');
+  }
+
+  get(slug: string): Organization | undefined {
+    return this.members.find((member) => member.slug === slug);
+  }
+
+  isActive(slug: string): boolean {
+    return this.get(slug)?.status === 'ACTIVE';
+  }
+}

@@ -1,0 +1,224 @@
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse, type GraphQLSchema } from 'graphql';
+import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.ts';
+import { ErrorCode, fail } from '../../lib/errors.ts';
+import { mergeResolvers, type GraphQLResolverMap } from '../../lib/graphql/resolvers.ts';
+import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
+import { parseTwinId } from '../../lib/ids.ts';
+import type { Prisma } from '../../prisma/generated/directory/client.ts';
+import type { DirectoryDb } from './db.ts';
+import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
+import { catalogWhere, type Reach } from './visibility.ts';
+
+/** Everything a directory resolver needs for one request. */
+export interface DirectoryContext {
+  db: DirectoryDb;
+  registry: Registry;
+  /** What the caller's tokens let it see. */
+  reach: Reach;
+  /** The network operator's administrator, when the request carries such a token. */
+  operator: string | null;
+  /** Registry changed: refresh, rebuild the schema, tell the gateways. */
+  membershipChanged: () => Promise<void>;
+  maxPageSize: number;
+}
+
+const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@shareable"])`;
+
+/** The organization-owned fields as the directory declares them on each member's type. */
+const external = twinContractFields.map((field) => `${field} @external`).join('\n    ');
+
+function stubSdl(member: Organization): string {
+  return /* GraphQL */ `
+  type ${twinTypeName(member.slug)} implements Twin @key(fields: "id") {
+    id: ID!
+    org: Organization!
+    ${external}
+    suppliedByIds: [ID!]! @external
+    suppliedBy: [Twin!]! @requires(fields: "suppliedByIds")
+    supplies: [Twin!]!
+  }`;
+}
+
+/**
+ * The directory's SDL, generated from the registry: the `Twin` entity interface, one stub per
+ * composed member (federation-design.md, "The working shape"), the network-wide root fields and
+ * the registry's administration.
+ */
+export function directorySdl(members: readonly Organization[]): string {
+  return /* GraphQL */ `
+  ${link}
+  ${twinValueTypesSdl}
+
+  "A digital twin anywhere in the network. Its id says which organization keeps it."
+  interface Twin @key(fields: "id") {
+    id: ID!
+    org: Organization!
+    ${twinContractFields.join('\n    ')}
+    "The twins, at any organization, that supply this one (those the caller may see)."
+    suppliedBy: [Twin!]!
+    "The twins, at any organization, this one supplies (those the caller may see)."
+    supplies: [Twin!]!
+  }
+  ${members.map(stubSdl).join('\n')}
+
+  enum MemberStatus {
+    PENDING
+    ACTIVE
+    SUSPENDED
+  }
+
+  type Organization {
+    slug: ID!
+    name: String!
+    status: MemberStatus!
+  }
+
+  type TwinEdge {
+    cursor: String!
+    node: Twin!
+  }
+
+  type TwinConnection {
+    edges: [TwinEdge!]!
+    pageInfo: PageInfo!
+  }
+
+  input TwinFilter {
+    org: String
+    kind: String
+    "Twins carrying every one of these tags."
+    tags: [String!]
+    "Case-insensitive substring of the id or name."
+    text: String
+  }
+
+  input OrganizationInput {
+    slug: ID!
+    name: String!
+    "The organization's GraphQL endpoint."
+    subgraphUrl: String!
+    "Where the organization publishes its public keys."
+    jwksUrl: String!
+  }
+
+  type Query {
+    "Twins the caller may see, across the network, in id order."
+    twins(filter: TwinFilter, first: Int! = 50, after: String): TwinConnection!
+    "A twin by global id; null when it does not exist or is not visible to the caller."
+    twin(id: ID!): Twin
+    "The network's active members."
+    organizations: [Organization!]!
+  }
+
+  type Mutation {
+    "Administration of the network's membership (network operator only)."
+    network: NetworkMutation!
+  }
+
+  type NetworkMutation {
+    "Registers an organization as PENDING: gateways compose it; its twins are not handed out yet."
+    addOrganization(input: OrganizationInput!): Organization!
+    activateOrganization(slug: ID!): Organization!
+    suspendOrganization(slug: ID!): Organization!
+    "Every member, whatever its status."
+    organizations: [Organization!]!
+  }
+`;
+}
+
+const CURSOR = 'twin';
+
+interface TwinRef {
+  __typename: string;
+  id: string;
+}
+
+function refOf(id: string): TwinRef {
+  return { __typename: twinTypeName(parseTwinId(id)!.org), id };
+}
+
+/** Catalog entries the caller may see, of active members only. */
+function visible(ctx: DirectoryContext): Prisma.CatalogTwinWhereInput {
+  const active = ctx.registry.all().filter((member) => member.status === 'ACTIVE');
+  return { AND: [catalogWhere(ctx.reach), { org: { in: active.map((member) => member.slug) } }] };
+}
+
+function requireOperator(ctx: DirectoryContext): void {
+  if (ctx.operator === null) throw fail(ErrorCode.FORBIDDEN, 'Only the network operator administers membership.');
+}
+
+function organizationView(member: Organization) {
+  return { slug: member.slug, name: member.name, status: member.status };
+}
+
+async function changeMembership(ctx: DirectoryContext, change: () => Promise<Organization>) {
+  requireOperator(ctx);
+  const member = await change();
+  await ctx.membershipChanged();
+  return organizationView(member);
+}
+
+function directoryResolvers(members: readonly Organization[]): GraphQLResolverMap<DirectoryContext> {
+  const twinType = {
+    __resolveReference: (ref: TwinRef & { suppliedByIds?: string[] }) => ref,
+    org: (twin: TwinRef, _: unknown, ctx: DirectoryContext) => organizationView(ctx.registry.get(parseTwinId(twin.id)!.org)!),
+    suppliedBy: async (twin: { suppliedByIds: string[] }, _: unknown, ctx: DirectoryContext) => {
+      const found = await ctx.db.catalogTwin.findMany({ where: { AND: [visible(ctx), { id: { in: twin.suppliedByIds } }] }, select: { id: true } });
+      const seen = new Set(found.map((row) => row.id));
+      // The organization's order; ids of twins not (or no longer) in the network are dropped.
+      return twin.suppliedByIds.filter((id) => seen.has(id)).map(refOf);
+    },
+    supplies: async (twin: TwinRef, _: unknown, ctx: DirectoryContext) => {
+      const rows = await ctx.db.catalogTwin.findMany({ where: { AND: [visible(ctx), { suppliedByIds: { has: twin.id } }] }, orderBy: { id: 'asc' }, select: { id: true } });
+      return rows.map((row) => refOf(row.id));
+    },
+  };
+  return {
+    Twin: {
+      __resolveType: (twin: TwinRef) => twin.__typename ?? refOf(twin.id).__typename,
+      __resolveReference: (ref: { id: string }) => refOf(ref.id),
+    },
+    ...Object.fromEntries(members.map((member) => [twinTypeName(member.slug), twinType])),
+    Query: {
+      twins: async (_: unknown, args: { filter?: { org?: string; kind?: string; tags?: string[]; text?: string }; first: number; after?: string }, ctx: DirectoryContext) => {
+        const first = pageSize(args.first, ctx.maxPageSize);
+        const { filter } = args;
+        const where: Prisma.CatalogTwinWhereInput[] = [visible(ctx)];
+        if (filter?.org) where.push({ org: filter.org });
+        if (filter?.kind) where.push({ kind: filter.kind });
+        if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
+        if (filter?.text) where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
+        if (args.after) where.push({ id: { gt: decodeCursor(CURSOR, args.after) } });
+        const rows = await ctx.db.catalogTwin.findMany({ where: { AND: where }, orderBy: { id: 'asc' }, take: first + 1, select: { id: true } });
+        const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, row.id), node: refOf(row.id) }));
+        return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      },
+      twin: async (_: unknown, args: { id: string }, ctx: DirectoryContext) => {
+        if (!parseTwinId(args.id)) throw fail(ErrorCode.INVALID_INPUT, `id: "${args.id}" is not a twin id of the form <org>:<local-id>.`, { argument: 'id' });
+        const row = await ctx.db.catalogTwin.findFirst({ where: { AND: [visible(ctx), { id: args.id }] }, select: { id: true } });
+        return row ? refOf(row.id) : null;
+      },
+      organizations: (_: unknown, __: unknown, ctx: DirectoryContext) =>
+        ctx.registry
+          .all()
+          .filter((member) => member.status === 'ACTIVE')
+          .map(organizationView),
+    },
+    Mutation: { network: () => ({}) },
+    NetworkMutation: {
+      addOrganization: (_: unknown, args: { input: unknown }, ctx: DirectoryContext) => changeMembership(ctx, () => addOrganization(ctx.db, args.input)),
+      activateOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) => changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'ACTIVE' satisfies MemberStatus)),
+      suspendOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) => changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'SUSPENDED')),
+      organizations: (_: unknown, __: unknown, ctx: DirectoryContext) => {
+        requireOperator(ctx);
+        return ctx.registry.all().map(organizationView);
+      },
+    },
+  };
+}
+
+/** The directory's executable schema for the given composed members. */
+export function directorySchema(members: readonly Organization[]): GraphQLSchema {
+  return buildSubgraphSchema([{ typeDefs: parse(directorySdl(members)), resolvers: mergeResolvers<DirectoryContext>(twinScalarResolvers, directoryResolvers(members)) }]);
+}

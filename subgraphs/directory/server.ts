@@ -1,0 +1,154 @@
+import { ApolloServer } from '@apollo/server';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TwinxError } from '../../lib/errors.ts';
+import { formatError } from '../../lib/graphql/errors.ts';
+import { graphqlHandler, sendJson } from '../../lib/http.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { ensureEventStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
+import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
+import { claimedIssuer } from '../../lib/tokens/tokens.ts';
+import type { Authenticator } from '../org/auth/authenticator.ts';
+import type { KeyRing } from '../org/auth/keys.ts';
+import type { DirectoryDb } from './db.ts';
+import { startDirectoryEvents } from './events.ts';
+import { Registry } from './registry.ts';
+import { directorySchema, type DirectoryContext } from './schema.ts';
+import { reachOf } from './visibility.ts';
+
+/** The slug under which the network operator issues its administrators' tokens (reserved for organizations). */
+export const OPERATOR = 'network';
+
+export interface DirectoryOptions {
+  db: DirectoryDb;
+  nats: NatsConnection;
+  subjectPrefix: string;
+  /** Verifies the network operator's administrator tokens (its own keys and revocations). */
+  operatorAuth: Authenticator;
+  /** The network operator's keys, published at `/.well-known/jwks.json` for gateways. */
+  operatorKeys: KeyRing;
+  logger: Logger;
+  /** @default 0 (a free port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /**
+   * How often the registry is re-read besides when told of a change.
+   * @default 5000
+   */
+  pollMs?: number;
+}
+
+export interface Directory {
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The network's directory: membership registry and twin catalog, served as a subgraph whose
+ * schema follows the registry (one stub per composed member), plus `GET /registry` for gateways.
+ */
+export function createDirectory(options: DirectoryOptions): Directory {
+  const logger = options.logger.child({ service: 'directory' });
+  const { db, nats } = options;
+  const names = natsNames(options.subjectPrefix);
+  const registry = new Registry(db);
+  const keys = new NetworkKeys((org) => registry.get(org)?.jwksUrl);
+  const httpServer: Server = createServer();
+  let apollo: ApolloServer<DirectoryContext> | undefined;
+  let events: { stop: () => Promise<void> } | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  let url = '';
+
+  async function rebuild(): Promise<void> {
+    const next = new ApolloServer<DirectoryContext>({ schema: directorySchema(registry.composed()), logger, formatError: formatError(logger), includeStacktraceInErrorResponses: false });
+    await next.start();
+    const previous = apollo;
+    apollo = next;
+    await previous?.stop();
+    logger.info({ members: registry.composed().map((m) => `${m.slug}:${m.status}`) }, 'directory schema rebuilt');
+  }
+
+  async function refresh(): Promise<boolean> {
+    const changed = await registry.refresh();
+    if (changed) await rebuild();
+    return changed;
+  }
+
+  async function membershipChanged(): Promise<void> {
+    await refresh();
+    nats.publish(names.networkChangedSubject);
+  }
+
+  /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
+  async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
+    const { bearer, grants } = presentedTokens(headers);
+    const tokens = [...(bearer === undefined ? [] : [bearer]), ...grants];
+    const operatorTokens = tokens.filter((token) => claimedIssuer(token) === OPERATOR);
+    const memberTokens = tokens.filter((token) => claimedIssuer(token) !== OPERATOR);
+    let operator: string | null = null;
+    if (operatorTokens.length > 0) {
+      const principal = await options.operatorAuth.authenticate(tokenHeaders(operatorTokens));
+      operator = principal.scopes.has('grants:admin') ? principal.subject : null;
+    }
+    const verified = await verifyNetworkTokens(tokenHeaders(memberTokens), keys);
+    const grantIds = verified.filter((token) => token.kind === 'grant').map((token) => token.jti);
+    const revoked = grantIds.length === 0 ? [] : await db.revokedGrant.findMany({ where: { jti: { in: grantIds } }, select: { jti: true } });
+    return { db, registry, reach: reachOf(verified, new Set(revoked.map((row) => row.jti))), operator, membershipChanged, maxPageSize: 500 };
+  }
+
+  return {
+    get url() {
+      return url;
+    },
+    async start() {
+      await registry.refresh();
+      await rebuild();
+      await ensureEventStreams(nats, options.subjectPrefix);
+      events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, logger });
+      nats.subscribe(names.networkChangedSubject, { callback: () => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed')) });
+      poll = setInterval(() => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed')), options.pollMs ?? 5000);
+      httpServer.on(
+        'request',
+        graphqlHandler({
+          apollo: () => apollo!,
+          maxBodyBytes: 1024 * 1024,
+          context: async (req) => {
+            try {
+              return await contextFor(req.headers);
+            } catch (error) {
+              throw error instanceof TwinxError ? error.toGraphQLError() : error;
+            }
+          },
+          routes: {
+            '/registry': (_req, res) =>
+              sendJson(res, 200, { members: registry.composed().map(({ slug, name, subgraphUrl, jwksUrl, status }) => ({ slug, name, subgraphUrl, jwksUrl, status })) }),
+            '/.well-known/jwks.json': async (_req, res) =>
+              sendJson(res, 200, await options.operatorKeys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
+            '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+            '/readyz': (_req, res) => sendJson(res, nats.isClosed() ? 503 : 200, { status: nats.isClosed() ? 'unavailable' : 'ready' }),
+          },
+        }),
+      );
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+      });
+      const address = httpServer.address() as AddressInfo;
+      url = `http://${address.address}:${address.port}/graphql`;
+      logger.info({ url }, 'directory listening');
+    },
+    async stop() {
+      clearInterval(poll);
+      await new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+      await events?.stop();
+      await apollo?.stop();
+    },
+  };
+}
