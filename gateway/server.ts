@@ -3,7 +3,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TwinxError } from '../lib/errors.ts';
+import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, sendJson } from '../lib/http.ts';
@@ -60,6 +60,19 @@ class TokenForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     super({ url, fetcher: (input, init) => fetch(input, { ...(init as RequestInit), signal: AbortSignal.timeout(timeoutMs) }) as never });
   }
 
+  /** A subgraph that does not answer, or refuses, fails its part of the answer with its name. */
+  override didEncounterError(error: Error, _request: unknown, response?: { status: number }): void {
+    if (response?.status === 401)
+      throw new TwinxError(ErrorCode.UNAUTHENTICATED, `${this.subgraph} refused the tokens it issued.`, { subgraph: this.subgraph });
+    throw new TwinxError(
+      ErrorCode.UNAVAILABLE,
+      `${this.subgraph} is unavailable: ${error.name === 'TimeoutError' ? 'no answer in time' : 'cannot be reached'}.`,
+      {
+        subgraph: this.subgraph,
+      },
+    );
+  }
+
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
     const tokens: PresentedToken[] = 'tokens' in context && context.tokens ? context.tokens : [];
     const mine = this.subgraph === 'directory' ? tokens : tokens.filter((token) => token.org === this.subgraph);
@@ -70,7 +83,13 @@ class TokenForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 /** The supplier-network gateway: one graph over the directory and every member organization. */
 export function createGateway(options: GatewayOptions): Gateway {
   const logger = options.logger.child({ service: 'gateway' });
-  const supergraph = new RegistrySupergraph({ directoryUrl: options.directoryUrl, nats: options.nats, subjectPrefix: options.subjectPrefix, logger, pollMs: options.pollMs });
+  const supergraph = new RegistrySupergraph({
+    directoryUrl: options.directoryUrl,
+    nats: options.nats,
+    subjectPrefix: options.subjectPrefix,
+    logger,
+    pollMs: options.pollMs,
+  });
   const operatorJwks = new URL('/.well-known/jwks.json', options.directoryUrl).href;
   const keys = new NetworkKeys((org) => (org === OPERATOR ? operatorJwks : supergraph.current().find((member) => member.slug === org)?.jwksUrl));
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;

@@ -9,8 +9,8 @@ export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promis
 export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   /** The server to execute with; asked per request, so that a schema change can swap it. */
   apollo: () => ApolloServer<TContext>;
-  /** Builds the per-request context; throwing a `GraphQLError` answers with it. */
-  context: (req: IncomingMessage) => Promise<TContext>;
+  /** Builds the per-request context from the request and its parsed body; throwing a `GraphQLError` answers with it. */
+  context: (req: IncomingMessage, body: unknown) => Promise<TContext>;
   /** Largest accepted request body in bytes; larger requests get `REQUEST_TOO_LARGE` (413). */
   maxBodyBytes: number;
   /** Other paths served by the same server. */
@@ -76,7 +76,7 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
     const request: HTTPGraphQLRequest = { method: req.method?.toUpperCase() ?? 'GET', headers, search: url.search, body };
-    const response = await options.apollo().executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: () => options.context(req) });
+    const response = await options.apollo().executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: () => options.context(req, body) });
     for (const [name, value] of response.headers) res.setHeader(name, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {

@@ -107,7 +107,12 @@ export interface DurableConsumerOptions {
 /** Consumes a stream in order, each message acknowledged after it was handled. */
 export async function consumeDurable(options: DurableConsumerOptions): Promise<{ stop: () => Promise<void> }> {
   const jsm = await jetstreamManager(options.nats);
-  await jsm.consumers.add(options.stream, { durable_name: options.durable, ack_policy: AckPolicy.Explicit, filter_subject: options.filterSubject, max_ack_pending: 1 });
+  await jsm.consumers.add(options.stream, {
+    durable_name: options.durable,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: options.filterSubject,
+    max_ack_pending: 1,
+  });
   const consumer = await jetstream(options.nats).consumers.get(options.stream, options.durable);
   const messages = await consumer.consume({ max_messages: 100 });
   const done = (async () => {

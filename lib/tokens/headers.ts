@@ -13,7 +13,10 @@ export function presentedTokens(headers: IncomingHttpHeaders | Record<string, st
   const bearer = typeof authorization === 'string' ? authorization.match(/^Bearer\s+(\S+)$/i)?.[1] : undefined;
   if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
   const raw = headers[GRANTS_HEADER];
-  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).split(',').map((token) => token.trim()).filter(Boolean);
+  const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? ''))
+    .split(',')
+    .map((token) => token.trim())
+    .filter(Boolean);
   if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
   return { bearer, grants };
 }

@@ -34,10 +34,7 @@ export type PresentedToken = VerifiedToken & { token: string };
  * it (signature, `typ`, `iss`, `aud`, times, claims). Revocation is for the issuer (and the
  * directory) to check. A token of an organization that is not a member is refused.
  */
-export async function verifyNetworkTokens(
-  headers: IncomingHttpHeaders | Record<string, string | undefined>,
-  keys: NetworkKeys,
-): Promise<PresentedToken[]> {
+export async function verifyNetworkTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>, keys: NetworkKeys): Promise<PresentedToken[]> {
   const { bearer, grants } = presentedTokens(headers);
   const verify = (token: string, kinds: ('member' | 'grant')[]) => {
     const org = claimedIssuer(token);

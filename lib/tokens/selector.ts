@@ -60,7 +60,12 @@ export function matchesSelector(selector: TwinSelector, twin: SelectableTwin): b
  * twins, the directory's catalog). `idOf` maps a global id to the model's id.
  */
 export function selectorWhere(selector: TwinSelector, idOf: (globalId: string) => string = (id) => id) {
-  type Condition = { id?: { in: string[] } | { startsWith: string } | { endsWith: string }; kind?: { in: string[] }; tags?: { hasSome: string[] }; OR?: Condition[] };
+  type Condition = {
+    id?: { in: string[] } | { startsWith: string } | { endsWith: string };
+    kind?: { in: string[] };
+    tags?: { hasSome: string[] };
+    OR?: Condition[];
+  };
   const and: Condition[] = [];
   const byId: Condition[] = selector.idGlobs.map((glob) => {
     const [prefix, suffix] = globParts(idOf(glob));

@@ -26,8 +26,9 @@ export function issuerOf(org: string): string {
 export function claimedIssuer(token: string): string | null {
   try {
     const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
-    const match = typeof payload.iss === 'string' ? /^twinx:org:(.+)$/.exec(payload.iss) : null;
-    return match && isValidSlug(match[1]!) ? match[1]! : null;
+    // Any slug-shaped issuer, reserved ones included: the network operator issues as `network`.
+    const match = typeof payload.iss === 'string' ? /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(payload.iss) : null;
+    return match ? match[1]! : null;
   } catch {
     return null;
   }

@@ -170,7 +170,11 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
       return twin.suppliedByIds.filter((id) => seen.has(id)).map(refOf);
     },
     supplies: async (twin: TwinRef, _: unknown, ctx: DirectoryContext) => {
-      const rows = await ctx.db.catalogTwin.findMany({ where: { AND: [visible(ctx), { suppliedByIds: { has: twin.id } }] }, orderBy: { id: 'asc' }, select: { id: true } });
+      const rows = await ctx.db.catalogTwin.findMany({
+        where: { AND: [visible(ctx), { suppliedByIds: { has: twin.id } }] },
+        orderBy: { id: 'asc' },
+        select: { id: true },
+      });
       return rows.map((row) => refOf(row.id));
     },
   };
@@ -181,14 +185,19 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
     },
     ...Object.fromEntries(members.map((member) => [twinTypeName(member.slug), twinType])),
     Query: {
-      twins: async (_: unknown, args: { filter?: { org?: string; kind?: string; tags?: string[]; text?: string }; first: number; after?: string }, ctx: DirectoryContext) => {
+      twins: async (
+        _: unknown,
+        args: { filter?: { org?: string; kind?: string; tags?: string[]; text?: string }; first: number; after?: string },
+        ctx: DirectoryContext,
+      ) => {
         const first = pageSize(args.first, ctx.maxPageSize);
         const { filter } = args;
         const where: Prisma.CatalogTwinWhereInput[] = [visible(ctx)];
         if (filter?.org) where.push({ org: filter.org });
         if (filter?.kind) where.push({ kind: filter.kind });
         if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
-        if (filter?.text) where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
+        if (filter?.text)
+          where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
         if (args.after) where.push({ id: { gt: decodeCursor(CURSOR, args.after) } });
         const rows = await ctx.db.catalogTwin.findMany({ where: { AND: where }, orderBy: { id: 'asc' }, take: first + 1, select: { id: true } });
         const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, row.id), node: refOf(row.id) }));
@@ -208,8 +217,10 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
     Mutation: { network: () => ({}) },
     NetworkMutation: {
       addOrganization: (_: unknown, args: { input: unknown }, ctx: DirectoryContext) => changeMembership(ctx, () => addOrganization(ctx.db, args.input)),
-      activateOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) => changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'ACTIVE' satisfies MemberStatus)),
-      suspendOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) => changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'SUSPENDED')),
+      activateOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) =>
+        changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'ACTIVE' satisfies MemberStatus)),
+      suspendOrganization: (_: unknown, args: { slug: string }, ctx: DirectoryContext) =>
+        changeMembership(ctx, () => setStatus(ctx.db, args.slug, 'SUSPENDED')),
       organizations: (_: unknown, __: unknown, ctx: DirectoryContext) => {
         requireOperator(ctx);
         return ctx.registry.all().map(organizationView);
@@ -220,5 +231,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
 
 /** The directory's executable schema for the given composed members. */
 export function directorySchema(members: readonly Organization[]): GraphQLSchema {
-  return buildSubgraphSchema([{ typeDefs: parse(directorySdl(members)), resolvers: mergeResolvers<DirectoryContext>(twinScalarResolvers, directoryResolvers(members)) }]);
+  return buildSubgraphSchema([
+    { typeDefs: parse(directorySdl(members)), resolvers: mergeResolvers<DirectoryContext>(twinScalarResolvers, directoryResolvers(members)) },
+  ]);
 }

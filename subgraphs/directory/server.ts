@@ -64,7 +64,12 @@ export function createDirectory(options: DirectoryOptions): Directory {
   let url = '';
 
   async function rebuild(): Promise<void> {
-    const next = new ApolloServer<DirectoryContext>({ schema: directorySchema(registry.composed()), logger, formatError: formatError(logger), includeStacktraceInErrorResponses: false });
+    const next = new ApolloServer<DirectoryContext>({
+      schema: directorySchema(registry.composed()),
+      logger,
+      formatError: formatError(logger),
+      includeStacktraceInErrorResponses: false,
+    });
     await next.start();
     const previous = apollo;
     apollo = next;
@@ -125,7 +130,9 @@ export function createDirectory(options: DirectoryOptions): Directory {
           },
           routes: {
             '/registry': (_req, res) =>
-              sendJson(res, 200, { members: registry.composed().map(({ slug, name, subgraphUrl, jwksUrl, status }) => ({ slug, name, subgraphUrl, jwksUrl, status })) }),
+              sendJson(res, 200, {
+                members: registry.composed().map(({ slug, name, subgraphUrl, jwksUrl, status }) => ({ slug, name, subgraphUrl, jwksUrl, status })),
+              }),
             '/.well-known/jwks.json': async (_req, res) =>
               sendJson(res, 200, await options.operatorKeys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),

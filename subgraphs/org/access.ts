@@ -6,8 +6,8 @@ import type { Prisma } from '../../prisma/generated/org/client.ts';
 
 /** The authenticated caller of one request. */
 export interface Principal {
-  /** A member of the organization, a partner organization holding grants, or devices on NATS. */
-  kind: 'member' | 'partner' | 'device';
+  /** A member of the organization, a partner organization holding grants, devices on NATS, or (for the SDL only) nobody. */
+  kind: 'member' | 'partner' | 'device' | 'anonymous';
   /** The member's name or the partner's slug. */
   subject: string;
   /** Per scope: every twin, or the twins one of these selectors matches (grants add up). */

@@ -7,6 +7,8 @@ import { graphqlHandler, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureEventStreams, type NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
+import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
+import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
 import { OutboxPublisher } from './events/publisher.ts';
@@ -53,6 +55,9 @@ export interface OrgSubgraph {
   /** Stops consuming device telemetry, drains HTTP, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
+
+/** Who asks for the subgraph's SDL without a token (gateways composing the network): no scope at all. */
+const SDL_READER = unrestricted('anonymous', 'sdl-reader', []);
 
 const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
 
@@ -111,10 +116,11 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
-          context: async (req) => {
+          context: async (req, body) => {
             let principal: Principal;
             try {
-              principal = await options.auth.authenticate(req.headers);
+              const anonymous = req.headers.authorization === undefined && req.headers[GRANTS_HEADER] === undefined;
+              principal = anonymous && isServiceSdlQuery(body) ? SDL_READER : await options.auth.authenticate(req.headers);
             } catch (error) {
               if (error instanceof RefusedPartnerError) audit.record([error.audit], null);
               throw error instanceof TwinxError ? error.toGraphQLError() : error;

@@ -8,7 +8,15 @@ import { directorySdl } from '../../subgraphs/directory/schema.ts';
 
 function member(slug: string): Organization {
   const now = new Date();
-  return { slug, name: slug, subgraphUrl: `http://${slug}.invalid/graphql`, jwksUrl: `http://${slug}.invalid/.well-known/jwks.json`, status: 'ACTIVE', createdAt: now, updatedAt: now };
+  return {
+    slug,
+    name: slug,
+    subgraphUrl: `http://${slug}.invalid/graphql`,
+    jwksUrl: `http://${slug}.invalid/.well-known/jwks.json`,
+    status: 'ACTIVE',
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 function compose(directoryMembers: string[], orgs: string[]) {

@@ -28,6 +28,10 @@ export interface TestOrg {
   issuer: Issuer;
   /** The subgraph's authenticator: `sync()` puts changes made straight in the database in effect. */
   auth: OrgAuthenticator;
+  /** Resolves once every event committed so far is published to NATS. */
+  eventsPublished: () => Promise<void>;
+  /** Stops the subgraph (an organization going down). */
+  stop: () => Promise<void>;
   /** An admin member token of the organization. */
   adminToken: string;
   /** Runs a GraphQL operation over HTTP, as the admin unless other headers are given. */
@@ -42,7 +46,14 @@ export interface TestOrg {
  * Starts an organization subgraph on a free port with its own fresh database, signing key,
  * subjects, and real token authentication.
  */
-export async function startOrg(disposers: Disposers, org: string, options: { limits?: Partial<OrgLimits> } = {}): Promise<TestOrg> {
+export async function startOrg(
+  disposers: Disposers,
+  org: string,
+  options: {
+    limits?: Partial<OrgLimits>;
+    /** Join a network's NATS subjects instead of subjects of its own. */ network?: { nats: NatsConnection; subjectPrefix: string };
+  } = {},
+): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
@@ -53,9 +64,11 @@ export async function startOrg(disposers: Disposers, org: string, options: { lim
   const authenticator = new OrgAuthenticator({ org, db, databaseUrl: store.url, keys, logger });
   await authenticator.start();
   disposers.add(() => authenticator.stop());
-  const { nats, subjectPrefix } = await natsForTest();
-  disposers.add(() => nats.drain());
-  disposers.add(() => deleteStreams(nats, subjectPrefix));
+  const { nats, subjectPrefix } = options.network ?? (await natsForTest());
+  if (!options.network) {
+    disposers.add(() => nats.drain());
+    disposers.add(() => deleteStreams(nats, subjectPrefix));
+  }
   const subgraph = createOrgSubgraph({
     org,
     db,
@@ -68,6 +81,7 @@ export async function startOrg(disposers: Disposers, org: string, options: { lim
   });
   await subgraph.start();
   disposers.add(() => subgraph.stop());
+  const stop = () => subgraph.stop();
   const issuer: Issuer = { db, keys, org };
   const expiresAt = () => new Date(Date.now() + DAY);
   const memberToken = async (role: Role, subject = `test-${role}`) => (await issueMemberToken(issuer, 'test', { subject, role, expiresAt: expiresAt() })).token;
@@ -82,6 +96,8 @@ export async function startOrg(disposers: Disposers, org: string, options: { lim
     issuer,
     adminToken,
     auth: authenticator,
+    eventsPublished: () => subgraph.eventsPublished(),
+    stop,
     request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
     memberToken,
     grantToken: async (input) => {

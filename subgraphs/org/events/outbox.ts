@@ -16,9 +16,22 @@ export async function twinChanged(tx: Tx, org: string, localId: string, change: 
   const twin =
     change === 'deleted'
       ? null
-      : await tx.twin.findUniqueOrThrow({ where: { id: localId }, select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } } });
-  const entry: CatalogEntry | null = twin?.listed ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) } : null;
-  const event: TwinLifecycleEvent = { type: 'twin', eventId: randomUUID(), org, twinId: globalTwinId(org, localId), change, at: new Date().toISOString(), twin: entry };
+      : await tx.twin.findUniqueOrThrow({
+          where: { id: localId },
+          select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } },
+        });
+  const entry: CatalogEntry | null = twin?.listed
+    ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) }
+    : null;
+  const event: TwinLifecycleEvent = {
+    type: 'twin',
+    eventId: randomUUID(),
+    org,
+    twinId: globalTwinId(org, localId),
+    change,
+    at: new Date().toISOString(),
+    twin: entry,
+  };
   await enqueue(tx, subjectPaths.event(org, localId, 'twin'), event);
 }
 

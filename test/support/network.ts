@@ -1,0 +1,109 @@
+import { vi } from 'vitest';
+import { createLogger } from '../../lib/logger.ts';
+import { deleteStreams } from '../../lib/nats.ts';
+import { createDirectoryDb, type DirectoryDb } from '../../subgraphs/directory/db.ts';
+import { createDirectory, OPERATOR, type Directory } from '../../subgraphs/directory/server.ts';
+import { createGateway, type Gateway } from '../../gateway/server.ts';
+import { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
+import { createSigningKey, KeyRing } from '../../subgraphs/org/auth/keys.ts';
+import { createOrgDb } from '../../subgraphs/org/db.ts';
+import { issueMemberToken } from '../../subgraphs/org/grants/store.ts';
+import { graphql } from './graphql.ts';
+import { bearer, KEY_SECRET, startOrg, type TestOrg } from './org.ts';
+import { createStore, type Disposers, natsForTest } from './services.ts';
+
+export interface TestNetwork {
+  directory: Directory;
+  directoryDb: DirectoryDb;
+  gateway: Gateway;
+  orgs: Record<string, TestOrg>;
+  /** The network operator's administrator token. */
+  operatorToken: string;
+  /** Registers and activates an organization (as the network operator, through the directory). */
+  join: (org: TestOrg) => Promise<void>;
+  /** Starts an organization subgraph on the network's NATS subjects. */
+  startOrg: (slug: string) => Promise<TestOrg>;
+  /** A GraphQL request to the gateway. */
+  query: <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => ReturnType<typeof graphql<T>>;
+  /** Waits until the directory's catalog holds exactly these twin ids. */
+  catalogHas: (ids: string[]) => Promise<void>;
+}
+
+/**
+ * A whole network in this process, on real HTTP servers, real Postgres and real NATS: the
+ * directory (with its operator's store), the given organizations (registered and active), and
+ * a gateway composed over them.
+ */
+export async function startNetwork(disposers: Disposers, slugs: string[]): Promise<TestNetwork> {
+  const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
+  const { nats, subjectPrefix } = await natsForTest();
+  disposers.add(() => nats.drain());
+  disposers.add(() => deleteStreams(nats, subjectPrefix));
+
+  const directoryStore = await createStore('directory');
+  disposers.add(directoryStore.drop);
+  const directoryDb = createDirectoryDb({ databaseUrl: directoryStore.url, poolSize: 4 });
+  disposers.add(() => directoryDb.$disconnect());
+  const operatorStore = await createStore('org');
+  disposers.add(operatorStore.drop);
+  const operatorDb = createOrgDb({ databaseUrl: operatorStore.url, poolSize: 2 });
+  disposers.add(() => operatorDb.$disconnect());
+  await createSigningKey(operatorDb, KEY_SECRET);
+  const operatorKeys = new KeyRing(operatorDb, KEY_SECRET);
+  const operatorAuth = new OrgAuthenticator({ org: OPERATOR, db: operatorDb, databaseUrl: operatorStore.url, keys: operatorKeys, logger });
+  await operatorAuth.start();
+  disposers.add(() => operatorAuth.stop());
+  const operatorToken = (
+    await issueMemberToken({ db: operatorDb, keys: operatorKeys, org: OPERATOR }, 'test', {
+      subject: 'operator',
+      role: 'admin',
+      expiresAt: new Date(Date.now() + 86_400_000),
+    })
+  ).token;
+
+  const directory = createDirectory({ db: directoryDb, nats, subjectPrefix, operatorAuth, operatorKeys, logger, pollMs: 60_000 });
+  await directory.start();
+  disposers.add(() => directory.stop());
+
+  const network = { nats, subjectPrefix };
+  const orgs: Record<string, TestOrg> = {};
+  const admin = (query: string, variables: Record<string, unknown>) => graphql(directory.url, query, variables, bearer(operatorToken));
+  const join = async (org: TestOrg) => {
+    const base = org.url.replace('/graphql', '');
+    const added = await admin(`mutation($input: OrganizationInput!) { network { addOrganization(input: $input) { status } } }`, {
+      input: { slug: org.org, name: org.org, subgraphUrl: org.url, jwksUrl: `${base}/.well-known/jwks.json` },
+    });
+    if (added.errors) throw new Error(JSON.stringify(added.errors));
+    const activated = await admin(`mutation($slug: ID!) { network { activateOrganization(slug: $slug) { status } } }`, { slug: org.org });
+    if (activated.errors) throw new Error(JSON.stringify(activated.errors));
+  };
+  for (const slug of slugs) {
+    orgs[slug] = await startOrg(disposers, slug, { network });
+    await join(orgs[slug]!);
+  }
+
+  const gateway = createGateway({ directoryUrl: directory.url, nats, subjectPrefix, logger, pollMs: 60_000, subgraphTimeoutMs: 2000 });
+  await gateway.start();
+  disposers.add(() => gateway.stop());
+
+  return {
+    directory,
+    directoryDb,
+    gateway,
+    orgs,
+    operatorToken,
+    join,
+    startOrg: (slug) => startOrg(disposers, slug, { network }),
+    query: (query, variables, headers = {}) => graphql(gateway.url, query, variables, headers),
+    catalogHas: async (ids) => {
+      await vi.waitFor(
+        async () => {
+          const rows = await directoryDb.catalogTwin.findMany({ select: { id: true }, orderBy: { id: 'asc' } });
+          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort()))
+            throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+    },
+  };
+}
