@@ -6,7 +6,7 @@ import { loadConfig, values } from '../lib/config.ts';
 import { createMigration, migrateDeploy, migrationStatus, schemaDrift, storePaths, type StoreKind } from '../lib/db/migrate.ts';
 
 const dbSettings = {
-  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', schema: values.postgresUrl },
+  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', schema: values.storeLocation },
   shadowDatabaseUrl: { flag: 'shadow-database-url', env: 'SHADOW_DATABASE_URL', schema: values.postgresUrl.optional() },
 };
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStoreLocation } from './db/store.ts';
 
 /** One configuration value: a command-line flag with an environment variable as fallback. */
 export interface Setting<T extends z.ZodType> {
@@ -33,6 +34,8 @@ export function loadConfig<S extends Settings>(settings: S, flags: object, env: 
 export const values = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgresql:// URL'),
+  /** A store: `postgresql://…`, `pglite:<directory>` or `pglite:memory`. */
+  storeLocation: z.string().refine(isStoreLocation, 'expected postgresql://…, pglite:<directory> or pglite:memory'),
   natsUrl: z.string().regex(/^(nats|tls|ws|wss):\/\/[^,]+(,(nats|tls|ws|wss):\/\/[^,]+)*$/, 'expected nats://host:port (comma-separated for a cluster)'),
   subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected NATS subject tokens joined by ".", e.g. twinx'),
   positiveInt: (fallback: number) => z.coerce.number().int().min(1).default(fallback),

@@ -294,3 +294,42 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Where a Prisma client connects: a location to open, or a store already open. */
+export type ClientOptions =
+  | {
+      /** `postgresql://…` on a server, or `pglite:<directory>` / `pglite:memory` (see {@link StoreLocation}). */
+      databaseUrl: string;
+      /**
+       * Connections in the pool (PostgreSQL only).
+       * @default 10
+       */
+      poolSize?: number;
+      store?: never;
+    }
+  | {
+      /** A store the caller opened (e.g. to migrate it first), and closes after `$disconnect()`. */
+      store: OpenStore;
+      databaseUrl?: never;
+      poolSize?: never;
+    };
+
+/**
+ * A generated Prisma client on a store. The caller owns it and calls `$disconnect()`, which also
+ * closes the store when this function opened it (for PGlite, the database itself: the client
+ * cannot be used afterwards). The same generated client and SQL serve PostgreSQL and PGlite.
+ */
+export function prismaClient<C extends { $disconnect(): Promise<void> }>(make: (adapter: SqlMigrationAwareDriverAdapterFactory) => C, options: ClientOptions): C {
+  if (options.store) return make(options.store.adapter);
+  const store = openStore(options.databaseUrl, { poolSize: options.poolSize });
+  const client = make(store.adapter);
+  const disconnect = client.$disconnect.bind(client);
+  client.$disconnect = async () => {
+    try {
+      await disconnect();
+    } finally {
+      await store.close();
+    }
+  };
+  return client;
+}

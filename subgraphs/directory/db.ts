@@ -1,9 +1,9 @@
-import { PrismaPg } from '@prisma/adapter-pg';
+import { prismaClient, type ClientOptions } from '../../lib/db/store.ts';
 import { PrismaClient } from '../../prisma/generated/directory/client.ts';
 
 export type DirectoryDb = InstanceType<typeof PrismaClient>;
 
-/** Opens the directory store. The caller owns it and calls `$disconnect()`. */
-export function createDirectoryDb(options: { databaseUrl: string; poolSize?: number }): DirectoryDb {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 }) });
+/** Opens a network's directory store (see `prismaClient` for ownership). */
+export function createDirectoryDb(options: ClientOptions): DirectoryDb {
+  return prismaClient((adapter) => new PrismaClient({ adapter }), options);
 }

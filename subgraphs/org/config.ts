@@ -6,7 +6,7 @@ import { MIN_KEY_SECRET_LENGTH } from './auth/keys.ts';
 /** What every command working on an organization's store needs. */
 export const orgDbSettings = {
   org: { flag: 'org', env: 'TWINX_ORG', schema: z.string().refine(isValidSlug, 'expected an organization slug such as acme or globex-steel') },
-  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', schema: values.postgresUrl },
+  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', schema: values.storeLocation },
 };
 
 /** Commands that sign tokens also need the key secret. */

@@ -1,4 +1,5 @@
 import { migrateDeploy } from '../../lib/db/migrate.ts';
+import { openStore } from '../../lib/db/store.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { connectNats } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
@@ -31,13 +32,15 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     const { applied } = await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
     logger.info({ applied }, 'migrations applied');
   }
-  const db = createOrgDb({ databaseUrl: config.databaseUrl });
+  const store = openStore(config.databaseUrl);
+  const db = createOrgDb({ store });
   if (!(await listKeys(db)).some((key) => key.signing)) {
     await db.$disconnect();
+    await store.close();
     throw new Error(`organization ${config.org} has no signing key: run \`twinx org init\` first`);
   }
   const keys = new KeyRing(db, config.keySecret);
-  const authenticator = new OrgAuthenticator({ org: config.org, db, databaseUrl: config.databaseUrl, keys, logger });
+  const authenticator = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
   await authenticator.start();
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
   const subgraph = createOrgSubgraph({
@@ -53,5 +56,5 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     limits: { maxIngestBatch: config.maxIngestBatch },
   });
   await subgraph.start();
-  await runUntilSignal(logger, [() => subgraph.stop(), () => authenticator.stop(), () => nats.drain(), () => db.$disconnect()]);
+  await runUntilSignal(logger, [() => subgraph.stop(), () => authenticator.stop(), () => nats.drain(), () => db.$disconnect(), () => store.close()]);
 }

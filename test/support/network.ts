@@ -1,13 +1,10 @@
 import { vi } from 'vitest';
+import { createGateway, type Gateway } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams } from '../../lib/nats.ts';
 import { createDirectoryDb, type DirectoryDb } from '../../subgraphs/directory/db.ts';
-import { createDirectory, OPERATOR, type Directory } from '../../subgraphs/directory/server.ts';
-import { createGateway, type Gateway } from '../../gateway/server.ts';
-import { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
-import { createSigningKey, KeyRing } from '../../subgraphs/org/auth/keys.ts';
-import { createOrgDb } from '../../subgraphs/org/db.ts';
-import { issueMemberToken } from '../../subgraphs/org/grants/store.ts';
+import { initOperator, startDirectory } from '../../subgraphs/directory/main.ts';
+import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from './graphql.ts';
 import { bearer, KEY_SECRET, startOrg, type TestOrg } from './org.ts';
 import { createStore, type Disposers, natsForTest } from './services.ts';
@@ -42,28 +39,14 @@ export async function startNetwork(disposers: Disposers, slugs: string[]): Promi
 
   const directoryStore = await createStore('directory');
   disposers.add(directoryStore.drop);
-  const directoryDb = createDirectoryDb({ databaseUrl: directoryStore.url, poolSize: 4 });
-  disposers.add(() => directoryDb.$disconnect());
   const operatorStore = await createStore('org');
   disposers.add(operatorStore.drop);
-  const operatorDb = createOrgDb({ databaseUrl: operatorStore.url, poolSize: 2 });
-  disposers.add(() => operatorDb.$disconnect());
-  await createSigningKey(operatorDb, KEY_SECRET);
-  const operatorKeys = new KeyRing(operatorDb, KEY_SECRET);
-  const operatorAuth = new OrgAuthenticator({ org: OPERATOR, db: operatorDb, databaseUrl: operatorStore.url, keys: operatorKeys, logger });
-  await operatorAuth.start();
-  disposers.add(() => operatorAuth.stop());
-  const operatorToken = (
-    await issueMemberToken({ db: operatorDb, keys: operatorKeys, org: OPERATOR }, 'test', {
-      subject: 'operator',
-      role: 'admin',
-      expiresAt: new Date(Date.now() + 86_400_000),
-    })
-  ).token;
-
-  const directory = createDirectory({ db: directoryDb, nats, subjectPrefix, operatorAuth, operatorKeys, logger, pollMs: 60_000 });
-  await directory.start();
-  disposers.add(() => directory.stop());
+  const stores = { databaseUrl: directoryStore.url, operatorDatabaseUrl: operatorStore.url, keySecret: KEY_SECRET };
+  const { token: operatorToken } = (await initOperator(stores, 'test', 86_400_000))!;
+  const { directory, stop } = await startDirectory({ ...stores, subjectPrefix, port: 0, host: '127.0.0.1' }, nats, logger);
+  disposers.add(stop);
+  const directoryDb = createDirectoryDb({ databaseUrl: directoryStore.url, poolSize: 2 });
+  disposers.add(() => directoryDb.$disconnect());
 
   const network = { nats, subjectPrefix };
   const orgs: Record<string, TestOrg> = {};
@@ -99,8 +82,7 @@ export async function startNetwork(disposers: Disposers, slugs: string[]): Promi
       await vi.waitFor(
         async () => {
           const rows = await directoryDb.catalogTwin.findMany({ select: { id: true }, orderBy: { id: 'asc' } });
-          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort()))
-            throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
+          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort())) throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
         },
         { timeout: 10_000, interval: 20 },
       );

@@ -1,3 +1,4 @@
+import { openStore } from '../../lib/db/store.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
@@ -57,11 +58,13 @@ export async function startOrg(
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
-  const db = createOrgDb({ databaseUrl: store.url, poolSize: 4 });
+  const opened = openStore(store.url, { poolSize: 4 });
+  disposers.add(() => opened.close());
+  const db = createOrgDb({ store: opened });
   disposers.add(() => db.$disconnect());
   await createSigningKey(db, KEY_SECRET);
   const keys = new KeyRing(db, KEY_SECRET);
-  const authenticator = new OrgAuthenticator({ org, db, databaseUrl: store.url, keys, logger });
+  const authenticator = new OrgAuthenticator({ org, db, store: opened, keys, logger });
   await authenticator.start();
   disposers.add(() => authenticator.stop());
   const { nats, subjectPrefix } = options.network ?? (await natsForTest());

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import pg from 'pg';
+import { listen, type Listening } from '../../../lib/db/notify.ts';
+import type { OpenStore } from '../../../lib/db/store.ts';
 import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
@@ -19,8 +20,8 @@ const VERIFIED_CACHE_SIZE = 10_000;
 export interface AuthenticatorOptions {
   org: string;
   db: OrgDb;
-  /** The organization's database, for the LISTEN connection that carries revocations. */
-  databaseUrl: string;
+  /** The organization's store, whose NOTIFY channel carries revocations and key changes. */
+  store: OpenStore;
   keys: KeyRing;
   logger: Logger;
 }
@@ -71,7 +72,7 @@ export class OrgAuthenticator implements Authenticator {
   private revoked = new Set<string>();
   /** Verified tokens by their text. Emptied whenever keys change; revocation is checked apart. */
   private verified = new Map<string, VerifiedToken>();
-  private listener?: pg.Client;
+  private listener?: Listening;
   private channelUp = false;
   private stopped = false;
   private retry?: NodeJS.Timeout;
@@ -100,35 +101,32 @@ export class OrgAuthenticator implements Authenticator {
     this.stopped = true;
     clearTimeout(this.retry);
     clearInterval(this.heartbeat);
-    await this.listener?.end().catch(() => undefined);
+    await this.listener?.close();
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'twinx-auth-listener', keepAlive: true });
+    let listening: Listening | undefined;
     const lost = (error?: Error) => {
-      if (this.listener !== client) return;
+      if (this.listener !== listening && listening !== undefined) return;
       this.channelUp = false;
       this.listener = undefined;
       clearInterval(this.heartbeat);
-      client.end().catch(() => undefined);
+      void listening?.close();
       if (this.stopped) return;
       this.options.logger.warn({ err: error }, 'revocation channel lost; checking revocations in the database until it is back');
       // A failed attempt comes back here through `lost` and schedules the next one.
       this.retry = setTimeout(() => this.listen().catch(() => undefined), 1000);
     };
-    this.listener = client;
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', (message) => {
-      if (message.payload === 'keys') {
+    const onMessage = (payload: string) => {
+      if (payload === 'keys') {
         this.verified.clear();
         this.reloading = this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
-      } else if (message.payload?.startsWith('revoked:')) this.revoked.add(message.payload.slice('revoked:'.length));
-    });
+      } else if (payload.startsWith('revoked:')) this.revoked.add(payload.slice('revoked:'.length));
+    };
     try {
-      await client.connect();
       // Listen first, then read: a revocation committed in between is seen by one or the other.
-      await client.query(`LISTEN ${AUTH_CHANNEL}`);
+      listening = await listen(this.options.store, AUTH_CHANNEL, { name: 'twinx-auth-listener', onMessage, onLost: lost });
+      this.listener = listening;
       this.verified.clear();
       const rows = await this.options.db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true } });
       this.revoked = new Set(rows.map((row) => row.jti));
@@ -138,9 +136,10 @@ export class OrgAuthenticator implements Authenticator {
       throw error;
     }
     this.channelUp = true;
+    const channel = listening;
     this.heartbeat = setInterval(() => {
       const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('revocation channel heartbeat timed out')), HEARTBEAT_MS).unref());
-      Promise.race([client.query('SELECT 1'), timeout]).catch(lost);
+      Promise.race([channel.ping(), timeout]).catch(lost);
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -148,7 +147,7 @@ export class OrgAuthenticator implements Authenticator {
   async sync(): Promise<void> {
     // Postgres delivers a session's notifications before answering its next query: one round
     // trip on the listening connection brings every earlier change in.
-    if (this.channelUp) await this.listener?.query('SELECT 1');
+    if (this.channelUp) await this.listener?.ping();
     await this.reloading;
   }
 

@@ -1,0 +1,75 @@
+import { migrateDeploy } from '../../lib/db/migrate.ts';
+import { openStore, type OpenStore } from '../../lib/db/store.ts';
+import { createLogger, type Logger } from '../../lib/logger.ts';
+import { connectNats, type NatsConnection } from '../../lib/nats.ts';
+import { runUntilSignal } from '../../lib/run.ts';
+import { OrgAuthenticator } from '../org/auth/authenticator.ts';
+import { createSigningKey, KeyRing, listKeys } from '../org/auth/keys.ts';
+import { issueMemberToken } from '../org/grants/store.ts';
+import { createOrgDb } from '../org/db.ts';
+import type { DirectoryConfig } from './config.ts';
+import { createDirectoryDb } from './db.ts';
+import { createDirectory, OPERATOR, type Directory } from './server.ts';
+
+/** Applies the migrations of the directory store and of the operator's store. */
+export async function migrateNetworkStores(config: { databaseUrl: string; operatorDatabaseUrl: string }): Promise<void> {
+  await migrateDeploy({ kind: 'directory', databaseUrl: config.databaseUrl });
+  await migrateDeploy({ kind: 'org', databaseUrl: config.operatorDatabaseUrl });
+}
+
+/**
+ * Sets up the network operator: its first signing key and a first administrator token.
+ * Returns null when it is set up already.
+ */
+export async function initOperator(config: { operatorDatabaseUrl: string; keySecret: string }, issuedBy: string, lifetimeMs: number) {
+  const db = createOrgDb({ databaseUrl: config.operatorDatabaseUrl, poolSize: 2 });
+  try {
+    if ((await listKeys(db)).length > 0) return null;
+    const kid = await createSigningKey(db, config.keySecret);
+    const admin = await issueMemberToken({ db, keys: new KeyRing(db, config.keySecret), org: OPERATOR }, issuedBy, {
+      subject: 'operator',
+      role: 'admin',
+      expiresAt: new Date(Date.now() + lifetimeMs),
+    });
+    return { kid, token: admin.token, expiresAt: admin.expiresAt };
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/** A running directory with the stores it opened, closed in order by `stop()`. */
+export async function startDirectory(
+  config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'>,
+  nats: NatsConnection,
+  logger: Logger,
+): Promise<{ directory: Directory; stop: () => Promise<void> }> {
+  const stores: OpenStore[] = [openStore(config.databaseUrl), openStore(config.operatorDatabaseUrl, { poolSize: 2 })];
+  const [directoryStore, operatorStore] = stores as [OpenStore, OpenStore];
+  const db = createDirectoryDb({ store: directoryStore });
+  const operatorDb = createOrgDb({ store: operatorStore });
+  if (!(await listKeys(operatorDb)).some((key) => key.signing)) throw new Error('the network operator has no signing key: run `twinx network init` first');
+  const operatorKeys = new KeyRing(operatorDb, config.keySecret);
+  const operatorAuth = new OrgAuthenticator({ org: OPERATOR, db: operatorDb, store: operatorStore, keys: operatorKeys, logger });
+  await operatorAuth.start();
+  const directory = createDirectory({ db, nats, subjectPrefix: config.subjectPrefix, operatorAuth, operatorKeys, logger, port: config.port, host: config.host });
+  await directory.start();
+  return {
+    directory,
+    stop: async () => {
+      await directory.stop();
+      await operatorAuth.stop();
+      await db.$disconnect();
+      await operatorDb.$disconnect();
+      for (const store of stores) await store.close();
+    },
+  };
+}
+
+/** Runs the directory from validated configuration until a signal stops it. */
+export async function serveDirectory(config: DirectoryConfig): Promise<void> {
+  const logger = createLogger('directory', config.logLevel);
+  if (config.migrate) await migrateNetworkStores(config);
+  const nats = await connectNats(config.natsUrl, 'twinx-directory');
+  const { stop } = await startDirectory(config, nats, logger);
+  await runUntilSignal(logger, [stop, () => nats.drain()]);
+}
