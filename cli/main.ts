@@ -2,8 +2,10 @@
 // administered. Each command module reads its own configuration (flags, then environment).
 import { Command } from 'commander';
 import { registerDbCommands } from './db.ts';
+import { registerDemoCommand } from './demo.ts';
 import { registerGrantCommands } from './grant.ts';
 import { registerKeysCommands } from './keys.ts';
+import { registerNetworkCommands } from './network.ts';
 import { registerOrgCommands } from './org.ts';
 
 const program = new Command('twinx')
@@ -14,6 +16,8 @@ const program = new Command('twinx')
 registerOrgCommands(program);
 registerKeysCommands(program);
 registerGrantCommands(program);
+registerNetworkCommands(program);
+registerDemoCommand(program);
 registerDbCommands(program);
 
 try {

@@ -319,7 +319,10 @@ export type ClientOptions =
  * closes the store when this function opened it (for PGlite, the database itself: the client
  * cannot be used afterwards). The same generated client and SQL serve PostgreSQL and PGlite.
  */
-export function prismaClient<C extends { $disconnect(): Promise<void> }>(make: (adapter: SqlMigrationAwareDriverAdapterFactory) => C, options: ClientOptions): C {
+export function prismaClient<C extends { $disconnect(): Promise<void> }>(
+  make: (adapter: SqlMigrationAwareDriverAdapterFactory) => C,
+  options: ClientOptions,
+): C {
   if (options.store) return make(options.store.adapter);
   const store = openStore(options.databaseUrl, { poolSize: options.poolSize });
   const client = make(store.adapter);

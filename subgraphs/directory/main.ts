@@ -8,7 +8,7 @@ import { createSigningKey, KeyRing, listKeys } from '../org/auth/keys.ts';
 import { issueMemberToken } from '../org/grants/store.ts';
 import { createOrgDb } from '../org/db.ts';
 import type { DirectoryConfig } from './config.ts';
-import { createDirectoryDb } from './db.ts';
+import { createDirectoryDb, type DirectoryDb } from './db.ts';
 import { createDirectory, OPERATOR, type Directory } from './server.ts';
 
 /** Applies the migrations of the directory store and of the operator's store. */
@@ -42,7 +42,7 @@ export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'>,
   nats: NatsConnection,
   logger: Logger,
-): Promise<{ directory: Directory; stop: () => Promise<void> }> {
+): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
   const stores: OpenStore[] = [openStore(config.databaseUrl), openStore(config.operatorDatabaseUrl, { poolSize: 2 })];
   const [directoryStore, operatorStore] = stores as [OpenStore, OpenStore];
   const db = createDirectoryDb({ store: directoryStore });
@@ -51,10 +51,20 @@ export async function startDirectory(
   const operatorKeys = new KeyRing(operatorDb, config.keySecret);
   const operatorAuth = new OrgAuthenticator({ org: OPERATOR, db: operatorDb, store: operatorStore, keys: operatorKeys, logger });
   await operatorAuth.start();
-  const directory = createDirectory({ db, nats, subjectPrefix: config.subjectPrefix, operatorAuth, operatorKeys, logger, port: config.port, host: config.host });
+  const directory = createDirectory({
+    db,
+    nats,
+    subjectPrefix: config.subjectPrefix,
+    operatorAuth,
+    operatorKeys,
+    logger,
+    port: config.port,
+    host: config.host,
+  });
   await directory.start();
   return {
     directory,
+    db,
     stop: async () => {
       await directory.stop();
       await operatorAuth.stop();

@@ -44,6 +44,8 @@ export interface DirectoryOptions {
 export interface Directory {
   readonly url: string;
   start(): Promise<void>;
+  /** Re-reads the registry after a change made straight in the store, and tells the gateways. */
+  membershipChanged(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -109,6 +111,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     get url() {
       return url;
     },
+    membershipChanged,
     async start() {
       await registry.refresh();
       await rebuild();

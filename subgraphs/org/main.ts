@@ -1,14 +1,14 @@
 import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { connectNats } from '../../lib/nats.ts';
+import { createLogger, type Logger } from '../../lib/logger.ts';
+import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
 import { KeyRing, listKeys } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
 import { createOrgDb, type OrgDb } from './db.ts';
 import type { Issuer } from './grants/store.ts';
-import { createOrgSubgraph } from './server.ts';
+import { createOrgSubgraph, type OrgSubgraph } from './server.ts';
 
 /** Runs a command against an organization's store, then closes it. */
 export async function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
@@ -25,13 +25,12 @@ export function withOrgStore<T>(config: OrgStoreConfig, run: (store: Issuer) => 
   return withOrgDb(config, (db) => run({ db, keys: new KeyRing(db, config.keySecret), org: config.org }));
 }
 
-/** Runs an organization subgraph from validated configuration until a signal stops it. */
-export async function serveOrg(config: OrgConfig): Promise<void> {
-  const logger = createLogger('org', config.logLevel);
-  if (config.migrate) {
-    const { applied } = await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
-    logger.info({ applied }, 'migrations applied');
-  }
+/** A running organization subgraph with the store it opened, closed in order by `stop()`. */
+export async function startOrgSubgraph(
+  config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host' | 'maxIngestBatch'>,
+  nats: NatsConnection,
+  logger: Logger,
+): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; stop: () => Promise<void> }> {
   const store = openStore(config.databaseUrl);
   const db = createOrgDb({ store });
   if (!(await listKeys(db)).some((key) => key.signing)) {
@@ -42,7 +41,6 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
   const keys = new KeyRing(db, config.keySecret);
   const authenticator = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
   await authenticator.start();
-  const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
   const subgraph = createOrgSubgraph({
     org: config.org,
     db,
@@ -56,5 +54,26 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     limits: { maxIngestBatch: config.maxIngestBatch },
   });
   await subgraph.start();
-  await runUntilSignal(logger, [() => subgraph.stop(), () => authenticator.stop(), () => nats.drain(), () => db.$disconnect(), () => store.close()]);
+  return {
+    subgraph,
+    issuer: { db, keys, org: config.org },
+    stop: async () => {
+      await subgraph.stop();
+      await authenticator.stop();
+      await db.$disconnect();
+      await store.close();
+    },
+  };
+}
+
+/** Runs an organization subgraph from validated configuration until a signal stops it. */
+export async function serveOrg(config: OrgConfig): Promise<void> {
+  const logger = createLogger('org', config.logLevel);
+  if (config.migrate) {
+    const { applied } = await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
+    logger.info({ applied }, 'migrations applied');
+  }
+  const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
+  const { stop } = await startOrgSubgraph(config, nats, logger);
+  await runUntilSignal(logger, [stop, () => nats.drain()]);
 }

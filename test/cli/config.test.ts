@@ -39,6 +39,8 @@ describe('twinx org serve', () => {
       TWINX_KEY_SECRET: 'k'.repeat(32),
     });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('twinx: invalid configuration: --database-url / DATABASE_URL: expected postgresql://…, pglite:<directory> or pglite:memory');
+    expect(result.stderr.trim()).toBe(
+      'twinx: invalid configuration: --database-url / DATABASE_URL: expected postgresql://…, pglite:<directory> or pglite:memory',
+    );
   });
 });

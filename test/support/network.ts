@@ -82,7 +82,8 @@ export async function startNetwork(disposers: Disposers, slugs: string[]): Promi
       await vi.waitFor(
         async () => {
           const rows = await directoryDb.catalogTwin.findMany({ select: { id: true }, orderBy: { id: 'asc' } });
-          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort())) throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
+          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort()))
+            throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
         },
         { timeout: 10_000, interval: 20 },
       );

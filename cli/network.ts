@@ -1,0 +1,132 @@
+import type { Command } from 'commander';
+import { loadConfig, values } from '../lib/config.ts';
+import { connectNats, natsNames } from '../lib/nats.ts';
+import { gatewaySettings } from '../gateway/config.ts';
+import { serveGateway } from '../gateway/main.ts';
+import { directorySettings, networkStoreSettings, operatorSettings } from '../subgraphs/directory/config.ts';
+import { createDirectoryDb } from '../subgraphs/directory/db.ts';
+import { initOperator, migrateNetworkStores, serveDirectory } from '../subgraphs/directory/main.ts';
+import { addOrganization, setStatus, type Organization } from '../subgraphs/directory/registry.ts';
+import { cliActor } from './org.ts';
+
+function withNetworkStoreOptions(command: Command): Command {
+  return command
+    .option('--database-url <url>', "the directory's store: postgresql://…, pglite:<dir> (env DATABASE_URL)")
+    .option('--operator-database-url <url>', "the network operator's store, its keys and tokens (env TWINX_OPERATOR_DATABASE_URL)");
+}
+
+/** Changes the registry directly in the directory's store, then tells gateways (best effort: they also poll). */
+async function changeRegistry(flags: object, change: (db: ReturnType<typeof createDirectoryDb>) => Promise<Organization>): Promise<void> {
+  const config = loadConfig(
+    {
+      ...networkStoreSettings,
+      natsUrl: directorySettings.natsUrl,
+      subjectPrefix: { ...directorySettings.subjectPrefix, schema: values.subjectPrefix.optional() },
+    },
+    flags,
+    process.env,
+  );
+  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
+  try {
+    const member = await change(db);
+    console.log(`${member.slug}  ${member.status}  ${member.subgraphUrl}`);
+  } finally {
+    await db.$disconnect();
+  }
+  if (config.subjectPrefix) {
+    const nats = await connectNats(config.natsUrl, 'twinx-cli');
+    nats.publish(natsNames(config.subjectPrefix).networkChangedSubject);
+    await nats.drain();
+  }
+}
+
+export function registerNetworkCommands(program: Command): void {
+  const directory = program.command('directory').description("the network's directory: membership registry and twin catalog");
+  withNetworkStoreOptions(directory.command('serve'))
+    .description('serve the directory subgraph')
+    .option('--key-secret <secret>', "secret encrypting the operator's private keys (env TWINX_KEY_SECRET)")
+    .option('--nats-url <url>', 'NATS servers (env NATS_URL; default nats://127.0.0.1:4222)')
+    .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
+    .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4100)')
+    .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
+    .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
+    .action(async (flags: object) => serveDirectory(loadConfig(directorySettings, flags, process.env)));
+
+  const network = program.command('network').description("the network's membership, administered by its operator");
+  withNetworkStoreOptions(network.command('init'))
+    .description("set up the directory's and the operator's stores; print the operator's first administrator token")
+    .option('--key-secret <secret>', "secret encrypting the operator's private keys (env TWINX_KEY_SECRET)")
+    .option('--expires-in <duration>', 'life of the administrator token (default 90d)')
+    .action(async (flags: object) => {
+      const config = loadConfig(
+        { ...operatorSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } },
+        flags,
+        process.env,
+      );
+      await migrateNetworkStores(config);
+      const operator = await initOperator(config, cliActor(), config.expiresIn);
+      if (!operator) {
+        console.log('the network is already set up');
+        return;
+      }
+      console.log(`the network is set up; operator signing key ${operator.kid}`);
+      console.log(`operator administrator token (shown once, expires ${operator.expiresAt.toISOString()}):\n${operator.token}`);
+    });
+  const registryOptions = (command: Command) =>
+    withNetworkStoreOptions(command)
+      .option('--nats-url <url>', 'NATS servers, to tell gateways at once (env NATS_URL)')
+      .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)');
+  registryOptions(network.command('add'))
+    .description('register an organization (PENDING: gateways compose it, its twins are not handed out yet)')
+    .requiredOption('--slug <slug>', 'organization slug')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--url <url>', "the organization's GraphQL endpoint")
+    .option('--jwks-url <url>', 'its public keys (default: /.well-known/jwks.json beside --url)')
+    .action(async (flags: { slug: string; name: string; url: string; jwksUrl?: string }) =>
+      changeRegistry(flags, (db) =>
+        addOrganization(db, {
+          slug: flags.slug,
+          name: flags.name,
+          subgraphUrl: flags.url,
+          jwksUrl: flags.jwksUrl ?? new URL('/.well-known/jwks.json', flags.url).href,
+        }),
+      ),
+    );
+  registryOptions(network.command('activate'))
+    .description("hand out the organization's twins (after gateways composed it)")
+    .argument('<slug>')
+    .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'ACTIVE')));
+  registryOptions(network.command('suspend'))
+    .description('take the organization out of the network graph')
+    .argument('<slug>')
+    .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'SUSPENDED')));
+  withNetworkStoreOptions(network.command('list'))
+    .description('list the members')
+    .action(async (flags: object) => {
+      const config = loadConfig(networkStoreSettings, flags, process.env);
+      const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
+      try {
+        for (const member of await db.organization.findMany({ orderBy: { slug: 'asc' } }))
+          console.log(`${member.slug}  ${member.status}  ${member.name}  ${member.subgraphUrl}`);
+      } finally {
+        await db.$disconnect();
+      }
+    });
+
+  program
+    .command('gateway')
+    .description('the supplier-network gateway')
+    .command('serve')
+    .description('federate the directory and every member into one graph')
+    .option('--directory-url <url>', "the directory's GraphQL URL (env TWINX_DIRECTORY_URL)")
+    .option('--nats-url <url>', 'NATS servers (env NATS_URL; default nats://127.0.0.1:4222)')
+    .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
+    .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4000)')
+    .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
+    .option('--max-depth <n>', 'deepest query accepted (default 12)')
+    .option('--max-cost <n>', 'costliest query accepted (default 20000)')
+    .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
+    .action(async (flags: object) => serveGateway(loadConfig(gatewaySettings, flags, process.env)));
+}

@@ -1,0 +1,219 @@
+import { jetstream } from '@nats-io/jetstream';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createGateway } from '../gateway/server.ts';
+import { migrateDeploy } from '../lib/db/migrate.ts';
+import type { Logger } from '../lib/logger.ts';
+import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
+import { tokenHeaders } from '../lib/tokens/headers.ts';
+import { initOperator, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
+import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
+import { unrestricted, Access } from '../subgraphs/org/access.ts';
+import { createSigningKey } from '../subgraphs/org/auth/keys.ts';
+import { createOrgDb } from '../subgraphs/org/db.ts';
+import { issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
+import { startOrgSubgraph } from '../subgraphs/org/main.ts';
+import { orgNames } from '../subgraphs/org/names.ts';
+import { createTwin } from '../subgraphs/org/twins/store.ts';
+import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
+
+export interface DemoOptions {
+  /** Where the stores live: `pglite` directories under `dataDir`, or databases on this PostgreSQL server. */
+  postgresUrl?: string;
+  dataDir: string;
+  /** NATS to use; else 127.0.0.1:4222 if it answers; else a nats-server started from PATH. */
+  natsUrl?: string;
+  /** The gateway's port. */
+  port: number;
+  logger: Logger;
+}
+
+const SUBJECT_PREFIX = 'twinx';
+const DIRECTORY_PORT = 4100;
+const DAY = 86_400_000;
+/** Encrypts the demo stores' private keys. A demo's keys protect nothing: never use it elsewhere. */
+const DEMO_KEY_SECRET = 'twinx-demo-only-this-protects-nothing';
+
+function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host }, () => (socket.destroy(), resolve(true)));
+    socket.on('error', () => resolve(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** NATS with JetStream: the given URL, a local server, or one started here. */
+async function demoNats(options: DemoOptions): Promise<{ url: string; process?: ChildProcess }> {
+  if (options.natsUrl) return { url: options.natsUrl };
+  if (await reachable(4222)) return { url: 'nats://127.0.0.1:4222' };
+  const port = await freePort();
+  const storeDir = join(options.dataDir, 'nats');
+  mkdirSync(storeDir, { recursive: true });
+  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const started = await new Promise<boolean>((resolve) => {
+    child.once('error', () => resolve(false));
+    const poll = setInterval(async () => {
+      if (await reachable(port)) {
+        clearInterval(poll);
+        resolve(true);
+      }
+    }, 100);
+    child.once('exit', () => (clearInterval(poll), resolve(false)));
+  });
+  if (!started) {
+    throw new Error(
+      'the demo needs NATS with JetStream: set NATS_URL, run `nats-server -js` on 127.0.0.1:4222, or install nats-server (Debian/Ubuntu: apt install nats-server; macOS: brew install nats-server)',
+    );
+  }
+  return { url: `nats://127.0.0.1:${port}`, process: child };
+}
+
+/** A store location per service: a PGlite directory, or a database on the PostgreSQL server. */
+async function storeLocation(options: DemoOptions, service: string): Promise<string> {
+  if (!options.postgresUrl) return `pglite:${join(options.dataDir, service)}`;
+  const name = `twinx_demo_${service}`;
+  const client = new pg.Client({ connectionString: options.postgresUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount === 0) await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(options.postgresUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A demo organization: store migrated, first key, its twins, on first run only. */
+async function prepareOrg(slug: string, databaseUrl: string, keySecret: string): Promise<void> {
+  await migrateDeploy({ kind: 'org', databaseUrl });
+  const db = createOrgDb({ databaseUrl, poolSize: 1 });
+  try {
+    if ((await db.signingKey.count()) > 0) return;
+    await createSigningKey(db, keySecret);
+    const base = {
+      db,
+      names: orgNames(slug),
+      access: new Access(unrestricted('member', 'demo'), slug),
+      limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 },
+    };
+    for (const twin of DEMO_TWINS[slug] ?? []) await createTwin(base, twin);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/** A slow random walk per metric, now and then out of its normal range. */
+function sensorReadings(slug: string, at: Date): { twinId: string; metric: string; at: string; value: number }[] {
+  return (DEMO_TWINS[slug] ?? []).flatMap((twin) =>
+    (twin.metrics as { name: string; min?: number; max?: number }[]).map((metric) => {
+      const low = metric.min ?? 0;
+      const high = metric.max ?? low + 100;
+      const outside = Math.random() < 0.03 ? (high - low) * 0.2 : 0;
+      return { twinId: twin.id as string, metric: metric.name, at: at.toISOString(), value: Number((low + Math.random() * (high - low) + outside).toFixed(2)) };
+    }),
+  );
+}
+
+/**
+ * A whole local network in this process: NATS (found or started), the directory, three
+ * organizations with seeded twins, grants and simulated sensors, and the gateway.
+ */
+export async function runDemo(options: DemoOptions) {
+  const { logger } = options;
+  mkdirSync(options.dataDir, { recursive: true });
+  const keySecret = DEMO_KEY_SECRET;
+  const natsServer = await demoNats(options);
+  const nats: NatsConnection = await connectNats(natsServer.url, 'twinx-demo');
+  const stops: (() => Promise<unknown>)[] = [];
+
+  const network = { databaseUrl: await storeLocation(options, 'directory'), operatorDatabaseUrl: await storeLocation(options, 'operator'), keySecret };
+  await migrateNetworkStores(network);
+  await initOperator(network, 'demo', 90 * DAY);
+  const directory = await startDirectory({ ...network, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' }, nats, logger);
+  stops.push(directory.stop);
+
+  const tokens: Record<string, string> = {};
+  const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
+  for (const org of DEMO_ORGS) {
+    const databaseUrl = await storeLocation(options, org.slug);
+    await prepareOrg(org.slug, databaseUrl, keySecret);
+    const started = await startOrgSubgraph(
+      { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1', maxIngestBatch: 5000 },
+      nats,
+      logger,
+    );
+    stops.unshift(started.stop);
+    issuers[org.slug] = started.issuer;
+    const url = started.subgraph.url;
+    if (!(await directory.db.organization.findUnique({ where: { slug: org.slug } }))) {
+      await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href });
+    }
+    await setStatus(directory.db, org.slug, 'ACTIVE');
+    tokens[`${org.slug}Admin`] = (
+      await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
+    ).token;
+  }
+  await directory.directory.membershipChanged();
+
+  const engineer = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'engineer', role: 'viewer', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
+  const grants = [];
+  for (const grant of DEMO_GRANTS) {
+    const issued = await issueGrant(issuers[grant.org]!, 'demo', {
+      partner: 'acme',
+      scopes: grant.scopes,
+      selector: grant.selector,
+      expiresAt: new Date(Date.now() + 30 * DAY),
+      note: 'demo',
+    });
+    grants.push(issued.token);
+  }
+
+  const gateway = createGateway({ directoryUrl: directory.directory.url, nats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
+  await gateway.start();
+  stops.unshift(() => gateway.stop());
+
+  const js = jetstream(nats);
+  const names = natsNames(SUBJECT_PREFIX);
+  const sensors = setInterval(() => {
+    const at = new Date();
+    for (const org of DEMO_ORGS) {
+      js.publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) })).catch((error) =>
+        logger.warn({ err: error }, 'sensor reading not published'),
+      );
+    }
+  }, 1000);
+
+  const tokensFile = join(options.dataDir, 'tokens.json');
+  const engineerHeaders = tokenHeaders([engineer, ...grants]);
+  writeFileSync(
+    tokensFile,
+    `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
+    { mode: 0o600 },
+  );
+
+  return {
+    gatewayUrl: gateway.url,
+    tokensFile,
+    engineerHeaders,
+    async stop() {
+      clearInterval(sensors);
+      for (const stop of stops) await stop();
+      await nats.drain();
+      natsServer.process?.kill('SIGTERM');
+    },
+  };
+}
