@@ -1,7 +1,8 @@
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
+import nodeFetch from 'node-fetch';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
@@ -51,13 +52,17 @@ export interface Gateway {
  * Forwards to each subgraph only the tokens its organization issued (the directory gets them
  * all: it needs them for visibility), and gives up on a subgraph after the timeout.
  */
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 64 });
+
 class TokenForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   constructor(
     private readonly subgraph: string,
     url: string,
     timeoutMs: number,
   ) {
-    super({ url, fetcher: (input, init) => fetch(input, { ...(init as RequestInit), signal: AbortSignal.timeout(timeoutMs) }) as never });
+    // node-fetch on a keep-alive agent: measured faster than Node's built-in fetch for the many
+    // small requests a query plan makes (bench/gateway.ts).
+    super({ url, fetcher: (input, init) => nodeFetch(input, { ...init, agent: keepAlive, timeout: timeoutMs }) });
   }
 
   /** A subgraph that does not answer, or refuses, fails its part of the answer with its name. */

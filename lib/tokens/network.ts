@@ -10,6 +10,12 @@ import { claimedIssuer, TokenProblem, unauthenticated, verifyToken, type Verifie
  */
 export class NetworkKeys {
   private readonly sets = new Map<string, { url: string; getKey: JWTVerifyGetKey }>();
+  /**
+   * Verified tokens by their text, each for a minute at most: a token's signature is checked
+   * once per minute, not per request. Revocation is not this cache's concern (the issuer and
+   * the directory check it per request); a retired key stops counting here within a minute.
+   */
+  readonly verified = new Map<string, { token: PresentedToken; until: number }>();
 
   constructor(private readonly jwksUrlOf: (org: string) => string | undefined) {}
 
@@ -26,6 +32,9 @@ export class NetworkKeys {
   }
 }
 
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_FOR_MS = 60_000;
+
 /** A verified token and its text, to forward to the organization that issued it. */
 export type PresentedToken = VerifiedToken & { token: string };
 
@@ -36,11 +45,16 @@ export type PresentedToken = VerifiedToken & { token: string };
  */
 export async function verifyNetworkTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>, keys: NetworkKeys): Promise<PresentedToken[]> {
   const { bearer, grants } = presentedTokens(headers);
-  const verify = (token: string, kinds: ('member' | 'grant')[]) => {
+  const verify = async (token: string, kinds: ('member' | 'grant')[]): Promise<PresentedToken> => {
+    const known = keys.verified.get(token);
+    if (known && known.until > Date.now() && kinds.includes(known.token.kind)) return known.token;
     const org = claimedIssuer(token);
     const getKey = org === null ? undefined : keys.getKey(org);
     if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
-    return verifyToken(token, getKey, { org, kinds }).then((verified) => ({ ...verified, token }));
+    const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
+    if (keys.verified.size >= VERIFIED_CACHE_SIZE) keys.verified.clear();
+    keys.verified.set(token, { token: verified, until: Math.min(verified.expiresAt.getTime(), Date.now() + VERIFIED_FOR_MS) });
+    return verified;
   };
   return Promise.all([...(bearer === undefined ? [] : [verify(bearer, ['member', 'grant'])]), ...grants.map((token) => verify(token, ['grant']))]);
 }

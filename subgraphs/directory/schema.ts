@@ -8,7 +8,7 @@ import { parseTwinId } from '../../lib/ids.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
-import { catalogWhere, type Reach } from './visibility.ts';
+import { canSee, catalogWhere, type Reach } from './visibility.ts';
 
 /** Everything a directory resolver needs for one request. */
 export interface DirectoryContext {
@@ -128,6 +128,7 @@ export function directorySdl(members: readonly Organization[]): string {
 }
 
 const CURSOR = 'twin';
+const ENTRY = { id: true, org: true, kind: true, tags: true } as const;
 
 interface TwinRef {
   __typename: string;
@@ -142,6 +143,11 @@ function refOf(id: string): TwinRef {
 function visible(ctx: DirectoryContext): Prisma.CatalogTwinWhereInput {
   const active = ctx.registry.all().filter((member) => member.status === 'ACTIVE');
   return { AND: [catalogWhere(ctx.reach), { org: { in: active.map((member) => member.slug) } }] };
+}
+
+/** The same rule for entries already loaded: lookups by id stay plain primary-key reads. */
+function visibleEntry(ctx: DirectoryContext, entry: { id: string; org: string; kind: string; tags: string[] }): boolean {
+  return ctx.registry.isActive(entry.org) && canSee(ctx.reach, entry);
 }
 
 function requireOperator(ctx: DirectoryContext): void {
@@ -164,8 +170,8 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
     __resolveReference: (ref: TwinRef & { suppliedByIds?: string[] }) => ref,
     org: (twin: TwinRef, _: unknown, ctx: DirectoryContext) => organizationView(ctx.registry.get(parseTwinId(twin.id)!.org)!),
     suppliedBy: async (twin: { suppliedByIds: string[] }, _: unknown, ctx: DirectoryContext) => {
-      const found = await ctx.db.catalogTwin.findMany({ where: { AND: [visible(ctx), { id: { in: twin.suppliedByIds } }] }, select: { id: true } });
-      const seen = new Set(found.map((row) => row.id));
+      const found = await ctx.db.catalogTwin.findMany({ where: { id: { in: twin.suppliedByIds } }, select: ENTRY });
+      const seen = new Set(found.filter((entry) => visibleEntry(ctx, entry)).map((entry) => entry.id));
       // The organization's order; ids of twins not (or no longer) in the network are dropped.
       return twin.suppliedByIds.filter((id) => seen.has(id)).map(refOf);
     },
@@ -205,8 +211,8 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
       },
       twin: async (_: unknown, args: { id: string }, ctx: DirectoryContext) => {
         if (!parseTwinId(args.id)) throw fail(ErrorCode.INVALID_INPUT, `id: "${args.id}" is not a twin id of the form <org>:<local-id>.`, { argument: 'id' });
-        const row = await ctx.db.catalogTwin.findFirst({ where: { AND: [visible(ctx), { id: args.id }] }, select: { id: true } });
-        return row ? refOf(row.id) : null;
+        const entry = await ctx.db.catalogTwin.findUnique({ where: { id: args.id }, select: ENTRY });
+        return entry && visibleEntry(ctx, entry) ? refOf(entry.id) : null;
       },
       organizations: (_: unknown, __: unknown, ctx: DirectoryContext) =>
         ctx.registry

@@ -1,5 +1,5 @@
 import type { TwinSelector } from '../../lib/tokens/selector.ts';
-import { selectorWhere } from '../../lib/tokens/selector.ts';
+import { matchesSelector, selectorWhere } from '../../lib/tokens/selector.ts';
 import type { VerifiedToken } from '../../lib/tokens/tokens.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 
@@ -27,4 +27,10 @@ export function catalogWhere(reach: Reach): Prisma.CatalogTwinWhereInput {
     selectors === 'all' ? { org } : { AND: [{ org }, { OR: selectors.map((selector) => selectorWhere(selector)) }] },
   );
   return orgs.length > 0 ? { OR: orgs } : { id: { in: [] } };
+}
+
+/** Whether a reach covers one catalog entry (the same rule as `catalogWhere`, in memory). */
+export function canSee(reach: Reach, entry: { id: string; org: string; kind: string; tags: readonly string[] }): boolean {
+  const selectors = reach.get(entry.org);
+  return selectors === 'all' || (selectors?.some((selector) => matchesSelector(selector, entry)) ?? false);
 }

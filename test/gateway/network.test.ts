@@ -145,6 +145,21 @@ describe('the supplier-network graph', () => {
     expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', kind: 'depth' });
   });
 
+  it('rejects queries costlier than the limit', async () => {
+    const costly = await net.query(`{ twins(first: 500) { edges { node { id suppliedBy { id supplies { id } } } } } }`, undefined, engineer);
+    expect(costly.status).toBe(400);
+    expect(costly.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', kind: 'cost' });
+  });
+
+  it('serves health and readiness on the gateway and the directory', async () => {
+    for (const url of [net.gateway.url, net.directory.url]) {
+      expect((await fetch(url.replace('/graphql', '/healthz'))).status).toBe(200);
+      expect((await fetch(url.replace('/graphql', '/readyz'))).status).toBe(200);
+    }
+    const registry = (await (await fetch(net.directory.url.replace('/graphql', '/registry'))).json()) as { members: { slug: string; status: string }[] };
+    expect(registry.members.map((m) => `${m.slug}:${m.status}`)).toEqual(['acme:ACTIVE', 'globex:ACTIVE', 'initech:ACTIVE']);
+  });
+
   it('takes in a fourth organization while running', async () => {
     const umbrella = await net.startOrg('umbrella');
     await umbrella.request(`mutation { umbrella { createTwin(input: { id: "umbrella:lab-1", name: "Lab 1", kind: "lab" }) { id } } }`);

@@ -1,4 +1,3 @@
-import { vi } from 'vitest';
 import { createGateway, type Gateway } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams } from '../../lib/nats.ts';
@@ -7,7 +6,7 @@ import { initOperator, startDirectory } from '../../subgraphs/directory/main.ts'
 import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from './graphql.ts';
 import { bearer, KEY_SECRET, startOrg, type TestOrg } from './org.ts';
-import { createStore, type Disposers, natsForTest } from './services.ts';
+import { createStore, type Disposers, eventually, natsForTest } from './services.ts';
 
 export interface TestNetwork {
   directory: Directory;
@@ -79,14 +78,10 @@ export async function startNetwork(disposers: Disposers, slugs: string[]): Promi
     startOrg: (slug) => startOrg(disposers, slug, { network }),
     query: (query, variables, headers = {}) => graphql(gateway.url, query, variables, headers),
     catalogHas: async (ids) => {
-      await vi.waitFor(
-        async () => {
-          const rows = await directoryDb.catalogTwin.findMany({ select: { id: true }, orderBy: { id: 'asc' } });
-          if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort()))
-            throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
-        },
-        { timeout: 10_000, interval: 20 },
-      );
+      await eventually(async () => {
+        const rows = await directoryDb.catalogTwin.findMany({ select: { id: true }, orderBy: { id: 'asc' } });
+        if (JSON.stringify(rows.map((row) => row.id)) !== JSON.stringify([...ids].sort())) throw new Error(`catalog: ${rows.map((row) => row.id).join(', ')}`);
+      });
     },
   };
 }

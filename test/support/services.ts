@@ -62,3 +62,20 @@ export class Disposers {
     for (const dispose of this.list.splice(0).reverse()) await dispose();
   }
 }
+
+/**
+ * Resolves once `check` stops throwing, trying again every `interval` ms until `timeout` (then
+ * rethrows its last error). For conditions that come about in another process or service,
+ * outside vitest too (benchmarks share these helpers).
+ */
+export async function eventually(check: () => Promise<void>, { timeout = 10_000, interval = 20 } = {}): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+  }
+}
