@@ -3,11 +3,10 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { Agent, createServer, type Server } from 'node:http';
 import nodeFetch from 'node-fetch';
-import type { AddressInfo } from 'node:net';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
-import { graphqlHandler, sendJson } from '../lib/http.ts';
+import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
@@ -140,12 +139,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
         }),
       );
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
-      });
-      const address = httpServer.address() as AddressInfo;
-      url = `http://${address.address}:${address.port}/graphql`;
+      url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       logger.info({ url }, 'gateway listening');
     },
     async stop() {

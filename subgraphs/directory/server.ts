@@ -1,10 +1,9 @@
 import { ApolloServer } from '@apollo/server';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { TwinxError } from '../../lib/errors.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
-import { graphqlHandler, sendJson } from '../../lib/http.ts';
+import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureEventStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
@@ -143,12 +142,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
           },
         }),
       );
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
-      });
-      const address = httpServer.address() as AddressInfo;
-      url = `http://${address.address}:${address.port}/graphql`;
+      url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       logger.info({ url }, 'directory listening');
     },
     async stop() {

@@ -1,9 +1,8 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { formatError } from '../../lib/graphql/errors.ts';
-import { graphqlHandler, sendJson } from '../../lib/http.ts';
+import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureEventStreams, type NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
@@ -144,12 +143,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         ingest: (readings) => ingestReadings({ ...base, access: deviceAccess }, readings),
         logger,
       });
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
-      });
-      const address = httpServer.address() as AddressInfo;
-      url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/graphql`;
+      url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       logger.info({ url }, 'organization subgraph listening');
     },
     async stop() {

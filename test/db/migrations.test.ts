@@ -122,3 +122,11 @@ SELECT * FROM "NoSuchTable";
     expect(await schemaDrift({ kind: 'org', databaseUrl })).toBe('');
   });
 });
+
+describe('the committed directory migrations', () => {
+  it('apply on a fresh database and produce exactly what schema.prisma describes', async () => {
+    const databaseUrl = await freshDatabase();
+    expect((await migrateDeploy({ kind: 'directory', databaseUrl })).applied.length).toBeGreaterThan(0);
+    expect(await schemaDrift({ kind: 'directory', databaseUrl })).toBe('');
+  });
+});

@@ -1,9 +1,6 @@
 -- CreateEnum
 CREATE TYPE "MemberStatus" AS ENUM ('PENDING', 'ACTIVE', 'SUSPENDED');
 
--- CreateEnum
-CREATE TYPE "TokenKind" AS ENUM ('MEMBER', 'GRANT');
-
 -- CreateTable
 CREATE TABLE "Organization" (
     "slug" TEXT NOT NULL,
@@ -39,36 +36,6 @@ CREATE TABLE "RevokedGrant" (
     CONSTRAINT "RevokedGrant_pkey" PRIMARY KEY ("jti")
 );
 
--- CreateTable
-CREATE TABLE "SigningKey" (
-    "kid" TEXT NOT NULL,
-    "alg" TEXT NOT NULL,
-    "publicJwk" JSONB NOT NULL,
-    "privateJwe" TEXT NOT NULL,
-    "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "retiredAt" TIMESTAMPTZ(3),
-
-    CONSTRAINT "SigningKey_pkey" PRIMARY KEY ("kid")
-);
-
--- CreateTable
-CREATE TABLE "Token" (
-    "jti" TEXT NOT NULL,
-    "kind" "TokenKind" NOT NULL,
-    "subject" TEXT NOT NULL,
-    "role" TEXT,
-    "scopes" TEXT[],
-    "selector" JSONB,
-    "note" TEXT,
-    "issuedBy" TEXT NOT NULL,
-    "issuedAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "expiresAt" TIMESTAMPTZ(3) NOT NULL,
-    "revokedAt" TIMESTAMPTZ(3),
-    "revokedBy" TEXT,
-
-    CONSTRAINT "Token_pkey" PRIMARY KEY ("jti")
-);
-
 -- CreateIndex
 CREATE INDEX "CatalogTwin_org_id_idx" ON "CatalogTwin"("org", "id");
 
@@ -80,6 +47,3 @@ CREATE INDEX "CatalogTwin_tags_idx" ON "CatalogTwin" USING GIN ("tags");
 
 -- CreateIndex
 CREATE INDEX "CatalogTwin_suppliedByIds_idx" ON "CatalogTwin" USING GIN ("suppliedByIds");
-
--- CreateIndex
-CREATE INDEX "Token_kind_subject_idx" ON "Token"("kind", "subject");
