@@ -168,6 +168,13 @@ export async function runDemo(options: DemoOptions) {
     ).token;
   }
   await directory.directory.membershipChanged();
+  // Ready once the directory's catalog holds every seeded twin (their lifecycle events travel
+  // through each organization's outbox and NATS).
+  const seeded = Object.values(DEMO_TWINS).flat().length;
+  for (let waited = 0; (await directory.db.catalogTwin.count()) < seeded; waited += 100) {
+    if (waited > 30_000) throw new Error('the directory did not receive the demo twins: is NATS JetStream working?');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 
   const engineer = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'engineer', role: 'viewer', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
   const grants = [];

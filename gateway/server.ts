@@ -135,7 +135,12 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
           routes: {
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-            '/readyz': (_req, res) => sendJson(res, ready && !options.nats.isClosed() ? 200 : 503, { status: ready ? 'ready' : 'starting' }),
+            '/readyz': (_req, res) =>
+              sendJson(res, ready && !options.nats.isClosed() ? 200 : 503, {
+                status: ready ? 'ready' : 'starting',
+                members: supergraph.current().map((member) => `${member.slug}:${member.status}`),
+                lastCompositionFailure: supergraph.lastFailure,
+              }),
           },
         }),
       );

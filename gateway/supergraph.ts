@@ -48,6 +48,9 @@ export class RegistrySupergraph implements SupergraphManager {
 
   constructor(private readonly options: RegistrySupergraphOptions) {}
 
+  /** Why the last composition failed, until one succeeds (served on the gateway's `/readyz`). */
+  lastFailure: { at: string; error: string } | null = null;
+
   /** Members in the current supergraph. */
   current(): readonly Member[] {
     return this.members;
@@ -96,12 +99,14 @@ export class RegistrySupergraph implements SupergraphManager {
       this.composing = this.composing.then(async () => {
         try {
           const next = await this.compose();
+          this.lastFailure = null;
           if (next.fingerprint === this.fingerprint) return;
           update(next.supergraphSdl);
           this.members = next.members;
           this.fingerprint = next.fingerprint;
           this.options.logger.info({ members: next.members.map((m) => `${m.slug}:${m.status}`) }, 'supergraph recomposed');
         } catch (error) {
+          this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
           this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
         }
       });

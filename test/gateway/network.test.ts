@@ -1,5 +1,10 @@
+import { ApolloServer } from '@apollo/server';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { graphql } from '../support/graphql.ts';
 import { bearer } from '../support/org.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { Disposers } from '../support/services.ts';
@@ -173,6 +178,61 @@ describe('the supplier-network graph', () => {
         expect(response.data.twins.edges).toEqual([{ node: { id: 'umbrella:lab-1', name: 'Lab 1' } }]);
       },
       { timeout: 10_000, interval: 50 },
+    );
+  });
+
+  it('keeps the last good supergraph when a member breaks the contract between organizations', async () => {
+    // A member whose twin type lacks a field of the contract: composition must fail.
+    const broken = new ApolloServer({
+      schema: buildSubgraphSchema({
+        typeDefs: parse(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+          type RogueTwin @key(fields: "id") { id: ID! suppliedByIds: [ID!]! }`),
+        resolvers: {},
+      }),
+    });
+    const { url } = await startStandaloneServer(broken, { listen: { port: 0, host: '127.0.0.1' } });
+    disposers.add(() => broken.stop());
+    const added = await graphql(
+      net.directory.url,
+      `
+        mutation ($input: OrganizationInput!) {
+          network {
+            addOrganization(input: $input) {
+              status
+            }
+          }
+        }
+      `,
+      {
+        input: { slug: 'rogue', name: 'Rogue', subgraphUrl: `${url}graphql`, jwksUrl: `${url}jwks` },
+      },
+      bearer(net.operatorToken),
+    );
+    expect(added.data.network.addOrganization.status).toBe('PENDING');
+    // The gateway tries (NATS told it), fails, says why, and goes on serving the network as it was.
+    await vi.waitFor(async () => {
+      const ready = (await (await fetch(net.gateway.url.replace('/graphql', '/readyz'))).json()) as {
+        members: string[];
+        lastCompositionFailure: { error: string } | null;
+      };
+      expect(ready.lastCompositionFailure?.error).toContain('RogueTwin');
+      expect(ready.members).not.toContain('rogue:PENDING');
+    });
+    const still = await net.query(`{ twin(id: "acme:press-1") { name } }`, undefined, engineer);
+    expect(still.data.twin.name).toBe('Press 1');
+    await graphql(
+      net.directory.url,
+      `
+        mutation {
+          network {
+            suspendOrganization(slug: "rogue") {
+              status
+            }
+          }
+        }
+      `,
+      undefined,
+      bearer(net.operatorToken),
     );
   });
 

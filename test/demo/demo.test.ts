@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { graphql } from '../support/graphql.ts';
+import { eventually } from '../support/services.ts';
+
+const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
+
+it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, and stops on Ctrl-C', { timeout: 180_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'twinx-demo-'));
+  const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  demo.stderr.on('data', (chunk) => (output += chunk));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      demo.stdout.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('Ctrl-C stops it.')) resolve();
+      });
+      demo.once('exit', (code) => reject(new Error(`the demo exited (${code}):\n${output}`)));
+    });
+    const tokens = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as { gateway: string; acmeEngineerHeaders: Record<string, string> };
+    expect(output).toContain(tokens.gateway);
+    const query = `{ twins(first: 20) { edges { node { id name state { status } suppliedBy { id } } } } }`;
+    const answer = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.twins.edges.map((e: any) => e.node.id)).toEqual([
+      'acme:cnc-1',
+      'acme:line-1',
+      'acme:press-1',
+      'globex:mill-1',
+      'globex:mill-2',
+      'initech:caster-1',
+      'initech:furnace-1',
+    ]);
+    // The simulated sensors feed every organization's twins.
+    await eventually(async () => {
+      const live = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
+      expect(live.data.twins.edges.every((e: any) => e.node.state.status !== 'UNKNOWN')).toBe(true);
+    });
+  } finally {
+    demo.kill('SIGINT');
+    const [code] = await once(demo, 'exit');
+    await rm(dataDir, { recursive: true, force: true });
+    expect(code, output).toBe(0);
+  }
+});
