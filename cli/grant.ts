@@ -15,6 +15,19 @@ const list = (value: string | undefined) =>
     : undefined;
 const expiresIn = { expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration } };
 
+function revokeCommand(parent: Command, kind: 'GRANT' | 'MEMBER', description: string, argument: string): void {
+  withOrgDbOptions(parent.command('revoke'))
+    .description(description)
+    .argument('<jti>', argument)
+    .action(async (jti: string, flags: object) => {
+      const config = loadConfig(orgDbSettings, flags, process.env);
+      await withOrgDb(config, async (db) => {
+        await revokeToken(db, config.org, jti, kind, cliActor());
+        console.log(`revoked ${jti}`);
+      });
+    });
+}
+
 export function registerGrantCommands(program: Command): void {
   const grant = program.command('grant').description('access to twins given to partner organizations');
   withOrgStoreOptions(grant.command('issue'))
@@ -57,16 +70,7 @@ export function registerGrantCommands(program: Command): void {
         }
       });
     });
-  withOrgDbOptions(grant.command('revoke'))
-    .description('revoke a grant: it stops working at once')
-    .argument('<jti>', 'the grant id')
-    .action(async (jti: string, flags: object) => {
-      const config = loadConfig(orgDbSettings, flags, process.env);
-      await withOrgDb(config, async (db) => {
-        await revokeToken(db, config.org, jti, 'GRANT', cliActor());
-        console.log(`revoked ${jti}`);
-      });
-    });
+  revokeCommand(grant, 'GRANT', 'revoke a grant: it stops working at once', 'the grant id');
 
   const token = program.command('token').description("tokens for the organization's own people and services");
   withOrgStoreOptions(token.command('issue'))
@@ -88,14 +92,5 @@ export function registerGrantCommands(program: Command): void {
         console.log(`token (shown once):\n${issued.token}`);
       });
     });
-  withOrgDbOptions(token.command('revoke'))
-    .description('revoke a member token')
-    .argument('<jti>', 'the token id')
-    .action(async (jti: string, flags: object) => {
-      const config = loadConfig(orgDbSettings, flags, process.env);
-      await withOrgDb(config, async (db) => {
-        await revokeToken(db, config.org, jti, 'MEMBER', cliActor());
-        console.log(`revoked ${jti}`);
-      });
-    });
+  revokeCommand(token, 'MEMBER', 'revoke a member token', 'the token id');
 }

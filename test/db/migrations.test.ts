@@ -1,12 +1,12 @@
 // The org store's committed migrations, run by the project's migration runner against a real
 // PostgreSQL server.
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createMigration, migrateDeploy, migrationStatus, schemaDrift, storePaths } from '../../lib/db/migrate.ts';
-import { createDatabase, Disposers, onServer } from '../support/services.ts';
+import { createDatabase, Disposers, onServer, writeHalfWayMigration } from '../support/services.ts';
 
 const committed = storePaths('org').migrationsDir;
 const disposers = new Disposers();
@@ -95,16 +95,7 @@ describe('a migration that fails half-way', () => {
   it('leaves no partial change behind and is recorded as failed', async () => {
     const databaseUrl = await freshDatabase();
     const migrationsDir = await migrationsCopy();
-    const name = '29991231235959_half_way';
-    await mkdir(join(migrationsDir, name));
-    // ';' inside a string and a $$ body: statements a naive split on ';' would tear apart.
-    const sql = `CREATE TABLE "Partial" ("id" TEXT PRIMARY KEY, "note" TEXT NOT NULL DEFAULT 'a;b');
-INSERT INTO "Partial" ("id") VALUES ('x');
-DO $$ BEGIN PERFORM 1; END $$;
-ALTER TABLE "Twin" ADD COLUMN "partial" TEXT;
-SELECT * FROM "NoSuchTable";
-`;
-    await writeFile(join(migrationsDir, name, 'migration.sql'), sql);
+    const name = await writeHalfWayMigration(migrationsDir);
 
     await expect(migrateDeploy({ kind: 'org', databaseUrl, migrationsDir })).rejects.toThrow(/NoSuchTable/);
 

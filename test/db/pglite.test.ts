@@ -1,6 +1,6 @@
 // Embedded PGlite stores (`pglite:<directory>`, `pglite:memory`): the committed migrations, the
 // generated client and the store's raw SQL, with no database server.
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { orgNames } from '../../subgraphs/org/names.ts';
 import { aggregates } from '../../subgraphs/org/telemetry/history.ts';
 import { ingestReadings } from '../../subgraphs/org/telemetry/ingest.ts';
 import { createTwin } from '../../subgraphs/org/twins/store.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, writeHalfWayMigration } from '../support/services.ts';
 
 const committed = storePaths('org').migrationsDir;
 const disposers = new Disposers();
@@ -98,16 +98,7 @@ describe('the committed org migrations on PGlite', () => {
   it('a migration that fails half-way leaves nothing behind and is not recorded as applied', async () => {
     const migrationsDir = join(root, 'migrations-half-way');
     await cp(committed, migrationsDir, { recursive: true });
-    const name = '29991231235959_half_way';
-    await mkdir(join(migrationsDir, name));
-    // ';' inside a string and a $$ body, good statements before the bad one.
-    const sql = `CREATE TABLE "Partial" ("id" TEXT PRIMARY KEY, "note" TEXT NOT NULL DEFAULT 'a;b');
-INSERT INTO "Partial" ("id") VALUES ('x');
-DO $$ BEGIN PERFORM 1; END $$;
-ALTER TABLE "Twin" ADD COLUMN "partial" TEXT;
-SELECT * FROM "NoSuchTable";
-`;
-    await writeFile(join(migrationsDir, name, 'migration.sql'), sql);
+    const name = await writeHalfWayMigration(migrationsDir);
     const databaseUrl = `pglite:${join(root, 'half-way')}`;
 
     await expect(migrateDeploy({ kind: 'org', databaseUrl, migrationsDir })).rejects.toThrow(/NoSuchTable/);

@@ -1,4 +1,5 @@
 import { openStore } from '../../lib/db/store.ts';
+import { tokenHeaders } from '../../lib/tokens/headers.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
@@ -16,7 +17,7 @@ const DAY = 86_400_000;
 
 /** Headers presenting tokens the way clients do. */
 export function bearer(token: string, grants: string[] = []): Record<string, string> {
-  return { authorization: `Bearer ${token}`, ...(grants.length ? { 'twin-grants': grants.join(', ') } : {}) };
+  return tokenHeaders([token, ...grants]);
 }
 
 export interface TestOrg {

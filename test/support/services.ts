@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pg from 'pg';
 import { migrateDeploy, type StoreKind } from '../../lib/db/migrate.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
@@ -78,4 +80,22 @@ export async function eventually(check: () => Promise<void>, { timeout = 10_000,
       await new Promise((resolve) => setTimeout(resolve, interval));
     }
   }
+}
+
+/**
+ * Writes into a migrations folder a migration that fails half-way: good statements (with a ';'
+ * inside a string and a $$ body, which a naive split on ';' would tear apart), then a bad one.
+ * Returns its name.
+ */
+export async function writeHalfWayMigration(migrationsDir: string): Promise<string> {
+  const name = '29991231235959_half_way';
+  await mkdir(join(migrationsDir, name));
+  const sql = `CREATE TABLE "Partial" ("id" TEXT PRIMARY KEY, "note" TEXT NOT NULL DEFAULT 'a;b');
+INSERT INTO "Partial" ("id") VALUES ('x');
+DO $$ BEGIN PERFORM 1; END $$;
+ALTER TABLE "Twin" ADD COLUMN "partial" TEXT;
+SELECT * FROM "NoSuchTable";
+`;
+  await writeFile(join(migrationsDir, name, 'migration.sql'), sql);
+  return name;
 }
