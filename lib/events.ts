@@ -11,16 +11,35 @@ export interface CatalogEntry {
   suppliedByIds: string[];
 }
 
-/** A twin was created, changed or deleted; `twin` is absent when it is deleted or not listed. */
-export interface TwinLifecycleEvent {
-  type: 'twin';
+/** What every event about a twin says: which twin, and what selectors need to know of it. */
+export interface TwinEventBase {
   eventId: string;
   org: string;
+  /** Global id. */
   twinId: string;
-  change: 'created' | 'updated' | 'deleted';
   at: string;
+  kind: string;
+  tags: string[];
+}
+
+/** A twin was created, changed or deleted; `twin` is absent when it is deleted or not listed. */
+export interface TwinLifecycleEvent extends TwinEventBase {
+  type: 'twin';
+  change: 'created' | 'updated' | 'deleted';
   twin: CatalogEntry | null;
 }
+
+/** A twin's state moved forward (`state`), and it went into alert (`alert`, after its `state`). */
+export interface TwinStateEvent extends TwinEventBase {
+  type: 'state' | 'alert';
+  state: {
+    status: 'UNKNOWN' | 'OK' | 'ALERT';
+    updatedAt: string | null;
+    metrics: { metric: string; unit: string; value: number; at: string; inRange: boolean | null }[];
+  };
+}
+
+export type TwinEvent = TwinLifecycleEvent | TwinStateEvent;
 
 /** A grant was revoked by the organization that issued it. */
 export interface GrantRevokedEvent {

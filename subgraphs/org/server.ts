@@ -141,6 +141,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         subjectPrefix: options.subjectPrefix,
         org: options.org,
         ingest: (readings) => ingestReadings({ ...base, access: deviceAccess }, readings),
+        onStored: () => publisher?.kick(),
         logger,
       });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');

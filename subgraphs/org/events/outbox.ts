@@ -11,25 +11,23 @@ async function enqueue(tx: Tx, subject: string, payload: { eventId: string }): P
   await tx.outboxEvent.create({ data: { eventId: payload.eventId, subject, payload: payload as unknown as Prisma.InputJsonObject } });
 }
 
-/** Records a twin's creation, change or deletion, in the transaction that made it. */
+/** Records a twin's creation or change (after it), or its deletion (before it), in the transaction that makes it. */
 export async function twinChanged(tx: Tx, org: string, localId: string, change: TwinLifecycleEvent['change']): Promise<void> {
-  const twin =
-    change === 'deleted'
-      ? null
-      : await tx.twin.findUniqueOrThrow({
-          where: { id: localId },
-          select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } },
-        });
-  const entry: CatalogEntry | null = twin?.listed
-    ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) }
-    : null;
+  const twin = await tx.twin.findUniqueOrThrow({
+    where: { id: localId },
+    select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } },
+  });
+  const entry: CatalogEntry | null =
+    change !== 'deleted' && twin.listed ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) } : null;
   const event: TwinLifecycleEvent = {
     type: 'twin',
     eventId: randomUUID(),
     org,
     twinId: globalTwinId(org, localId),
-    change,
     at: new Date().toISOString(),
+    kind: twin.kind,
+    tags: twin.tags,
+    change,
     twin: entry,
   };
   await enqueue(tx, subjectPaths.event(org, localId, 'twin'), event);

@@ -14,6 +14,8 @@ export interface DeviceIngestOptions {
   org: string;
   /** Stores one batch; the message is acknowledged only after it resolves. */
   ingest: (readings: unknown[]) => Promise<IngestResult>;
+  /** Called after a batch was stored (e.g. to publish the events it left in the outbox). */
+  onStored?: () => void;
   logger: Logger;
   /**
    * Deliveries of a message that keeps failing with an internal error before it is moved to
@@ -81,6 +83,7 @@ export async function startDeviceIngest(options: DeviceIngestOptions): Promise<{
     try {
       const result = await options.ingest(readingsOf(message));
       message.ack();
+      options.onStored?.();
       log.debug({ seq: message.seq, ...result }, 'device batch stored');
     } catch (error) {
       const known = fromPrismaError(error);

@@ -100,9 +100,11 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
 }
 
 /**
- * One statement, so one implicit transaction: the points, each metric's latest value and each
- * twin's status commit together. CTEs all read the snapshot from before the statement, so the
- * status is computed from the advanced metrics plus the twin's untouched ones.
+ * One statement, so one implicit transaction: the points, each metric's latest value, each
+ * twin's status, and the events announcing the new states (outbox) commit together. CTEs all
+ * read the snapshot from before the statement, so the status is computed from the advanced
+ * metrics plus the twin's untouched ones, and `before` still holds the previous status.
+ * Parameters: $1–$4 the readings, $5–$8 the newest reading per series, $9 the organization.
  */
 function storeStatement(skipExisting: boolean): string {
   return `WITH inserted AS (
@@ -115,17 +117,35 @@ function storeStatement(skipExisting: boolean): string {
        UPDATE "Metric" m SET "lastValue" = l.value, "lastAt" = l.at
          FROM latest l
         WHERE m."twinId" = l."twinId" AND m.name = l.metric AND (m."lastAt" IS NULL OR m."lastAt" < l.at)
-       RETURNING m."twinId", m.name, m."lastValue", m."lastAt", m.min, m.max),
+       RETURNING m."twinId", m.name, m.unit, m."lastValue", m."lastAt", m.min, m.max),
      metrics AS (
-       SELECT "twinId", "lastValue", "lastAt", min, max FROM advanced
+       SELECT "twinId", name, unit, "lastValue", "lastAt", min, max FROM advanced
        UNION ALL
-       SELECT m."twinId", m."lastValue", m."lastAt", m.min, m.max FROM "Metric" m
+       SELECT m."twinId", m.name, m.unit, m."lastValue", m."lastAt", m.min, m.max FROM "Metric" m
         WHERE m."twinId" IN (SELECT "twinId" FROM advanced)
           AND NOT EXISTS (SELECT 1 FROM advanced a WHERE a."twinId" = m."twinId" AND a.name = m.name)),
      states AS (
-       SELECT "twinId", ${STATUS_SQL} AS status, max("lastAt") AS updated FROM metrics GROUP BY "twinId"),
+       SELECT "twinId", ${STATUS_SQL} AS status, max("lastAt") AS updated,
+              json_agg(json_build_object('metric', name, 'unit', unit, 'value', "lastValue", 'at', "lastAt",
+                         'inRange', CASE WHEN min IS NULL AND max IS NULL THEN NULL
+                                         ELSE (min IS NULL OR "lastValue" >= min) AND (max IS NULL OR "lastValue" <= max) END)
+                       ORDER BY name) FILTER (WHERE "lastAt" IS NOT NULL) AS metrics
+         FROM metrics GROUP BY "twinId"),
+     before AS (
+       SELECT id, status FROM "Twin" WHERE id IN (SELECT "twinId" FROM states)),
      twins AS (
-       UPDATE "Twin" t SET status = s.status, "stateUpdatedAt" = s.updated FROM states s WHERE t.id = s."twinId" RETURNING t.id)
+       UPDATE "Twin" t SET status = s.status, "stateUpdatedAt" = s.updated FROM states s WHERE t.id = s."twinId" RETURNING t.id, t.kind, t.tags),
+     events AS (
+       SELECT gen_random_uuid()::text AS "eventId", e.type, t.id, t.kind, t.tags, s.status, s.updated, s.metrics
+         FROM twins t JOIN states s ON s."twinId" = t.id JOIN before b ON b.id = t.id
+         CROSS JOIN LATERAL (SELECT 'state' AS type UNION ALL SELECT 'alert' WHERE s.status = 'ALERT' AND b.status <> 'ALERT') e),
+     outbox AS (
+       INSERT INTO "OutboxEvent" ("eventId", subject, payload)
+       SELECT "eventId", 'events.' || $9 || '.' || id || '.' || type,
+              json_build_object('type', type, 'eventId', "eventId", 'org', $9::text, 'twinId', $9 || ':' || id, 'at', now(), 'kind', kind, 'tags', tags,
+                                'state', json_build_object('status', status, 'updatedAt', updated, 'metrics', metrics))
+         FROM events ORDER BY id, type DESC
+       RETURNING 1)
      SELECT (SELECT count(*) FROM inserted) AS accepted, (SELECT count(*) FROM twins) AS advanced`;
 }
 
@@ -152,6 +172,7 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
     pick(columns.metrics),
     pick(columns.ats),
     pick(columns.values),
+    ctx.names.slug,
   ];
   const store = (sql: string) => ctx.db.$queryRawUnsafe<{ accepted: bigint; advanced: bigint }[]>(sql, ...params);
   // Batches are new readings almost always: a plain insert costs about 20% less than one

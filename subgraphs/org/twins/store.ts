@@ -258,8 +258,8 @@ export async function deleteTwin({ db, names, access }: OrgBase, id: string): Pr
     // Metrics, readings and the twin's own supplier links go by cascade; links of our other
     // twins that pointed at it are removed here.
     await tx.twinSupplier.deleteMany({ where: { supplierId: globalTwinId(names.slug, localId) } });
-    await tx.twin.delete({ where: { id: localId } });
     await twinChanged(tx, names.slug, localId, 'deleted');
+    await tx.twin.delete({ where: { id: localId } });
   });
   access.wrote([localId]);
   return id;

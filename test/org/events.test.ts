@@ -1,0 +1,101 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TwinEvent } from '../../lib/events.ts';
+import { connectNats, deleteStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
+import { startOrg, type TestOrg } from '../support/org.ts';
+import { Disposers, eventually, randomName } from '../support/services.ts';
+
+const disposers = new Disposers();
+let server: OwnNatsServer;
+let nats: NatsConnection;
+let acme: TestOrg;
+let names: ReturnType<typeof natsNames>;
+
+const INGEST = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
+
+/** Every event of the stream about one twin, in stream order, with its Nats-Msg-Id. */
+async function eventsOf(localId: string): Promise<{ seq: number; msgId: string | undefined; event: TwinEvent }[]> {
+  const consumer = await jetstream(nats).consumers.get(names.eventsStream, { filter_subjects: names.eventSubject('acme', localId, '*') });
+  const events = [];
+  const batch = await consumer.fetch({ max_messages: 1000, expires: 1000 });
+  for await (const message of batch) {
+    events.push({ seq: message.seq, msgId: message.headers?.get('Nats-Msg-Id'), event: message.json<TwinEvent>() });
+    if (message.info.pending === 0) break;
+  }
+  return events;
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  disposers.add(() => server.dispose());
+  nats = await connectNats(server.url, 'twinx-test');
+  disposers.add(() => nats.close());
+  const subjectPrefix = randomName('t');
+  names = natsNames(subjectPrefix);
+  acme = await startOrg(disposers, 'acme', { network: { nats, subjectPrefix } });
+  disposers.add(() => deleteStreams(nats, subjectPrefix));
+});
+afterAll(() => disposers.dispose());
+
+async function twin(id: string) {
+  const created = await acme.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
+    input: { id, name: id, kind: 'furnace', tags: ['hot'], metrics: [{ name: 'temperature', unit: 'C', min: 0, max: 100 }] },
+  });
+  expect(created.errors).toBeUndefined();
+}
+
+describe('events from an organization', () => {
+  it('publishes lifecycle, state and alert events in commit order, each with its id as Nats-Msg-Id', async () => {
+    await twin('acme:f-1');
+    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 50 }] });
+    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:01:00Z', value: 150 }] });
+    // A late reading changes no state: no event.
+    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2025-12-31T00:00:00Z', value: 10 }] });
+    await acme.eventsPublished();
+    const events = await eventsOf('f-1');
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert']);
+    for (const { msgId, event } of events) {
+      expect(msgId).toBe(event.eventId);
+      expect(event).toMatchObject({ org: 'acme', twinId: 'acme:f-1', kind: 'furnace', tags: ['hot'] });
+    }
+    const alert = events[3]!.event;
+    expect(alert.type === 'alert' && alert.state.status).toBe('ALERT');
+    expect(alert.type === 'alert' && alert.state.metrics).toEqual([{ metric: 'temperature', unit: 'C', value: 150, at: expect.any(String), inRange: false }]);
+    expect(await acme.db.outboxEvent.count({ where: { publishedAt: null } })).toBe(0);
+  });
+
+  it('keeps events in the outbox while NATS is down, and publishes each once when it is back', async () => {
+    await twin('acme:f-2');
+    await acme.eventsPublished();
+    await server.stop();
+    const stored = await acme.request(INGEST, {
+      r: [1, 2, 3].map((minute) => ({ twinId: 'acme:f-2', metric: 'temperature', at: `2026-01-01T00:0${minute}:00Z`, value: minute * 40 })),
+    });
+    expect(stored.data.acme.ingestTelemetry.accepted).toBe(3);
+    const more = await acme.request(INGEST, { r: [{ twinId: 'acme:f-2', metric: 'temperature', at: '2026-01-01T00:05:00Z', value: 20 }] });
+    expect(more.errors).toBeUndefined();
+    expect(await acme.db.outboxEvent.count({ where: { publishedAt: null } })).toBeGreaterThan(0);
+
+    await server.start();
+    await eventually(async () => expect(await acme.db.outboxEvent.count({ where: { publishedAt: null } })).toBe(0), { timeout: 20_000, interval: 100 });
+    const events = await eventsOf('f-2');
+    const outbox = await acme.db.outboxEvent.findMany({ where: { subject: { startsWith: 'events.acme.f-2.' } }, orderBy: { id: 'asc' } });
+    expect(events.map((e) => e.event.eventId)).toEqual(outbox.map((row) => row.eventId));
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'alert', 'state']);
+  });
+
+  it('sends an event once even when it was published before a crash kept it from being marked', async () => {
+    await twin('acme:f-3');
+    await acme.eventsPublished();
+    await acme.request(INGEST, { r: [{ twinId: 'acme:f-3', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 5 }] });
+    // As if a publisher had sent it and crashed before recording it: the row is still pending.
+    const pending = await acme.db.outboxEvent.findFirstOrThrow({ where: { subject: 'events.acme.f-3.state' } });
+    await jetstream(nats).publish(`${names.eventSubject('acme', 'f-3', 'state')}`, JSON.stringify(pending.payload), { msgID: pending.eventId });
+    await acme.eventsPublished();
+    const states = (await eventsOf('f-3')).filter((e) => e.event.type === 'state');
+    expect(states.map((e) => e.event.eventId)).toEqual([pending.eventId]);
+    const stream = await (await jetstreamManager(nats)).streams.info(names.eventsStream);
+    expect(stream.config.duplicate_window).toBeGreaterThan(0);
+  });
+});
