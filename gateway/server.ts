@@ -1,7 +1,10 @@
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { execute, GraphQLError, subscribe, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
 import { Agent, createServer, type Server } from 'node:http';
+import { WebSocketServer } from 'ws';
 import nodeFetch from 'node-fetch';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
@@ -13,6 +16,8 @@ import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
 import { OPERATOR } from '../subgraphs/directory/server.ts';
 import { RegistrySupergraph } from './supergraph.ts';
+import { EventHub } from './subscriptions/hub.ts';
+import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -39,6 +44,11 @@ export interface GatewayOptions {
   limits?: QueryLimits;
   /** How often the registry is re-read besides when told of a change. @default 5000 */
   pollMs?: number;
+  /**
+   * Bytes a subscriber's connection may have waiting to be sent; a slower one is closed (4408).
+   * @default 1 MiB
+   */
+  maxBufferedBytes?: number;
 }
 
 export interface Gateway {
@@ -110,6 +120,40 @@ export function createGateway(options: GatewayOptions): Gateway {
     includeStacktraceInErrorResponses: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
   });
+  const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, logger });
+  let subscriptions: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
+    subscriptions = subscriptionSchema(apiSchema, {
+      hub,
+      maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+      resolveTwin: async (id, query, tokens) => {
+        const response = await apollo.executeOperation({ query, variables: { id } }, { contextValue: { tokens } });
+        if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
+        const [error] = response.body.singleResult.errors ?? [];
+        if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
+        return (response.body.singleResult.data as { twin: unknown } | undefined)?.twin ?? null;
+      },
+    });
+  });
+  const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
+    {
+      schema: () => subscriptions!,
+      // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
+      onConnect: async (ctx) => {
+        try {
+          ctx.extra.tokens = await verifyNetworkTokens((ctx.connectionParams ?? {}) as Record<string, string>, keys);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: (ctx): SubscriptionContext => ({ tokens: ctx.extra.tokens ?? [], socket: ctx.extra.socket }),
+      execute: (args) => execute({ ...args, fieldResolver: responseKeyResolver }),
+      subscribe: (args) => subscribe({ ...args, fieldResolver: responseKeyResolver }),
+    },
+    webSockets,
+  );
   let ready = false;
   let url = '';
 
@@ -118,6 +162,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return url;
     },
     async start() {
+      await hub.start();
       await apollo.start();
       ready = true;
       httpServer.on(
@@ -149,6 +194,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     async stop() {
       ready = false;
+      for (const socket of webSockets.clients) socket.close(1001, 'the gateway is going away');
+      await graphqlWs.dispose();
+      await new Promise((resolve) => webSockets.close(resolve));
+      await hub.stop();
       await apollo.stop();
     },
   };

@@ -23,6 +23,8 @@ export enum ErrorCode {
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
   /** The operation is deeper or costlier than the gateway allows; `kind` ('depth' | 'cost'), `limit`, `actual`. */
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** A subscription asked to resume after an event the stream no longer keeps. */
+  CURSOR_EXPIRED = 'CURSOR_EXPIRED',
   /** No valid credentials were presented. */
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** Valid credentials, but they do not allow this operation. */

@@ -8,7 +8,7 @@ import { parseTwinId } from '../../lib/ids.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
-import { canSee, catalogWhere, type Reach } from './visibility.ts';
+import { canReach, reachWhere, type Reach } from '../../lib/tokens/reach.ts';
 
 /** Everything a directory resolver needs for one request. */
 export interface DirectoryContext {
@@ -142,12 +142,12 @@ function refOf(id: string): TwinRef {
 /** Catalog entries the caller may see, of active members only. */
 function visible(ctx: DirectoryContext): Prisma.CatalogTwinWhereInput {
   const active = ctx.registry.all().filter((member) => member.status === 'ACTIVE');
-  return { AND: [catalogWhere(ctx.reach), { org: { in: active.map((member) => member.slug) } }] };
+  return { AND: [reachWhere(ctx.reach), { org: { in: active.map((member) => member.slug) } }] };
 }
 
 /** The same rule for entries already loaded: lookups by id stay plain primary-key reads. */
 function visibleEntry(ctx: DirectoryContext, entry: { id: string; org: string; kind: string; tags: string[] }): boolean {
-  return ctx.registry.isActive(entry.org) && canSee(ctx.reach, entry);
+  return ctx.registry.isActive(entry.org) && canReach(ctx.reach, entry);
 }
 
 function requireOperator(ctx: DirectoryContext): void {

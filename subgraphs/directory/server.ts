@@ -15,7 +15,7 @@ import type { DirectoryDb } from './db.ts';
 import { startDirectoryEvents } from './events.ts';
 import { Registry } from './registry.ts';
 import { directorySchema, type DirectoryContext } from './schema.ts';
-import { reachOf } from './visibility.ts';
+import { reachOf } from '../../lib/tokens/reach.ts';
 
 /** The slug under which the network operator issues its administrators' tokens (reserved for organizations). */
 export const OPERATOR = 'network';
@@ -103,7 +103,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     const verified = await verifyNetworkTokens(tokenHeaders(memberTokens), keys);
     const grantIds = verified.filter((token) => token.kind === 'grant').map((token) => token.jti);
     const revoked = grantIds.length === 0 ? [] : await db.revokedGrant.findMany({ where: { jti: { in: grantIds } }, select: { jti: true } });
-    return { db, registry, reach: reachOf(verified, new Set(revoked.map((row) => row.jti))), operator, membershipChanged, maxPageSize: 500 };
+    return { db, registry, reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'), operator, membershipChanged, maxPageSize: 500 };
   }
 
   return {

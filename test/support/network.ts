@@ -1,6 +1,6 @@
 import { createGateway, type Gateway } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { deleteStreams } from '../../lib/nats.ts';
+import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import { createDirectoryDb, type DirectoryDb } from '../../subgraphs/directory/db.ts';
 import { initOperator, startDirectory } from '../../subgraphs/directory/main.ts';
 import type { Directory } from '../../subgraphs/directory/server.ts';
@@ -9,6 +9,8 @@ import { bearer, KEY_SECRET, startOrg, type TestOrg } from './org.ts';
 import { createStore, type Disposers, eventually, natsForTest } from './services.ts';
 
 export interface TestNetwork {
+  nats: NatsConnection;
+  subjectPrefix: string;
   directory: Directory;
   directoryDb: DirectoryDb;
   gateway: Gateway;
@@ -69,6 +71,8 @@ export async function startNetwork(disposers: Disposers, slugs: string[]): Promi
   disposers.add(() => gateway.stop());
 
   return {
+    nats,
+    subjectPrefix,
     directory,
     directoryDb,
     gateway,

@@ -1,0 +1,231 @@
+import { extendSchema, GraphQLError, parse, print, type FieldNode, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import type { WebSocket } from 'ws';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { ErrorCode, TwinxError } from '../../lib/errors.ts';
+import type { TwinEvent } from '../../lib/events.ts';
+import { canReach, reachOf } from '../../lib/tokens/reach.ts';
+import type { PresentedToken } from '../../lib/tokens/network.ts';
+import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
+import type { EventHub, FeedEvent } from './hub.ts';
+
+/** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
+const SUBSCRIPTION_SDL = /* GraphQL */ `
+  enum TwinEventType {
+    "The twin's state moved forward."
+    STATE
+    "The twin went into alert (sent after its STATE event)."
+    ALERT
+    CREATED
+    UPDATED
+    DELETED
+  }
+
+  input TwinEventFilter {
+    twinIds: [ID!]
+    orgs: [String!]
+    kinds: [String!]
+    types: [TwinEventType!]
+  }
+
+  type TwinEvent {
+    "Where this event is in the network's event stream: resume after it with twinEvents(after: cursor)."
+    cursor: String!
+    type: TwinEventType!
+    at: DateTime!
+    twinId: ID!
+    org: String!
+    "The twin's state after the change (STATE and ALERT events)."
+    state: TwinState
+    "The twin, from the network graph with the subscriber's own tokens (null once it is deleted)."
+    twin: Twin
+  }
+
+  type Subscription {
+    "Events about the twins the caller may subscribe to (twins:subscribe), as they happen, or from just after a cursor."
+    twinEvents(filter: TwinEventFilter, after: String): TwinEvent!
+  }
+
+  extend schema {
+    subscription: Subscription
+  }
+`;
+
+const CURSOR = 'event';
+
+/** A catalogue error as a subscription result carries it (no HTTP status: this is a WebSocket). */
+function failure(error: TwinxError): GraphQLError {
+  return new GraphQLError(error.message, { extensions: { ...error.details, code: error.code } });
+}
+
+/** What a subscription knows of its connection. */
+export interface SubscriptionContext {
+  tokens: PresentedToken[];
+  socket: WebSocket;
+}
+
+export interface SubscriptionDeps {
+  hub: EventHub;
+  /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
+  resolveTwin: (twinId: string, selection: string, tokens: PresentedToken[]) => Promise<unknown>;
+  /** Bytes a connection may have waiting to be sent before it is closed as too slow. */
+  maxBufferedBytes: number;
+}
+
+/** WebSocket close code for a subscriber that does not keep up (4000–4999: application codes). */
+export const SLOW_CONSUMER = 4408;
+
+interface Filter {
+  twinIds?: string[] | null;
+  orgs?: string[] | null;
+  kinds?: string[] | null;
+  types?: string[] | null;
+}
+
+function typeOf(event: TwinEvent): string {
+  return event.type === 'twin' ? event.change.toUpperCase() : event.type.toUpperCase();
+}
+
+function matches(filter: Filter | null | undefined, event: TwinEvent): boolean {
+  return (
+    (!filter?.twinIds?.length || filter.twinIds.includes(event.twinId)) &&
+    (!filter?.orgs?.length || filter.orgs.includes(event.org)) &&
+    (!filter?.kinds?.length || filter.kinds.includes(event.kind)) &&
+    (!filter?.types?.length || filter.types.includes(typeOf(event)))
+  );
+}
+
+/** A bounded queue read as an async iterator; `fail` ends it with an error event. */
+class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
+  private readonly items: (T | GraphQLError)[] = [];
+  private waiting?: (result: IteratorResult<T | GraphQLError>) => void;
+  private done = false;
+  private finishAfterPending = false;
+
+  constructor(private readonly onClose: () => void) {}
+
+  push(item: T | GraphQLError): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ value: item, done: false });
+    } else this.items.push(item);
+  }
+
+  /** Delivers one last result carrying the error, then ends. */
+  fail(error: GraphQLError): void {
+    this.push(error);
+    this.finishAfterPending = true;
+  }
+
+  next(): Promise<IteratorResult<T | GraphQLError>> {
+    const item = this.items.shift();
+    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (this.done || this.finishAfterPending) return this.return();
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<T | GraphQLError>> {
+    if (!this.done) {
+      this.done = true;
+      this.onClose();
+      this.waiting?.({ value: undefined, done: true });
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+/** The selection of `twin { … }` in the subscriber's operation, as a query against the network graph. */
+function twinQuery(field: FieldNode, fragments: Record<string, { loc?: { source: { body: string } } }>): string {
+  const selection = field.selectionSet ? field.selectionSet.selections.map((node) => print(node)).join(' ') : '';
+  const definitions = Object.values(fragments).map((fragment) => print(fragment as never));
+  return `query TwinOfEvent($id: ID!) { twin(id: $id) { __typename ${selection} } } ${definitions.join(' ')}`;
+}
+
+/**
+ * The schema subscriptions run on: the network graph's API schema (so that `twin { … }` can
+ * select anything a query can) extended with the gateway's `Subscription`.
+ */
+export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionDeps): GraphQLSchema {
+  const schema = extendSchema(apiSchema, parse(SUBSCRIPTION_SDL));
+  const field = schema.getSubscriptionType()!.getFields().twinEvents!;
+
+  field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
+    const jtis = ctx.tokens.map((token) => token.jti);
+    if (jtis.some((jti) => deps.hub.isRevoked(jti))) throw failure(unauthenticated(TokenProblem.REVOKED));
+    const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');
+    if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
+    let from: number | null = null;
+    if (args.after) {
+      const seq = Number(decodeCursor(CURSOR, args.after));
+      if (!Number.isSafeInteger(seq) || seq < 0)
+        throw failure(new TwinxError(ErrorCode.INVALID_INPUT, 'after: not a cursor of twinEvents.', { argument: 'after' }));
+      if (seq + 1 < (await deps.hub.firstSeq())) {
+        throw failure(
+          new TwinxError(ErrorCode.CURSOR_EXPIRED, 'The events after this cursor are no longer kept: subscribe without `after` and reload the state.', {
+            argument: 'after',
+          }),
+        );
+      }
+      from = seq + 1;
+    }
+
+    const cleanups: (() => unknown)[] = [];
+    const channel = new Channel<FeedEvent>(() => cleanups.forEach((cleanup) => void cleanup()));
+    const deliver = (item: FeedEvent) => {
+      const { event } = item;
+      if (!matches(args.filter, event) || !canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) return;
+      if (ctx.socket.bufferedAmount > deps.maxBufferedBytes) {
+        // A subscriber that cannot keep up is cut off, so that it never holds the others back.
+        ctx.socket.close(SLOW_CONSUMER, 'too slow: the connection does not keep up with its events');
+        channel.return();
+        return;
+      }
+      channel.push(item);
+    };
+    cleanups.push(
+      deps.hub.onRevoked((jti) => {
+        if (jtis.includes(jti)) channel.fail(failure(unauthenticated(TokenProblem.REVOKED)));
+      }),
+    );
+    const expiresAt = Math.min(...ctx.tokens.map((token) => token.expiresAt.getTime()));
+    const expiry = setTimeout(() => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED))), Math.max(0, expiresAt - Date.now()));
+    cleanups.push(() => clearTimeout(expiry));
+    if (from === null) cleanups.push(deps.hub.onEvent(deliver));
+    else cleanups.push(await deps.hub.replay(from, deliver));
+    return channel;
+  }) as GraphQLFieldResolver<unknown, SubscriptionContext>;
+
+  field.resolve = (item: FeedEvent | GraphQLError) => {
+    if (item instanceof GraphQLError) throw item;
+    const { event, seq } = item;
+    return {
+      cursor: encodeCursor(CURSOR, String(seq)),
+      type: typeOf(event),
+      at: event.at,
+      twinId: event.twinId,
+      org: event.org,
+      state: event.type === 'twin' ? null : event.state,
+      event,
+    };
+  };
+
+  const twinField = schema.getType('TwinEvent') as { getFields(): Record<string, { resolve?: GraphQLFieldResolver<unknown, SubscriptionContext> }> };
+  twinField.getFields().twin!.resolve = (source, _args, ctx, info) => {
+    const { event } = source as { event: TwinEvent };
+    if (event.type === 'twin' && event.change === 'deleted') return null;
+    return deps.resolveTwin(event.twinId, twinQuery(info.fieldNodes[0]!, info.fragments as never), ctx.tokens);
+  };
+  return schema;
+}
+
+/** Reads fields by their response key (alias) first: `twin { … }` comes back from the network graph keyed so. */
+export const responseKeyResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
+  if (typeof source !== 'object' || source === null) return undefined;
+  const record = source as Record<string, unknown>;
+  return info.path.key in record ? record[info.path.key as string] : record[info.fieldName];
+};

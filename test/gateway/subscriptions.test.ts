@@ -1,0 +1,161 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../../gateway/server.ts';
+import { encodeCursor } from '../../lib/cursor.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { natsNames } from '../../lib/nats.ts';
+import { startNetwork, type TestNetwork } from '../support/network.ts';
+import { bearer } from '../support/org.ts';
+import { Disposers } from '../support/services.ts';
+import { connect, subscribe } from '../support/subscriptions.ts';
+
+const disposers = new Disposers();
+let net: TestNetwork;
+let engineer: Record<string, string>;
+let globexGrant: string;
+let minute = 0;
+
+const EVENTS = `subscription($filter: TwinEventFilter, $after: String) {
+  twinEvents(filter: $filter, after: $after) { cursor type twinId org state { status metrics { metric value } } } }`;
+
+async function ingest(org: string, twinId: string, value: number) {
+  minute += 1;
+  const at = new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
+  const response = await net.orgs[org]!.request(`mutation($r: [ReadingInput!]!) { ${org} { ingestTelemetry(readings: $r) { accepted } } }`, {
+    r: [{ twinId, metric: 'temperature', at, value }],
+  });
+  expect(response.errors).toBeUndefined();
+  await net.orgs[org]!.eventsPublished();
+}
+
+function client(headers: Record<string, string>, url = net.gateway.url): Client {
+  const c = connect(url, headers);
+  disposers.add(async () => c.dispose());
+  return c;
+}
+
+/**
+ * A cursor at the end of the event stream: subscribing after it receives every later event,
+ * however long the subscription takes to start (no race with what the test does next).
+ */
+async function endOfStream(): Promise<string> {
+  const jsm = await jetstreamManager(net.nats);
+  return encodeCursor('event', String((await jsm.streams.info(natsNames(net.subjectPrefix).eventsStream)).state.last_seq));
+}
+
+beforeAll(async () => {
+  net = await startNetwork(disposers, ['acme', 'globex']);
+  const metric = [{ name: 'temperature', unit: 'C', min: 0, max: 100 }];
+  for (const [org, id, kind] of [
+    ['acme', 'acme:press-1', 'press'],
+    ['globex', 'globex:mill-1', 'mill'],
+    ['globex', 'globex:mill-2', 'mill'],
+  ] as const) {
+    const created = await net.orgs[org]!.request(`mutation($input: TwinInput!) { ${org} { createTwin(input: $input) { id } } }`, {
+      input: { id, name: id.toUpperCase(), kind, metrics: metric },
+    });
+    expect(created.errors).toBeUndefined();
+  }
+  await net.catalogHas(['acme:press-1', 'globex:mill-1', 'globex:mill-2']);
+  const grant = await net.orgs.globex!.grantToken({ partner: 'acme', scopes: ['twins:read', 'twins:subscribe'], selector: { ids: ['globex:mill-1'] } });
+  globexGrant = grant.jti;
+  engineer = bearer(await net.orgs.acme!.memberToken('viewer', 'engineer'), [grant.token]);
+});
+afterAll(() => disposers.dispose());
+
+describe('live twin events through the gateway', () => {
+  it('delivers a supplier twin’s state changes across organizations, resolving the twin through the network graph', async () => {
+    const sub = subscribe(
+      client(engineer),
+      `subscription($after: String) { twinEvents(filter: { orgs: ["globex"] }, after: $after) { type twinId state { status } twin { name ... on GlobexTwin { listed } } } }`,
+      { after: await endOfStream() },
+    );
+    await ingest('globex', 'globex:mill-1', 50);
+    const event = await sub.next();
+    expect(event.errors).toBeUndefined();
+    expect(event.data.twinEvents).toEqual({ type: 'STATE', twinId: 'globex:mill-1', state: { status: 'OK' }, twin: { name: 'GLOBEX:MILL-1', listed: true } });
+    await sub.close();
+  });
+
+  it('sends only events of twins the subscriber may see, that pass its filter', async () => {
+    const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { types: ['STATE', 'ALERT'] } });
+    await ingest('globex', 'globex:mill-2', 10); // not granted
+    await ingest('acme', 'acme:press-1', 20); // own
+    await ingest('globex', 'globex:mill-1', 150); // granted: STATE then ALERT
+    const received = [await sub.next(), await sub.next(), await sub.next()].map((r) => `${r.data.twinEvents.twinId} ${r.data.twinEvents.type}`);
+    expect(received).toEqual(['acme:press-1 STATE', 'globex:mill-1 STATE', 'globex:mill-1 ALERT']);
+    await sub.close();
+  });
+
+  it('resumes exactly after a cursor: no gap, no duplicate, on this gateway or another one', async () => {
+    const first = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { twinIds: ['acme:press-1'] } });
+    await ingest('acme', 'acme:press-1', 30);
+    const seen = await first.next();
+    await first.close();
+    // While nobody listens:
+    await ingest('acme', 'acme:press-1', 31);
+    await ingest('acme', 'acme:press-1', 32);
+    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
+    await other.start();
+    disposers.add(() => other.stop());
+    const resumed = subscribe(client(engineer, other.url), EVENTS, { after: seen.data.twinEvents.cursor, filter: { twinIds: ['acme:press-1'] } });
+    const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
+    expect(values).toEqual([31, 32]);
+    await ingest('acme', 'acme:press-1', 33);
+    expect((await resumed.next()).data.twinEvents.state.metrics[0].value).toBe(33);
+    await resumed.close();
+  });
+
+  it('serves the same events with the same cursors from two gateways', async () => {
+    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
+    await other.start();
+    disposers.add(() => other.stop());
+    const after = await endOfStream();
+    const a = subscribe(client(engineer), EVENTS, { after });
+    const b = subscribe(client(engineer, other.url), EVENTS, { after });
+    await ingest('acme', 'acme:press-1', 40);
+    const [fromA, fromB] = [await a.next(), await b.next()];
+    expect(fromA.data.twinEvents).toEqual(fromB.data.twinEvents);
+    await a.close();
+    await b.close();
+  });
+
+  it('ends the subscriptions of a revoked grant with a clear error', async () => {
+    const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { orgs: ['globex'] } });
+    await ingest('globex', 'globex:mill-1', 60);
+    expect((await sub.next()).data.twinEvents.twinId).toBe('globex:mill-1');
+    const revoked = await net.orgs.globex!.request(`mutation($jti: ID!) { globex { revokeGrant(jti: $jti) { active } } }`, { jti: globexGrant });
+    expect(revoked.data.globex.revokeGrant.active).toBe(false);
+    await net.orgs.globex!.eventsPublished();
+    const last = await sub.next();
+    expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    await sub.completed;
+    // And a new subscription with that grant is refused at once.
+    const again = subscribe(client(engineer), EVENTS, {});
+    expect((await again.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    await again.completed;
+  });
+
+  it('refuses subscribers without twins:subscribe, bad tokens, and cursors older than the stream', async () => {
+    const scoped = await net.orgs.acme!.request(
+      `mutation($at: DateTime!) { acme { issueMemberToken(input: { subject: "svc", scopes: ["twins:read"], expiresAt: $at }) { token } } }`,
+      { at: new Date(Date.now() + 3_600_000).toISOString() },
+    );
+    const forbidden = subscribe(client(bearer(scoped.data.acme.issueMemberToken.token)), EVENTS, {});
+    expect((await forbidden.next()).errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+
+    const badClient = connect(net.gateway.url, { authorization: 'Bearer garbage' });
+    const bad = subscribe(badClient, EVENTS, {});
+    expect(await bad.failed).toMatchObject({ code: 4403 });
+
+    const jsm = await jetstreamManager(net.nats);
+    const stream = natsNames(net.subjectPrefix).eventsStream;
+    await ingest('acme', 'acme:press-1', 70);
+    const { last_seq } = (await jsm.streams.info(stream)).state;
+    await jsm.streams.purge(stream, { seq: last_seq });
+    const viewer = bearer(await net.orgs.acme!.memberToken('viewer', 'late-reader'));
+    const expired = subscribe(client(viewer), EVENTS, { after: encodeCursor('event', '1') });
+    expect((await expired.next()).errors?.[0]?.extensions).toMatchObject({ code: 'CURSOR_EXPIRED' });
+  });
+});

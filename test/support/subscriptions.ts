@@ -1,0 +1,64 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface Received {
+  data?: any;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** A subscription over a real graphql-ws client, read one result at a time. */
+export interface TestSubscription {
+  /** The next result (waits for it). */
+  next(): Promise<Received>;
+  /** Resolves when the server completed the subscription. */
+  completed: Promise<void>;
+  /** Resolves with the error when the subscription failed as a whole. */
+  failed: Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws');
+}
+
+/** Opens a graphql-ws connection presenting tokens in connection_init, as the HTTP headers would. */
+export function connect(httpUrl: string, headers: Record<string, string>): Client {
+  return createClient({
+    url: wsUrl(httpUrl),
+    webSocketImpl: WebSocket,
+    connectionParams: headers,
+    retryAttempts: 0,
+    lazy: false,
+    onNonLazyError: () => undefined,
+  });
+}
+
+export function subscribe(client: Client, query: string, variables: Record<string, unknown> = {}): TestSubscription {
+  const queue: Received[] = [];
+  const waiters: ((item: Received) => void)[] = [];
+  let complete!: () => void;
+  let fail!: (error: unknown) => void;
+  const completed = new Promise<void>((resolve) => (complete = resolve));
+  const failed = new Promise<unknown>((resolve) => (fail = resolve));
+  const dispose = client.subscribe<any>(
+    { query, variables },
+    {
+      next: (value) => {
+        const waiter = waiters.shift();
+        if (waiter) waiter(value as Received);
+        else queue.push(value as Received);
+      },
+      error: (error) => fail(error),
+      complete: () => complete(),
+    },
+  );
+  return {
+    next: () => {
+      const item = queue.shift();
+      return item ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
+    },
+    completed,
+    failed,
+    close: async () => dispose(),
+  };
+}
