@@ -1,7 +1,7 @@
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { execute, GraphQLError, subscribe, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { Agent, createServer, type Server } from 'node:http';
 import { WebSocketServer } from 'ws';
@@ -17,7 +17,7 @@ import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/to
 import { OPERATOR } from '../subgraphs/directory/server.ts';
 import { RegistrySupergraph } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
-import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
+import { responseKeyResolver, sharedSubscribe, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -150,7 +150,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
       context: (ctx): SubscriptionContext => ({ tokens: ctx.extra.tokens ?? [], socket: ctx.extra.socket }),
       execute: (args) => execute({ ...args, fieldResolver: responseKeyResolver }),
-      subscribe: (args) => subscribe({ ...args, fieldResolver: responseKeyResolver }),
+      subscribe: sharedSubscribe(),
     },
     webSockets,
   );

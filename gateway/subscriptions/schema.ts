@@ -1,4 +1,16 @@
-import { extendSchema, GraphQLError, parse, print, type FieldNode, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  extendSchema,
+  GraphQLError,
+  parse,
+  print,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FieldNode,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+} from 'graphql';
 import type { WebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
@@ -223,9 +235,58 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   return schema;
 }
 
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function';
+}
+
 /** Reads fields by their response key (alias) first: `twin { … }` comes back from the network graph keyed so. */
 export const responseKeyResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
   if (typeof source !== 'object' || source === null) return undefined;
   const record = source as Record<string, unknown>;
   return info.path.key in record ? record[info.path.key as string] : record[info.fieldName];
 };
+
+/** Recent results, shared by subscriptions that asked the same thing of the same event. */
+const SHARED_RESULTS = 2048;
+
+/**
+ * Subscribes like graphql-js does, but runs the operation once per event for all subscriptions
+ * with the same document, variables and tokens (tokens only matter to `twin { … }`, but they
+ * are always part of the key to keep that simple and safe): with a thousand dashboards on one
+ * machine's events, the work per event is done once, not a thousand times.
+ */
+export function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+  const results = new Map<string, Promise<ExecutionResult>>();
+  return async (args) => {
+    const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
+    if (!isAsyncIterable(source)) return source;
+    const { tokens } = args.contextValue as SubscriptionContext;
+    const key = `${print(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${tokens.map((t) => t.token).join(',')}`;
+    const run = (payload: unknown) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }) as Promise<ExecutionResult> | ExecutionResult;
+    const iterator = source[Symbol.asyncIterator]();
+    async function* results$(): AsyncGenerator<ExecutionResult> {
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) return;
+          const payload = next.value as FeedEvent | GraphQLError;
+          if (payload instanceof GraphQLError) {
+            yield await run(payload);
+            continue;
+          }
+          const id = `${key}\u0000${payload.seq}`;
+          let result = results.get(id);
+          if (!result) {
+            result = Promise.resolve(run(payload));
+            results.set(id, result);
+            if (results.size > SHARED_RESULTS) results.delete(results.keys().next().value!);
+          }
+          yield await result;
+        }
+      } finally {
+        await iterator.return?.();
+      }
+    }
+    return results$();
+  };
+}
