@@ -47,7 +47,9 @@ const disposers = new Disposers();
 try {
   const net = await startNetwork(disposers, ['acme']);
   const acme = net.orgs.acme!;
-  const created = await acme.request(`mutation { acme { createTwin(input: { id: "acme:press-1", name: "Press", kind: "press", metrics: [{ name: "force", unit: "kN" }] }) { id } } }`);
+  const created = await acme.request(
+    `mutation { acme { createTwin(input: { id: "acme:press-1", name: "Press", kind: "press", metrics: [{ name: "force", unit: "kN" }] }) { id } } }`,
+  );
   if (created.errors) throw new Error(JSON.stringify(created.errors));
   await acme.eventsPublished();
   const headers = tokenHeaders([await acme.memberToken('viewer', 'dashboard')]);
@@ -65,7 +67,9 @@ try {
     const value = payload.data?.twinEvents?.state?.metrics?.[0]?.value;
     if (sentAt.has(value)) gatewayLatency.push(performance.now() - sentAt.get(value)!);
   });
-  const raw = await (await js.consumers.get(names.eventsStream, { filter_subjects: names.eventSubject('acme', 'press-1', 'state'), deliver_policy: DeliverPolicy.New })).consume();
+  const raw = await (
+    await js.consumers.get(names.eventsStream, { filter_subjects: names.eventSubject('acme', 'press-1', 'state'), deliver_policy: DeliverPolicy.New })
+  ).consume();
   void (async () => {
     for await (const message of raw) {
       const value = message.json<{ state: { metrics: { value: number }[] } }>().state.metrics[0]?.value;
@@ -75,12 +79,18 @@ try {
   const start = Date.UTC(2026, 0, 1);
   for (let i = 1; i <= READINGS; i++) {
     sentAt.set(i, performance.now());
-    await js.publish(names.ingestSubject('acme'), JSON.stringify({ readings: [{ twinId: 'acme:press-1', metric: 'force', at: new Date(start + i * 1000).toISOString(), value: i }] }));
+    await js.publish(
+      names.ingestSubject('acme'),
+      JSON.stringify({ readings: [{ twinId: 'acme:press-1', metric: 'force', at: new Date(start + i * 1000).toISOString(), value: i }] }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  await eventually(async () => {
-    if (gatewayLatency.length < READINGS || rawLatency.length < READINGS) throw new Error(`${gatewayLatency.length}/${rawLatency.length} of ${READINGS}`);
-  }, { timeout: 30_000 });
+  await eventually(
+    async () => {
+      if (gatewayLatency.length < READINGS || rawLatency.length < READINGS) throw new Error(`${gatewayLatency.length}/${rawLatency.length} of ${READINGS}`);
+    },
+    { timeout: 30_000 },
+  );
   await raw.close();
   dashboard.close();
   const show = (name: string, samples: number[]) => {
@@ -97,17 +107,36 @@ try {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(await subscriber(net.gateway.url, headers, query, () => delivered++));
   const heapAfter = heap();
-  console.log(`\nmemory: ${SUBSCRIBERS} idle subscriptions (gateway and client sides, one process) ${((heapAfter - heapBefore) / SUBSCRIBERS / 1024).toFixed(1)} KiB each`);
+  console.log(
+    `\nmemory: ${SUBSCRIBERS} idle subscriptions (gateway and client sides, one process) ${((heapAfter - heapBefore) / SUBSCRIBERS / 1024).toFixed(1)} KiB each`,
+  );
 
   // 2. Fan-out: EVENTS state events to every subscriber, versus as many frames broadcast raw.
   const fanOut = new Contender('gateway: events to 1,000 subscribers', SUBSCRIBERS * EVENTS);
-  const payload = (i: number) => JSON.stringify({ type: 'state', eventId: `bench-${Date.now()}-${i}`, org: 'acme', twinId: 'acme:press-1', at: new Date().toISOString(), kind: 'press', tags: [], state: { status: 'OK', updatedAt: new Date().toISOString(), metrics: [{ metric: 'force', unit: 'kN', value: i, at: new Date().toISOString(), inRange: null }] } });
+  const payload = (i: number) =>
+    JSON.stringify({
+      type: 'state',
+      eventId: `bench-${Date.now()}-${i}`,
+      org: 'acme',
+      twinId: 'acme:press-1',
+      at: new Date().toISOString(),
+      kind: 'press',
+      tags: [],
+      state: {
+        status: 'OK',
+        updatedAt: new Date().toISOString(),
+        metrics: [{ metric: 'force', unit: 'kN', value: i, at: new Date().toISOString(), inRange: null }],
+      },
+    });
   delivered = 0;
   await fanOut.time(async () => {
     for (let i = 0; i < EVENTS; i++) await js.publish(names.eventSubject('acme', 'press-1', 'state'), payload(i));
-    await eventually(async () => {
-      if (delivered < SUBSCRIBERS * EVENTS) throw new Error(`${delivered} of ${SUBSCRIBERS * EVENTS}`);
-    }, { timeout: 120_000, interval: 5 });
+    await eventually(
+      async () => {
+        if (delivered < SUBSCRIBERS * EVENTS) throw new Error(`${delivered} of ${SUBSCRIBERS * EVENTS}`);
+      },
+      { timeout: 120_000, interval: 5 },
+    );
   });
   for (const socket of sockets) socket.close();
 
@@ -126,15 +155,32 @@ try {
     await new Promise((resolve) => socket.once('open', resolve));
     clients.push(socket);
   }
-  const frame = JSON.stringify({ id: '1', type: 'next', payload: { data: { twinEvents: { cursor: 'ZXZlbnQ6MTIz', type: 'STATE', twinId: 'acme:press-1', at: new Date().toISOString(), state: { status: 'OK', metrics: [{ metric: 'force', value: 1, at: new Date().toISOString() }] } } } } });
+  const frame = JSON.stringify({
+    id: '1',
+    type: 'next',
+    payload: {
+      data: {
+        twinEvents: {
+          cursor: 'ZXZlbnQ6MTIz',
+          type: 'STATE',
+          twinId: 'acme:press-1',
+          at: new Date().toISOString(),
+          state: { status: 'OK', metrics: [{ metric: 'force', value: 1, at: new Date().toISOString() }] },
+        },
+      },
+    },
+  });
   await broadcast.time(async () => {
     for (let i = 0; i < EVENTS; i++) {
       for (const socket of plain.clients) socket.send(frame);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await eventually(async () => {
-      if (received < SUBSCRIBERS * EVENTS) throw new Error(`${received} of ${SUBSCRIBERS * EVENTS}`);
-    }, { timeout: 120_000, interval: 5 });
+    await eventually(
+      async () => {
+        if (received < SUBSCRIBERS * EVENTS) throw new Error(`${received} of ${SUBSCRIBERS * EVENTS}`);
+      },
+      { timeout: 120_000, interval: 5 },
+    );
   });
   for (const socket of clients) socket.close();
   plain.close();

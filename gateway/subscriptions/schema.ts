@@ -262,7 +262,8 @@ export function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncGenerat
     if (!isAsyncIterable(source)) return source;
     const { tokens } = args.contextValue as SubscriptionContext;
     const key = `${print(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${tokens.map((t) => t.token).join(',')}`;
-    const run = (payload: unknown) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }) as Promise<ExecutionResult> | ExecutionResult;
+    const run = (payload: unknown) =>
+      execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }) as Promise<ExecutionResult> | ExecutionResult;
     const iterator = source[Symbol.asyncIterator]();
     async function* results$(): AsyncGenerator<ExecutionResult> {
       try {
