@@ -137,6 +137,19 @@ describe('live twin events through the gateway', () => {
     await again.completed;
   });
 
+  it('ends a subscription when the grant it rests on expires', async () => {
+    const grant = await net.orgs.globex!.grantToken({
+      partner: 'acme',
+      scopes: ['twins:subscribe'],
+      selector: { ids: ['globex:mill-1'] },
+      expiresAt: new Date(Date.now() + 1500),
+    });
+    const sub = subscribe(client(bearer(grant.token)), EVENTS, { after: await endOfStream() });
+    const ended = await sub.next();
+    expect(ended.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
+    await sub.completed;
+  });
+
   it('refuses subscribers without twins:subscribe, bad tokens, and cursors older than the stream', async () => {
     const scoped = await net.orgs.acme!.request(
       `mutation($at: DateTime!) { acme { issueMemberToken(input: { subject: "svc", scopes: ["twins:read"], expiresAt: $at }) { token } } }`,

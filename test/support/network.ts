@@ -32,9 +32,13 @@ export interface TestNetwork {
  * directory (with its operator's store), the given organizations (registered and active), and
  * a gateway composed over them.
  */
-export async function startNetwork(disposers: Disposers, slugs: string[]): Promise<TestNetwork> {
+export async function startNetwork(
+  disposers: Disposers,
+  slugs: string[],
+  options: { /** A NATS server of the test's own. */ natsUrl?: string } = {},
+): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
-  const { nats, subjectPrefix } = await natsForTest();
+  const { nats, subjectPrefix } = await natsForTest(options.natsUrl);
   disposers.add(() => nats.drain());
   disposers.add(() => deleteStreams(nats, subjectPrefix));
 

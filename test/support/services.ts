@@ -48,8 +48,8 @@ export async function createStore(kind: StoreKind): Promise<{ url: string; drop:
 }
 
 /** A NATS connection and a subject prefix no other test uses. */
-export async function natsForTest(): Promise<{ nats: NatsConnection; subjectPrefix: string }> {
-  return { nats: await connectNats(NATS_URL, 'twinx-test'), subjectPrefix: randomName('t') };
+export async function natsForTest(url = NATS_URL): Promise<{ nats: NatsConnection; subjectPrefix: string }> {
+  return { nats: await connectNats(url, 'twinx-test'), subjectPrefix: randomName('t') };
 }
 
 /** Resources a test file opened, closed in reverse order in `afterAll`. */

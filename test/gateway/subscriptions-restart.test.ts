@@ -1,0 +1,65 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { encodeCursor } from '../../lib/cursor.ts';
+import { natsNames } from '../../lib/nats.ts';
+import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
+import { startNetwork, type TestNetwork } from '../support/network.ts';
+import { bearer } from '../support/org.ts';
+import { Disposers, eventually } from '../support/services.ts';
+import { connect, subscribe } from '../support/subscriptions.ts';
+
+const disposers = new Disposers();
+let server: OwnNatsServer;
+let net: TestNetwork;
+let viewer: Record<string, string>;
+
+const EVENTS = `subscription($after: String) { twinEvents(filter: { types: [STATE] }, after: $after) { cursor state { metrics { value } } } }`;
+
+async function ingest(value: number) {
+  const at = new Date(Date.UTC(2026, 0, 1, 0, value)).toISOString();
+  const response = await net.orgs.acme!.request(`mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`, {
+    r: [{ twinId: 'acme:press-1', metric: 'force', at, value }],
+  });
+  expect(response.errors).toBeUndefined();
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  disposers.add(() => server.dispose());
+  net = await startNetwork(disposers, ['acme'], { natsUrl: server.url });
+  const created = await net.orgs.acme!.request(
+    `mutation { acme { createTwin(input: { id: "acme:press-1", name: "Press", kind: "press", metrics: [{ name: "force", unit: "kN" }] }) { id } } }`,
+  );
+  expect(created.errors).toBeUndefined();
+  await net.orgs.acme!.eventsPublished();
+  viewer = bearer(await net.orgs.acme!.memberToken('viewer'));
+});
+afterAll(() => disposers.dispose());
+
+it('resumes exactly after a cursor across a NATS restart, with what happened while NATS was down', async () => {
+  const jsm = await jetstreamManager(net.nats);
+  const stream = natsNames(net.subjectPrefix).eventsStream;
+  const start = encodeCursor('event', String((await jsm.streams.info(stream)).state.last_seq));
+  const client = connect(net.gateway.url, viewer);
+  disposers.add(async () => client.dispose());
+  const before = subscribe(client, EVENTS, { after: start });
+  await ingest(1);
+  await net.orgs.acme!.eventsPublished();
+  const seen = await before.next();
+  expect(seen.data.twinEvents.state.metrics[0].value).toBe(1);
+  await before.close();
+
+  await server.stop();
+  await ingest(2); // committed; its event waits in the outbox
+  await server.start();
+  await eventually(async () => expect(await net.orgs.acme!.db.outboxEvent.count({ where: { publishedAt: null } })).toBe(0), { timeout: 20_000, interval: 100 });
+  await ingest(3);
+  await net.orgs.acme!.eventsPublished();
+
+  const again = connect(net.gateway.url, viewer);
+  disposers.add(async () => again.dispose());
+  const resumed = subscribe(again, EVENTS, { after: seen.data.twinEvents.cursor });
+  const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
+  expect(values).toEqual([2, 3]);
+  await resumed.close();
+});
