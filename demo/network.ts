@@ -1,12 +1,12 @@
 import { jetstream } from '@nats-io/jetstream';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
 import type { Logger } from '../lib/logger.ts';
+import { freePort, reachable } from '../lib/net.ts';
 import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { initOperator, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
@@ -36,23 +36,6 @@ const DIRECTORY_PORT = 4100;
 const DAY = 86_400_000;
 /** Encrypts the demo stores' private keys. A demo's keys protect nothing: never use it elsewhere. */
 const DEMO_KEY_SECRET = 'twinx-demo-only-this-protects-nothing';
-
-function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host }, () => (socket.destroy(), resolve(true)));
-    socket.on('error', () => resolve(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** NATS with JetStream: the given URL, a local server, or one started here. */
 async function demoNats(options: DemoOptions): Promise<{ url: string; process?: ChildProcess }> {

@@ -1,27 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, createConnection } from 'node:net';
+import { freePort, reachable } from '../../lib/net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './services.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-function accepting(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ port, host: '127.0.0.1' }, () => (socket.destroy(), resolve()));
-    socket.on('error', reject);
-  });
-}
 
 /** A nats-server of the test's own (JetStream on a temporary store), to stop and start again. */
 export interface OwnNatsServer {
@@ -39,7 +22,12 @@ export async function startNatsServer(): Promise<OwnNatsServer> {
     url: `nats://127.0.0.1:${port}`,
     async start() {
       child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-      await eventually(() => accepting(port), { timeout: 10_000 });
+      await eventually(
+        async () => {
+          if (!(await reachable(port))) throw new Error(`nats-server is not accepting on ${port} yet`);
+        },
+        { timeout: 10_000 },
+      );
     },
     async stop() {
       if (!child || child.exitCode !== null) return;
