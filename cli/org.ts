@@ -2,10 +2,8 @@ import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import { loadConfig, values } from '../lib/config.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
-import { createSigningKey, listKeys } from '../subgraphs/org/auth/keys.ts';
 import { orgSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
-import { issueMemberToken } from '../subgraphs/org/grants/store.ts';
-import { serveOrg, withOrgStore } from '../subgraphs/org/main.ts';
+import { initOrg, serveOrg } from '../subgraphs/org/main.ts';
 
 /** Adds the options every command on an organization's store takes. */
 export function withOrgDbOptions(command: Command): Command {
@@ -47,16 +45,12 @@ export function registerOrgCommands(program: Command): void {
         process.env,
       );
       await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
-      await withOrgStore(config, async (store) => {
-        // Idempotent, so that deployments can run it before every start.
-        if ((await listKeys(store.db)).length > 0) {
-          console.log(`organization ${config.org} is already set up; issue tokens with \`twinx token issue\``);
-          return;
-        }
-        const kid = await createSigningKey(store.db, config.keySecret);
-        const admin = await issueMemberToken(store, cliActor(), { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + config.expiresIn) });
-        console.log(`organization ${config.org} is set up; signing key ${kid}`);
-        console.log(`admin token (shown once, expires ${admin.expiresAt.toISOString()}):\n${admin.token}`);
-      });
+      const admin = await initOrg(config, cliActor(), config.expiresIn);
+      if (!admin) {
+        console.log(`organization ${config.org} is already set up; issue tokens with \`twinx token issue\``);
+        return;
+      }
+      console.log(`organization ${config.org} is set up; signing key ${admin.kid}`);
+      console.log(`admin token (shown once, expires ${admin.expiresAt.toISOString()}):\n${admin.token}`);
     });
 }

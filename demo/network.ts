@@ -135,7 +135,7 @@ export async function runDemo(options: DemoOptions) {
     const databaseUrl = await storeLocation(options, org.slug);
     await prepareOrg(org.slug, databaseUrl, keySecret);
     const started = await startOrgSubgraph(
-      { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1', maxIngestBatch: 5000 },
+      { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1' },
       nats,
       logger,
     );

@@ -1,12 +1,12 @@
 import { composeServices } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
-
-type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 import { parse } from 'graphql';
 import type { Logger } from '../lib/logger.ts';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { orgSdl } from '../subgraphs/org/schema.ts';
+
+type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 
 /** A member as the directory's registry lists it. */
 export interface Member {

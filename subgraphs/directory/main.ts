@@ -4,9 +4,9 @@ import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
 import { OrgAuthenticator } from '../org/auth/authenticator.ts';
-import { createSigningKey, KeyRing, listKeys } from '../org/auth/keys.ts';
-import { issueMemberToken } from '../org/grants/store.ts';
+import { KeyRing, listKeys } from '../org/auth/keys.ts';
 import { createOrgDb } from '../org/db.ts';
+import { initOrg } from '../org/main.ts';
 import type { DirectoryConfig } from './config.ts';
 import { createDirectoryDb, type DirectoryDb } from './db.ts';
 import { createDirectory, OPERATOR, type Directory } from './server.ts';
@@ -21,20 +21,8 @@ export async function migrateNetworkStores(config: { databaseUrl: string; operat
  * Sets up the network operator: its first signing key and a first administrator token.
  * Returns null when it is set up already.
  */
-export async function initOperator(config: { operatorDatabaseUrl: string; keySecret: string }, issuedBy: string, lifetimeMs: number) {
-  const db = createOrgDb({ databaseUrl: config.operatorDatabaseUrl, poolSize: 2 });
-  try {
-    if ((await listKeys(db)).length > 0) return null;
-    const kid = await createSigningKey(db, config.keySecret);
-    const admin = await issueMemberToken({ db, keys: new KeyRing(db, config.keySecret), org: OPERATOR }, issuedBy, {
-      subject: 'operator',
-      role: 'admin',
-      expiresAt: new Date(Date.now() + lifetimeMs),
-    });
-    return { kid, token: admin.token, expiresAt: admin.expiresAt };
-  } finally {
-    await db.$disconnect();
-  }
+export function initOperator(config: { operatorDatabaseUrl: string; keySecret: string }, issuedBy: string, lifetimeMs: number) {
+  return initOrg({ org: OPERATOR, databaseUrl: config.operatorDatabaseUrl, keySecret: config.keySecret }, issuedBy, lifetimeMs, 'operator');
 }
 
 /** A running directory with the stores it opened, closed in order by `stop()`. */

@@ -58,6 +58,11 @@ export class Registry {
     return this.members;
   }
 
+  /** Members whose twins the directory hands out. */
+  active(): Organization[] {
+    return this.members.filter((member) => member.status === 'ACTIVE');
+  }
+
   /** Members gateways compose (not suspended). */
   composed(): Organization[] {
     return this.members.filter((member) => member.status !== 'SUSPENDED');

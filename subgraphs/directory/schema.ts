@@ -141,8 +141,7 @@ function refOf(id: string): TwinRef {
 
 /** Catalog entries the caller may see, of active members only. */
 function visible(ctx: DirectoryContext): Prisma.CatalogTwinWhereInput {
-  const active = ctx.registry.all().filter((member) => member.status === 'ACTIVE');
-  return { AND: [reachWhere(ctx.reach), { org: { in: active.map((member) => member.slug) } }] };
+  return { AND: [reachWhere(ctx.reach), { org: { in: ctx.registry.active().map((member) => member.slug) } }] };
 }
 
 /** The same rule for entries already loaded: lookups by id stay plain primary-key reads. */
@@ -214,11 +213,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         const entry = await ctx.db.catalogTwin.findUnique({ where: { id: args.id }, select: ENTRY });
         return entry && visibleEntry(ctx, entry) ? refOf(entry.id) : null;
       },
-      organizations: (_: unknown, __: unknown, ctx: DirectoryContext) =>
-        ctx.registry
-          .all()
-          .filter((member) => member.status === 'ACTIVE')
-          .map(organizationView),
+      organizations: (_: unknown, __: unknown, ctx: DirectoryContext) => ctx.registry.active().map(organizationView),
     },
     Mutation: { network: () => ({}) },
     NetworkMutation: {

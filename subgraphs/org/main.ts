@@ -4,10 +4,11 @@ import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
-import { KeyRing, listKeys } from './auth/keys.ts';
+import { createSigningKey, KeyRing, listKeys } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
+import type { OrgLimits } from './context.ts';
 import { createOrgDb, type OrgDb } from './db.ts';
-import type { Issuer } from './grants/store.ts';
+import { issueMemberToken, type Issuer } from './grants/store.ts';
 import { createOrgSubgraph, type OrgSubgraph } from './server.ts';
 
 /** Runs a command against an organization's store, then closes it. */
@@ -25,13 +26,27 @@ export function withOrgStore<T>(config: OrgStoreConfig, run: (store: Issuer) => 
   return withOrgDb(config, (db) => run({ db, keys: new KeyRing(db, config.keySecret), org: config.org }));
 }
 
+/**
+ * Sets up an organization's keys: its first signing key and a first administrator token.
+ * Returns null when it is set up already (idempotent, so that deployments can run it before
+ * every start).
+ */
+export function initOrg(config: OrgStoreConfig, issuedBy: string, lifetimeMs: number, subject = 'admin') {
+  return withOrgStore(config, async (store) => {
+    if ((await listKeys(store.db)).length > 0) return null;
+    const kid = await createSigningKey(store.db, config.keySecret);
+    const admin = await issueMemberToken(store, issuedBy, { subject, role: 'admin', expiresAt: new Date(Date.now() + lifetimeMs) });
+    return { kid, token: admin.token, expiresAt: admin.expiresAt };
+  });
+}
+
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
-  config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host' | 'maxIngestBatch'>,
+  config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> & { limits?: Partial<OrgLimits>; poolSize?: number },
   nats: NatsConnection,
   logger: Logger,
-): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; stop: () => Promise<void> }> {
-  const store = openStore(config.databaseUrl);
+): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; auth: OrgAuthenticator; stop: () => Promise<void> }> {
+  const store = openStore(config.databaseUrl, { poolSize: config.poolSize });
   const db = createOrgDb({ store });
   if (!(await listKeys(db)).some((key) => key.signing)) {
     await db.$disconnect();
@@ -51,12 +66,13 @@ export async function startOrgSubgraph(
     logger,
     port: config.port,
     host: config.host,
-    limits: { maxIngestBatch: config.maxIngestBatch },
+    limits: config.limits,
   });
   await subgraph.start();
   return {
     subgraph,
     issuer: { db, keys, org: config.org },
+    auth: authenticator,
     stop: async () => {
       await subgraph.stop();
       await authenticator.stop();
@@ -74,6 +90,6 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     logger.info({ applied }, 'migrations applied');
   }
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
-  const { stop } = await startOrgSubgraph(config, nats, logger);
+  const { stop } = await startOrgSubgraph({ ...config, limits: { maxIngestBatch: config.maxIngestBatch } }, nats, logger);
   await runUntilSignal(logger, [stop, () => nats.drain()]);
 }

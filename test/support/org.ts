@@ -1,14 +1,13 @@
-import { openStore } from '../../lib/db/store.ts';
 import { tokenHeaders } from '../../lib/tokens/headers.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
-import { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
-import { createSigningKey, KeyRing } from '../../subgraphs/org/auth/keys.ts';
+import type { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
+import { createSigningKey } from '../../subgraphs/org/auth/keys.ts';
 import type { OrgLimits } from '../../subgraphs/org/context.ts';
 import { createOrgDb, type OrgDb } from '../../subgraphs/org/db.ts';
 import { issueGrant, issueMemberToken, type Issuer } from '../../subgraphs/org/grants/store.ts';
-import { createOrgSubgraph } from '../../subgraphs/org/server.ts';
+import { startOrgSubgraph } from '../../subgraphs/org/main.ts';
 import { graphql } from './graphql.ts';
 import { createStore, type Disposers, natsForTest } from './services.ts';
 
@@ -59,34 +58,23 @@ export async function startOrg(
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
-  const opened = openStore(store.url, { poolSize: 4 });
-  disposers.add(() => opened.close());
-  const db = createOrgDb({ store: opened });
-  disposers.add(() => db.$disconnect());
-  await createSigningKey(db, KEY_SECRET);
-  const keys = new KeyRing(db, KEY_SECRET);
-  const authenticator = new OrgAuthenticator({ org, db, store: opened, keys, logger });
-  await authenticator.start();
-  disposers.add(() => authenticator.stop());
+  const keysDb = createOrgDb({ databaseUrl: store.url, poolSize: 1 });
+  await createSigningKey(keysDb, KEY_SECRET);
+  await keysDb.$disconnect();
   const { nats, subjectPrefix } = options.network ?? (await natsForTest());
   if (!options.network) {
     disposers.add(() => nats.drain());
     disposers.add(() => deleteStreams(nats, subjectPrefix));
   }
-  const subgraph = createOrgSubgraph({
-    org,
-    db,
+  const started = await startOrgSubgraph(
+    { org, databaseUrl: store.url, keySecret: KEY_SECRET, subjectPrefix, port: 0, host: '127.0.0.1', limits: options.limits, poolSize: 4 },
     nats,
-    subjectPrefix,
-    auth: authenticator,
-    keys,
     logger,
-    limits: options.limits,
-  });
-  await subgraph.start();
-  disposers.add(() => subgraph.stop());
+  );
+  disposers.add(started.stop);
+  const { subgraph, issuer } = started;
+  const { db } = issuer;
   const stop = () => subgraph.stop();
-  const issuer: Issuer = { db, keys, org };
   const expiresAt = () => new Date(Date.now() + DAY);
   const memberToken = async (role: Role, subject = `test-${role}`) => (await issueMemberToken(issuer, 'test', { subject, role, expiresAt: expiresAt() })).token;
   const adminToken = await memberToken('admin', 'test-admin');
@@ -99,7 +87,7 @@ export async function startOrg(
     subjectPrefix,
     issuer,
     adminToken,
-    auth: authenticator,
+    auth: started.auth,
     eventsPublished: () => subgraph.eventsPublished(),
     stop,
     request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
