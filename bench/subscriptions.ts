@@ -12,6 +12,7 @@ import { natsNames } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { startNetwork } from '../test/support/network.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
+import { protocolSubscriber } from '../test/support/subscriptions.ts';
 import { Contender, percentile, report } from './support.ts';
 
 const { values: args } = parseArgs({
@@ -20,23 +21,6 @@ const { values: args } = parseArgs({
 const SUBSCRIBERS = Number(args.subscribers);
 const EVENTS = Number(args.events);
 const READINGS = Number(args.readings);
-
-/** A graphql-transport-ws client at the protocol level: what the 1,000 dashboards cost is the gateway's. */
-async function subscriber(url: string, headers: Record<string, string>, query: string, onNext: (payload: any) => void): Promise<WebSocket> {
-  const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.on('message', (raw) => {
-      const message = JSON.parse(raw.toString());
-      if (message.type === 'connection_ack') {
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
-        resolve();
-      } else if (message.type === 'next') onNext(message.payload);
-    });
-    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: headers })));
-  });
-  return socket;
-}
 
 function heap(): number {
   (globalThis as { gc?: () => void }).gc?.();
@@ -63,7 +47,7 @@ try {
   const rawConsumer = new Contender('reading -> raw NATS consumer (baseline)');
   const gatewayLatency: number[] = [];
   const rawLatency: number[] = [];
-  const dashboard = await subscriber(net.gateway.url, headers, query, (payload) => {
+  const dashboard = await protocolSubscriber(net.gateway.url, headers, query, (payload) => {
     const value = payload.data?.twinEvents?.state?.metrics?.[0]?.value;
     if (sentAt.has(value)) gatewayLatency.push(performance.now() - sentAt.get(value)!);
   });
@@ -105,7 +89,7 @@ try {
   const heapBefore = heap();
   let delivered = 0;
   const sockets: WebSocket[] = [];
-  for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(await subscriber(net.gateway.url, headers, query, () => delivered++));
+  for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(await protocolSubscriber(net.gateway.url, headers, query, () => delivered++));
   const heapAfter = heap();
   console.log(
     `\nmemory: ${SUBSCRIBERS} idle subscriptions (gateway and client sides, one process) ${((heapAfter - heapBefore) / SUBSCRIBERS / 1024).toFixed(1)} KiB each`,

@@ -17,7 +17,8 @@ import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/to
 import { OPERATOR } from '../subgraphs/directory/server.ts';
 import { RegistrySupergraph } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
-import { responseKeyResolver, sharedSubscribe, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
+import { SubscriptionGroups } from './subscriptions/fanout.ts';
+import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -125,7 +126,6 @@ export function createGateway(options: GatewayOptions): Gateway {
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
     subscriptions = subscriptionSchema(apiSchema, {
       hub,
-      maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
       resolveTwin: async (id, query, tokens) => {
         const response = await apollo.executeOperation({ query, variables: { id } }, { contextValue: { tokens } });
         if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
@@ -135,6 +135,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
     });
   });
+  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, logger });
   const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
     {
@@ -148,9 +149,9 @@ export function createGateway(options: GatewayOptions): Gateway {
           return false;
         }
       },
-      context: (ctx): SubscriptionContext => ({ tokens: ctx.extra.tokens ?? [], socket: ctx.extra.socket }),
+      context: (ctx, id): SubscriptionContext => ({ tokens: ctx.extra.tokens ?? [], socket: ctx.extra.socket, id }),
       execute: (args) => execute({ ...args, fieldResolver: responseKeyResolver }),
-      subscribe: sharedSubscribe(),
+      subscribe: groups.subscribe,
     },
     webSockets,
   );
@@ -185,6 +186,7 @@ export function createGateway(options: GatewayOptions): Gateway {
                 status: ready ? 'ready' : 'starting',
                 members: supergraph.current().map((member) => `${member.slug}:${member.status}`),
                 lastCompositionFailure: supergraph.lastFailure,
+                subscriptions: groups.subscriptions,
               }),
           },
         }),

@@ -41,13 +41,15 @@ export interface TwinStateEvent extends TwinEventBase {
 
 export type TwinEvent = TwinLifecycleEvent | TwinStateEvent;
 
-/** A grant was revoked by the organization that issued it. */
-export interface GrantRevokedEvent {
-  type: 'grant.revoked';
+/** A token (a partner's grant, or a member's token) was revoked by the organization that issued it. */
+export interface TokenRevokedEvent {
+  type: 'token.revoked';
+  kind: 'GRANT' | 'MEMBER';
   eventId: string;
   org: string;
   jti: string;
-  partner: string;
+  /** The partner organization of a grant, the member of a member token. */
+  subject: string;
   expiresAt: string;
   at: string;
 }

@@ -23,7 +23,7 @@ function streamName(...parts: string[]): string {
  */
 export const subjectPaths = {
   event: (org: string, localId: string, type: string) => `events.${org}.${localId}.${type}`,
-  grantRevoked: (org: string) => `grants.${org}.revoked`,
+  tokenRevoked: (org: string) => `revocations.${org}`,
 };
 
 /**
@@ -45,10 +45,10 @@ export function natsNames(prefix: string) {
     lifecycleFilter: `${prefix}.events.*.*.twin`,
     eventsStream: stream('events'),
     eventsSubjects: `${prefix}.events.>`,
-    /** An organization revoked a grant. */
-    grantRevokedSubject: (org: string) => `${prefix}.${subjectPaths.grantRevoked(org)}`,
-    grantsStream: stream('grants'),
-    grantsSubjects: `${prefix}.grants.>`,
+    /** An organization revoked a token it issued. */
+    tokenRevokedSubject: (org: string) => `${prefix}.${subjectPaths.tokenRevoked(org)}`,
+    revocationsStream: stream('revocations'),
+    revocationsSubjects: `${prefix}.revocations.>`,
     /** Membership of the network changed (core NATS: gateways also poll the registry). */
     networkChangedSubject: `${prefix}.network.changed`,
   };
@@ -78,7 +78,8 @@ export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: st
   // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
   // publishing and recording it; retention bounds how far back a subscriber can resume.
   await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
-  await ensureStream(jsm, { name: names.grantsStream, subjects: [names.grantsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
+  // Kept longer than any token lives (grants: at most 366 days).
+  await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
 }
 
 /** Deletes every stream of a deployment's subject prefix (tests, benchmarks, teardown). */

@@ -1,5 +1,5 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
-import type { GrantRevokedEvent, TwinEvent } from '../../lib/events.ts';
+import type { TokenRevokedEvent, TwinEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureEventStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 
@@ -31,10 +31,10 @@ export class EventHub {
     const { nats } = this.options;
     await ensureEventStreams(nats, this.options.subjectPrefix);
     const js = jetstream(nats);
-    // Every revocation ever announced (the stream keeps them longer than any grant lives).
-    const revocations = await (await js.consumers.get(this.names.grantsStream, { filter_subjects: this.names.grantsSubjects })).consume();
+    // Every revocation ever announced (the stream keeps them longer than any token lives).
+    const revocations = await (await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects })).consume();
     this.pump(revocations, (message) => {
-      const { jti } = message.json<GrantRevokedEvent>();
+      const { jti } = message.json<TokenRevokedEvent>();
       this.revoked.add(jti);
       for (const listener of this.revocationListeners) listener(jti);
     });

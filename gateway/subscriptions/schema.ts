@@ -1,16 +1,4 @@
-import {
-  createSourceEventStream,
-  execute,
-  extendSchema,
-  GraphQLError,
-  parse,
-  print,
-  type ExecutionArgs,
-  type ExecutionResult,
-  type FieldNode,
-  type GraphQLFieldResolver,
-  type GraphQLSchema,
-} from 'graphql';
+import { extendSchema, GraphQLError, parse, print, type FieldNode, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { WebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
@@ -73,18 +61,15 @@ function failure(error: TwinxError): GraphQLError {
 export interface SubscriptionContext {
   tokens: PresentedToken[];
   socket: WebSocket;
+  /** The subscription's id on its connection (graphql-ws). */
+  id: string;
 }
 
 export interface SubscriptionDeps {
   hub: EventHub;
   /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
   resolveTwin: (twinId: string, selection: string, tokens: PresentedToken[]) => Promise<unknown>;
-  /** Bytes a connection may have waiting to be sent before it is closed as too slow. */
-  maxBufferedBytes: number;
 }
-
-/** WebSocket close code for a subscriber that does not keep up (4000–4999: application codes). */
-export const SLOW_CONSUMER = 4408;
 
 interface Filter {
   twinIds?: string[] | null;
@@ -106,14 +91,18 @@ function matches(filter: Filter | null | undefined, event: TwinEvent): boolean {
   );
 }
 
-/** A bounded queue read as an async iterator; `fail` ends it with an error event. */
-class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
+/** A queue read as an async iterator; `fail` ends it with an error event. */
+export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
   private readonly items: (T | GraphQLError)[] = [];
   private waiting?: (result: IteratorResult<T | GraphQLError>) => void;
   private done = false;
   private finishAfterPending = false;
 
-  constructor(private readonly onClose: () => void) {}
+  constructor(
+    private readonly onClose: () => void,
+    /** Follows the live stream from now on (not resuming after a cursor), so later identical subscriptions can share it. */
+    readonly live: boolean,
+  ) {}
 
   push(item: T | GraphQLError): void {
     if (this.done) return;
@@ -187,17 +176,10 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     }
 
     const cleanups: (() => unknown)[] = [];
-    const channel = new Channel<FeedEvent>(() => cleanups.forEach((cleanup) => void cleanup()));
+    const channel = new Channel<FeedEvent>(() => cleanups.forEach((cleanup) => void cleanup()), from === null);
     const deliver = (item: FeedEvent) => {
       const { event } = item;
-      if (!matches(args.filter, event) || !canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) return;
-      if (ctx.socket.bufferedAmount > deps.maxBufferedBytes) {
-        // A subscriber that cannot keep up is cut off, so that it never holds the others back.
-        ctx.socket.close(SLOW_CONSUMER, 'too slow: the connection does not keep up with its events');
-        channel.return();
-        return;
-      }
-      channel.push(item);
+      if (matches(args.filter, event) && canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) channel.push(item);
     };
     cleanups.push(
       deps.hub.onRevoked((jti) => {
@@ -235,59 +217,9 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   return schema;
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof (value as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function';
-}
-
 /** Reads fields by their response key (alias) first: `twin { … }` comes back from the network graph keyed so. */
 export const responseKeyResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
   if (typeof source !== 'object' || source === null) return undefined;
   const record = source as Record<string, unknown>;
   return info.path.key in record ? record[info.path.key as string] : record[info.fieldName];
 };
-
-/** Recent results, shared by subscriptions that asked the same thing of the same event. */
-const SHARED_RESULTS = 2048;
-
-/**
- * Subscribes like graphql-js does, but runs the operation once per event for all subscriptions
- * with the same document, variables and tokens (tokens only matter to `twin { … }`, but they
- * are always part of the key to keep that simple and safe): with a thousand dashboards on one
- * machine's events, the work per event is done once, not a thousand times.
- */
-export function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
-  const results = new Map<string, Promise<ExecutionResult>>();
-  return async (args) => {
-    const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
-    if (!isAsyncIterable(source)) return source;
-    const { tokens } = args.contextValue as SubscriptionContext;
-    const key = `${print(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${tokens.map((t) => t.token).join(',')}`;
-    const run = (payload: unknown) =>
-      execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }) as Promise<ExecutionResult> | ExecutionResult;
-    const iterator = source[Symbol.asyncIterator]();
-    async function* results$(): AsyncGenerator<ExecutionResult> {
-      try {
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) return;
-          const payload = next.value as FeedEvent | GraphQLError;
-          if (payload instanceof GraphQLError) {
-            yield await run(payload);
-            continue;
-          }
-          const id = `${key}\u0000${payload.seq}`;
-          let result = results.get(id);
-          if (!result) {
-            result = Promise.resolve(run(payload));
-            results.set(id, result);
-            if (results.size > SHARED_RESULTS) results.delete(results.keys().next().value!);
-          }
-          yield await result;
-        }
-      } finally {
-        await iterator.return?.();
-      }
-    }
-    return results$();
-  };
-}

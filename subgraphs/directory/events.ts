@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { GrantRevokedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
+import type { TokenRevokedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { consumeDurable, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import type { DirectoryDb } from './db.ts';
@@ -41,11 +41,13 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
   const revocations = await consumeDurable({
     nats,
     logger,
-    stream: names.grantsStream,
+    stream: names.revocationsStream,
     durable: 'directory-revocations',
-    filterSubject: names.grantsSubjects,
+    filterSubject: names.revocationsSubjects,
     handle: async (message) => {
-      const event = json<GrantRevokedEvent>(message);
+      const event = json<TokenRevokedEvent>(message);
+      // Grants decide what the directory shows partners; a member's tokens are checked by their own organization.
+      if (event.kind !== 'GRANT') return;
       await db.revokedGrant.upsert({ where: { jti: event.jti }, create: { jti: event.jti, org: event.org, expiresAt: new Date(event.expiresAt) }, update: {} });
     },
   });

@@ -137,6 +137,22 @@ describe('live twin events through the gateway', () => {
     await again.completed;
   });
 
+  it('ends the subscriptions of a revoked member token too', async () => {
+    const issued = await net.orgs.acme!.request(
+      `mutation($at: DateTime!) { acme { issueMemberToken(input: { subject: "svc:wallboard", role: "viewer", expiresAt: $at }) { token jti } } }`,
+      { at: new Date(Date.now() + 3_600_000).toISOString() },
+    );
+    const { token, jti } = issued.data.acme.issueMemberToken;
+    const sub = subscribe(client(bearer(token)), EVENTS, { after: await endOfStream() });
+    await ingest('acme', 'acme:press-1', 61);
+    expect((await sub.next()).data.twinEvents.twinId).toBe('acme:press-1');
+    const revoked = await net.orgs.acme!.request(`mutation($jti: ID!) { acme { revokeMemberToken(jti: $jti) } }`, { jti });
+    expect(revoked.errors).toBeUndefined();
+    await net.orgs.acme!.eventsPublished();
+    expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    await sub.completed;
+  });
+
   it('ends a subscription when the grant it rests on expires', async () => {
     const grant = await net.orgs.globex!.grantToken({
       partner: 'acme',

@@ -62,3 +62,28 @@ export function subscribe(client: Client, query: string, variables: Record<strin
     close: async () => dispose(),
   };
 }
+
+/**
+ * A graphql-transport-ws client at the protocol level, for what the full client hides: many
+ * sockets at little cost, or a socket that stops reading. Resolves once the subscription is sent.
+ */
+export async function protocolSubscriber(
+  httpUrl: string,
+  headers: Record<string, string>,
+  query: string,
+  onNext: (payload: Received) => void,
+): Promise<WebSocket> {
+  const socket = new WebSocket(wsUrl(httpUrl), 'graphql-transport-ws');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.on('message', (raw) => {
+      const message = JSON.parse(raw.toString());
+      if (message.type === 'connection_ack') {
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+        resolve();
+      } else if (message.type === 'next') onNext(message.payload);
+    });
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: headers })));
+  });
+  return socket;
+}

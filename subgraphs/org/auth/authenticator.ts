@@ -9,7 +9,7 @@ import type { TwinSelector } from '../../../lib/tokens/selector.ts';
 import { TokenProblem, unauthenticated, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
-import { grantRevoked } from '../events/outbox.ts';
+import { tokenRevoked } from '../events/outbox.ts';
 import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
 /** How often the revocation channel is checked to be alive; a silent connection is a lost one. */
@@ -216,7 +216,7 @@ export async function revokeToken(db: OrgDb, org: string, jti: string, kind: 'ME
     if (!token || token.kind !== kind) throw new TwinxError(ErrorCode.NOT_FOUND, `No ${kind === 'GRANT' ? 'grant' : 'member token'} ${jti}.`, { jti });
     if (count === 1) {
       await tx.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, ${`revoked:${jti}`})`;
-      if (kind === 'GRANT') await grantRevoked(tx, org, token);
+      await tokenRevoked(tx, org, { ...token, kind });
     }
     return token;
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CatalogEntry, GrantRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import type { CatalogEntry, TokenRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import { subjectPaths } from '../../../lib/nats.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -33,16 +33,21 @@ export async function twinChanged(tx: Tx, org: string, localId: string, change: 
   await enqueue(tx, subjectPaths.event(org, localId, 'twin'), event);
 }
 
-/** Records a grant's revocation, in the transaction that made it. */
-export async function grantRevoked(tx: Tx, org: string, grant: { jti: string; subject: string; expiresAt: Date }): Promise<void> {
-  const event: GrantRevokedEvent = {
-    type: 'grant.revoked',
+/** Records a token's revocation, in the transaction that made it. */
+export async function tokenRevoked(
+  tx: Tx,
+  org: string,
+  token: { jti: string; kind: TokenRevokedEvent['kind']; subject: string; expiresAt: Date },
+): Promise<void> {
+  const event: TokenRevokedEvent = {
+    type: 'token.revoked',
+    kind: token.kind,
     eventId: randomUUID(),
     org,
-    jti: grant.jti,
-    partner: grant.subject,
-    expiresAt: grant.expiresAt.toISOString(),
+    jti: token.jti,
+    subject: token.subject,
+    expiresAt: token.expiresAt.toISOString(),
     at: new Date().toISOString(),
   };
-  await enqueue(tx, subjectPaths.grantRevoked(org), event);
+  await enqueue(tx, subjectPaths.tokenRevoked(org), event);
 }

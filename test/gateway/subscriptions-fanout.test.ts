@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway } from '../../gateway/server.ts';
+import { SLOW_CONSUMER } from '../../gateway/subscriptions/fanout.ts';
+import { decodeCursor } from '../../lib/cursor.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { startNetwork, type TestNetwork } from '../support/network.ts';
+import { bearer } from '../support/org.ts';
+import { Disposers, eventually } from '../support/services.ts';
+import { connect, protocolSubscriber, subscribe, type Received } from '../support/subscriptions.ts';
+
+const disposers = new Disposers();
+let net: TestNetwork;
+let gateway: Gateway;
+let viewer: Record<string, string>;
+
+const TWINS = Array.from({ length: 10 }, (_, i) => `acme:line-${i}`);
+const METRICS = Array.from({ length: 100 }, (_, i) => `m${i}`);
+/** About 10 KiB a frame: every metric of the twin's state. */
+const LIVE = `subscription { twinEvents(filter: { orgs: ["acme"], types: [STATE] }) { cursor twinId state { status metrics { metric unit value at inRange } } } }`;
+let batch = 0;
+
+/** One reading of every metric of every twin: one STATE event per twin. */
+async function ingestAll() {
+  batch += 1;
+  const at = new Date(Date.UTC(2026, 0, 1) + batch * 1000).toISOString();
+  const readings = TWINS.flatMap((twinId) => METRICS.map((metric) => ({ twinId, metric, at, value: batch })));
+  const response = await net.orgs.acme!.request(`mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`, { r: readings });
+  expect(response.errors).toBeUndefined();
+}
+
+async function subscriptionsServed(): Promise<number> {
+  return ((await (await fetch(gateway.url.replace('/graphql', '/readyz'))).json()) as { subscriptions: number }).subscriptions;
+}
+
+beforeAll(async () => {
+  net = await startNetwork(disposers, ['acme']);
+  for (const id of TWINS) {
+    const created = await net.orgs.acme!.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
+      input: { id, name: id, kind: 'line', metrics: METRICS.map((name) => ({ name, unit: 'bar', min: 0, max: 1000 })) },
+    });
+    expect(created.errors).toBeUndefined();
+  }
+  await net.orgs.acme!.eventsPublished();
+  // A small allowance, so that the test need not fill the kernel's socket buffers many times over.
+  gateway = createGateway({
+    directoryUrl: net.directory.url,
+    nats: net.nats,
+    subjectPrefix: net.subjectPrefix,
+    logger: createLogger('test', 'silent'),
+    maxBufferedBytes: 64 * 1024,
+  });
+  await gateway.start();
+  disposers.add(() => gateway.stop());
+  viewer = bearer(await net.orgs.acme!.memberToken('viewer', 'dashboard'));
+});
+afterAll(() => disposers.dispose());
+
+describe('many subscribers of the same events', () => {
+  it('cuts off a subscriber that stops reading, without holding back the one beside it, and loses nothing for it', async () => {
+    const fast: string[] = [];
+    const slow: string[] = [];
+    const cursorOf = (payload: Received) => payload.data.twinEvents.cursor as string;
+    const fastSocket = await protocolSubscriber(gateway.url, viewer, LIVE, (payload) => fast.push(cursorOf(payload)));
+    disposers.add(async () => fastSocket.close());
+    const slowSocket = await protocolSubscriber(gateway.url, viewer, LIVE, (payload) => slow.push(cursorOf(payload)));
+    const slowClosed = new Promise<number>((resolve) => slowSocket.once('close', resolve));
+    await eventually(async () => expect(await subscriptionsServed()).toBe(2));
+
+    // The slow dashboard stops reading; events keep coming until the gateway gives up on it.
+    slowSocket.pause();
+    while ((await subscriptionsServed()) === 2) {
+      expect(batch, 'the slow subscriber was never cut off').toBeLessThan(300);
+      await ingestAll();
+      await net.orgs.acme!.eventsPublished();
+    }
+    await ingestAll();
+    await net.orgs.acme!.eventsPublished();
+    const total = batch * TWINS.length;
+    // The other subscriber of the same events got every one of them, in stream order.
+    await eventually(async () => expect(fast).toHaveLength(total), { timeout: 30_000 });
+    const positions = fast.map((cursor) => Number(decodeCursor('event', cursor)));
+    expect(positions.every((position, i) => i === 0 || position > positions[i - 1]!)).toBe(true);
+
+    // Reading again, the slow one gets what was already on its way, then the close.
+    slowSocket.resume();
+    expect(await slowClosed).toBe(SLOW_CONSUMER);
+    expect(slow.length).toBeGreaterThan(0);
+    expect(slow.length).toBeLessThan(total);
+    expect(slow).toEqual(fast.slice(0, slow.length));
+
+    // It resumes after its last cursor and gets exactly the rest.
+    const client = connect(gateway.url, viewer);
+    disposers.add(async () => client.dispose());
+    const resumed = subscribe(client, `subscription($after: String) { twinEvents(filter: { orgs: ["acme"], types: [STATE] }, after: $after) { cursor } }`, {
+      after: slow.at(-1),
+    });
+    const rest: string[] = [];
+    while (rest.length < total - slow.length) rest.push((await resumed.next()).data.twinEvents.cursor);
+    expect([...slow, ...rest]).toEqual(fast);
+    await resumed.close();
+  });
+});
