@@ -127,6 +127,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')
+    .option('--max-buffered-bytes <n>', 'bytes a subscriber may have waiting before it is closed as too slow (default 1048576)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => serveGateway(loadConfig(gatewaySettings, flags, process.env)));
 }

@@ -11,6 +11,7 @@ export const gatewaySettings = {
   subgraphTimeoutMs: { flag: 'subgraph-timeout-ms', env: 'TWINX_SUBGRAPH_TIMEOUT_MS', schema: values.positiveInt(5000) },
   maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
   maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },
+  maxBufferedBytes: { flag: 'max-buffered-bytes', env: 'TWINX_MAX_BUFFERED_BYTES', schema: values.positiveInt(1024 * 1024) },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel },
 };
 

@@ -17,6 +17,7 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     host: config.host,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: { maxDepth: config.maxDepth, maxCost: config.maxCost, defaultListSize: 50 },
+    maxBufferedBytes: config.maxBufferedBytes,
   });
   await gateway.start();
   await runUntilSignal(logger, [() => gateway.stop(), () => nats.drain()]);

@@ -1,6 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createGateway } from '../../gateway/server.ts';
 import { encodeCursor } from '../../lib/cursor.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { natsNames } from '../../lib/nats.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
@@ -61,5 +63,40 @@ it('resumes exactly after a cursor across a NATS restart, with what happened whi
   const resumed = subscribe(again, EVENTS, { after: seen.data.twinEvents.cursor });
   const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
   expect(values).toEqual([2, 3]);
+  await resumed.close();
+});
+
+it('resumes exactly after a cursor across a gateway restart, with what happened while it was down', async () => {
+  const options = { directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') };
+  const first = createGateway(options);
+  await first.start();
+  const port = Number(new URL(first.url).port);
+  const jsm = await jetstreamManager(net.nats);
+  const start = encodeCursor('event', String((await jsm.streams.info(natsNames(net.subjectPrefix).eventsStream)).state.last_seq));
+  const client = connect(first.url, viewer);
+  disposers.add(async () => client.dispose());
+  const live = subscribe(client, EVENTS, { after: start });
+  await ingest(10);
+  await net.orgs.acme!.eventsPublished();
+  const seen = await live.next();
+  expect(seen.data.twinEvents.state.metrics[0].value).toBe(10);
+
+  await first.stop();
+  expect(await live.failed).toMatchObject({ code: 1001 });
+  await ingest(11);
+  await ingest(12);
+  await net.orgs.acme!.eventsPublished();
+  const restarted = createGateway({ ...options, port });
+  await restarted.start();
+  disposers.add(() => restarted.stop());
+
+  const again = connect(restarted.url, viewer);
+  disposers.add(async () => again.dispose());
+  const resumed = subscribe(again, EVENTS, { after: seen.data.twinEvents.cursor });
+  const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
+  expect(values).toEqual([11, 12]);
+  await ingest(13);
+  await net.orgs.acme!.eventsPublished();
+  expect((await resumed.next()).data.twinEvents.state.metrics[0].value).toBe(13);
   await resumed.close();
 });

@@ -121,16 +121,24 @@ describe('live twin events through the gateway', () => {
     await b.close();
   });
 
-  it('ends the subscriptions of a revoked grant with a clear error', async () => {
-    const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { orgs: ['globex'] } });
+  it('ends the subscriptions of a revoked grant with a clear error, on every gateway', async () => {
+    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
+    await other.start();
+    disposers.add(() => other.stop());
+    const after = await endOfStream();
+    const subs = [
+      subscribe(client(engineer), EVENTS, { after, filter: { orgs: ['globex'] } }),
+      subscribe(client(engineer, other.url), EVENTS, { after, filter: { orgs: ['globex'] } }),
+    ];
     await ingest('globex', 'globex:mill-1', 60);
-    expect((await sub.next()).data.twinEvents.twinId).toBe('globex:mill-1');
+    for (const sub of subs) expect((await sub.next()).data.twinEvents.twinId).toBe('globex:mill-1');
     const revoked = await net.orgs.globex!.request(`mutation($jti: ID!) { globex { revokeGrant(jti: $jti) { active } } }`, { jti: globexGrant });
     expect(revoked.data.globex.revokeGrant.active).toBe(false);
     await net.orgs.globex!.eventsPublished();
-    const last = await sub.next();
-    expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
-    await sub.completed;
+    for (const sub of subs) {
+      expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+      await sub.completed;
+    }
     // And a new subscription with that grant is refused at once.
     const again = subscribe(client(engineer), EVENTS, {});
     expect((await again.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
