@@ -1,14 +1,11 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createGateway } from '../../gateway/server.ts';
-import { encodeCursor } from '../../lib/cursor.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { natsNames } from '../../lib/nats.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
-import { connect, subscribe } from '../support/subscriptions.ts';
+import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let server: OwnNatsServer;
@@ -25,6 +22,26 @@ async function ingest(value: number) {
   expect(response.errors).toBeUndefined();
 }
 
+function subscription(gatewayUrl: string, after: string): TestSubscription {
+  const client = connect(gatewayUrl, viewer);
+  disposers.add(async () => client.dispose());
+  return subscribe(client, EVENTS, { after });
+}
+
+async function valueOf(sub: TestSubscription): Promise<number> {
+  return (await sub.next()).data.twinEvents.state.metrics[0].value;
+}
+
+/** Subscribes from the end of the stream and receives one reading's event. */
+async function firstEvent(gatewayUrl: string, value: number): Promise<{ subscription: TestSubscription; cursor: string }> {
+  const sub = subscription(gatewayUrl, await endOfStream(net));
+  await ingest(value);
+  await net.orgs.acme!.eventsPublished();
+  const event = await sub.next();
+  expect(event.data.twinEvents.state.metrics[0].value).toBe(value);
+  return { subscription: sub, cursor: event.data.twinEvents.cursor };
+}
+
 beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
@@ -39,16 +56,7 @@ beforeAll(async () => {
 afterAll(() => disposers.dispose());
 
 it('resumes exactly after a cursor across a NATS restart, with what happened while NATS was down', async () => {
-  const jsm = await jetstreamManager(net.nats);
-  const stream = natsNames(net.subjectPrefix).eventsStream;
-  const start = encodeCursor('event', String((await jsm.streams.info(stream)).state.last_seq));
-  const client = connect(net.gateway.url, viewer);
-  disposers.add(async () => client.dispose());
-  const before = subscribe(client, EVENTS, { after: start });
-  await ingest(1);
-  await net.orgs.acme!.eventsPublished();
-  const seen = await before.next();
-  expect(seen.data.twinEvents.state.metrics[0].value).toBe(1);
+  const { subscription: before, cursor } = await firstEvent(net.gateway.url, 1);
   await before.close();
 
   await server.stop();
@@ -58,11 +66,8 @@ it('resumes exactly after a cursor across a NATS restart, with what happened whi
   await ingest(3);
   await net.orgs.acme!.eventsPublished();
 
-  const again = connect(net.gateway.url, viewer);
-  disposers.add(async () => again.dispose());
-  const resumed = subscribe(again, EVENTS, { after: seen.data.twinEvents.cursor });
-  const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
-  expect(values).toEqual([2, 3]);
+  const resumed = subscription(net.gateway.url, cursor);
+  expect([await valueOf(resumed), await valueOf(resumed)]).toEqual([2, 3]);
   await resumed.close();
 });
 
@@ -71,15 +76,7 @@ it('resumes exactly after a cursor across a gateway restart, with what happened 
   const first = createGateway(options);
   await first.start();
   const port = Number(new URL(first.url).port);
-  const jsm = await jetstreamManager(net.nats);
-  const start = encodeCursor('event', String((await jsm.streams.info(natsNames(net.subjectPrefix).eventsStream)).state.last_seq));
-  const client = connect(first.url, viewer);
-  disposers.add(async () => client.dispose());
-  const live = subscribe(client, EVENTS, { after: start });
-  await ingest(10);
-  await net.orgs.acme!.eventsPublished();
-  const seen = await live.next();
-  expect(seen.data.twinEvents.state.metrics[0].value).toBe(10);
+  const { subscription: live, cursor } = await firstEvent(first.url, 10);
 
   await first.stop();
   expect(await live.failed).toMatchObject({ code: 1001 });
@@ -90,13 +87,10 @@ it('resumes exactly after a cursor across a gateway restart, with what happened 
   await restarted.start();
   disposers.add(() => restarted.stop());
 
-  const again = connect(restarted.url, viewer);
-  disposers.add(async () => again.dispose());
-  const resumed = subscribe(again, EVENTS, { after: seen.data.twinEvents.cursor });
-  const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
-  expect(values).toEqual([11, 12]);
+  const resumed = subscription(restarted.url, cursor);
+  expect([await valueOf(resumed), await valueOf(resumed)]).toEqual([11, 12]);
   await ingest(13);
   await net.orgs.acme!.eventsPublished();
-  expect((await resumed.next()).data.twinEvents.state.metrics[0].value).toBe(13);
+  expect(await valueOf(resumed)).toBe(13);
   await resumed.close();
 });

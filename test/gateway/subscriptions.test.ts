@@ -8,7 +8,7 @@ import { natsNames } from '../../lib/nats.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
-import { connect, subscribe } from '../support/subscriptions.ts';
+import { connect, endOfStream, subscribe } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let net: TestNetwork;
@@ -33,15 +33,6 @@ function client(headers: Record<string, string>, url = net.gateway.url): Client 
   const c = connect(url, headers);
   disposers.add(async () => c.dispose());
   return c;
-}
-
-/**
- * A cursor at the end of the event stream: subscribing after it receives every later event,
- * however long the subscription takes to start (no race with what the test does next).
- */
-async function endOfStream(): Promise<string> {
-  const jsm = await jetstreamManager(net.nats);
-  return encodeCursor('event', String((await jsm.streams.info(natsNames(net.subjectPrefix).eventsStream)).state.last_seq));
 }
 
 beforeAll(async () => {
@@ -69,7 +60,7 @@ describe('live twin events through the gateway', () => {
     const sub = subscribe(
       client(engineer),
       `subscription($after: String) { twinEvents(filter: { orgs: ["globex"] }, after: $after) { type twinId state { status } twin { name ... on GlobexTwin { listed } } } }`,
-      { after: await endOfStream() },
+      { after: await endOfStream(net) },
     );
     await ingest('globex', 'globex:mill-1', 50);
     const event = await sub.next();
@@ -79,7 +70,7 @@ describe('live twin events through the gateway', () => {
   });
 
   it('sends only events of twins the subscriber may see, that pass its filter', async () => {
-    const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { types: ['STATE', 'ALERT'] } });
+    const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(net), filter: { types: ['STATE', 'ALERT'] } });
     await ingest('globex', 'globex:mill-2', 10); // not granted
     await ingest('acme', 'acme:press-1', 20); // own
     await ingest('globex', 'globex:mill-1', 150); // granted: STATE then ALERT
@@ -89,7 +80,7 @@ describe('live twin events through the gateway', () => {
   });
 
   it('resumes exactly after a cursor: no gap, no duplicate, on this gateway or another one', async () => {
-    const first = subscribe(client(engineer), EVENTS, { after: await endOfStream(), filter: { twinIds: ['acme:press-1'] } });
+    const first = subscribe(client(engineer), EVENTS, { after: await endOfStream(net), filter: { twinIds: ['acme:press-1'] } });
     await ingest('acme', 'acme:press-1', 30);
     const seen = await first.next();
     await first.close();
@@ -111,7 +102,7 @@ describe('live twin events through the gateway', () => {
     const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
     await other.start();
     disposers.add(() => other.stop());
-    const after = await endOfStream();
+    const after = await endOfStream(net);
     const a = subscribe(client(engineer), EVENTS, { after });
     const b = subscribe(client(engineer, other.url), EVENTS, { after });
     await ingest('acme', 'acme:press-1', 40);
@@ -125,7 +116,7 @@ describe('live twin events through the gateway', () => {
     const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
     await other.start();
     disposers.add(() => other.stop());
-    const after = await endOfStream();
+    const after = await endOfStream(net);
     const subs = [
       subscribe(client(engineer), EVENTS, { after, filter: { orgs: ['globex'] } }),
       subscribe(client(engineer, other.url), EVENTS, { after, filter: { orgs: ['globex'] } }),
@@ -151,7 +142,7 @@ describe('live twin events through the gateway', () => {
       { at: new Date(Date.now() + 3_600_000).toISOString() },
     );
     const { token, jti } = issued.data.acme.issueMemberToken;
-    const sub = subscribe(client(bearer(token)), EVENTS, { after: await endOfStream() });
+    const sub = subscribe(client(bearer(token)), EVENTS, { after: await endOfStream(net) });
     await ingest('acme', 'acme:press-1', 61);
     expect((await sub.next()).data.twinEvents.twinId).toBe('acme:press-1');
     const revoked = await net.orgs.acme!.request(`mutation($jti: ID!) { acme { revokeMemberToken(jti: $jti) } }`, { jti });
@@ -168,7 +159,7 @@ describe('live twin events through the gateway', () => {
       selector: { ids: ['globex:mill-1'] },
       expiresAt: new Date(Date.now() + 1500),
     });
-    const sub = subscribe(client(bearer(grant.token)), EVENTS, { after: await endOfStream() });
+    const sub = subscribe(client(bearer(grant.token)), EVENTS, { after: await endOfStream(net) });
     const ended = await sub.next();
     expect(ended.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
     await sub.completed;

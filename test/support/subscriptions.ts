@@ -1,5 +1,8 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { encodeCursor } from '../../lib/cursor.ts';
+import { natsNames, type NatsConnection } from '../../lib/nats.ts';
 
 export interface Received {
   data?: any;
@@ -86,4 +89,13 @@ export async function protocolSubscriber(
     socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: headers })));
   });
   return socket;
+}
+
+/**
+ * A cursor at the end of the event stream: subscribing after it receives every later event,
+ * however long the subscription takes to start (no race with what the test does next).
+ */
+export async function endOfStream(net: { nats: NatsConnection; subjectPrefix: string }): Promise<string> {
+  const jsm = await jetstreamManager(net.nats);
+  return encodeCursor('event', String((await jsm.streams.info(natsNames(net.subjectPrefix).eventsStream)).state.last_seq));
 }
