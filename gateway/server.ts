@@ -126,8 +126,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
     subscriptions = subscriptionSchema(apiSchema, {
       hub,
-      resolveTwin: async (id, query, tokens) => {
-        const response = await apollo.executeOperation({ query, variables: { id } }, { contextValue: { tokens } });
+      resolveTwin: async (query, variables, tokens) => {
+        const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
         if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
         const [error] = response.body.singleResult.errors ?? [];
         if (error) throw new GraphQLError(error.message, { extensions: error.extensions });

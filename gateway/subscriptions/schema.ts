@@ -1,4 +1,15 @@
-import { extendSchema, GraphQLError, parse, print, type FieldNode, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import {
+  extendSchema,
+  GraphQLError,
+  parse,
+  print,
+  visit,
+  type ASTNode,
+  type FragmentDefinitionNode,
+  type GraphQLFieldResolver,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+} from 'graphql';
 import type { WebSocket } from 'ws';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
@@ -68,7 +79,7 @@ export interface SubscriptionContext {
 export interface SubscriptionDeps {
   hub: EventHub;
   /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
-  resolveTwin: (twinId: string, selection: string, tokens: PresentedToken[]) => Promise<unknown>;
+  resolveTwin: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<unknown>;
 }
 
 interface Filter {
@@ -140,11 +151,35 @@ export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
   }
 }
 
-/** The selection of `twin { … }` in the subscriber's operation, as a query against the network graph. */
-function twinQuery(field: FieldNode, fragments: Record<string, { loc?: { source: { body: string } } }>): string {
-  const selection = field.selectionSet ? field.selectionSet.selections.map((node) => print(node)).join(' ') : '';
-  const definitions = Object.values(fragments).map((fragment) => print(fragment as never));
-  return `query TwinOfEvent($id: ID!) { twin(id: $id) { __typename ${selection} } } ${definitions.join(' ')}`;
+/**
+ * The selection of `twin { … }` in the subscriber's operation, as a query against the network
+ * graph: with the fragments it spreads and the operation's variables it uses (only those, as
+ * GraphQL refuses unused ones), and the twin's id in a variable of its own.
+ */
+function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown> } {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  const used = new Set<string>();
+  const collect = (node: ASTNode) =>
+    visit(node, {
+      FragmentSpread: (spread) => {
+        const fragment = info.fragments[spread.name.value];
+        if (fragment && !fragments.has(spread.name.value)) {
+          fragments.set(spread.name.value, fragment);
+          collect(fragment);
+        }
+      },
+      Variable: (variable) => void used.add(variable.name.value),
+    });
+  const selections = info.fieldNodes.flatMap((node) => node.selectionSet?.selections ?? []);
+  selections.forEach(collect);
+  let id = 'twinId';
+  while (used.has(id)) id = `_${id}`;
+  const definitions = (info.operation.variableDefinitions ?? []).filter((definition) => used.has(definition.variable.name.value)).map((d) => print(d));
+  const variables = Object.fromEntries([...used].map((name) => [name, info.variableValues[name]]));
+  return {
+    query: `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { __typename ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
+    variables: { ...variables, [id]: twinId },
+  };
 }
 
 /**
@@ -212,7 +247,8 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   twinField.getFields().twin!.resolve = (source, _args, ctx, info) => {
     const { event } = source as { event: TwinEvent };
     if (event.type === 'twin' && event.change === 'deleted') return null;
-    return deps.resolveTwin(event.twinId, twinQuery(info.fieldNodes[0]!, info.fragments as never), ctx.tokens);
+    const { query, variables } = twinQuery(event.twinId, info);
+    return deps.resolveTwin(query, variables, ctx.tokens);
   };
   return schema;
 }

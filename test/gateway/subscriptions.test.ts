@@ -69,6 +69,21 @@ describe('live twin events through the gateway', () => {
     await sub.close();
   });
 
+  it('resolves twin { … } with the operation’s fragments and variables', async () => {
+    const sub = subscribe(
+      client(engineer),
+      `subscription($after: String, $metric: String!) { twinEvents(filter: { twinIds: ["acme:press-1"] }, after: $after) { ...Event } }
+       fragment Event on TwinEvent { type twin { ...Named telemetry(metric: $metric, first: 1) { edges { node { value } } } } }
+       fragment Named on Twin { name }`,
+      { after: await endOfStream(net), metric: 'temperature' },
+    );
+    await ingest('acme', 'acme:press-1', 15);
+    const event = await sub.next();
+    expect(event.errors).toBeUndefined();
+    expect(event.data.twinEvents).toEqual({ type: 'STATE', twin: { name: 'ACME:PRESS-1', telemetry: { edges: [{ node: { value: 15 } }] } } });
+    await sub.close();
+  });
+
   it('sends only events of twins the subscriber may see, that pass its filter', async () => {
     const sub = subscribe(client(engineer), EVENTS, { after: await endOfStream(net), filter: { types: ['STATE', 'ALERT'] } });
     await ingest('globex', 'globex:mill-2', 10); // not granted
