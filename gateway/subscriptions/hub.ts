@@ -33,22 +33,23 @@ export class EventHub {
     const js = jetstream(nats);
     // Every revocation ever announced (the stream keeps them longer than any token lives).
     const revocations = await (await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects })).consume();
+    const events = await (
+      await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New })
+    ).consume();
+    this.feeds.push(revocations, events);
     this.pump(revocations, (message) => {
       const { jti } = message.json<TokenRevokedEvent>();
       this.revoked.add(jti);
       for (const listener of this.revocationListeners) listener(jti);
     });
-    const events = await (
-      await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New })
-    ).consume();
     this.pump(events, (message) => {
       const item = { seq: message.seq, event: message.json<TwinEvent>() };
       for (const listener of this.live) listener(item);
     });
   }
 
+  /** Hands each message to `handle`; one it cannot understand is logged and skipped. */
   private pump(messages: ConsumerMessages, handle: (message: { seq: number; json: <T>() => T }) => void): void {
-    this.feeds.push(messages);
     void (async () => {
       for await (const message of messages) {
         try {
@@ -88,9 +89,7 @@ export class EventHub {
       opt_start_seq: fromSeq,
     });
     const messages = await consumer.consume();
-    void (async () => {
-      for await (const message of messages) listener({ seq: message.seq, event: message.json<TwinEvent>() });
-    })();
+    this.pump(messages, (message) => listener({ seq: message.seq, event: message.json<TwinEvent>() }));
     return async () => void (await messages.close());
   }
 
