@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { loadConfig, values } from '../lib/config.ts';
+import { loadConfig } from '../lib/config.ts';
 import { revokeToken } from '../subgraphs/org/auth/authenticator.ts';
 import { orgDbSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
 import { grantWhere, issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
 import { withOrgDb, withOrgStore } from '../subgraphs/org/main.ts';
-import { cliActor, withOrgDbOptions, withOrgStoreOptions } from './org.ts';
+import { cliActor, expiresInSetting, withOrgDatabaseOption, withOrgDbOptions, withOrgStoreOptions } from './org.ts';
 
 const list = (value: string | undefined) =>
   value
@@ -13,7 +13,7 @@ const list = (value: string | undefined) =>
         .map((item) => item.trim())
         .filter(Boolean)
     : undefined;
-const expiresIn = { expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration } };
+const issueSettings = { ...orgStoreSettings, expiresIn: expiresInSetting() };
 
 function revokeCommand(parent: Command, kind: 'GRANT' | 'MEMBER', description: string, argument: string): void {
   withOrgDbOptions(parent.command('revoke'))
@@ -41,7 +41,7 @@ export function registerGrantCommands(program: Command): void {
     .requiredOption('--expires-in <duration>', 'e.g. 30d')
     .option('--note <text>', 'why the grant exists')
     .action(async (flags: Record<string, string | undefined>) => {
-      const config = loadConfig({ ...orgStoreSettings, ...expiresIn }, flags, process.env);
+      const config = loadConfig(issueSettings, flags, process.env);
       await withOrgStore(config, async (store) => {
         const { token, grant: issued } = await issueGrant(store, cliActor(), {
           partner: flags.partner,
@@ -54,12 +54,12 @@ export function registerGrantCommands(program: Command): void {
         console.log(`token (shown once):\n${token}`);
       });
     });
-  withOrgDbOptions(grant.command('list'))
+  withOrgDatabaseOption(grant.command('list'))
     .description('list grants, newest first')
     .option('--partner <slug>', 'only this partner')
     .option('--all', 'include revoked and expired grants')
     .action(async (flags: { partner?: string; all?: boolean }) => {
-      await withOrgDb(loadConfig(orgDbSettings, flags, process.env), async (db) => {
+      await withOrgDb(loadConfig({ databaseUrl: orgDbSettings.databaseUrl }, flags, process.env), async (db) => {
         const grants = await db.token.findMany({
           where: grantWhere({ partner: flags.partner, active: flags.all ? null : true }),
           orderBy: { issuedAt: 'desc' },
@@ -80,7 +80,7 @@ export function registerGrantCommands(program: Command): void {
     .option('--scopes <list>', 'explicit scopes instead of a role')
     .requiredOption('--expires-in <duration>', 'e.g. 90d')
     .action(async (flags: Record<string, string | undefined>) => {
-      const config = loadConfig({ ...orgStoreSettings, ...expiresIn }, flags, process.env);
+      const config = loadConfig(issueSettings, flags, process.env);
       await withOrgStore(config, async (store) => {
         const issued = await issueMemberToken(store, cliActor(), {
           subject: flags.subject,

@@ -1,38 +1,48 @@
 import type { Command } from 'commander';
-import { loadConfig, values } from '../lib/config.ts';
+import { commonSettings, loadConfig, values } from '../lib/config.ts';
 import { connectNats, natsNames } from '../lib/nats.ts';
 import { gatewaySettings } from '../gateway/config.ts';
 import { serveGateway } from '../gateway/main.ts';
-import { directorySettings, networkStoreSettings, operatorSettings } from '../subgraphs/directory/config.ts';
-import { createDirectoryDb } from '../subgraphs/directory/db.ts';
+import { directoryDbSettings, directorySettings, operatorSettings } from '../subgraphs/directory/config.ts';
+import { createDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
 import { initOperator, migrateNetworkStores, serveDirectory } from '../subgraphs/directory/main.ts';
 import { addOrganization, setStatus, type Organization } from '../subgraphs/directory/registry.ts';
-import { cliActor } from './org.ts';
+import { cliActor, expiresInSetting } from './org.ts';
+
+function withDirectoryDatabaseOption(command: Command): Command {
+  return command.option('--database-url <url>', "the directory's store: postgresql://…, pglite:<dir> (env DATABASE_URL)");
+}
 
 function withNetworkStoreOptions(command: Command): Command {
-  return command
-    .option('--database-url <url>', "the directory's store: postgresql://…, pglite:<dir> (env DATABASE_URL)")
-    .option('--operator-database-url <url>', "the network operator's store, its keys and tokens (env TWINX_OPERATOR_DATABASE_URL)");
+  return withDirectoryDatabaseOption(command).option(
+    '--operator-database-url <url>',
+    "the network operator's store, its keys and tokens (env TWINX_OPERATOR_DATABASE_URL)",
+  );
+}
+
+/** Runs `run` on the directory's store, then closes it. */
+async function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
+  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
+  try {
+    return await run(db);
+  } finally {
+    await db.$disconnect();
+  }
 }
 
 /** Changes the registry directly in the directory's store, then tells gateways (best effort: they also poll). */
-async function changeRegistry(flags: object, change: (db: ReturnType<typeof createDirectoryDb>) => Promise<Organization>): Promise<void> {
+async function changeRegistry(flags: object, change: (db: DirectoryDb) => Promise<Organization>): Promise<void> {
   const config = loadConfig(
     {
-      ...networkStoreSettings,
-      natsUrl: directorySettings.natsUrl,
-      subjectPrefix: { ...directorySettings.subjectPrefix, schema: values.subjectPrefix.optional() },
+      ...directoryDbSettings,
+      natsUrl: commonSettings.natsUrl,
+      subjectPrefix: { ...commonSettings.subjectPrefix, schema: values.subjectPrefix.optional() },
     },
     flags,
     process.env,
   );
-  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-  try {
-    const member = await change(db);
-    console.log(`${member.slug}  ${member.status}  ${member.subgraphUrl}`);
-  } finally {
-    await db.$disconnect();
-  }
+  const member = await withDirectoryDb(config, change);
+  console.log(`${member.slug}  ${member.status}  ${member.subgraphUrl}`);
   if (config.subjectPrefix) {
     const nats = await connectNats(config.natsUrl, 'twinx-cli');
     nats.publish(natsNames(config.subjectPrefix).networkChangedSubject);
@@ -59,11 +69,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--key-secret <secret>', "secret encrypting the operator's private keys (env TWINX_KEY_SECRET)")
     .option('--expires-in <duration>', 'life of the administrator token (default 90d)')
     .action(async (flags: object) => {
-      const config = loadConfig(
-        { ...operatorSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } },
-        flags,
-        process.env,
-      );
+      const config = loadConfig({ ...operatorSettings, expiresIn: expiresInSetting(90 * 86_400_000) }, flags, process.env);
       await migrateNetworkStores(config);
       const operator = await initOperator(config, cliActor(), config.expiresIn);
       if (!operator) {
@@ -74,7 +80,7 @@ export function registerNetworkCommands(program: Command): void {
       console.log(`operator administrator token (shown once, expires ${operator.expiresAt.toISOString()}):\n${operator.token}`);
     });
   const registryOptions = (command: Command) =>
-    withNetworkStoreOptions(command)
+    withDirectoryDatabaseOption(command)
       .option('--nats-url <url>', 'NATS servers, to tell gateways at once (env NATS_URL)')
       .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)');
   registryOptions(network.command('add'))
@@ -101,18 +107,14 @@ export function registerNetworkCommands(program: Command): void {
     .description('take the organization out of the network graph')
     .argument('<slug>')
     .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'SUSPENDED')));
-  withNetworkStoreOptions(network.command('list'))
+  withDirectoryDatabaseOption(network.command('list'))
     .description('list the members')
-    .action(async (flags: object) => {
-      const config = loadConfig(networkStoreSettings, flags, process.env);
-      const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-      try {
+    .action(async (flags: object) =>
+      withDirectoryDb(loadConfig(directoryDbSettings, flags, process.env), async (db) => {
         for (const member of await db.organization.findMany({ orderBy: { slug: 'asc' } }))
           console.log(`${member.slug}  ${member.status}  ${member.name}  ${member.subgraphUrl}`);
-      } finally {
-        await db.$disconnect();
-      }
-    });
+      }),
+    );
 
   program
     .command('gateway')

@@ -5,16 +5,29 @@ import { migrateDeploy } from '../lib/db/migrate.ts';
 import { orgSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
 import { initOrg, serveOrg } from '../subgraphs/org/main.ts';
 
-/** Adds the options every command on an organization's store takes. */
-export function withOrgDbOptions(command: Command): Command {
-  return command
-    .option('--org <slug>', 'organization slug (env TWINX_ORG)')
-    .option('--database-url <url>', "the organization's PostgreSQL database (env DATABASE_URL)");
+/** Adds the option every command on an organization's store takes. */
+export function withOrgDatabaseOption(command: Command): Command {
+  return command.option('--database-url <url>', "the organization's PostgreSQL database (env DATABASE_URL)");
 }
 
-/** ... and those that sign tokens. */
+/** ... and the organization's slug, for commands that act in its name. */
+export function withOrgDbOptions(command: Command): Command {
+  return withOrgDatabaseOption(command.option('--org <slug>', 'organization slug (env TWINX_ORG)'));
+}
+
+/** Adds the key secret, for commands that sign tokens or make keys. */
+export function withKeySecretOption(command: Command): Command {
+  return command.option('--key-secret <secret>', "secret encrypting the organization's private keys, 32+ characters (env TWINX_KEY_SECRET)");
+}
+
+/** The slug, the store and the key secret: for commands that sign tokens. */
 export function withOrgStoreOptions(command: Command): Command {
-  return withOrgDbOptions(command).option('--key-secret <secret>', "secret encrypting the organization's private keys, 32+ characters (env TWINX_KEY_SECRET)");
+  return withKeySecretOption(withOrgDbOptions(command));
+}
+
+/** `--expires-in`: the life of the token a command issues; required unless given a default (ms). */
+export function expiresInSetting(fallback?: number) {
+  return { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: fallback === undefined ? values.duration : values.duration.default(fallback) };
 }
 
 /** Who runs an administration command, as recorded in `issuedBy` and `revokedBy`. */
@@ -39,11 +52,7 @@ export function registerOrgCommands(program: Command): void {
     .description("set up an organization's store: apply migrations, create its first signing key, print a first admin token")
     .option('--expires-in <duration>', 'life of the admin token, e.g. 30d (default 90d)')
     .action(async (flags: object) => {
-      const config = loadConfig(
-        { ...orgStoreSettings, expiresIn: { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: values.duration.default(90 * 86_400_000) } },
-        flags,
-        process.env,
-      );
+      const config = loadConfig({ ...orgStoreSettings, expiresIn: expiresInSetting(90 * 86_400_000) }, flags, process.env);
       await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
       const admin = await initOrg(config, cliActor(), config.expiresIn);
       if (!admin) {

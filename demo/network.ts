@@ -1,22 +1,23 @@
 import { jetstream } from '@nats-io/jetstream';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
+import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { freePort, reachable } from '../lib/net.ts';
+import { freePort, reachable, spawnNatsServer } from '../lib/net.ts';
 import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { initOperator, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
 import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
 import { createSigningKey } from '../subgraphs/org/auth/keys.ts';
-import { createOrgDb } from '../subgraphs/org/db.ts';
 import { issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
-import { startOrgSubgraph } from '../subgraphs/org/main.ts';
+import { startOrgSubgraph, withOrgDb } from '../subgraphs/org/main.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
+import { DEFAULT_LIMITS } from '../subgraphs/org/server.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
 import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
 
@@ -44,23 +45,14 @@ async function demoNats(options: DemoOptions): Promise<{ url: string; process?: 
   const port = await freePort();
   const storeDir = join(options.dataDir, 'nats');
   mkdirSync(storeDir, { recursive: true });
-  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  const started = await new Promise<boolean>((resolve) => {
-    child.once('error', () => resolve(false));
-    const poll = setInterval(async () => {
-      if (await reachable(port)) {
-        clearInterval(poll);
-        resolve(true);
-      }
-    }, 100);
-    child.once('exit', () => (clearInterval(poll), resolve(false)));
-  });
-  if (!started) {
+  try {
+    return { url: `nats://127.0.0.1:${port}`, process: await spawnNatsServer(port, storeDir) };
+  } catch (error) {
     throw new Error(
       'the demo needs NATS with JetStream: set NATS_URL, run `nats-server -js` on 127.0.0.1:4222, or install nats-server (Debian/Ubuntu: apt install nats-server; macOS: brew install nats-server)',
+      { cause: error },
     );
   }
-  return { url: `nats://127.0.0.1:${port}`, process: child };
 }
 
 /** A store location per service: a PGlite directory, or a database on the PostgreSQL server. */
@@ -83,20 +75,12 @@ async function storeLocation(options: DemoOptions, service: string): Promise<str
 /** A demo organization: store migrated, first key, its twins, on first run only. */
 async function prepareOrg(slug: string, databaseUrl: string, keySecret: string): Promise<void> {
   await migrateDeploy({ kind: 'org', databaseUrl });
-  const db = createOrgDb({ databaseUrl, poolSize: 1 });
-  try {
+  await withOrgDb({ databaseUrl }, async (db) => {
     if ((await db.signingKey.count()) > 0) return;
     await createSigningKey(db, keySecret);
-    const base = {
-      db,
-      names: orgNames(slug),
-      access: new Access(unrestricted('member', 'demo'), slug),
-      limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 },
-    };
+    const base = { db, names: orgNames(slug), access: new Access(unrestricted('member', 'demo'), slug), limits: DEFAULT_LIMITS };
     for (const twin of DEMO_TWINS[slug] ?? []) await createTwin(base, twin);
-  } finally {
-    await db.$disconnect();
-  }
+  });
 }
 
 /** A slow random walk per metric, now and then out of its normal range. */
@@ -142,9 +126,12 @@ export async function runDemo(options: DemoOptions) {
     stops.unshift(started.stop);
     issuers[org.slug] = started.issuer;
     const url = started.subgraph.url;
-    if (!(await directory.db.organization.findUnique({ where: { slug: org.slug } }))) {
-      await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href });
-    }
+    await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href }).catch(
+      (error: unknown) => {
+        // Registered on an earlier run.
+        if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
+      },
+    );
     await setStatus(directory.db, org.slug, 'ACTIVE');
     tokens[`${org.slug}Admin`] = (
       await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })

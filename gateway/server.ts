@@ -12,7 +12,7 @@ import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { NatsConnection } from '../lib/nats.ts';
-import { tokenHeaders } from '../lib/tokens/headers.ts';
+import { presentedTokens, tokenHeaders } from '../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
 import { OPERATOR } from '../subgraphs/directory/server.ts';
 import { RegistrySupergraph } from './supergraph.ts';
@@ -143,7 +143,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.tokens = await verifyNetworkTokens((ctx.connectionParams ?? {}) as Record<string, string>, keys);
+          ctx.extra.tokens = await verifyNetworkTokens(presentedTokens((ctx.connectionParams ?? {}) as Record<string, string>), keys);
           return true;
         } catch {
           return false;
@@ -174,7 +174,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           context: async (req) => {
             try {
               // Bad tokens are refused here, before any subgraph is asked.
-              return { tokens: await verifyNetworkTokens(req.headers, keys) };
+              return { tokens: await verifyNetworkTokens(presentedTokens(req.headers), keys) };
             } catch (error) {
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isStoreLocation } from './db/store.ts';
+import { isValidSlug } from './ids.ts';
 
 /** One configuration value: a command-line flag with an environment variable as fallback. */
 export interface Setting<T extends z.ZodType> {
@@ -38,6 +39,8 @@ export const values = {
   storeLocation: z.string().refine(isStoreLocation, 'expected postgresql://…, pglite:<directory> or pglite:memory'),
   natsUrl: z.string().regex(/^(nats|tls|ws|wss):\/\/[^,]+(,(nats|tls|ws|wss):\/\/[^,]+)*$/, 'expected nats://host:port (comma-separated for a cluster)'),
   subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected NATS subject tokens joined by ".", e.g. twinx'),
+  slug: z.string().refine(isValidSlug, 'expected an organization slug such as acme or globex-steel'),
+  httpUrl: z.url({ protocol: /^https?$/ }),
   positiveInt: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
   /** A boolean flag, or `true`/`false`/`1`/`0` in the environment. */
   flag: z
@@ -50,4 +53,13 @@ export const values = {
     .regex(/^\d+[smhd]$/, 'expected a duration such as 30d, 12h or 45m')
     .transform((text) => Number(text.slice(0, -1)) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.at(-1) as 's' | 'm' | 'h' | 'd']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+/** Settings every service reads the same way. */
+export const commonSettings = {
+  natsUrl: { flag: 'nats-url', env: 'NATS_URL', schema: values.natsUrl.default('nats://127.0.0.1:4222') },
+  subjectPrefix: { flag: 'subject-prefix', env: 'TWINX_SUBJECT_PREFIX', schema: values.subjectPrefix },
+  host: { flag: 'host', env: 'TWINX_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  migrate: { flag: 'migrate', env: 'TWINX_MIGRATE', schema: values.flag },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel },
 };

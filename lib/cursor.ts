@@ -22,3 +22,20 @@ export function pageSize(first: number, max: number, argument = 'first'): number
   }
   return first;
 }
+
+/** One page of a list: its rows, and whether more follow. */
+export interface Page<T> {
+  rows: T[];
+  hasNextPage: boolean;
+}
+
+/** The page in rows read with `take: first + 1`: the extra row only says that more follow. */
+export function pageOf<T>(rows: T[], first: number): Page<T> {
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+/** A page as a GraphQL connection: edges with cursors of the given kind (on `key`), and pageInfo. */
+export function connection<T>(kind: string, page: Page<T>, key: (node: T) => string) {
+  const edges = page.rows.map((node) => ({ cursor: encodeCursor(kind, key(node)), node }));
+  return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+}

@@ -45,8 +45,6 @@ export function natsNames(prefix: string) {
     lifecycleFilter: `${prefix}.events.*.*.twin`,
     eventsStream: stream('events'),
     eventsSubjects: `${prefix}.events.>`,
-    /** An organization revoked a token it issued. */
-    tokenRevokedSubject: (org: string) => `${prefix}.${subjectPaths.tokenRevoked(org)}`,
     revocationsStream: stream('revocations'),
     revocationsSubjects: `${prefix}.revocations.>`,
     /** Membership of the network changed (core NATS: gateways also poll the registry). */
@@ -94,7 +92,7 @@ export async function deleteStreams(nats: NatsConnection, subjectPrefix: string)
 export { jetstreamManager };
 
 /** Options of a durable JetStream consumer. */
-export interface DurableConsumerOptions {
+interface DurableConsumerOptions {
   nats: NatsConnection;
   stream: string;
   /** Durable name: replicas sharing it share the work. */

@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Whether something accepts TCP connections on the port. */
 export function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -20,4 +22,29 @@ export function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** How long a nats-server started here may take to accept connections. */
+const NATS_START_MS = 10_000;
+
+/**
+ * Starts `nats-server` from PATH, with JetStream storing in `storeDir`, on a loopback port, and
+ * resolves once it accepts connections. Throws when it cannot run, exits, or is not accepting
+ * within 10 s (it is then stopped).
+ */
+export async function spawnNatsServer(port: number, storeDir: string): Promise<ChildProcess> {
+  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  let failure: Error | undefined;
+  child.on('error', (error) => (failure = error));
+  child.once('exit', (code, signal) => (failure ??= new Error(`nats-server exited (${signal ?? code})`)));
+  const deadline = Date.now() + NATS_START_MS;
+  while (!(await reachable(port))) {
+    if (failure) throw failure;
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`nats-server is not accepting connections on port ${port}`);
+    }
+    await sleep(100);
+  }
+  return child;
 }

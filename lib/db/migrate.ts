@@ -14,7 +14,7 @@ import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMig
 import type * as EngineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter, SchemasContainer } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
-import { type OpenPGliteStore, type OpenStore, openStore, parseStoreLocation, PGliteAdapters } from './store.ts';
+import { once, type OpenStore, openStore, parseStoreLocation } from './store.ts';
 
 /** The kinds of database twinx runs, each with `prisma/<kind>/schema.prisma` and `prisma/<kind>/migrations`. */
 export type StoreKind = 'org' | 'directory';
@@ -84,9 +84,12 @@ export async function migrateDeploy(options: StoreOptions): Promise<{ applied: s
 /** Compares the migrations folder with the database's migration history (`prisma migrate status`). */
 export async function migrationStatus(options: StoreOptions): Promise<MigrationStatus> {
   const migrationsList = await listMigrations(migrationsDirOf(options));
-  const diagnosis = await withEngine(options.kind, options, (engine) =>
-    engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters }),
-  );
+  return withEngine(options.kind, options, (engine) => diagnose(engine, migrationsList));
+}
+
+/** The engine's diagnosis of the database's migration history against the migrations folder. */
+async function diagnose(engine: SchemaEngine, migrationsList: MigrationList): Promise<MigrationStatus> {
+  const diagnosis = await engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters });
   const { history, failedMigrationNames: failed, editedMigrationNames: edited } = diagnosis;
   return {
     pending: history && 'unappliedMigrationNames' in history ? history.unappliedMigrationNames : [],
@@ -121,10 +124,12 @@ export async function schemaDrift(options: StoreTarget & { kind: StoreKind }): P
 /**
  * Writes `<migrationsDir>/<timestamp>_<name>/migration.sql` with the SQL that takes the
  * committed migrations to `schema.prisma`, as `prisma migrate dev --create-only` does. The
- * migrations are replayed on a shadow database: `shadowDatabaseUrl` if given (its `public`
- * schema is emptied first), else a temporary database created on the store's server and
- * dropped afterwards; for a PGlite store, a temporary in-memory PGlite database (no
- * `shadowDatabaseUrl`). The store's own database is only read.
+ * database must be in sync with the migrations (see `migrationStatus`): the engine reads what
+ * they lack off a database they are all applied to. The migrations are replayed on a shadow
+ * database: `shadowDatabaseUrl` if given (its `public` schema is emptied first), else a
+ * temporary database created on the store's server and dropped afterwards; for a PGlite store,
+ * a temporary in-memory PGlite database (no `shadowDatabaseUrl`). The store's own database is
+ * only read.
  * @returns the new migration's directory, or null when the schema needs no migration.
  */
 export async function createMigration(options: StoreOptions & { name: string; shadowDatabaseUrl?: string }): Promise<string | null> {
@@ -139,9 +144,12 @@ export async function createMigration(options: StoreOptions & { name: string; sh
   const migrationsList = await listMigrations(migrationsDir);
   const schema = await schemaFiles(options.kind);
   const output = await withEngine(options.kind, options, async (engine) => {
+    if (!(await diagnose(engine, migrationsList)).inSync) {
+      throw new Error(`${options.kind}: the database is not in sync with the migrations; run \`twinx db migrate\` first (\`twinx db status\` tells why)`);
+    }
     // In Wasm, createMigration cannot open a shadow database itself: it reuses the replay of
     // the migrations that devDiagnostic (the first step of `migrate dev`) makes through our
-    // adapter factory. Its verdict on the database at `databaseUrl` does not matter here.
+    // adapter factory. Its verdict on the database does not matter here: the check above gave one.
     await engine.devDiagnostic({ migrationsList, filters });
     return engine.createMigration({ draft: false, migrationName: options.name, migrationsList, schema, filters });
   });
@@ -225,6 +233,8 @@ function loadEngine(): Promise<typeof EngineBindings> {
 /**
  * Runs `command` on a new engine for the store, then frees the engine and closes every pool,
  * shadow database and store it opened, whatever happened (a store the caller passed stays open).
+ * On PGlite the engine connects through the store's own adapters; on a server the store only
+ * names the database, and the engine connects through adapter-pg with bugs 1-3 worked around.
  */
 async function withEngine<T>(
   kind: StoreKind,
@@ -233,7 +243,8 @@ async function withEngine<T>(
 ): Promise<T> {
   const { SchemaEngine } = await loadEngine();
   const schema = await schemaFiles(kind);
-  const adapters = engineAdapters(target);
+  const store = target.store ?? openStore(target.databaseUrl);
+  const adapters = store.engine === 'pglite' ? store.adapter : new PostgresAdapters(store.url, target.shadowDatabaseUrl);
   try {
     const datamodels = schema.files.map((file): [string, string] => [file.path, file.content]);
     // The engine's log lines ("Starting schema-engine-wasm"...) are not for operators; its
@@ -247,38 +258,7 @@ async function withEngine<T>(
   } catch (error) {
     throw withoutSpanTrace(error);
   } finally {
-    await adapters.disposeAll();
-  }
-}
-
-/** A driver adapter factory for the engine that can close whatever it opened. */
-interface EngineAdapters extends SqlMigrationAwareDriverAdapterFactory {
-  disposeAll(): Promise<void>;
-}
-
-/** The engine's adapters for the target: adapter-pg for a server, the store's PGlite database otherwise. */
-function engineAdapters(target: StoreTarget & { shadowDatabaseUrl?: string | undefined }): EngineAdapters {
-  if (target.store) {
-    return target.store.engine === 'pglite' ? new PGliteAdapters(target.store.pglite) : new PostgresAdapters(target.store.url, target.shadowDatabaseUrl);
-  }
-  const url = target.databaseUrl;
-  if (parseStoreLocation(url).engine === 'postgres') return new PostgresAdapters(url, target.shadowDatabaseUrl);
-  // A pglite: location, as just parsed.
-  return new OwnedPGliteAdapters(openStore(url) as OpenPGliteStore);
-}
-
-/** The adapters of a PGlite store this module opened for one command, and closes after it. */
-class OwnedPGliteAdapters extends PGliteAdapters {
-  constructor(private readonly store: OpenPGliteStore) {
-    super(store.pglite);
-  }
-
-  override async disposeAll(): Promise<void> {
-    try {
-      await super.disposeAll();
-    } finally {
-      await this.store.close();
-    }
+    await adapters.disposeAll().finally(() => (target.store ? undefined : store.close()));
   }
 }
 
@@ -363,8 +343,7 @@ class PostgresAdapters implements SqlMigrationAwareDriverAdapterFactory {
     };
     // The engine disposes the shadow connections it opens and `disposeAll` the rest: once each.
     const close = adapter.dispose.bind(adapter);
-    let closed: Promise<void> | undefined;
-    adapter.dispose = () => (closed ??= close().then(afterClose));
+    adapter.dispose = once(() => close().then(afterClose));
     this.opened.push(adapter);
     return adapter;
   }

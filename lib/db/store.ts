@@ -51,7 +51,7 @@ export function isStoreLocation(location: string): boolean {
 }
 
 /** Options of {@link openStore}. */
-export interface OpenStoreOptions {
+interface OpenStoreOptions {
   /**
    * Connections in the pool of a PostgreSQL store (PGlite has exactly one connection, shared
    * by every query of the process, one statement or transaction at a time).
@@ -87,6 +87,7 @@ export interface OpenPGliteStore extends OpenStoreBase {
   readonly dataDir: string | null;
   /** The database itself, for what Prisma does not do (and for tests). */
   readonly pglite: PGlite;
+  readonly adapter: PGliteAdapters;
 }
 
 /** A store opened by {@link openStore}. */
@@ -139,7 +140,8 @@ export function openStore(location: string, options: OpenStoreOptions = {}): Ope
   return { engine: 'pglite', dataDir, pglite, adapter, close };
 }
 
-function once(run: () => Promise<void>): () => Promise<void> {
+/** `run` made idempotent: the first call runs it, every call gets that run's promise. */
+export function once(run: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => (done ??= run());
 }

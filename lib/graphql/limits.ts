@@ -44,18 +44,15 @@ import {
  * error `GRAPHQL_VALIDATION_FAILED`.
  */
 
-/** `extensions.code` of a rejected operation. */
-export const QUERY_TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX;
-
 /** Which limit an operation exceeded: `extensions.kind`. */
-export type LimitKind = 'depth' | 'cost';
+type LimitKind = 'depth' | 'cost';
 
 export interface CostOptions {
   /** Size assumed for a list whose `first` is absent, null or not a number. */
   defaultListSize: number;
 }
 
-export interface CostLimitOptions extends CostOptions {
+interface CostLimitOptions extends CostOptions {
   maxCost: number;
 }
 
@@ -63,7 +60,7 @@ export interface CostLimitOptions extends CostOptions {
 export type QueryLimits = { maxDepth?: number } & (CostLimitOptions | { maxCost?: undefined; defaultListSize?: number });
 
 /** Variable values as they arrive in a request (before coercion). */
-export type VariableValues = Readonly<Record<string, unknown>>;
+type VariableValues = Readonly<Record<string, unknown>>;
 
 type FragmentLookup = (name: string) => FragmentDefinitionNode | undefined;
 
@@ -211,7 +208,7 @@ function tooComplex(kind: LimitKind, limit: number, actual: number, node: ASTNod
   const label = kind === 'depth' ? 'Query depth' : 'Query cost';
   return new GraphQLError(`${label} ${actual} exceeds the limit of ${limit}.`, {
     nodes: node,
-    extensions: { code: QUERY_TOO_COMPLEX, kind, limit, actual, http: { status: 400 } },
+    extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind, limit, actual, http: { status: 400 } },
   });
 }
 

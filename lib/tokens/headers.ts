@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { TokenProblem, unauthenticated } from './tokens.ts';
+import { TokenProblem, unauthenticated, type TokenKind } from './tokens.ts';
 
 /** Header carrying a client's further grant tokens besides `Authorization`, comma-separated. */
 export const GRANTS_HEADER = 'twin-grants';
@@ -8,7 +8,13 @@ export const GRANTS_HEADER = 'twin-grants';
 export const MAX_TOKENS = 16;
 
 /** The tokens of a request: `Authorization: Bearer` (any kind) and the grants header. */
-export function presentedTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>): { bearer?: string; grants: string[] } {
+export interface Presented {
+  bearer?: string;
+  grants: string[];
+}
+
+/** The tokens presented by a request's headers (or a subscription's connection parameters). */
+export function presentedTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>): Presented {
   const authorization = headers.authorization;
   const bearer = typeof authorization === 'string' ? authorization.match(/^Bearer\s+(\S+)$/i)?.[1] : undefined;
   if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
@@ -26,4 +32,9 @@ export function tokenHeaders(tokens: readonly string[]): Record<string, string> 
   const [first, ...rest] = tokens;
   if (first === undefined) return {};
   return { authorization: `Bearer ${first}`, ...(rest.length > 0 ? { [GRANTS_HEADER]: rest.join(', ') } : {}) };
+}
+
+/** Verifies every presented token at once: the bearer as a member token or a grant, the others as grants. */
+export function verifyPresented<T>({ bearer, grants }: Presented, verify: (token: string, kinds: readonly TokenKind[]) => Promise<T>): Promise<T[]> {
+  return Promise.all([...(bearer === undefined ? [] : [verify(bearer, ['member', 'grant'])]), ...grants.map((token) => verify(token, ['grant']))]);
 }

@@ -1,7 +1,6 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
-import type { IncomingHttpHeaders } from 'node:http';
-import { presentedTokens } from './headers.ts';
-import { claimedIssuer, TokenProblem, unauthenticated, verifyToken, type VerifiedToken } from './tokens.ts';
+import { verifyPresented, type Presented } from './headers.ts';
+import { claimedIssuer, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from './tokens.ts';
 
 /**
  * The public keys of every member organization, from their JWKS URLs: fetched when first
@@ -15,7 +14,7 @@ export class NetworkKeys {
    * once per minute, not per request. Revocation is not this cache's concern (the issuer and
    * the directory check it per request); a retired key stops counting here within a minute.
    */
-  readonly verified = new Map<string, { token: PresentedToken; until: number }>();
+  private readonly verified = new VerifiedCache<PresentedToken>(60_000);
 
   constructor(private readonly jwksUrlOf: (org: string) => string | undefined) {}
 
@@ -30,10 +29,19 @@ export class NetworkKeys {
     }
     return entry.getKey;
   }
-}
 
-const VERIFIED_CACHE_SIZE = 10_000;
-const VERIFIED_FOR_MS = 60_000;
+  /** Verifies a token against its issuer's keys, or recalls its verification. */
+  async verify(token: string, kinds: readonly TokenKind[]): Promise<PresentedToken> {
+    const known = this.verified.get(token, kinds);
+    if (known && known.expiresAt.getTime() > Date.now()) return known;
+    const org = claimedIssuer(token);
+    const getKey = org === null ? undefined : this.getKey(org);
+    if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
+    const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
+    this.verified.set(token, verified);
+    return verified;
+  }
+}
 
 /** A verified token and its text, to forward to the organization that issued it. */
 export type PresentedToken = VerifiedToken & { token: string };
@@ -43,18 +51,6 @@ export type PresentedToken = VerifiedToken & { token: string };
  * it (signature, `typ`, `iss`, `aud`, times, claims). Revocation is for the issuer (and the
  * directory) to check. A token of an organization that is not a member is refused.
  */
-export async function verifyNetworkTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>, keys: NetworkKeys): Promise<PresentedToken[]> {
-  const { bearer, grants } = presentedTokens(headers);
-  const verify = async (token: string, kinds: ('member' | 'grant')[]): Promise<PresentedToken> => {
-    const known = keys.verified.get(token);
-    if (known && known.until > Date.now() && kinds.includes(known.token.kind)) return known.token;
-    const org = claimedIssuer(token);
-    const getKey = org === null ? undefined : keys.getKey(org);
-    if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
-    const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
-    if (keys.verified.size >= VERIFIED_CACHE_SIZE) keys.verified.clear();
-    keys.verified.set(token, { token: verified, until: Math.min(verified.expiresAt.getTime(), Date.now() + VERIFIED_FOR_MS) });
-    return verified;
-  };
-  return Promise.all([...(bearer === undefined ? [] : [verify(bearer, ['member', 'grant'])]), ...grants.map((token) => verify(token, ['grant']))]);
+export function verifyNetworkTokens(presented: Presented, keys: NetworkKeys): Promise<PresentedToken[]> {
+  return verifyPresented(presented, (token, kinds) => keys.verify(token, kinds));
 }

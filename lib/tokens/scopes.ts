@@ -8,11 +8,7 @@ export const GRANTABLE_SCOPES = ['twins:read', 'telemetry:read', 'twins:subscrib
 /** Member roles and the scopes they stand for. */
 export const ROLES = {
   admin: SCOPES,
-  operator: ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write'],
+  operator: GRANTABLE_SCOPES,
   viewer: ['twins:read', 'telemetry:read', 'twins:subscribe'],
 } as const satisfies Record<string, readonly Scope[]>;
 export type Role = keyof typeof ROLES;
-
-export function isScope(value: string): value is Scope {
-  return (SCOPES as readonly string[]).includes(value);
-}

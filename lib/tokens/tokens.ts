@@ -1,4 +1,4 @@
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { ErrorCode, TwinxError } from '../errors.ts';
 import { isValidSlug } from '../ids.ts';
@@ -25,9 +25,9 @@ export function issuerOf(org: string): string {
 /** The organization a token claims to come from, read without verifying anything. */
 export function claimedIssuer(token: string): string | null {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
+    const { iss } = decodeJwt(token);
     // Any slug-shaped issuer, reserved ones included: the network operator issues as `network`.
-    const match = typeof payload.iss === 'string' ? /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(payload.iss) : null;
+    const match = typeof iss === 'string' ? /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(iss) : null;
     return match ? match[1]! : null;
   } catch {
     return null;
@@ -121,6 +121,34 @@ export async function verifyToken(token: string, getKey: JWTVerifyGetKey, option
   if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
   const { jti, sub, exp, scope, sel } = claims.data;
   return { kind, org: options.org, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
+}
+
+/** Verified tokens remembered at most, so that a token's signature is checked once, not per request. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * Verified tokens by their text, each for `maxAgeMs` at most, emptied when full. Expiry and
+ * revocation are the caller's to check.
+ */
+export class VerifiedCache<T extends VerifiedToken> {
+  private readonly entries = new Map<string, { token: T; until: number }>();
+
+  constructor(private readonly maxAgeMs = Infinity) {}
+
+  /** The verification of `text`, if remembered and of one of `kinds`. */
+  get(text: string, kinds: readonly TokenKind[]): T | undefined {
+    const entry = this.entries.get(text);
+    return entry && entry.until > Date.now() && kinds.includes(entry.token.kind) ? entry.token : undefined;
+  }
+
+  set(text: string, token: T): void {
+    if (this.entries.size >= VERIFIED_CACHE_SIZE) this.entries.clear();
+    this.entries.set(text, { token, until: Date.now() + this.maxAgeMs });
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
 }
 
 /** What a new token says. */

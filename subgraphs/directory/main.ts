@@ -1,12 +1,8 @@
 import { migrateDeploy } from '../../lib/db/migrate.ts';
-import { openStore, type OpenStore } from '../../lib/db/store.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal } from '../../lib/run.ts';
-import { OrgAuthenticator } from '../org/auth/authenticator.ts';
-import { KeyRing, listKeys } from '../org/auth/keys.ts';
-import { createOrgDb } from '../org/db.ts';
-import { initOrg } from '../org/main.ts';
+import { initOrg, openOrgAuth } from '../org/main.ts';
 import type { DirectoryConfig } from './config.ts';
 import { createDirectoryDb, type DirectoryDb } from './db.ts';
 import { createDirectory, OPERATOR, type Directory } from './server.ts';
@@ -31,20 +27,18 @@ export async function startDirectory(
   nats: NatsConnection,
   logger: Logger,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
-  const stores: OpenStore[] = [openStore(config.databaseUrl), openStore(config.operatorDatabaseUrl, { poolSize: 2 })];
-  const [directoryStore, operatorStore] = stores as [OpenStore, OpenStore];
-  const db = createDirectoryDb({ store: directoryStore });
-  const operatorDb = createOrgDb({ store: operatorStore });
-  if (!(await listKeys(operatorDb)).some((key) => key.signing)) throw new Error('the network operator has no signing key: run `twinx network init` first');
-  const operatorKeys = new KeyRing(operatorDb, config.keySecret);
-  const operatorAuth = new OrgAuthenticator({ org: OPERATOR, db: operatorDb, store: operatorStore, keys: operatorKeys, logger });
-  await operatorAuth.start();
+  const operator = await openOrgAuth(
+    { org: OPERATOR, databaseUrl: config.operatorDatabaseUrl, keySecret: config.keySecret, poolSize: 2 },
+    logger,
+    'the network operator has no signing key: run `twinx network init` first',
+  );
+  const db = createDirectoryDb({ databaseUrl: config.databaseUrl });
   const directory = createDirectory({
     db,
     nats,
     subjectPrefix: config.subjectPrefix,
-    operatorAuth,
-    operatorKeys,
+    operatorAuth: operator.auth,
+    operatorKeys: operator.keys,
     logger,
     port: config.port,
     host: config.host,
@@ -55,10 +49,8 @@ export async function startDirectory(
     db,
     stop: async () => {
       await directory.stop();
-      await operatorAuth.stop();
+      await operator.close();
       await db.$disconnect();
-      await operatorDb.$disconnect();
-      for (const store of stores) await store.close();
     },
   };
 }

@@ -1,19 +1,18 @@
 import { z } from 'zod';
+import { values } from '../../lib/config.ts';
 import { ErrorCode, fail } from '../../lib/errors.ts';
-import { isValidSlug, typePrefix } from '../../lib/ids.ts';
+import { typePrefix } from '../../lib/ids.ts';
 import { parseInput } from '../../lib/validation.ts';
 import type { MemberStatus, Organization } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 
 export type { MemberStatus, Organization };
 
-const httpUrl = z.url({ protocol: /^https?$/ });
-
 const organizationInput = z.object({
-  slug: z.string().refine(isValidSlug, 'expected an organization slug such as acme or globex-steel'),
+  slug: values.slug,
   name: z.string().trim().min(1).max(200),
-  subgraphUrl: httpUrl,
-  jwksUrl: httpUrl,
+  subgraphUrl: values.httpUrl,
+  jwksUrl: values.httpUrl,
 });
 
 /** Registers an organization as `PENDING`: gateways compose it, the directory does not hand out its twins yet. */

@@ -1,10 +1,11 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
+import DataLoader from 'dataloader';
 import { parse, type GraphQLSchema } from 'graphql';
-import { decodeCursor, encodeCursor, pageSize } from '../../lib/cursor.ts';
+import { connection, decodeCursor, pageOf, pageSize } from '../../lib/cursor.ts';
 import { ErrorCode, fail } from '../../lib/errors.ts';
 import { mergeResolvers, type GraphQLResolverMap } from '../../lib/graphql/resolvers.ts';
 import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
-import { parseTwinId } from '../../lib/ids.ts';
+import { parseTwinId, requireTwinId } from '../../lib/ids.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
@@ -20,8 +21,14 @@ export interface DirectoryContext {
   operator: string | null;
   /** Registry changed: refresh, rebuild the schema, tell the gateways. */
   membershipChanged: () => Promise<void>;
-  maxPageSize: number;
+  /** Catalog entries by id, batched per request, whether or not the caller may see them. */
+  entries: DataLoader<string, CatalogEntry | null>;
+  /** By twin id, the ids of the twins it supplies that the caller may see, in id order; batched per request. */
+  supplied: DataLoader<string, string[]>;
 }
+
+/** Largest page of `twins`. */
+const MAX_PAGE_SIZE = 500;
 
 const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@shareable"])`;
 
@@ -130,6 +137,9 @@ export function directorySdl(members: readonly Organization[]): string {
 const CURSOR = 'twin';
 const ENTRY = { id: true, org: true, kind: true, tags: true } as const;
 
+/** What visibility depends on. */
+type CatalogEntry = { id: string; org: string; kind: string; tags: string[] };
+
 interface TwinRef {
   __typename: string;
   id: string;
@@ -140,13 +150,33 @@ function refOf(id: string): TwinRef {
 }
 
 /** Catalog entries the caller may see, of active members only. */
-function visible(ctx: DirectoryContext): Prisma.CatalogTwinWhereInput {
+function visible(ctx: Pick<DirectoryContext, 'reach' | 'registry'>): Prisma.CatalogTwinWhereInput {
   return { AND: [reachWhere(ctx.reach), { org: { in: ctx.registry.active().map((member) => member.slug) } }] };
 }
 
 /** The same rule for entries already loaded: lookups by id stay plain primary-key reads. */
-function visibleEntry(ctx: DirectoryContext, entry: { id: string; org: string; kind: string; tags: string[] }): boolean {
+function visibleEntry(ctx: DirectoryContext, entry: CatalogEntry): boolean {
   return ctx.registry.isActive(entry.org) && canReach(ctx.reach, entry);
+}
+
+/** A request's context: the given parts and the request's loaders. */
+export function createDirectoryContext(base: Omit<DirectoryContext, 'entries' | 'supplied'>): DirectoryContext {
+  return {
+    ...base,
+    entries: new DataLoader(async (ids) => {
+      const found = await base.db.catalogTwin.findMany({ where: { id: { in: [...ids] } }, select: ENTRY });
+      const byId = new Map(found.map((entry) => [entry.id, entry]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    supplied: new DataLoader(async (ids) => {
+      const rows = await base.db.catalogTwin.findMany({
+        where: { AND: [visible(base), { suppliedByIds: { hasSome: [...ids] } }] },
+        orderBy: { id: 'asc' },
+        select: { id: true, suppliedByIds: true },
+      });
+      return ids.map((id) => rows.filter((row) => row.suppliedByIds.includes(id)).map((row) => row.id));
+    }),
+  };
 }
 
 function requireOperator(ctx: DirectoryContext): void {
@@ -166,28 +196,16 @@ async function changeMembership(ctx: DirectoryContext, change: () => Promise<Org
 
 function directoryResolvers(members: readonly Organization[]): GraphQLResolverMap<DirectoryContext> {
   const twinType = {
-    __resolveReference: (ref: TwinRef & { suppliedByIds?: string[] }) => ref,
     org: (twin: TwinRef, _: unknown, ctx: DirectoryContext) => organizationView(ctx.registry.get(parseTwinId(twin.id)!.org)!),
     suppliedBy: async (twin: { suppliedByIds: string[] }, _: unknown, ctx: DirectoryContext) => {
-      const found = await ctx.db.catalogTwin.findMany({ where: { id: { in: twin.suppliedByIds } }, select: ENTRY });
-      const seen = new Set(found.filter((entry) => visibleEntry(ctx, entry)).map((entry) => entry.id));
+      const entries = await Promise.all(twin.suppliedByIds.map((id) => ctx.entries.load(id)));
       // The organization's order; ids of twins not (or no longer) in the network are dropped.
-      return twin.suppliedByIds.filter((id) => seen.has(id)).map(refOf);
+      return entries.flatMap((entry) => (entry && visibleEntry(ctx, entry) ? [refOf(entry.id)] : []));
     },
-    supplies: async (twin: TwinRef, _: unknown, ctx: DirectoryContext) => {
-      const rows = await ctx.db.catalogTwin.findMany({
-        where: { AND: [visible(ctx), { suppliedByIds: { has: twin.id } }] },
-        orderBy: { id: 'asc' },
-        select: { id: true },
-      });
-      return rows.map((row) => refOf(row.id));
-    },
+    supplies: async (twin: TwinRef, _: unknown, ctx: DirectoryContext) => (await ctx.supplied.load(twin.id)).map(refOf),
   };
   return {
-    Twin: {
-      __resolveType: (twin: TwinRef) => twin.__typename ?? refOf(twin.id).__typename,
-      __resolveReference: (ref: { id: string }) => refOf(ref.id),
-    },
+    Twin: { __resolveReference: (ref: { id: string }) => refOf(ref.id) },
     ...Object.fromEntries(members.map((member) => [twinTypeName(member.slug), twinType])),
     Query: {
       twins: async (
@@ -195,7 +213,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         args: { filter?: { org?: string; kind?: string; tags?: string[]; text?: string }; first: number; after?: string },
         ctx: DirectoryContext,
       ) => {
-        const first = pageSize(args.first, ctx.maxPageSize);
+        const first = pageSize(args.first, MAX_PAGE_SIZE);
         const { filter } = args;
         const where: Prisma.CatalogTwinWhereInput[] = [visible(ctx)];
         if (filter?.org) where.push({ org: filter.org });
@@ -205,11 +223,11 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
           where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
         if (args.after) where.push({ id: { gt: decodeCursor(CURSOR, args.after) } });
         const rows = await ctx.db.catalogTwin.findMany({ where: { AND: where }, orderBy: { id: 'asc' }, take: first + 1, select: { id: true } });
-        const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, row.id), node: refOf(row.id) }));
-        return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+        const twins = rows.map((row) => refOf(row.id));
+        return connection(CURSOR, pageOf(twins, first), (twin) => twin.id);
       },
       twin: async (_: unknown, args: { id: string }, ctx: DirectoryContext) => {
-        if (!parseTwinId(args.id)) throw fail(ErrorCode.INVALID_INPUT, `id: "${args.id}" is not a twin id of the form <org>:<local-id>.`, { argument: 'id' });
+        requireTwinId(args.id, 'id');
         const entry = await ctx.db.catalogTwin.findUnique({ where: { id: args.id }, select: ENTRY });
         return entry && visibleEntry(ctx, entry) ? refOf(entry.id) : null;
       },

@@ -1,4 +1,5 @@
 import { ApolloServer } from '@apollo/server';
+import type { Subscription } from '@nats-io/transport-node';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import { TwinxError } from '../../lib/errors.ts';
@@ -10,15 +11,18 @@ import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { claimedIssuer } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
-import type { KeyRing } from '../org/auth/keys.ts';
+import { jwksRoute, type KeyRing } from '../org/auth/keys.ts';
 import type { DirectoryDb } from './db.ts';
 import { startDirectoryEvents } from './events.ts';
 import { Registry } from './registry.ts';
-import { directorySchema, type DirectoryContext } from './schema.ts';
+import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
 
 /** The slug under which the network operator issues its administrators' tokens (reserved for organizations). */
 export const OPERATOR = 'network';
+
+/** How often the registry is re-read besides when told of a change. */
+const POLL_MS = 5000;
 
 export interface DirectoryOptions {
   db: DirectoryDb;
@@ -33,11 +37,6 @@ export interface DirectoryOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
-  /**
-   * How often the registry is re-read besides when told of a change.
-   * @default 5000
-   */
-  pollMs?: number;
 }
 
 export interface Directory {
@@ -61,8 +60,12 @@ export function createDirectory(options: DirectoryOptions): Directory {
   const httpServer: Server = createServer();
   let apollo: ApolloServer<DirectoryContext> | undefined;
   let events: { stop: () => Promise<void> } | undefined;
+  let subscription: Subscription | undefined;
   let poll: NodeJS.Timeout | undefined;
   let url = '';
+  /** The composed members' slugs the schema was built for: all it depends on. */
+  let schemaSlugs: string | undefined;
+  let refreshing: Promise<void> = Promise.resolve();
 
   async function rebuild(): Promise<void> {
     const next = new ApolloServer<DirectoryContext>({
@@ -78,11 +81,24 @@ export function createDirectory(options: DirectoryOptions): Directory {
     logger.info({ members: registry.composed().map((m) => `${m.slug}:${m.status}`) }, 'directory schema rebuilt');
   }
 
-  async function refresh(): Promise<boolean> {
-    const changed = await registry.refresh();
-    if (changed) await rebuild();
-    return changed;
+  /** Re-reads the registry, one read after another; rebuilds the schema when the composed members change. */
+  function refresh(): Promise<void> {
+    refreshing = refreshing
+      .catch(() => undefined)
+      .then(async () => {
+        await registry.refresh();
+        const slugs = registry
+          .composed()
+          .map((member) => member.slug)
+          .join(' ');
+        if (slugs === schemaSlugs) return;
+        await rebuild();
+        schemaSlugs = slugs;
+      });
+    return refreshing;
   }
+
+  const refreshQuietly = () => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed'));
 
   async function membershipChanged(): Promise<void> {
     await refresh();
@@ -92,18 +108,26 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
     const { bearer, grants } = presentedTokens(headers);
-    const tokens = [...(bearer === undefined ? [] : [bearer]), ...grants];
-    const operatorTokens = tokens.filter((token) => claimedIssuer(token) === OPERATOR);
-    const memberTokens = tokens.filter((token) => claimedIssuer(token) !== OPERATOR);
+    const operatorTokens: string[] = [];
+    const memberTokens: string[] = [];
+    for (const token of [...(bearer === undefined ? [] : [bearer]), ...grants]) {
+      (claimedIssuer(token) === OPERATOR ? operatorTokens : memberTokens).push(token);
+    }
     let operator: string | null = null;
     if (operatorTokens.length > 0) {
       const principal = await options.operatorAuth.authenticate(tokenHeaders(operatorTokens));
       operator = principal.scopes.has('grants:admin') ? principal.subject : null;
     }
-    const verified = await verifyNetworkTokens(tokenHeaders(memberTokens), keys);
+    const verified = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
     const grantIds = verified.filter((token) => token.kind === 'grant').map((token) => token.jti);
     const revoked = grantIds.length === 0 ? [] : await db.revokedGrant.findMany({ where: { jti: { in: grantIds } }, select: { jti: true } });
-    return { db, registry, reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'), operator, membershipChanged, maxPageSize: 500 };
+    return createDirectoryContext({
+      db,
+      registry,
+      reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'),
+      operator,
+      membershipChanged,
+    });
   }
 
   return {
@@ -112,12 +136,11 @@ export function createDirectory(options: DirectoryOptions): Directory {
     },
     membershipChanged,
     async start() {
-      await registry.refresh();
-      await rebuild();
+      await refresh();
       await ensureEventStreams(nats, options.subjectPrefix);
       events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, logger });
-      nats.subscribe(names.networkChangedSubject, { callback: () => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed')) });
-      poll = setInterval(() => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed')), options.pollMs ?? 5000);
+      subscription = nats.subscribe(names.networkChangedSubject, { callback: refreshQuietly });
+      poll = setInterval(refreshQuietly, POLL_MS);
       httpServer.on(
         'request',
         graphqlHandler({
@@ -135,8 +158,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
               sendJson(res, 200, {
                 members: registry.composed().map(({ slug, name, subgraphUrl, jwksUrl, status }) => ({ slug, name, subgraphUrl, jwksUrl, status })),
               }),
-            '/.well-known/jwks.json': async (_req, res) =>
-              sendJson(res, 200, await options.operatorKeys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
+            '/.well-known/jwks.json': jwksRoute(options.operatorKeys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': (_req, res) => sendJson(res, nats.isClosed() ? 503 : 200, { status: nats.isClosed() ? 'unavailable' : 'ready' }),
           },
@@ -147,11 +169,13 @@ export function createDirectory(options: DirectoryOptions): Directory {
     },
     async stop() {
       clearInterval(poll);
+      subscription?.unsubscribe();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();
       });
       await events?.stop();
+      await refreshing.catch(() => undefined);
       await apollo?.stop();
     },
   };

@@ -84,8 +84,9 @@ export class Access {
   allows(scope: Scope, twin: TwinFacts): boolean {
     const reach = this.principal.scopes.get(scope);
     if (reach === undefined) return false;
-    const facts = { ...twin, id: globalTwinId(this.org, twin.id) };
-    return reach === 'all' || reach.some((selector) => matchesSelector(selector, facts));
+    if (reach === 'all') return true;
+    const facts = { id: globalTwinId(this.org, twin.id), kind: twin.kind, tags: twin.tags };
+    return reach.some((selector) => matchesSelector(selector, facts));
   }
 
   /** Throws `FORBIDDEN` unless the caller may use the scope on this twin. */
@@ -95,16 +96,19 @@ export class Access {
 
   /** Notes twins read by this request (local ids). */
   read(twinIds: Iterable<string>): void {
+    if (this.principal.kind !== 'partner') return;
     for (const id of twinIds) this.reads.add(id);
   }
 
   /** Notes twins changed by this request (local ids). */
   wrote(twinIds: Iterable<string>): void {
+    if (this.principal.kind !== 'partner') return;
     for (const id of twinIds) this.writes.add(id);
   }
 
   /** Notes an access refused, or twins asked for that the caller may not see. */
   denied(action: 'read' | 'write', twinIds: Iterable<string>, reason: string): void {
+    if (this.principal.kind !== 'partner') return;
     const key = `${action} ${reason}`;
     const entry = this.denials.get(key) ?? { action, reason, twinIds: new Set<string>() };
     for (const id of twinIds) entry.twinIds.add(id);

@@ -40,28 +40,54 @@ export function initOrg(config: OrgStoreConfig, issuedBy: string, lifetimeMs: nu
   });
 }
 
+/**
+ * Opens an organization's store and starts verifying its tokens, once the store holds a signing
+ * key (else throws `noSigningKey`). Closes what it opened when a step fails; `close()` after use.
+ */
+export async function openOrgAuth(
+  config: { org: string; databaseUrl: string; keySecret: string; poolSize?: number },
+  logger: Logger,
+  noSigningKey: string,
+): Promise<{ db: OrgDb; keys: KeyRing; auth: OrgAuthenticator; close: () => Promise<void> }> {
+  const store = openStore(config.databaseUrl, { poolSize: config.poolSize });
+  const db = createOrgDb({ store });
+  const closeStore = async () => {
+    await db.$disconnect();
+    await store.close();
+  };
+  try {
+    if (!(await listKeys(db)).some((key) => key.signing)) throw new Error(noSigningKey);
+    const keys = new KeyRing(db, config.keySecret);
+    const auth = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
+    await auth.start();
+    return {
+      db,
+      keys,
+      auth,
+      close: async () => {
+        await auth.stop();
+        await closeStore();
+      },
+    };
+  } catch (error) {
+    await closeStore();
+    throw error;
+  }
+}
+
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
   config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> & { limits?: Partial<OrgLimits>; poolSize?: number },
   nats: NatsConnection,
   logger: Logger,
 ): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; auth: OrgAuthenticator; stop: () => Promise<void> }> {
-  const store = openStore(config.databaseUrl, { poolSize: config.poolSize });
-  const db = createOrgDb({ store });
-  if (!(await listKeys(db)).some((key) => key.signing)) {
-    await db.$disconnect();
-    await store.close();
-    throw new Error(`organization ${config.org} has no signing key: run \`twinx org init\` first`);
-  }
-  const keys = new KeyRing(db, config.keySecret);
-  const authenticator = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
-  await authenticator.start();
+  const { db, keys, auth, close } = await openOrgAuth(config, logger, `organization ${config.org} has no signing key: run \`twinx org init\` first`);
   const subgraph = createOrgSubgraph({
     org: config.org,
     db,
     nats,
     subjectPrefix: config.subjectPrefix,
-    auth: authenticator,
+    auth,
     keys,
     logger,
     port: config.port,
@@ -72,12 +98,10 @@ export async function startOrgSubgraph(
   return {
     subgraph,
     issuer: { db, keys, org: config.org },
-    auth: authenticator,
+    auth,
     stop: async () => {
       await subgraph.stop();
-      await authenticator.stop();
-      await db.$disconnect();
-      await store.close();
+      await close();
     },
   };
 }

@@ -12,7 +12,7 @@ import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
 import { OutboxPublisher } from './events/publisher.ts';
 import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
-import type { KeyRing } from './auth/keys.ts';
+import { jwksRoute, type KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
@@ -58,7 +58,7 @@ export interface OrgSubgraph {
 /** Who asks for the subgraph's SDL without a token (gateways composing the network): no scope at all. */
 const SDL_READER = unrestricted('anonymous', 'sdl-reader', []);
 
-const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
+export const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
 
 /** An organization's GraphQL subgraph with its device ingest consumer. Does nothing until `start()`. */
 export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
@@ -127,8 +127,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
             return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
           },
           routes: {
-            '/.well-known/jwks.json': async (_req, res) =>
-              sendJson(res, 200, await options.keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
+            '/.well-known/jwks.json': jwksRoute(options.keys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': async (_req, res) => ((await ready()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'unavailable' })),
           },

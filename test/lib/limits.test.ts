@@ -1,7 +1,8 @@
 import { ApolloServer } from '@apollo/server';
 import { buildSchema, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operationCost, operationDepth, QUERY_TOO_COMPLEX, queryLimitsPlugin } from '../../lib/graphql/limits.ts';
+import { ErrorCode } from '../../lib/errors.ts';
+import { operationCost, operationDepth, queryLimitsPlugin } from '../../lib/graphql/limits.ts';
 
 const typeDefs = /* GraphQL */ `
   type Twin {
@@ -146,7 +147,7 @@ describe('queryLimitsPlugin in Apollo Server', () => {
       {
         message: 'Query depth 4 exceeds the limit of 3.',
         locations: [{ line: 1, column: 1 }],
-        extensions: { code: QUERY_TOO_COMPLEX, kind: 'depth', limit: 3, actual: 4 },
+        extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'depth', limit: 3, actual: 4 },
       },
     ]);
   });
@@ -156,7 +157,7 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     const result = await run('query Many($n: Int) { twins(first: $n) { id } }', { n: 1000 });
     expect(resolved).toBe(0);
     expect(result.status).toBe(400);
-    expect(result.errors?.map((error) => error.extensions)).toEqual([{ code: QUERY_TOO_COMPLEX, kind: 'cost', limit: 100, actual: 1001 }]);
+    expect(result.errors?.map((error) => error.extensions)).toEqual([{ code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'cost', limit: 100, actual: 1001 }]);
     expect(result.errors?.[0]?.message).toBe('Query cost 1001 exceeds the limit of 100.');
   });
 

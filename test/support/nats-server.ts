@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { freePort, reachable } from '../../lib/net.ts';
+import { freePort, spawnNatsServer } from '../../lib/net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually } from './services.ts';
 
 /** A nats-server of the test's own (JetStream on a temporary store), to stop and start again. */
 export interface OwnNatsServer {
@@ -21,13 +20,7 @@ export async function startNatsServer(): Promise<OwnNatsServer> {
   const server: OwnNatsServer = {
     url: `nats://127.0.0.1:${port}`,
     async start() {
-      child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-      await eventually(
-        async () => {
-          if (!(await reachable(port))) throw new Error(`nats-server is not accepting on ${port} yet`);
-        },
-        { timeout: 10_000 },
-      );
+      child = await spawnNatsServer(port, storeDir);
     },
     async stop() {
       if (!child || child.exitCode !== null) return;

@@ -6,12 +6,10 @@ import type { OrgDb } from '../db.ts';
 export interface AuditLogOptions {
   db: OrgDb;
   logger: Logger;
-  /**
-   * Longest time an entry waits to be written, in ms.
-   * @default 200
-   */
-  flushIntervalMs?: number;
 }
+
+/** Longest time an entry waits to be written, in ms. */
+const FLUSH_INTERVAL_MS = 200;
 
 /**
  * The audit log's writer. Entries are written in batches off the request path, so auditing
@@ -24,7 +22,7 @@ export class AuditLog {
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: AuditLogOptions) {
-    this.timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 200);
+    this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
 

@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import type { OrgContext } from '../context.ts';
@@ -67,8 +67,8 @@ export function auditResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
           orderBy: { id: 'desc' },
           take: first + 1,
         });
-        const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, String(row.id)), node: { ...row, id: String(row.id) } }));
-        return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+        const events = rows.map((row) => ({ ...row, id: String(row.id) }));
+        return connection(CURSOR, pageOf(events, first), (event) => event.id);
       },
     },
   };

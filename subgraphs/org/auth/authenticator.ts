@@ -4,9 +4,9 @@ import type { OpenStore } from '../../../lib/db/store.ts';
 import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
-import { presentedTokens } from '../../../lib/tokens/headers.ts';
+import { presentedTokens, verifyPresented } from '../../../lib/tokens/headers.ts';
 import type { TwinSelector } from '../../../lib/tokens/selector.ts';
-import { TokenProblem, unauthenticated, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
+import { TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
 import { tokenRevoked } from '../events/outbox.ts';
@@ -14,8 +14,6 @@ import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
 /** How often the revocation channel is checked to be alive; a silent connection is a lost one. */
 const HEARTBEAT_MS = 1000;
-/** Verified tokens remembered, so that a token's signature is checked once, not per request. */
-const VERIFIED_CACHE_SIZE = 10_000;
 
 export interface AuthenticatorOptions {
   org: string;
@@ -39,7 +37,7 @@ function principalOf(tokens: VerifiedToken[]): Principal {
   const [first] = tokens;
   if (first!.kind === 'member') {
     if (tokens.length > 1) throw unauthenticated(TokenProblem.INVALID);
-    return { kind: 'member', subject: first!.subject, scopes: new Map(first!.scopes.map((scope) => [scope, 'all'])), tokenIds };
+    return { ...unrestricted('member', first!.subject, first!.scopes), tokenIds };
   }
   const scopes = new Map<Scope, TwinSelector[]>();
   for (const token of tokens) {
@@ -70,8 +68,8 @@ export const openAccess: Authenticator = { authenticate: async () => unrestricte
  */
 export class OrgAuthenticator implements Authenticator {
   private revoked = new Set<string>();
-  /** Verified tokens by their text. Emptied whenever keys change; revocation is checked apart. */
-  private verified = new Map<string, VerifiedToken>();
+  /** Verified tokens by their text, until they expire. Emptied whenever keys change; revocation is checked apart. */
+  private readonly verified = new VerifiedCache<VerifiedToken>();
   private listener?: Listening;
   private channelUp = false;
   private stopped = false;
@@ -83,7 +81,6 @@ export class OrgAuthenticator implements Authenticator {
 
   /** Fails if the database cannot be reached at start. */
   async start(): Promise<void> {
-    await this.options.keys.reload();
     try {
       await this.listen();
     } catch (error) {
@@ -153,21 +150,17 @@ export class OrgAuthenticator implements Authenticator {
 
   /**
    * Verifies a token, or recalls its verification. While the channel that announces key
-   * changes is down, nothing is recalled and keys are re-read from the database.
+   * changes is down, nothing is recalled (`authenticate` re-reads the keys first).
    */
   private async verify(token: string, kinds: readonly TokenKind[]): Promise<VerifiedToken> {
     const { org, keys } = this.options;
-    if (!this.channelUp) {
-      await keys.reload();
-      return verifyToken(token, keys.getKey, { org, kinds });
-    }
-    const known = this.verified.get(token);
-    if (known && kinds.includes(known.kind)) {
+    if (!this.channelUp) return verifyToken(token, keys.getKey, { org, kinds });
+    const known = this.verified.get(token, kinds);
+    if (known) {
       if (known.expiresAt.getTime() > Date.now()) return known;
       throw unauthenticated(TokenProblem.EXPIRED);
     }
     const verified = await verifyToken(token, keys.getKey, { org, kinds });
-    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
     this.verified.set(token, verified);
     return verified;
   }
@@ -179,12 +172,11 @@ export class OrgAuthenticator implements Authenticator {
   }
 
   async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
-    const { bearer, grants } = presentedTokens(headers);
-    if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
-    const verified = await Promise.all([
-      ...(bearer === undefined ? [] : [this.verify(bearer, ['member', 'grant'])]),
-      ...grants.map((token) => this.verify(token, ['grant'])),
-    ]);
+    const presented = presentedTokens(headers);
+    if (presented.bearer === undefined && presented.grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
+    // While key changes may go unannounced, the keys are re-read once per request.
+    if (!this.channelUp) await this.options.keys.reload();
+    const verified = await verifyPresented(presented, (token, kinds) => this.verify(token, kinds));
     const revoked = await this.revokedAmong(verified.map((token) => token.jti));
     if (revoked.length > 0) {
       const grant = verified.find((token) => token.kind === 'grant');

@@ -11,6 +11,7 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
+import { sendJson, type Route } from '../../../lib/http.ts';
 import { TOKEN_ALGORITHM } from '../../../lib/tokens/tokens.ts';
 import type { OrgDb } from '../db.ts';
 
@@ -133,4 +134,9 @@ export class KeyRing {
     }
     return { kid: row.kid, privateKey: (await importJWK(JSON.parse(new TextDecoder().decode(plaintext)) as JWK, TOKEN_ALGORITHM)) as CryptoKey };
   }
+}
+
+/** `GET /.well-known/jwks.json`: the keys' public halves, for whoever verifies their tokens. */
+export function jwksRoute(keys: KeyRing): Route {
+  return async (_req, res) => sendJson(res, 200, await keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' });
 }

@@ -11,26 +11,40 @@ async function enqueue(tx: Tx, subject: string, payload: { eventId: string }): P
   await tx.outboxEvent.create({ data: { eventId: payload.eventId, subject, payload: payload as unknown as Prisma.InputJsonObject } });
 }
 
+/** What a twin's lifecycle event tells of it (`id` is the local id). */
+interface EventTwin {
+  id: string;
+  kind: string;
+  tags: string[];
+}
+
+/** A twin as created or changed: its catalog entry's fields too. */
+interface CatalogTwin extends EventTwin {
+  name: string;
+  listed: boolean;
+  suppliers: { supplierId: string }[];
+}
+
 /** Records a twin's creation or change (after it), or its deletion (before it), in the transaction that makes it. */
-export async function twinChanged(tx: Tx, org: string, localId: string, change: TwinLifecycleEvent['change']): Promise<void> {
-  const twin = await tx.twin.findUniqueOrThrow({
-    where: { id: localId },
-    select: { name: true, kind: true, tags: true, listed: true, suppliers: { select: { supplierId: true } } },
-  });
+export function twinChanged(tx: Tx, org: string, twin: CatalogTwin, change: 'created' | 'updated'): Promise<void>;
+export function twinChanged(tx: Tx, org: string, twin: EventTwin, change: 'deleted'): Promise<void>;
+export async function twinChanged(tx: Tx, org: string, twin: EventTwin | CatalogTwin, change: TwinLifecycleEvent['change']): Promise<void> {
   const entry: CatalogEntry | null =
-    change !== 'deleted' && twin.listed ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) } : null;
+    change !== 'deleted' && 'listed' in twin && twin.listed
+      ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) }
+      : null;
   const event: TwinLifecycleEvent = {
     type: 'twin',
     eventId: randomUUID(),
     org,
-    twinId: globalTwinId(org, localId),
+    twinId: globalTwinId(org, twin.id),
     at: new Date().toISOString(),
     kind: twin.kind,
     tags: twin.tags,
     change,
     twin: entry,
   };
-  await enqueue(tx, subjectPaths.event(org, localId, 'twin'), event);
+  await enqueue(tx, subjectPaths.event(org, twin.id, 'twin'), event);
 }
 
 /** Records a token's revocation, in the transaction that made it. */

@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from '../../../lib/logger.ts';
 import type { NatsConnection } from '../../../lib/nats.ts';
 import type { OrgDb } from '../db.ts';
@@ -8,14 +8,13 @@ export interface OutboxPublisherOptions {
   nats: NatsConnection;
   subjectPrefix: string;
   logger: Logger;
-  /**
-   * How often the outbox is looked at besides after each local change (changes committed by
-   * other processes, such as the CLI, and retries after a NATS outage).
-   * @default 500
-   */
-  pollMs?: number;
 }
 
+/**
+ * How often the outbox is looked at besides after each local change (changes committed by
+ * other processes, such as the CLI, and retries after a NATS outage), in ms.
+ */
+const POLL_MS = 500;
 /** Events published per transaction holding the publisher lock. */
 const BATCH = 500;
 /** Any constant: one publisher at a time per organization keeps events in commit order. */
@@ -28,12 +27,14 @@ const PUBLISHER_LOCK = 0x7477696e; // "twin"
  */
 export class OutboxPublisher {
   private readonly timer: NodeJS.Timeout;
+  private readonly js: JetStreamClient;
   private running: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
 
   constructor(private readonly options: OutboxPublisherOptions) {
-    this.timer = setInterval(() => this.kick(), options.pollMs ?? 500);
+    this.js = jetstream(options.nats);
+    this.timer = setInterval(() => this.kick(), POLL_MS);
   }
 
   /** Publishes what is pending, soon. Calls while a run is going make one more run. */
@@ -59,8 +60,7 @@ export class OutboxPublisher {
 
   /** Publishes up to one batch; returns how many were published. */
   private async publishBatch(): Promise<number> {
-    const { db, nats, subjectPrefix } = this.options;
-    const js = jetstream(nats);
+    const { db, subjectPrefix } = this.options;
     const { published, failure } = await db.$transaction(
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
@@ -70,7 +70,7 @@ export class OutboxPublisher {
         let failure: unknown = null;
         for (const event of events) {
           try {
-            await js.publish(`${subjectPrefix}.${event.subject}`, JSON.stringify(event.payload), { msgID: event.eventId });
+            await this.js.publish(`${subjectPrefix}.${event.subject}`, JSON.stringify(event.payload), { msgID: event.eventId });
           } catch (error) {
             // Keep what JetStream acknowledged: committed below, not sent again.
             failure = error;

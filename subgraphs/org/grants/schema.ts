@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import { revokeToken } from '../auth/authenticator.ts';
 import type { OrgContext } from '../context.ts';
@@ -128,8 +128,7 @@ export function grantsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
           take: first + 1,
           ...(args.after ? { cursor: { jti: decodeCursor(CURSOR, args.after) }, skip: 1 } : {}),
         });
-        const edges = rows.slice(0, first).map((row) => ({ cursor: encodeCursor(CURSOR, row.jti), node: grantView(row) }));
-        return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+        return connection(CURSOR, pageOf(rows.map(grantView), first), (grant) => grant.jti);
       },
       grant: async (_: unknown, args: { jti: string }, ctx: OrgContext) => {
         ctx.access.require('grants:admin');

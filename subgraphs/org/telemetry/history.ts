@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 import type { OrgBase } from '../context.ts';
 import type { TwinRow } from '../twins/store.ts';
@@ -38,8 +38,7 @@ export async function readingsPage(ctx: OrgBase, twin: TwinRow, args: ReadingsAr
     take: first + 1,
     select: { metric: true, at: true, value: true },
   });
-  const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor(CURSOR, String(node.at.getTime())), node }));
-  return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+  return connection(CURSOR, pageOf(rows, first), (reading) => String(reading.at.getTime()));
 }
 
 export interface AggregateArgs {

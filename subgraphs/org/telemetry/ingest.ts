@@ -181,7 +181,7 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
   const [row] = await store(PLAIN).catch((error: unknown) =>
     driverErrorKind(error) === 'UniqueConstraintViolation' ? store(SKIP_EXISTING) : Promise.reject(error),
   );
-  ctx.access.wrote(new Set(columns.twinIds));
+  ctx.access.wrote(columns.twinIds);
   const accepted = Number(row!.accepted);
   return { accepted, duplicates: items.length - accepted, stateChanges: Number(row!.advanced) };
 }

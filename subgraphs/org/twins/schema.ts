@@ -1,4 +1,4 @@
-import { encodeCursor, decodeCursor, pageSize } from '../../../lib/cursor.ts';
+import { connection, decodeCursor, pageSize } from '../../../lib/cursor.ts';
 import { twinContractFields } from '../../../lib/graphql/twin-types.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
@@ -157,9 +157,7 @@ export function twinsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       twins: async (_: unknown, args: { filter?: TwinListFilter; first: number; after?: string }, ctx: OrgContext) => {
         const first = pageSize(args.first, ctx.limits.maxPageSize);
         const after = args.after ? decodeCursor(CURSOR, args.after) : null;
-        const { rows, hasNextPage } = await listTwins(ctx.db, ctx.access, { filter: args.filter, first, after });
-        const edges = rows.map((node) => ({ cursor: encodeCursor(CURSOR, node.id), node }));
-        return { edges, pageInfo: { hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+        return connection(CURSOR, await listTwins(ctx.db, ctx.access, { filter: args.filter, first, after }), (twin) => twin.id);
       },
     },
     [n.twin]: {

@@ -138,13 +138,14 @@ export async function refreshStatus(tx: Client, twinIds: string[]): Promise<void
   );
 }
 
-/** Throws `UNKNOWN_TWIN` unless the twin exists and the caller may use the scope on it. */
-async function requireVisible(tx: Client, access: Access, scope: 'twins:read' | 'twins:write', localId: string, id: string): Promise<void> {
-  const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere(scope), { id: localId }] }, select: { id: true } });
+/** The twin's id, kind and tags; throws `UNKNOWN_TWIN` unless it exists and the caller may use the scope on it. */
+async function requireVisible(tx: Client, access: Access, scope: 'twins:read' | 'twins:write', localId: string, id: string) {
+  const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere(scope), { id: localId }] }, select: { id: true, kind: true, tags: true } });
   if (!found) {
     access.denied(scope === 'twins:read' ? 'read' : 'write', [localId], ErrorCode.UNKNOWN_TWIN);
     throw fail(ErrorCode.UNKNOWN_TWIN, `No twin ${id}.`, { twinId: id });
   }
+  return found;
 }
 
 /** Checks supplier ids: well-formed, not the twin itself, and existing when they are ours. */
@@ -180,8 +181,9 @@ async function changeTwin(
   const twin = await db.$transaction(async (tx) => {
     await requireVisible(tx, access, 'twins:write', localId, id);
     await change(tx, localId);
-    await twinChanged(tx, names.slug, localId, 'updated');
-    return loadOne(tx, localId);
+    const changed = await loadOne(tx, localId);
+    await twinChanged(tx, names.slug, changed, 'updated');
+    return changed;
   });
   access.wrote([localId]);
   return twin;
@@ -216,8 +218,9 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
         suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
       },
     });
-    await twinChanged(tx, names.slug, localId, 'created');
-    return loadOne(tx, localId);
+    const created = await loadOne(tx, localId);
+    await twinChanged(tx, names.slug, created, 'created');
+    return created;
   });
   access.wrote([localId]);
   return twin;
@@ -254,11 +257,11 @@ export async function deleteTwin({ db, names, access }: OrgBase, id: string): Pr
   access.require('twins:write');
   const localId = localIdOf(names, id, 'id');
   await db.$transaction(async (tx) => {
-    await requireVisible(tx, access, 'twins:write', localId, id);
+    const twin = await requireVisible(tx, access, 'twins:write', localId, id);
     // Metrics, readings and the twin's own supplier links go by cascade; links of our other
     // twins that pointed at it are removed here.
     await tx.twinSupplier.deleteMany({ where: { supplierId: globalTwinId(names.slug, localId) } });
-    await twinChanged(tx, names.slug, localId, 'deleted');
+    await twinChanged(tx, names.slug, twin, 'deleted');
     await tx.twin.delete({ where: { id: localId } });
   });
   access.wrote([localId]);
