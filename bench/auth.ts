@@ -8,7 +8,7 @@ import { openAccess } from '../subgraphs/org/auth/authenticator.ts';
 import { createOrgSubgraph } from '../subgraphs/org/server.ts';
 import { bearer, startOrg } from '../test/support/org.ts';
 import { Disposers } from '../test/support/services.ts';
-import { Contender, report } from './support.ts';
+import { Contender, postGraphQL, report } from './support.ts';
 
 const { values: args } = parseArgs({
   options: { requests: { type: 'string', default: '400' }, rounds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '8' } },
@@ -52,17 +52,12 @@ try {
   // A partner holding two grants: all presses, and a few other twins by id.
   const presses = await acme.grantToken({ partner: 'globex', scopes: ['twins:read', 'telemetry:read'], selector: { kinds: ['press'] } });
   const some = await acme.grantToken({ partner: 'globex', scopes: ['twins:read'], selector: { ids: ['acme:m-001', 'acme:m-002'] } });
-  const partnerHeaders = { 'content-type': 'application/json', ...bearer(presses.token, [some.token]) };
-  const body = JSON.stringify({
+  const operation = {
     query: `{ acme { twins(filter: { kind: "press" }, first: 50) { edges { node { id name kind tags state { status updatedAt metrics { metric value at } } } } } } }`,
-  });
-  const query = (url: string, headers: Record<string, string>) => async () => {
-    const response = await fetch(url, { method: 'POST', headers, body });
-    const json = (await response.json()) as { data?: { acme: { twins: { edges: unknown[] } } }; errors?: unknown };
-    if (json.errors || json.data?.acme.twins.edges.length !== 50) throw new Error(`unexpected answer: ${JSON.stringify(json).slice(0, 300)}`);
   };
-  const withAuth = query(acme.url, partnerHeaders);
-  const withoutAuth = query(open.url, { 'content-type': 'application/json' });
+  const query = (url: string, headers: Record<string, string>) => postGraphQL(url, headers, operation, (d) => d?.acme.twins.edges.length === 50);
+  const withAuth = query(acme.url, bearer(presses.token, [some.token]));
+  const withoutAuth = query(open.url, {});
 
   const off = new Contender('authorization off (baseline)');
   const on = new Contender('authorization on: partner with 2 grants');

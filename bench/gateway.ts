@@ -7,11 +7,10 @@ import { Access, unrestricted } from '../subgraphs/org/access.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
-import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { startNetwork } from '../test/support/network.ts';
 import { bearer } from '../test/support/org.ts';
 import { Disposers } from '../test/support/services.ts';
-import { Contender, report } from './support.ts';
+import { Contender, postGraphQL, report } from './support.ts';
 
 const { values: args } = parseArgs({
   options: { requests: { type: 'string', default: '500' }, rounds: { type: 'string', default: '4' }, concurrency: { type: 'string', default: '8' } },
@@ -46,28 +45,20 @@ try {
   await net.catalogHas(ids);
 
   const fields = 'id name kind tags state { status updatedAt metrics { metric value at } }';
-  const post = (url: string, headers: Record<string, string>, query: string, check: (data: any) => boolean) => {
-    const body = JSON.stringify({ query });
-    return async () => {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-      const json = (await response.json()) as { data?: unknown; errors?: unknown };
-      if (json.errors || !check(json.data)) throw new Error(`unexpected answer: ${JSON.stringify(json).slice(0, 300)}`);
-    };
-  };
   const acme = net.orgs.acme!;
   const acmeHeaders = bearer(acme.adminToken);
   // An ACME engineer holding grants of both suppliers: the directory routes each twin to its organization.
   const grants = [];
   for (const slug of ['globex', 'initech'])
     grants.push((await net.orgs[slug]!.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { tags: ['bench'] } })).token);
-  const allTokens = tokenHeaders([acme.adminToken, ...grants]);
+  const allTokens = bearer(acme.adminToken, grants);
 
-  const direct = post(acme.url, acmeHeaders, `{ acme { twin(id: "acme:m-007") { ${fields} } } }`, (d) => d.acme.twin.id === 'acme:m-007');
-  const viaGateway = post(net.gateway.url, acmeHeaders, `{ twin(id: "acme:m-007") { ${fields} } }`, (d) => d.twin.id === 'acme:m-007');
-  const networkList = post(
+  const direct = postGraphQL(acme.url, acmeHeaders, { query: `{ acme { twin(id: "acme:m-007") { ${fields} } } }` }, (d) => d.acme.twin.id === 'acme:m-007');
+  const viaGateway = postGraphQL(net.gateway.url, acmeHeaders, { query: `{ twin(id: "acme:m-007") { ${fields} } }` }, (d) => d.twin.id === 'acme:m-007');
+  const networkList = postGraphQL(
     net.gateway.url,
     allTokens,
-    `{ twins(first: 30, filter: { tags: ["bench"] }) { edges { node { ${fields} } } } }`,
+    { query: `{ twins(first: 30, filter: { tags: ["bench"] }) { edges { node { ${fields} } } } }` },
     (d) => d.twins.edges.length === 30,
   );
 

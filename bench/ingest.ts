@@ -8,8 +8,8 @@ import { Access, unrestricted } from '../subgraphs/org/access.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { ingestReadings } from '../subgraphs/org/telemetry/ingest.ts';
 import { bearer, startOrg } from '../test/support/org.ts';
-import { Disposers } from '../test/support/services.ts';
-import { Contender, report } from './support.ts';
+import { Disposers, eventually } from '../test/support/services.ts';
+import { Contender, postGraphQL, report } from './support.ts';
 
 const { values: args } = parseArgs({ options: { batches: { type: 'string', default: '100' }, 'batch-size': { type: 'string', default: '1000' } } });
 const batches = Number(args.batches);
@@ -27,7 +27,7 @@ try {
     access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
     limits: { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 },
   };
-  const headers = { 'content-type': 'application/json', ...bearer(await acme.memberToken('operator')) };
+  const headers = bearer(await acme.memberToken('operator'));
   for (let t = 0; t < TWINS; t++) {
     await db.twin.create({
       data: { id: `m-${t}`, name: `Machine ${t}`, kind: 'cnc-mill', metrics: { create: METRICS.map((name) => ({ name, unit: 'u', min: 0, max: 100 })) } },
@@ -72,12 +72,7 @@ try {
     if (warm) await runDirect();
     else await direct.time(runDirect);
 
-    const body = JSON.stringify({ query: mutation, variables: { r: batch() } });
-    const post = async () => {
-      const response = await fetch(acme.url, { method: 'POST', headers, body });
-      const json = (await response.json()) as { errors?: unknown };
-      if (json.errors) throw new Error(JSON.stringify(json.errors));
-    };
+    const post = postGraphQL(acme.url, headers, { query: mutation, variables: { r: batch() } });
     if (warm) await post();
     else await http.time(post);
   }
@@ -91,7 +86,13 @@ try {
   const payloads = Array.from({ length: batches }, () => JSON.stringify({ readings: batch() }));
   await device.time(async () => {
     await Promise.all(payloads.map((payload) => js.publish(names.ingestSubject('acme'), payload)));
-    while ((await jsm.streams.info(names.ingestStream('acme'))).state.messages > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await eventually(
+      async () => {
+        const { messages } = (await jsm.streams.info(names.ingestStream('acme'))).state;
+        if (messages > 0) throw new Error(`${messages} batches not consumed yet`);
+      },
+      { timeout: 120_000, interval: 2 },
+    );
   });
 
   report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device], 'rows/s');

@@ -12,13 +12,10 @@ import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { natsNames } from '../lib/nats.ts';
-import { tokenHeaders } from '../lib/tokens/headers.ts';
-import { createLogger } from '../lib/logger.ts';
-import { createGateway } from '../gateway/server.ts';
 import { bearer } from '../test/support/org.ts';
 import { startNetwork } from '../test/support/network.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
-import { protocolSubscriber } from '../test/support/subscriptions.ts';
+import { protocolSubscriber, subscriptionsServed } from '../test/support/subscriptions.ts';
 import { Contender, percentile, report } from './support.ts';
 
 const { values: args } = parseArgs({
@@ -43,20 +40,15 @@ const disposers = new Disposers();
 try {
   const net = await startNetwork(disposers, ['acme']);
   const acme = net.orgs.acme!;
-  const created = await acme.request(
-    `mutation { acme { createTwin(input: { id: "acme:press-1", name: "Press", kind: "press", metrics: [{ name: "force", unit: "kN" }] }) { id } } }`,
-  );
-  if (created.errors) throw new Error(JSON.stringify(created.errors));
+  await acme.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
   await acme.eventsPublished();
-  const headers = tokenHeaders([await acme.memberToken('viewer', 'dashboard')]);
+  const headers = bearer(await acme.memberToken('viewer', 'dashboard'));
   const names = natsNames(net.subjectPrefix);
   const js = jetstream(net.nats);
   const query = `subscription { twinEvents(filter: { twinIds: ["acme:press-1"], types: [STATE] }) { cursor type twinId at state { status metrics { metric value at } } } }`;
 
   // 1. Latency: readings published by a device at a steady 50/s; each reading's value is its id.
   const sentAt = new Map<number, number>();
-  const throughGateway = new Contender('reading -> gateway subscriber');
-  const rawConsumer = new Contender('reading -> raw NATS consumer (baseline)');
   const gatewayLatency: number[] = [];
   const rawLatency: number[] = [];
   const dashboard = await protocolSubscriber(net.gateway.url, headers, query, (payload) => {
@@ -94,8 +86,8 @@ try {
     console.log(`${name.padEnd(46)} p50 ${percentile(sorted, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(sorted, 99).toFixed(2).padStart(7)} ms`);
   };
   console.log(`\nlatency: ${READINGS} device readings at 50/s, device -> org ingest -> outbox -> JetStream -> consumer`);
-  show(rawConsumer.name, rawLatency);
-  show(throughGateway.name, gatewayLatency);
+  show('reading -> raw NATS consumer (baseline)', rawLatency);
+  show('reading -> gateway subscriber', gatewayLatency);
 
   // 3 (first, on idle connections). Memory: the same sockets idle, then each with a subscription.
   const heapBefore = heap();
@@ -183,11 +175,7 @@ try {
   report(`fan-out: ${EVENTS} events x ${SUBSCRIBERS} subscribers`, [broadcast, fanOut], 'events/s');
 
   // 4. Revocation, on two gateways at once (they share nothing but NATS and the registry).
-  const second = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('bench', 'silent') });
-  await second.start();
-  disposers.add(() => second.stop());
-  const gateways = [net.gateway, second];
-  const served = async (url: string) => ((await (await fetch(url.replace('/graphql', '/readyz'))).json()) as { subscriptions: number }).subscriptions;
+  const gateways = [net.gateway, await net.startGateway()];
   const revokedAt = new Map<string, number>();
   const rawRevocation: number[] = [];
   const closedOn: number[][] = gateways.map(() => []);
@@ -202,7 +190,7 @@ try {
   })();
   for (let round = 0; round < REVOCATIONS; round++) {
     const grant = await acme.grantToken({ partner: 'globex', scopes: ['twins:subscribe'], selector: { ids: ['acme:press-1'] } });
-    const before = await Promise.all(gateways.map((gateway) => served(gateway.url)));
+    const before = await Promise.all(gateways.map((gateway) => subscriptionsServed(gateway.url)));
     const sockets = await Promise.all(
       gateways.map((gateway, i) =>
         protocolSubscriber(gateway.url, bearer(grant.token), query, (result) => {
@@ -211,7 +199,7 @@ try {
       ),
     );
     await eventually(async () => {
-      const now = await Promise.all(gateways.map((gateway) => served(gateway.url)));
+      const now = await Promise.all(gateways.map((gateway) => subscriptionsServed(gateway.url)));
       if (now.some((count, i) => count !== before[i]! + 1)) throw new Error('subscriptions not started yet');
     });
     revokedAt.set(grant.jti, performance.now());

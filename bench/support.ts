@@ -2,6 +2,24 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * A call that POSTs a GraphQL operation (serialized once, here) and throws unless the answer
+ * has no errors and its data passes `check`.
+ */
+export function postGraphQL(
+  url: string,
+  headers: Record<string, string>,
+  operation: { query: string; variables?: Record<string, unknown> },
+  check: (data: any) => boolean = () => true,
+): () => Promise<void> {
+  const body = JSON.stringify(operation);
+  return async () => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const json = (await response.json()) as { data?: unknown; errors?: unknown };
+    if (json.errors || !check(json.data)) throw new Error(`unexpected answer: ${JSON.stringify(json).slice(0, 300)}`);
+  };
+}
+
 /** One contender of a benchmark: call latencies and the wall time they took. */
 export class Contender {
   private readonly latencies: number[] = [];

@@ -1,12 +1,12 @@
 // The org store's committed migrations, run by the project's migration runner against a real
 // PostgreSQL server.
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createMigration, migrateDeploy, migrationStatus, schemaDrift, storePaths } from '../../lib/db/migrate.ts';
-import { createDatabase, Disposers, onServer, writeHalfWayMigration } from '../support/services.ts';
+import { committedMigrations, createDatabase, Disposers, onServer, writeHalfWayMigration } from '../support/services.ts';
 
 const committed = storePaths('org').migrationsDir;
 const disposers = new Disposers();
@@ -24,13 +24,6 @@ async function migrationsCopy(): Promise<string> {
   disposers.add(() => rm(dir, { recursive: true, force: true }));
   await cp(committed, dir, { recursive: true });
   return dir;
-}
-
-async function committedMigrations(): Promise<string[]> {
-  return (await readdir(committed, { withFileTypes: true }))
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
 }
 
 async function shadowDatabases(): Promise<string[]> {

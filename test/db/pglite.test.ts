@@ -1,6 +1,6 @@
 // Embedded PGlite stores (`pglite:<directory>`, `pglite:memory`): the committed migrations, the
 // generated client and the store's raw SQL, with no database server.
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,8 @@ import { orgNames } from '../../subgraphs/org/names.ts';
 import { aggregates } from '../../subgraphs/org/telemetry/history.ts';
 import { ingestReadings } from '../../subgraphs/org/telemetry/ingest.ts';
 import { createTwin } from '../../subgraphs/org/twins/store.ts';
-import { Disposers, writeHalfWayMigration } from '../support/services.ts';
+import { KEY_SECRET } from '../support/org.ts';
+import { committedMigrations, Disposers, writeHalfWayMigration } from '../support/services.ts';
 
 const committed = storePaths('org').migrationsDir;
 const disposers = new Disposers();
@@ -25,13 +26,6 @@ beforeAll(async () => {
   disposers.add(() => rm(root, { recursive: true, force: true }));
 });
 afterAll(() => disposers.dispose());
-
-async function committedMigrations(): Promise<string[]> {
-  return (await readdir(committed, { withFileTypes: true }))
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
-}
 
 /** Opens a PGlite store, closed after the file's tests unless the test closes it first. */
 function open(location: string): OpenPGliteStore {
@@ -167,7 +161,7 @@ describe('the org store on PGlite', () => {
       { start: new Date(at(4)), count: 1, last: 20 },
     ]);
     // createSigningKey commits the key with `SELECT pg_notify(…)` in one batch transaction.
-    await createSigningKey(db, 'test-key-secret-of-at-least-32-characters');
+    await createSigningKey(db, KEY_SECRET);
     expect(await listKeys(db)).toHaveLength(1);
   });
 

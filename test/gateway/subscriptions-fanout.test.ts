@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway, type Gateway } from '../../gateway/server.ts';
+import type { Gateway } from '../../gateway/server.ts';
 import { SLOW_CONSUMER } from '../../gateway/subscriptions/fanout.ts';
 import { decodeCursor } from '../../lib/cursor.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
-import { connect, protocolSubscriber, subscribe, type Received } from '../support/subscriptions.ts';
+import { connect, protocolSubscriber, subscribe, subscriptionsServed, type Received } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let net: TestNetwork;
@@ -24,33 +23,17 @@ async function ingestAll() {
   batch += 1;
   const at = new Date(Date.UTC(2026, 0, 1) + batch * 1000).toISOString();
   const readings = TWINS.flatMap((twinId) => METRICS.map((metric) => ({ twinId, metric, at, value: batch })));
-  const response = await net.orgs.acme!.request(`mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`, { r: readings });
-  expect(response.errors).toBeUndefined();
-}
-
-async function subscriptionsServed(): Promise<number> {
-  return ((await (await fetch(gateway.url.replace('/graphql', '/readyz'))).json()) as { subscriptions: number }).subscriptions;
+  await net.orgs.acme!.ingest(readings);
 }
 
 beforeAll(async () => {
   net = await startNetwork(disposers, ['acme']);
   for (const id of TWINS) {
-    const created = await net.orgs.acme!.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
-      input: { id, name: id, kind: 'line', metrics: METRICS.map((name) => ({ name, unit: 'bar', min: 0, max: 1000 })) },
-    });
-    expect(created.errors).toBeUndefined();
+    await net.orgs.acme!.createTwin({ id, name: id, kind: 'line', metrics: METRICS.map((name) => ({ name, unit: 'bar', min: 0, max: 1000 })) });
   }
   await net.orgs.acme!.eventsPublished();
   // A small allowance, so that the test need not fill the kernel's socket buffers many times over.
-  gateway = createGateway({
-    directoryUrl: net.directory.url,
-    nats: net.nats,
-    subjectPrefix: net.subjectPrefix,
-    logger: createLogger('test', 'silent'),
-    maxBufferedBytes: 64 * 1024,
-  });
-  await gateway.start();
-  disposers.add(() => gateway.stop());
+  gateway = await net.startGateway({ maxBufferedBytes: 64 * 1024 });
   viewer = bearer(await net.orgs.acme!.memberToken('viewer', 'dashboard'));
 });
 afterAll(() => disposers.dispose());
@@ -64,11 +47,11 @@ describe('many subscribers of the same events', () => {
     disposers.add(async () => fastSocket.close());
     const slowSocket = await protocolSubscriber(gateway.url, viewer, LIVE, (payload) => slow.push(cursorOf(payload)));
     const slowClosed = new Promise<number>((resolve) => slowSocket.once('close', resolve));
-    await eventually(async () => expect(await subscriptionsServed()).toBe(2));
+    await eventually(async () => expect(await subscriptionsServed(gateway.url)).toBe(2));
 
     // The slow dashboard stops reading; events keep coming until the gateway gives up on it.
     slowSocket.pause();
-    while ((await subscriptionsServed()) === 2) {
+    while ((await subscriptionsServed(gateway.url)) === 2) {
       expect(batch, 'the slow subscriber was never cut off').toBeLessThan(300);
       await ingestAll();
       await net.orgs.acme!.eventsPublished();

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createGateway } from '../../gateway/server.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
@@ -16,10 +15,7 @@ const EVENTS = `subscription($after: String) { twinEvents(filter: { types: [STAT
 
 async function ingest(value: number) {
   const at = new Date(Date.UTC(2026, 0, 1, 0, value)).toISOString();
-  const response = await net.orgs.acme!.request(`mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`, {
-    r: [{ twinId: 'acme:press-1', metric: 'force', at, value }],
-  });
-  expect(response.errors).toBeUndefined();
+  await net.orgs.acme!.ingest([{ twinId: 'acme:press-1', metric: 'force', at, value }]);
 }
 
 function subscription(gatewayUrl: string, after: string): TestSubscription {
@@ -46,10 +42,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
   net = await startNetwork(disposers, ['acme'], { natsUrl: server.url });
-  const created = await net.orgs.acme!.request(
-    `mutation { acme { createTwin(input: { id: "acme:press-1", name: "Press", kind: "press", metrics: [{ name: "force", unit: "kN" }] }) { id } } }`,
-  );
-  expect(created.errors).toBeUndefined();
+  await net.orgs.acme!.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
   await net.orgs.acme!.eventsPublished();
   viewer = bearer(await net.orgs.acme!.memberToken('viewer'));
 });
@@ -72,8 +65,7 @@ it('resumes exactly after a cursor across a NATS restart, with what happened whi
 });
 
 it('resumes exactly after a cursor across a gateway restart, with what happened while it was down', async () => {
-  const options = { directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') };
-  const first = createGateway(options);
+  const first = createGateway(net.gatewayOptions);
   await first.start();
   const port = Number(new URL(first.url).port);
   const { subscription: live, cursor } = await firstEvent(first.url, 10);
@@ -83,9 +75,7 @@ it('resumes exactly after a cursor across a gateway restart, with what happened 
   await ingest(11);
   await ingest(12);
   await net.orgs.acme!.eventsPublished();
-  const restarted = createGateway({ ...options, port });
-  await restarted.start();
-  disposers.add(() => restarted.stop());
+  const restarted = await net.startGateway({ port });
 
   const resumed = subscription(restarted.url, cursor);
   expect([await valueOf(resumed), await valueOf(resumed)]).toEqual([11, 12]);

@@ -1,9 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway } from '../../gateway/server.ts';
 import { encodeCursor } from '../../lib/cursor.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { natsNames } from '../../lib/nats.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
@@ -22,10 +20,7 @@ const EVENTS = `subscription($filter: TwinEventFilter, $after: String) {
 async function ingest(org: string, twinId: string, value: number) {
   minute += 1;
   const at = new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
-  const response = await net.orgs[org]!.request(`mutation($r: [ReadingInput!]!) { ${org} { ingestTelemetry(readings: $r) { accepted } } }`, {
-    r: [{ twinId, metric: 'temperature', at, value }],
-  });
-  expect(response.errors).toBeUndefined();
+  await net.orgs[org]!.ingest([{ twinId, metric: 'temperature', at, value }]);
   await net.orgs[org]!.eventsPublished();
 }
 
@@ -43,10 +38,7 @@ beforeAll(async () => {
     ['globex', 'globex:mill-1', 'mill'],
     ['globex', 'globex:mill-2', 'mill'],
   ] as const) {
-    const created = await net.orgs[org]!.request(`mutation($input: TwinInput!) { ${org} { createTwin(input: $input) { id } } }`, {
-      input: { id, name: id.toUpperCase(), kind, metrics: metric },
-    });
-    expect(created.errors).toBeUndefined();
+    await net.orgs[org]!.createTwin({ id, name: id.toUpperCase(), kind, metrics: metric });
   }
   await net.catalogHas(['acme:press-1', 'globex:mill-1', 'globex:mill-2']);
   const grant = await net.orgs.globex!.grantToken({ partner: 'acme', scopes: ['twins:read', 'twins:subscribe'], selector: { ids: ['globex:mill-1'] } });
@@ -102,9 +94,7 @@ describe('live twin events through the gateway', () => {
     // While nobody listens:
     await ingest('acme', 'acme:press-1', 31);
     await ingest('acme', 'acme:press-1', 32);
-    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
-    await other.start();
-    disposers.add(() => other.stop());
+    const other = await net.startGateway();
     const resumed = subscribe(client(engineer, other.url), EVENTS, { after: seen.data.twinEvents.cursor, filter: { twinIds: ['acme:press-1'] } });
     const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
     expect(values).toEqual([31, 32]);
@@ -114,9 +104,7 @@ describe('live twin events through the gateway', () => {
   });
 
   it('serves the same events with the same cursors from two gateways', async () => {
-    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
-    await other.start();
-    disposers.add(() => other.stop());
+    const other = await net.startGateway();
     const after = await endOfStream(net);
     const a = subscribe(client(engineer), EVENTS, { after });
     const b = subscribe(client(engineer, other.url), EVENTS, { after });
@@ -128,9 +116,7 @@ describe('live twin events through the gateway', () => {
   });
 
   it('ends the subscriptions of a revoked grant with a clear error, on every gateway', async () => {
-    const other = createGateway({ directoryUrl: net.directory.url, nats: net.nats, subjectPrefix: net.subjectPrefix, logger: createLogger('test', 'silent') });
-    await other.start();
-    disposers.add(() => other.stop());
+    const other = await net.startGateway();
     const after = await endOfStream(net);
     const subs = [
       subscribe(client(engineer), EVENTS, { after, filter: { orgs: ['globex'] } }),

@@ -40,13 +40,8 @@ function inAnHour(): string {
 
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
-  for (const twin of TWINS) {
-    const created = await acme.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
-      input: { ...twin, name: twin.id, metrics: [{ name: 'temperature', unit: 'C' }] },
-    });
-    expect(created.errors).toBeUndefined();
-  }
-  await acme.request(INGEST, { r: TWINS.map((twin) => ({ twinId: twin.id, metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 20 })) });
+  for (const twin of TWINS) await acme.createTwin({ ...twin, name: twin.id, metrics: [{ name: 'temperature', unit: 'C' }] });
+  await acme.ingest(TWINS.map((twin) => ({ twinId: twin.id, metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 20 })));
 });
 afterAll(() => disposers.dispose());
 

@@ -38,10 +38,7 @@ async function nextDeadLetter(startSeq: number) {
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
   names = natsNames(acme.subjectPrefix);
-  const created = await acme.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
-    input: { id: 'acme:oven-1', name: 'Oven', kind: 'furnace', metrics: [{ name: 'temperature', unit: 'C' }] },
-  });
-  expect(created.errors).toBeUndefined();
+  await acme.createTwin({ id: 'acme:oven-1', name: 'Oven', kind: 'furnace', metrics: [{ name: 'temperature', unit: 'C' }] });
 });
 afterAll(() => disposers.dispose());
 

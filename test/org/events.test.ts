@@ -1,10 +1,10 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TwinEvent } from '../../lib/events.ts';
-import { connectNats, deleteStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { deleteStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
-import { Disposers, eventually, randomName } from '../support/services.ts';
+import { Disposers, eventually, natsForTest } from '../support/services.ts';
 
 const disposers = new Disposers();
 let server: OwnNatsServer;
@@ -29,29 +29,26 @@ async function eventsOf(localId: string): Promise<{ seq: number; msgId: string |
 beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
-  nats = await connectNats(server.url, 'twinx-test');
+  const network = await natsForTest(server.url);
+  nats = network.nats;
   disposers.add(() => nats.close());
-  const subjectPrefix = randomName('t');
-  names = natsNames(subjectPrefix);
-  acme = await startOrg(disposers, 'acme', { network: { nats, subjectPrefix } });
-  disposers.add(() => deleteStreams(nats, subjectPrefix));
+  names = natsNames(network.subjectPrefix);
+  acme = await startOrg(disposers, 'acme', { network });
+  disposers.add(() => deleteStreams(nats, network.subjectPrefix));
 });
 afterAll(() => disposers.dispose());
 
 async function twin(id: string) {
-  const created = await acme.request(`mutation($input: TwinInput!) { acme { createTwin(input: $input) { id } } }`, {
-    input: { id, name: id, kind: 'furnace', tags: ['hot'], metrics: [{ name: 'temperature', unit: 'C', min: 0, max: 100 }] },
-  });
-  expect(created.errors).toBeUndefined();
+  await acme.createTwin({ id, name: id, kind: 'furnace', tags: ['hot'], metrics: [{ name: 'temperature', unit: 'C', min: 0, max: 100 }] });
 }
 
 describe('events from an organization', () => {
   it('publishes lifecycle, state and alert events in commit order, each with its id as Nats-Msg-Id', async () => {
     await twin('acme:f-1');
-    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 50 }] });
-    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:01:00Z', value: 150 }] });
+    await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 50 }]);
+    await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:01:00Z', value: 150 }]);
     // A late reading changes no state: no event.
-    await acme.request(INGEST, { r: [{ twinId: 'acme:f-1', metric: 'temperature', at: '2025-12-31T00:00:00Z', value: 10 }] });
+    await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2025-12-31T00:00:00Z', value: 10 }]);
     await acme.eventsPublished();
     const events = await eventsOf('f-1');
     expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert']);
@@ -88,7 +85,7 @@ describe('events from an organization', () => {
   it('sends an event once even when it was published before a crash kept it from being marked', async () => {
     await twin('acme:f-3');
     await acme.eventsPublished();
-    await acme.request(INGEST, { r: [{ twinId: 'acme:f-3', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 5 }] });
+    await acme.ingest([{ twinId: 'acme:f-3', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 5 }]);
     // As if a publisher had sent it and crashed before recording it: the row is still pending.
     const pending = await acme.db.outboxEvent.findFirstOrThrow({ where: { subject: 'events.acme.f-3.state' } });
     await jetstream(nats).publish(`${names.eventSubject('acme', 'f-3', 'state')}`, JSON.stringify(pending.payload), { msgID: pending.eventId });

@@ -1,7 +1,7 @@
-import { createGateway, type Gateway } from '../../gateway/server.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
-import { createDirectoryDb, type DirectoryDb } from '../../subgraphs/directory/db.ts';
+import type { DirectoryDb } from '../../subgraphs/directory/db.ts';
 import { initOperator, startDirectory } from '../../subgraphs/directory/main.ts';
 import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from './graphql.ts';
@@ -15,12 +15,16 @@ export interface TestNetwork {
   directoryDb: DirectoryDb;
   gateway: Gateway;
   orgs: Record<string, TestOrg>;
-  /** The network operator's administrator token. */
-  operatorToken: string;
+  /** A GraphQL request to the directory as the network operator's administrator. */
+  admin: <T = any>(query: string, variables?: Record<string, unknown>) => ReturnType<typeof graphql<T>>;
   /** Registers and activates an organization (as the network operator, through the directory). */
   join: (org: TestOrg) => Promise<void>;
   /** Starts an organization subgraph on the network's NATS subjects. */
   startOrg: (slug: string) => Promise<TestOrg>;
+  /** Options of a gateway on this network, for a test that starts and stops one itself. */
+  gatewayOptions: GatewayOptions;
+  /** Starts another gateway on this network, stopped with the others. */
+  startGateway: (extra?: Partial<GatewayOptions>) => Promise<Gateway>;
   /** A GraphQL request to the gateway. */
   query: <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => ReturnType<typeof graphql<T>>;
   /** Waits until the directory's catalog holds exactly these twin ids. */
@@ -48,14 +52,12 @@ export async function startNetwork(
   disposers.add(operatorStore.drop);
   const stores = { databaseUrl: directoryStore.url, operatorDatabaseUrl: operatorStore.url, keySecret: KEY_SECRET };
   const { token: operatorToken } = (await initOperator(stores, 'test', 86_400_000))!;
-  const { directory, stop } = await startDirectory({ ...stores, subjectPrefix, port: 0, host: '127.0.0.1' }, nats, logger);
+  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, subjectPrefix, port: 0, host: '127.0.0.1' }, nats, logger);
   disposers.add(stop);
-  const directoryDb = createDirectoryDb({ databaseUrl: directoryStore.url, poolSize: 2 });
-  disposers.add(() => directoryDb.$disconnect());
 
   const network = { nats, subjectPrefix };
   const orgs: Record<string, TestOrg> = {};
-  const admin = (query: string, variables: Record<string, unknown>) => graphql(directory.url, query, variables, bearer(operatorToken));
+  const admin: TestNetwork['admin'] = (query, variables) => graphql(directory.url, query, variables, bearer(operatorToken));
   const join = async (org: TestOrg) => {
     const base = org.url.replace('/graphql', '');
     const added = await admin(`mutation($input: OrganizationInput!) { network { addOrganization(input: $input) { status } } }`, {
@@ -70,9 +72,14 @@ export async function startNetwork(
     await join(orgs[slug]!);
   }
 
-  const gateway = createGateway({ directoryUrl: directory.url, nats, subjectPrefix, logger, pollMs: 60_000, subgraphTimeoutMs: 2000 });
-  await gateway.start();
-  disposers.add(() => gateway.stop());
+  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats, subjectPrefix, logger };
+  const startGateway = async (extra: Partial<GatewayOptions> = {}) => {
+    const gateway = createGateway({ ...gatewayOptions, ...extra });
+    await gateway.start();
+    disposers.add(() => gateway.stop());
+    return gateway;
+  };
+  const gateway = await startGateway({ pollMs: 60_000, subgraphTimeoutMs: 2000 });
 
   return {
     nats,
@@ -81,9 +88,11 @@ export async function startNetwork(
     directoryDb,
     gateway,
     orgs,
-    operatorToken,
+    admin,
     join,
     startOrg: (slug) => startOrg(disposers, slug, { network }),
+    gatewayOptions,
+    startGateway,
     query: (query, variables, headers = {}) => graphql(gateway.url, query, variables, headers),
     catalogHas: async (ids) => {
       await eventually(async () => {

@@ -3,11 +3,10 @@ import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
 import type { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
-import { createSigningKey } from '../../subgraphs/org/auth/keys.ts';
 import type { OrgLimits } from '../../subgraphs/org/context.ts';
-import { createOrgDb, type OrgDb } from '../../subgraphs/org/db.ts';
+import type { OrgDb } from '../../subgraphs/org/db.ts';
 import { issueGrant, issueMemberToken, type Issuer } from '../../subgraphs/org/grants/store.ts';
-import { startOrgSubgraph } from '../../subgraphs/org/main.ts';
+import { initOrg, startOrgSubgraph } from '../../subgraphs/org/main.ts';
 import { graphql } from './graphql.ts';
 import { createStore, type Disposers, natsForTest } from './services.ts';
 
@@ -37,6 +36,10 @@ export interface TestOrg {
   adminToken: string;
   /** Runs a GraphQL operation over HTTP, as the admin unless other headers are given. */
   request: <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => ReturnType<typeof graphql<T>>;
+  /** Creates a twin over GraphQL (as the admin); throws on errors. */
+  createTwin: (input: Record<string, unknown>) => Promise<void>;
+  /** Ingests readings over GraphQL (as the admin); throws on errors. */
+  ingest: (readings: Record<string, unknown>[]) => Promise<void>;
   /** A member token with a role. */
   memberToken: (role: Role, subject?: string) => Promise<string>;
   /** A grant token for a partner; the input is that of `issueGrant`. */
@@ -58,9 +61,7 @@ export async function startOrg(
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
-  const keysDb = createOrgDb({ databaseUrl: store.url, poolSize: 1 });
-  await createSigningKey(keysDb, KEY_SECRET);
-  await keysDb.$disconnect();
+  const { token: adminToken } = (await initOrg({ org, databaseUrl: store.url, keySecret: KEY_SECRET }, 'test', DAY, 'test-admin'))!;
   const { nats, subjectPrefix } = options.network ?? (await natsForTest());
   if (!options.network) {
     disposers.add(() => nats.drain());
@@ -77,7 +78,11 @@ export async function startOrg(
   const stop = () => subgraph.stop();
   const expiresAt = () => new Date(Date.now() + DAY);
   const memberToken = async (role: Role, subject = `test-${role}`) => (await issueMemberToken(issuer, 'test', { subject, role, expiresAt: expiresAt() })).token;
-  const adminToken = await memberToken('admin', 'test-admin');
+  const request: TestOrg['request'] = (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers);
+  const mutate = async (mutation: string, variables: Record<string, unknown>) => {
+    const response = await request(mutation, variables);
+    if (response.errors) throw new Error(JSON.stringify(response.errors));
+  };
   return {
     org,
     url: subgraph.url,
@@ -90,7 +95,9 @@ export async function startOrg(
     auth: started.auth,
     eventsPublished: () => subgraph.eventsPublished(),
     stop,
-    request: (query, variables, headers = bearer(adminToken)) => graphql(subgraph.url, query, variables, headers),
+    request,
+    createTwin: (input) => mutate(`mutation($input: TwinInput!) { ${org} { createTwin(input: $input) { id } } }`, { input }),
+    ingest: (readings) => mutate(`mutation($r: [ReadingInput!]!) { ${org} { ingestTelemetry(readings: $r) { accepted } } }`, { r: readings }),
     memberToken,
     grantToken: async (input) => {
       const { token, grant } = await issueGrant(issuer, 'test', { expiresAt: expiresAt(), ...input });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { migrateDeploy, type StoreKind } from '../../lib/db/migrate.ts';
+import { migrateDeploy, storePaths, type StoreKind } from '../../lib/db/migrate.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 
 /** The local services tests run against (see README, "Tests"). */
@@ -80,6 +80,14 @@ export async function eventually(check: () => Promise<void>, { timeout = 10_000,
       await new Promise((resolve) => setTimeout(resolve, interval));
     }
   }
+}
+
+/** The names of the org store's committed migrations, in order. */
+export async function committedMigrations(): Promise<string[]> {
+  return (await readdir(storePaths('org').migrationsDir, { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
 }
 
 /**

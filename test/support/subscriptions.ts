@@ -20,7 +20,7 @@ export interface TestSubscription {
   close(): Promise<void>;
 }
 
-export function wsUrl(httpUrl: string): string {
+function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws');
 }
 
@@ -89,6 +89,11 @@ export async function protocolSubscriber(
     socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: headers })));
   });
   return socket;
+}
+
+/** How many subscriptions a gateway serves (its readiness report). */
+export async function subscriptionsServed(gatewayUrl: string): Promise<number> {
+  return ((await (await fetch(gatewayUrl.replace('/graphql', '/readyz'))).json()) as { subscriptions: number }).subscriptions;
 }
 
 /**
