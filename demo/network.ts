@@ -8,6 +8,7 @@ import { migrateDeploy } from '../lib/db/migrate.ts';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, reachable, spawnNatsServer } from '../lib/net.ts';
+import { startOrStop } from '../lib/run.ts';
 import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { initOperator, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
@@ -106,91 +107,91 @@ export async function runDemo(options: DemoOptions) {
   const natsServer = await demoNats(options);
   const nats: NatsConnection = await connectNats(natsServer.url, 'twinx-demo');
   const stops: (() => Promise<unknown>)[] = [];
-
-  const network = { databaseUrl: await storeLocation(options, 'directory'), operatorDatabaseUrl: await storeLocation(options, 'operator'), keySecret };
-  await migrateNetworkStores(network);
-  await initOperator(network, 'demo', 90 * DAY);
-  const directory = await startDirectory({ ...network, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' }, nats, logger);
-  stops.push(directory.stop);
-
-  const tokens: Record<string, string> = {};
-  const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
-  for (const org of DEMO_ORGS) {
-    const databaseUrl = await storeLocation(options, org.slug);
-    await prepareOrg(org.slug, databaseUrl, keySecret);
-    const started = await startOrgSubgraph(
-      { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1' },
-      nats,
-      logger,
-    );
-    stops.unshift(started.stop);
-    issuers[org.slug] = started.issuer;
-    const url = started.subgraph.url;
-    await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href }).catch(
-      (error: unknown) => {
-        // Registered on an earlier run.
-        if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
-      },
-    );
-    await setStatus(directory.db, org.slug, 'ACTIVE');
-    tokens[`${org.slug}Admin`] = (
-      await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
-    ).token;
-  }
-  await directory.directory.membershipChanged();
-  // Ready once the directory's catalog holds every seeded twin (their lifecycle events travel
-  // through each organization's outbox and NATS).
-  const seeded = Object.values(DEMO_TWINS).flat().length;
-  for (let waited = 0; (await directory.db.catalogTwin.count()) < seeded; waited += 100) {
-    if (waited > 30_000) throw new Error('the directory did not receive the demo twins: is NATS JetStream working?');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-
-  const engineer = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'engineer', role: 'viewer', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
-  const grants = [];
-  for (const grant of DEMO_GRANTS) {
-    const issued = await issueGrant(issuers[grant.org]!, 'demo', {
-      partner: 'acme',
-      scopes: grant.scopes,
-      selector: grant.selector,
-      expiresAt: new Date(Date.now() + 30 * DAY),
-      note: 'demo',
-    });
-    grants.push(issued.token);
-  }
-
-  const gateway = createGateway({ directoryUrl: directory.directory.url, nats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
-  await gateway.start();
-  stops.unshift(() => gateway.stop());
-
-  const js = jetstream(nats);
-  const names = natsNames(SUBJECT_PREFIX);
-  const sensors = setInterval(() => {
-    const at = new Date();
-    for (const org of DEMO_ORGS) {
-      js.publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) })).catch((error) =>
-        logger.warn({ err: error }, 'sensor reading not published'),
-      );
-    }
-  }, 1000);
-
-  const tokensFile = join(options.dataDir, 'tokens.json');
-  const engineerHeaders = tokenHeaders([engineer, ...grants]);
-  writeFileSync(
-    tokensFile,
-    `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
-    { mode: 0o600 },
-  );
-
-  return {
-    gatewayUrl: gateway.url,
-    tokensFile,
-    engineerHeaders,
-    async stop() {
-      clearInterval(sensors);
-      for (const stop of stops) await stop();
-      await nats.drain();
-      natsServer.process?.kill('SIGTERM');
-    },
+  let sensors: NodeJS.Timeout | undefined;
+  const stop = async () => {
+    clearInterval(sensors);
+    for (const stopService of stops) await stopService();
+    await nats.drain();
+    natsServer.process?.kill('SIGTERM');
   };
+  return startOrStop(startServices, stop, logger);
+
+  async function startServices() {
+    const network = { databaseUrl: await storeLocation(options, 'directory'), operatorDatabaseUrl: await storeLocation(options, 'operator'), keySecret };
+    await migrateNetworkStores(network);
+    await initOperator(network, 'demo', 90 * DAY);
+    const directory = await startDirectory({ ...network, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' }, nats, logger);
+    stops.push(directory.stop);
+
+    const tokens: Record<string, string> = {};
+    const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
+    for (const org of DEMO_ORGS) {
+      const databaseUrl = await storeLocation(options, org.slug);
+      await prepareOrg(org.slug, databaseUrl, keySecret);
+      const started = await startOrgSubgraph(
+        { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1' },
+        nats,
+        logger,
+      );
+      stops.unshift(started.stop);
+      issuers[org.slug] = started.issuer;
+      const url = started.subgraph.url;
+      await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href }).catch(
+        (error: unknown) => {
+          // Registered on an earlier run.
+          if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
+        },
+      );
+      await setStatus(directory.db, org.slug, 'ACTIVE');
+      tokens[`${org.slug}Admin`] = (
+        await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
+      ).token;
+    }
+    await directory.directory.membershipChanged();
+    // Ready once the directory's catalog holds every seeded twin (their lifecycle events travel
+    // through each organization's outbox and NATS).
+    const seeded = Object.values(DEMO_TWINS).flat().length;
+    for (let waited = 0; (await directory.db.catalogTwin.count()) < seeded; waited += 100) {
+      if (waited > 30_000) throw new Error('the directory did not receive the demo twins: is NATS JetStream working?');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const engineer = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'engineer', role: 'viewer', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
+    const grants = [];
+    for (const grant of DEMO_GRANTS) {
+      const issued = await issueGrant(issuers[grant.org]!, 'demo', {
+        partner: 'acme',
+        scopes: grant.scopes,
+        selector: grant.selector,
+        expiresAt: new Date(Date.now() + 30 * DAY),
+        note: 'demo',
+      });
+      grants.push(issued.token);
+    }
+
+    const gateway = createGateway({ directoryUrl: directory.directory.url, nats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
+    await gateway.start();
+    stops.unshift(() => gateway.stop());
+
+    const js = jetstream(nats);
+    const names = natsNames(SUBJECT_PREFIX);
+    sensors = setInterval(() => {
+      const at = new Date();
+      for (const org of DEMO_ORGS) {
+        js.publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) })).catch((error) =>
+          logger.warn({ err: error }, 'sensor reading not published'),
+        );
+      }
+    }, 1000);
+
+    const tokensFile = join(options.dataDir, 'tokens.json');
+    const engineerHeaders = tokenHeaders([engineer, ...grants]);
+    writeFileSync(
+      tokensFile,
+      `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+
+    return { gatewayUrl: gateway.url, tokensFile, engineerHeaders, stop };
+  }
 }

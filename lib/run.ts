@@ -22,3 +22,16 @@ export function runUntilSignal(logger: Logger, disposers: (() => Promise<unknown
     process.once('SIGTERM', shutdown);
   });
 }
+
+/**
+ * Runs `start`; when it fails, runs `stop` (which must cope with a partial start) before the
+ * error goes on, so that a service that could not start leaves nothing open behind it.
+ */
+export async function startOrStop<T>(start: () => Promise<T>, stop: () => Promise<unknown>, logger: Logger): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    await stop().catch((stopError: unknown) => logger.warn({ err: stopError }, 'not stopped cleanly after a failed start'));
+    throw error;
+  }
+}

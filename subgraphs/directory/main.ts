@@ -1,7 +1,7 @@
 import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
-import { runUntilSignal } from '../../lib/run.ts';
+import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { initOrg, openOrgAuth } from '../org/main.ts';
 import type { DirectoryConfig } from './config.ts';
 import { createDirectoryDb, type DirectoryDb } from './db.ts';
@@ -43,16 +43,13 @@ export async function startDirectory(
     port: config.port,
     host: config.host,
   });
-  await directory.start();
-  return {
-    directory,
-    db,
-    stop: async () => {
-      await directory.stop();
-      await operator.close();
-      await db.$disconnect();
-    },
+  const stop = async () => {
+    await directory.stop();
+    await operator.close();
+    await db.$disconnect();
   };
+  await startOrStop(() => directory.start(), stop, logger);
+  return { directory, db, stop };
 }
 
 /** Runs the directory from validated configuration until a signal stops it. */

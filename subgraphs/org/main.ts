@@ -2,7 +2,7 @@ import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
-import { runUntilSignal } from '../../lib/run.ts';
+import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
 import { createSigningKey, KeyRing, listKeys } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
@@ -55,24 +55,21 @@ export async function openOrgAuth(
     await db.$disconnect();
     await store.close();
   };
-  try {
-    if (!(await listKeys(db)).some((key) => key.signing)) throw new Error(noSigningKey);
-    const keys = new KeyRing(db, config.keySecret);
-    const auth = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
-    await auth.start();
-    return {
-      db,
-      keys,
-      auth,
-      close: async () => {
+  return startOrStop(
+    async () => {
+      if (!(await listKeys(db)).some((key) => key.signing)) throw new Error(noSigningKey);
+      const keys = new KeyRing(db, config.keySecret);
+      const auth = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
+      await auth.start();
+      const close = async () => {
         await auth.stop();
         await closeStore();
-      },
-    };
-  } catch (error) {
-    await closeStore();
-    throw error;
-  }
+      };
+      return { db, keys, auth, close };
+    },
+    closeStore,
+    logger,
+  );
 }
 
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
@@ -94,16 +91,12 @@ export async function startOrgSubgraph(
     host: config.host,
     limits: config.limits,
   });
-  await subgraph.start();
-  return {
-    subgraph,
-    issuer: { db, keys, org: config.org },
-    auth,
-    stop: async () => {
-      await subgraph.stop();
-      await close();
-    },
+  const stop = async () => {
+    await subgraph.stop();
+    await close();
   };
+  await startOrStop(() => subgraph.start(), stop, logger);
+  return { subgraph, issuer: { db, keys, org: config.org }, auth, stop };
 }
 
 /** Runs an organization subgraph from validated configuration until a signal stops it. */
