@@ -53,3 +53,33 @@ export interface TokenRevokedEvent {
   expiresAt: string;
   at: string;
 }
+
+/**
+ * What a gateway tells an organization about partners' accesses that never reached the
+ * organization itself: events delivered by subscription (aggregated over a short window) and
+ * tokens it issued that the gateway refused. Published on `<prefix>.audit.<org>`, which only
+ * gateways may publish on.
+ */
+export interface AccessReport {
+  /** Also the `Nats-Msg-Id`: a report sent twice is stored once. */
+  reportId: string;
+  /** Which gateway saw the accesses. */
+  gateway: string;
+  entries: AccessReportEntry[];
+}
+
+export interface AccessReportEntry {
+  partner: string;
+  grantJtis: string[];
+  /** `deliver`: events sent to a subscription; `authenticate`: a token refused before any twin was reached. */
+  action: 'deliver' | 'authenticate';
+  /** Global ids. */
+  twinIds: string[];
+  allowed: boolean;
+  /** The refusal's reason (e.g. `EXPIRED`), when refused. */
+  reason: string | null;
+  /** How many times this happened between `firstAt` and `lastAt`. */
+  count: number;
+  firstAt: string;
+  lastAt: string;
+}

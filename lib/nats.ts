@@ -47,6 +47,9 @@ export function natsNames(prefix: string) {
     eventsSubjects: `${prefix}.events.>`,
     revocationsStream: stream('revocations'),
     revocationsSubjects: `${prefix}.revocations.>`,
+    /** What gateways report to an organization of its partners' accesses there (deliveries, refused tokens). */
+    accessReportSubject: (org: string) => `${prefix}.audit.${org}`,
+    accessReportStream: (org: string) => stream('audit', org),
     /** Membership of the network changed (core NATS: gateways also poll the registry). */
     networkChangedSubject: `${prefix}.network.changed`,
   };
