@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // One NATS server (with JWT auth, as a network runs it) for the whole run.
+    globalSetup: ['test/support/global-setup.ts'],
     // Tests start real servers against real Postgres and NATS.
     testTimeout: 30_000,
     hookTimeout: 60_000,

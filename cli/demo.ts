@@ -8,7 +8,6 @@ import { runDemo } from '../demo/network.ts';
 const demoSettings = {
   postgresUrl: { flag: 'postgres-url', env: 'TWINX_DEMO_POSTGRES_URL', schema: values.postgresUrl.optional() },
   dataDir: { flag: 'data-dir', env: 'TWINX_DEMO_DIR', schema: z.string().min(1).default('.twinx/demo') },
-  natsUrl: { flag: 'nats-url', env: 'NATS_URL', schema: values.natsUrl.optional() },
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4000) },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel.default('warn') },
 };
@@ -16,10 +15,9 @@ const demoSettings = {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run a local network: NATS, the directory, three organizations with simulated sensors, and the gateway')
+    .description('run a local network: its own NATS server, the directory, three organizations with simulated sensors, and the gateway')
     .option('--postgres-url <url>', 'a PostgreSQL server to keep the stores on (env TWINX_DEMO_POSTGRES_URL; default: embedded PGlite)')
     .option('--data-dir <dir>', 'where embedded stores and the tokens file go (env TWINX_DEMO_DIR; default .twinx/demo)')
-    .option('--nats-url <url>', 'NATS with JetStream (env NATS_URL; default: 127.0.0.1:4222, else a nats-server started here)')
     .option('--port <port>', "the gateway's port (default 4000)")
     .option('--log-level <level>', 'log level (default warn)')
     .action(async (flags: object) => {
@@ -34,6 +32,7 @@ export function registerDemoCommand(program: Command): void {
 twinx demo network is up.
 
   gateway     ${demo.gatewayUrl}
+  NATS        ${demo.natsUrl} (its own server: every service has credentials of its own)
   tokens      ${demo.tokensFile}
 
 An ACME engineer (ACME viewer, plus grants from Globex and Initech) asking for the network:

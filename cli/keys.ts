@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { createSigningKey, listKeys, retireKey } from '../subgraphs/org/auth/keys.ts';
-import { orgStoreSettings } from '../subgraphs/org/config.ts';
+import { orgDbSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
 import { withOrgDb } from '../subgraphs/org/main.ts';
-import { withKeySecretOption, withOrgDatabaseOption } from './org.ts';
+import { withKeySecretOption, withOrgDatabaseOption, withOrgDbOptions } from './org.ts';
 
 const { databaseUrl, keySecret } = orgStoreSettings;
 
@@ -15,14 +15,15 @@ export function registerKeysCommands(program: Command): void {
       const config = loadConfig({ databaseUrl, keySecret }, flags, process.env);
       await withOrgDb(config, async (db) => console.log(`signing key ${await createSigningKey(db, config.keySecret)}`));
     });
-  withOrgDatabaseOption(keys.command('retire'))
-    .description('retire a key: tokens it signed stop verifying at once')
+  withOrgDbOptions(keys.command('retire'))
+    .description('retire a key: tokens it signed stop verifying at once, here and across the network')
     .argument('<kid>', 'the key id')
     .action(async (kid: string, flags: object) => {
-      await withOrgDb(loadConfig({ databaseUrl }, flags, process.env), async (db) => {
+      const config = loadConfig(orgDbSettings, flags, process.env);
+      await withOrgDb(config, async (db) => {
         const signing = (await listKeys(db)).find((key) => key.signing);
         if (signing?.kid === kid) throw new Error(`${kid} is the signing key: rotate first`);
-        if (!(await retireKey(db, kid))) throw new Error(`no active key ${kid}`);
+        if (!(await retireKey(db, config.org, kid))) throw new Error(`no active key ${kid}`);
         console.log(`retired ${kid}`);
       });
     });

@@ -41,6 +41,7 @@ export function registerOrgCommands(program: Command): void {
     .description("serve an organization's twins over GraphQL and ingest its devices' telemetry from NATS")
     .option('--nats-url <url>', 'NATS servers, comma-separated (env NATS_URL; default nats://127.0.0.1:4222)')
     .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
+    .option('--nats-creds <file>', 'its NATS credentials, from `twinx network add` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4001)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')

@@ -1,17 +1,19 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { freePort, reachable, spawnNatsServer } from '../lib/net.ts';
+import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
 import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
-import { initOperator, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
+import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
+import { NetworkBus } from '../subgraphs/directory/bus.ts';
+import type { BusRole } from '../lib/bus/credentials.ts';
 import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
 import { createSigningKey } from '../subgraphs/org/auth/keys.ts';
@@ -26,8 +28,6 @@ export interface DemoOptions {
   /** Where the stores live: `pglite` directories under `dataDir`, or databases on this PostgreSQL server. */
   postgresUrl?: string;
   dataDir: string;
-  /** NATS to use; else 127.0.0.1:4222 if it answers; else a nats-server started from PATH. */
-  natsUrl?: string;
   /** The gateway's port. */
   port: number;
   logger: Logger;
@@ -39,20 +39,23 @@ const DAY = 86_400_000;
 /** Encrypts the demo stores' private keys. A demo's keys protect nothing: never use it elsewhere. */
 const DEMO_KEY_SECRET = 'twinx-demo-only-this-protects-nothing';
 
-/** NATS with JetStream: the given URL, a local server, or one started here. */
-async function demoNats(options: DemoOptions): Promise<{ url: string; process?: ChildProcess }> {
-  if (options.natsUrl) return { url: options.natsUrl };
-  if (await reachable(4222)) return { url: 'nats://127.0.0.1:4222' };
+/**
+ * The demo's own NATS server (JetStream), trusting the demo network's operator, as a real
+ * network's does (`twinx network init` writes the same configuration): every service connects
+ * with credentials of its own, and nats-server enforces what each may do.
+ */
+async function demoNats(dataDir: string, serverConfig: (jwtDir: string) => Promise<string>): Promise<{ url: string; process: ChildProcess }> {
+  const natsDir = join(dataDir, 'nats');
+  mkdirSync(natsDir, { recursive: true });
+  const configFile = join(natsDir, 'nats.conf');
+  writeFileSync(configFile, await serverConfig(resolve(natsDir, 'jwt')), { mode: 0o600 });
   const port = await freePort();
-  const storeDir = join(options.dataDir, 'nats');
-  mkdirSync(storeDir, { recursive: true });
   try {
-    return { url: `nats://127.0.0.1:${port}`, process: await spawnNatsServer(port, storeDir) };
+    return { url: `nats://127.0.0.1:${port}`, process: await spawnNatsServer(port, join(natsDir, 'jetstream'), configFile) };
   } catch (error) {
-    throw new Error(
-      'the demo needs NATS with JetStream: set NATS_URL, run `nats-server -js` on 127.0.0.1:4222, or install nats-server (Debian/Ubuntu: apt install nats-server; macOS: brew install nats-server)',
-      { cause: error },
-    );
+    throw new Error('the demo needs nats-server 2.9 or later on the PATH (Debian/Ubuntu: apt install nats-server; macOS: brew install nats-server)', {
+      cause: error,
+    });
   }
 }
 
@@ -97,37 +100,47 @@ function sensorReadings(slug: string, at: Date): { twinId: string; metric: strin
 }
 
 /**
- * A whole local network in this process: NATS (found or started), the directory, three
+ * A whole local network in this process: its own NATS server, the directory, three
  * organizations with seeded twins, grants and simulated sensors, and the gateway.
  */
 export async function runDemo(options: DemoOptions) {
   const { logger } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const keySecret = DEMO_KEY_SECRET;
-  const natsServer = await demoNats(options);
-  const nats: NatsConnection = await connectNats(natsServer.url, 'twinx-demo');
   const stops: (() => Promise<unknown>)[] = [];
   let sensors: NodeJS.Timeout | undefined;
   const stop = async () => {
     clearInterval(sensors);
     for (const stopService of stops) await stopService();
-    await nats.drain();
-    natsServer.process?.kill('SIGTERM');
   };
   return startOrStop(startServices, stop, logger);
 
   async function startServices() {
     const network = { databaseUrl: await storeLocation(options, 'directory'), operatorDatabaseUrl: await storeLocation(options, 'operator'), keySecret };
     await migrateNetworkStores(network);
-    await initOperator(network, 'demo', 90 * DAY);
-    const directory = await startDirectory({ ...network, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' }, nats, logger);
-    stops.push(directory.stop);
+    const { natsServerConfig } = await initNetwork(network, 'demo', 90 * DAY);
+    const natsServer = await demoNats(options.dataDir, natsServerConfig);
+    stops.push(async () => natsServer.process.kill('SIGTERM'));
+    const directory = await startDirectory(
+      { ...network, natsUrl: natsServer.url, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' },
+      logger,
+    );
+    stops.unshift(directory.stop);
+    const bus = (await NetworkBus.open(directory.db, keySecret))!;
+    /** A NATS connection with credentials of its own, closed when the demo stops. */
+    const connectAs = async (role: BusRole, name: string) => {
+      const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, SUBJECT_PREFIX)).creds);
+      stops.unshift(() => nats.drain());
+      return nats;
+    };
 
     const tokens: Record<string, string> = {};
     const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
+    const devices: Record<string, NatsConnection> = {};
     for (const org of DEMO_ORGS) {
       const databaseUrl = await storeLocation(options, org.slug);
       await prepareOrg(org.slug, databaseUrl, keySecret);
+      const nats = await connectAs({ kind: 'member', org: org.slug }, `twinx-demo-${org.slug}`);
       const started = await startOrgSubgraph(
         { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1' },
         nats,
@@ -135,6 +148,7 @@ export async function runDemo(options: DemoOptions) {
       );
       stops.unshift(started.stop);
       issuers[org.slug] = started.issuer;
+      devices[org.slug] = await connectAs({ kind: 'device', org: org.slug, device: 'simulator' }, `twinx-demo-${org.slug}-sensors`);
       const url = started.subgraph.url;
       await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href }).catch(
         (error: unknown) => {
@@ -169,18 +183,18 @@ export async function runDemo(options: DemoOptions) {
       grants.push(issued.token);
     }
 
-    const gateway = createGateway({ directoryUrl: directory.directory.url, nats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
+    const gatewayNats = await connectAs({ kind: 'gateway' }, 'twinx-demo-gateway');
+    const gateway = createGateway({ directoryUrl: directory.directory.url, nats: gatewayNats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
     await gateway.start();
     stops.unshift(() => gateway.stop());
 
-    const js = jetstream(nats);
     const names = natsNames(SUBJECT_PREFIX);
     sensors = setInterval(() => {
       const at = new Date();
       for (const org of DEMO_ORGS) {
-        js.publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) })).catch((error) =>
-          logger.warn({ err: error }, 'sensor reading not published'),
-        );
+        jetstream(devices[org.slug]!)
+          .publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) }))
+          .catch((error) => logger.warn({ err: error }, 'sensor reading not published'));
       }
     }, 1000);
 
@@ -192,6 +206,6 @@ export async function runDemo(options: DemoOptions) {
       { mode: 0o600 },
     );
 
-    return { gatewayUrl: gateway.url, tokensFile, engineerHeaders, stop };
+    return { gatewayUrl: gateway.url, natsUrl: natsServer.url, tokensFile, engineerHeaders, stop };
   }
 }

@@ -4,6 +4,7 @@ import { commonSettings, values, type ConfigOf } from '../lib/config.ts';
 export const gatewaySettings = {
   directoryUrl: { flag: 'directory-url', env: 'TWINX_DIRECTORY_URL', schema: values.httpUrl },
   natsUrl: commonSettings.natsUrl,
+  natsCreds: commonSettings.natsCreds,
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4000) },
   host: commonSettings.host,

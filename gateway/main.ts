@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createLogger } from '../lib/logger.ts';
 import { connectNats } from '../lib/nats.ts';
 import { runUntilSignal } from '../lib/run.ts';
@@ -7,7 +8,7 @@ import { createGateway } from './server.ts';
 /** Runs a gateway from validated configuration until a signal stops it. */
 export async function serveGateway(config: GatewayConfig): Promise<void> {
   const logger = createLogger('gateway', config.logLevel);
-  const nats = await connectNats(config.natsUrl, 'twinx-gateway');
+  const nats = await connectNats(config.natsUrl, 'twinx-gateway', config.natsCreds && readFileSync(config.natsCreds, 'utf8'));
   const gateway = createGateway({
     directoryUrl: config.directoryUrl,
     nats,

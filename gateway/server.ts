@@ -11,11 +11,14 @@ import { formatError } from '../lib/graphql/errors.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { NatsConnection } from '../lib/nats.ts';
+import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
+import { OPERATOR } from '../lib/ids.ts';
+import type { Subscription } from '@nats-io/transport-node';
+import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
-import { OPERATOR } from '../subgraphs/directory/server.ts';
-import { RegistrySupergraph } from './supergraph.ts';
+import { fetchRevocations } from '../lib/tokens/revocations.ts';
+import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
@@ -45,6 +48,8 @@ export interface GatewayOptions {
   limits?: QueryLimits;
   /** How often the registry is re-read besides when told of a change. @default 5000 */
   pollMs?: number;
+  /** How often members' revocation lists are read besides when they join. @default 60000 */
+  revocationsPollMs?: number;
   /**
    * Bytes a subscriber's connection may have waiting to be sent; a slower one is closed (4408).
    * @default 1 MiB
@@ -98,15 +103,42 @@ class TokenForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 /** The supplier-network gateway: one graph over the directory and every member organization. */
 export function createGateway(options: GatewayOptions): Gateway {
   const logger = options.logger.child({ service: 'gateway' });
+  let registry: RegistryView = { members: [], suspended: [] };
+  const memberOf = (org: string): Member | undefined => registry.members.find((member) => member.slug === org);
+  const operatorJwks = new URL('/.well-known/jwks.json', options.directoryUrl).href;
+  // Tokens and messages of members only: a suspended member's (and grants held by it) count for nothing.
+  const keys = new NetworkKeys(
+    (org) => (org === OPERATOR ? operatorJwks : memberOf(org)?.jwksUrl),
+    (org) => registry.suspended.includes(org),
+  );
+  const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, keys, logger });
+  /** Reads members' revocation lists: the issuer is the source of truth, whatever the bus carried. */
+  const syncRevocations = (members: readonly Member[]) =>
+    Promise.all(
+      members.map(async (member) => {
+        try {
+          await hub.apply(member.slug, await fetchRevocations(member.subgraphUrl));
+        } catch (error) {
+          logger.warn({ err: error, org: member.slug }, 'revocation list not read, will retry');
+        }
+      }),
+    );
+  /** The reading of the revocation lists of the members that joined last. */
+  let joinedSynced: Promise<unknown> = Promise.resolve();
   const supergraph = new RegistrySupergraph({
     directoryUrl: options.directoryUrl,
-    nats: options.nats,
-    subjectPrefix: options.subjectPrefix,
     logger,
     pollMs: options.pollMs,
+    onRegistry: (next) => {
+      const previous = registry;
+      registry = next;
+      for (const org of next.suspended.filter((slug) => !previous.suspended.includes(slug))) {
+        keys.forgetVerified();
+        hub.close({ kind: 'suspended', org });
+      }
+      joinedSynced = syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
+    },
   });
-  const operatorJwks = new URL('/.well-known/jwks.json', options.directoryUrl).href;
-  const keys = new NetworkKeys((org) => (org === OPERATOR ? operatorJwks : supergraph.current().find((member) => member.slug === org)?.jwksUrl));
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
@@ -121,7 +153,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     includeStacktraceInErrorResponses: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
   });
-  const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, logger });
   let subscriptions: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
     subscriptions = subscriptionSchema(apiSchema, {
@@ -157,14 +188,32 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   let ready = false;
   let url = '';
+  let changes: Subscription | undefined;
+  let revocationsPoll: NodeJS.Timeout | undefined;
 
   return {
     get url() {
       return url;
     },
     async start() {
-      await hub.start();
       await apollo.start();
+      // Known before any subscription starts: a revocation the bus lost still counts.
+      await joinedSynced;
+      await hub.start();
+      revocationsPoll = setInterval(() => void syncRevocations(registry.members), options.revocationsPollMs ?? 60_000);
+      changes = options.nats.subscribe(natsNames(options.subjectPrefix).networkChangedSubject, {
+        // Only what the network operator signed makes the gateway read the registry again.
+        callback: (error, message) => {
+          if (error) return;
+          verifyMessage(message, { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.getKey(org, at) }).then(
+            () => supergraph.recompose(),
+            (rejection: unknown) => {
+              hub.rejected.add(rejection instanceof RejectedMessage ? rejection.reason : 'unverifiable');
+              logger.warn({ err: rejection, subject: message.subject }, 'membership announcement dropped');
+            },
+          );
+        },
+      });
       ready = true;
       httpServer.on(
         'request',
@@ -187,6 +236,7 @@ export function createGateway(options: GatewayOptions): Gateway {
                 members: supergraph.current().map((member) => `${member.slug}:${member.status}`),
                 lastCompositionFailure: supergraph.lastFailure,
                 subscriptions: groups.subscriptions,
+                rejectedMessages: hub.rejected.snapshot(),
               }),
           },
         }),
@@ -196,6 +246,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     async stop() {
       ready = false;
+      clearInterval(revocationsPoll);
+      changes?.unsubscribe();
       for (const socket of webSockets.clients) socket.close(1001, 'the gateway is going away');
       await graphqlWs.dispose();
       await new Promise((resolve) => webSockets.close(resolve));

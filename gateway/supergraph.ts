@@ -2,7 +2,6 @@ import { composeServices } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
 import { parse } from 'graphql';
 import type { Logger } from '../lib/logger.ts';
-import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { orgSdl } from '../subgraphs/org/schema.ts';
 
@@ -17,11 +16,19 @@ export interface Member {
   status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 }
 
+/** The registry as the directory serves it at `/registry`. */
+export interface RegistryView {
+  /** Composed members (not suspended). */
+  members: Member[];
+  /** Slugs of suspended members: their tokens, grants held by them and their events count for nothing. */
+  suspended: string[];
+}
+
 export interface RegistrySupergraphOptions {
   /** The directory's GraphQL URL; its registry is at `/registry` beside it. */
   directoryUrl: string;
-  nats: NatsConnection;
-  subjectPrefix: string;
+  /** Called with the registry each time it is read, before composing. */
+  onRegistry?: (registry: RegistryView) => void;
   logger: Logger;
   /** @default 5000 */
   pollMs?: number;
@@ -38,13 +45,16 @@ async function fetchJson<T>(url: string, init: RequestInit, timeoutMs: number): 
 /**
  * The supergraph of a twinx network, composed from the registry (ARCHITECTURE.md, "Federation"):
  * the directory and every member that is not suspended. Recomposes when told the membership
- * changed (NATS) and on a timer; keeps the last good supergraph when a composition fails.
+ * changed (`recompose()`) and on a timer; keeps the last good supergraph when a composition fails.
  */
 export class RegistrySupergraph implements SupergraphManager {
   private members: Member[] = [];
   private fingerprint = '';
   private timer?: NodeJS.Timeout;
   private composing: Promise<void> = Promise.resolve();
+  private suspendedSlugs: readonly string[] = [];
+  /** Reads the registry and composes again now (membership changed); set once initialized. */
+  recompose: () => void = () => undefined;
 
   constructor(private readonly options: RegistrySupergraphOptions) {}
 
@@ -54,6 +64,11 @@ export class RegistrySupergraph implements SupergraphManager {
   /** Members in the current supergraph. */
   current(): readonly Member[] {
     return this.members;
+  }
+
+  /** Slugs of suspended members, as of the last read of the registry. */
+  suspended(): readonly string[] {
+    return this.suspendedSlugs;
   }
 
   private async sdlOf(name: string, url: string, fallback: () => string): Promise<string> {
@@ -77,7 +92,10 @@ export class RegistrySupergraph implements SupergraphManager {
   /** Composes the network as the registry says now; throws when composition fails. */
   private async compose(): Promise<{ supergraphSdl: string; members: Member[]; fingerprint: string }> {
     const { directoryUrl, fetchTimeoutMs = 3000 } = this.options;
-    const { members } = await fetchJson<{ members: Member[] }>(new URL('/registry', directoryUrl).href, {}, fetchTimeoutMs);
+    const registry = await fetchJson<RegistryView>(new URL('/registry', directoryUrl).href, {}, fetchTimeoutMs);
+    this.suspendedSlugs = registry.suspended;
+    this.options.onRegistry?.(registry);
+    const { members } = registry;
     const directorySdl = await this.sdlOf('directory', directoryUrl, () => {
       throw new Error('the directory is unreachable');
     });
@@ -95,7 +113,7 @@ export class RegistrySupergraph implements SupergraphManager {
     const first = await this.compose();
     this.members = first.members;
     this.fingerprint = first.fingerprint;
-    const recompose = () => {
+    this.recompose = () => {
       this.composing = this.composing.then(async () => {
         try {
           const next = await this.compose();
@@ -111,13 +129,11 @@ export class RegistrySupergraph implements SupergraphManager {
         }
       });
     };
-    const subscription = this.options.nats.subscribe(natsNames(this.options.subjectPrefix).networkChangedSubject, { callback: recompose });
-    this.timer = setInterval(recompose, this.options.pollMs ?? 5000);
+    this.timer = setInterval(this.recompose, this.options.pollMs ?? 5000);
     return {
       supergraphSdl: first.supergraphSdl,
       cleanup: async () => {
         clearInterval(this.timer);
-        subscription.unsubscribe();
         await this.composing;
       },
     };

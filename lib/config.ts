@@ -58,6 +58,8 @@ export const values = {
 /** Settings every service reads the same way. */
 export const commonSettings = {
   natsUrl: { flag: 'nats-url', env: 'NATS_URL', schema: values.natsUrl.default('nats://127.0.0.1:4222') },
+  /** A NATS `.creds` file (`twinx network add` / `twinx network credentials` write them). */
+  natsCreds: { flag: 'nats-creds', env: 'NATS_CREDS', schema: z.string().min(1).optional() },
   subjectPrefix: { flag: 'subject-prefix', env: 'TWINX_SUBJECT_PREFIX', schema: values.subjectPrefix },
   host: { flag: 'host', env: 'TWINX_HOST', schema: z.string().min(1).default('127.0.0.1') },
   migrate: { flag: 'migrate', env: 'TWINX_MIGRATE', schema: values.flag },

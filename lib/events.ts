@@ -1,58 +1,79 @@
 /**
  * Events organizations publish on NATS JetStream (ARCHITECTURE.md, "Events and subscriptions").
  * Each carries `eventId`, also sent as `Nats-Msg-Id` so that JetStream drops a second copy.
+ * Whoever receives one checks it against its schema: it may come from a member gone rogue.
  */
+import { z } from 'zod';
+
+const text = (max: number) => z.string().min(1).max(max);
+const time = z.iso.datetime({ offset: true });
+/** Bounded like the organization bounds what it stores (lib/ids.ts, twins/store.ts): a message can never be huge. */
+const tags = z.array(text(64)).max(32);
 
 /** What the network's catalog knows of a twin: never its state or telemetry. */
-export interface CatalogEntry {
-  name: string;
-  kind: string;
-  tags: string[];
-  suppliedByIds: string[];
-}
+export const catalogEntrySchema = z.object({ name: text(200), kind: text(64), tags, suppliedByIds: z.array(text(200)).max(100) });
+export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
 
 /** What every event about a twin says: which twin, and what selectors need to know of it. */
-export interface TwinEventBase {
-  eventId: string;
-  org: string;
+const twinEventBase = {
+  eventId: text(128),
+  org: text(40),
   /** Global id. */
-  twinId: string;
-  at: string;
-  kind: string;
-  tags: string[];
-}
+  twinId: text(200),
+  at: time,
+  kind: text(64),
+  tags,
+};
 
 /** A twin was created, changed or deleted; `twin` is absent when it is deleted or not listed. */
-export interface TwinLifecycleEvent extends TwinEventBase {
-  type: 'twin';
-  change: 'created' | 'updated' | 'deleted';
-  twin: CatalogEntry | null;
-}
+export const twinLifecycleEventSchema = z.object({
+  ...twinEventBase,
+  type: z.literal('twin'),
+  change: z.enum(['created', 'updated', 'deleted']),
+  twin: catalogEntrySchema.nullable(),
+});
+export type TwinLifecycleEvent = z.infer<typeof twinLifecycleEventSchema>;
 
 /** A twin's state moved forward (`state`), and it went into alert (`alert`, after its `state`). */
-export interface TwinStateEvent extends TwinEventBase {
-  type: 'state' | 'alert';
-  state: {
-    status: 'UNKNOWN' | 'OK' | 'ALERT';
-    updatedAt: string | null;
-    metrics: { metric: string; unit: string; value: number; at: string; inRange: boolean | null }[];
-  };
-}
+export const twinStateEventSchema = z.object({
+  ...twinEventBase,
+  type: z.enum(['state', 'alert']),
+  state: z.object({
+    status: z.enum(['UNKNOWN', 'OK', 'ALERT']),
+    updatedAt: time.nullable(),
+    metrics: z.array(z.object({ metric: text(64), unit: text(32), value: z.number(), at: time, inRange: z.boolean().nullable() })).max(100),
+  }),
+});
+export type TwinStateEvent = z.infer<typeof twinStateEventSchema>;
 
-export type TwinEvent = TwinLifecycleEvent | TwinStateEvent;
+export const twinEventSchema = z.discriminatedUnion('type', [twinLifecycleEventSchema, twinStateEventSchema]);
+export type TwinEvent = z.infer<typeof twinEventSchema>;
 
 /** A token (a partner's grant, or a member's token) was revoked by the organization that issued it. */
-export interface TokenRevokedEvent {
-  type: 'token.revoked';
-  kind: 'GRANT' | 'MEMBER';
-  eventId: string;
-  org: string;
-  jti: string;
+export const tokenRevokedEventSchema = z.object({
+  type: z.literal('token.revoked'),
+  kind: z.enum(['GRANT', 'MEMBER']),
+  eventId: text(128),
+  org: text(40),
+  jti: text(128),
   /** The partner organization of a grant, the member of a member token. */
-  subject: string;
-  expiresAt: string;
-  at: string;
-}
+  subject: text(200),
+  expiresAt: time,
+  at: time,
+});
+export type TokenRevokedEvent = z.infer<typeof tokenRevokedEventSchema>;
+
+/** An organization retired one of its signing keys: tokens it signed are no longer good anywhere. */
+export const keyRetiredEventSchema = z.object({ type: z.literal('key.retired'), eventId: text(128), org: text(40), kid: text(128), at: time });
+export type KeyRetiredEvent = z.infer<typeof keyRetiredEventSchema>;
+
+/** What an organization announces on `<prefix>.revocations.<org>`: access it closed. */
+export const accessClosedEventSchema = z.discriminatedUnion('type', [tokenRevokedEventSchema, keyRetiredEventSchema]);
+export type AccessClosedEvent = z.infer<typeof accessClosedEventSchema>;
+
+/** The network operator changed the membership (`<prefix>.network.changed`): read the registry again. */
+export const networkChangedEventSchema = z.object({ type: z.literal('network.changed'), at: time });
+export type NetworkChangedEvent = z.infer<typeof networkChangedEventSchema>;
 
 /**
  * What a gateway tells an organization about partners' accesses that never reached the

@@ -15,6 +15,9 @@ const MAX_SLUG = 40;
  */
 const RESERVED_SLUGS = new Set(['twin', 'twins', 'organization', 'organizations', 'network', 'directory', 'query', 'mutation', 'subscription']);
 
+/** The slug under which the network operator issues its administrators' tokens and signs its announcements (reserved for organizations). */
+export const OPERATOR = 'network';
+
 /** Local twin ids: what follows `<org>:` in a global id. No `.`: an id is one NATS subject token. */
 const LOCAL_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 

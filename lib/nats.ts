@@ -1,12 +1,37 @@
-import { AckPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import type { Logger } from './logger.ts';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { parseCreds, type Permissions } from '@nats-io/jwt';
 
 export type { NatsConnection };
 
-/** Connects to NATS, reconnecting forever: a NATS outage delays work, it never stops a service. */
-export function connectNats(servers: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+/** The inbox prefix permissions restrict a user to (`_INBOX_<name>.>`), if any. */
+export function inboxPrefixIn(permissions: Partial<Permissions> | undefined): string | undefined {
+  return permissions?.sub?.allow?.find((subject) => subject.startsWith('_INBOX_') && subject.endsWith('.>'))?.slice(0, -2);
+}
+
+/**
+ * Connects to NATS, reconnecting forever: a NATS outage delays work, it never stops a service.
+ * With credentials (the text of a `.creds` file), replies come to the inbox prefix the user's
+ * permissions name, so that a service configures itself from its credentials alone.
+ */
+export async function connectNats(servers: string, name: string, creds?: string): Promise<NatsConnection> {
+  const auth = creds
+    ? {
+        authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+        inboxPrefix: inboxPrefixIn((await parseCreds(new TextEncoder().encode(creds))).uc.nats),
+      }
+    : {};
+  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...auth });
 }
 
 /** Stream names may not contain `.`, `*`, `>` or spaces. */
@@ -23,7 +48,8 @@ function streamName(...parts: string[]): string {
  */
 export const subjectPaths = {
   event: (org: string, localId: string, type: string) => `events.${org}.${localId}.${type}`,
-  tokenRevoked: (org: string) => `revocations.${org}`,
+  /** Where an organization announces that access closed: a token revoked, a key retired. */
+  revocation: (org: string) => `revocations.${org}`,
 };
 
 /**
@@ -41,12 +67,15 @@ export function natsNames(prefix: string) {
     deadLetterStream: (org: string) => stream('deadletter', org),
     /** Events about one twin: `<prefix>.events.<org>.<local-id>.<type>` (`twin`, `state`, `alert`). */
     eventSubject: (org: string, localId: string, type: string) => `${prefix}.${subjectPaths.event(org, localId, type)}`,
+    /** Every event of one organization. */
+    orgEventSubjects: (org: string) => `${prefix}.events.${org}.>`,
     /** Every organization's twin lifecycle events (what the directory's catalog follows). */
     lifecycleFilter: `${prefix}.events.*.*.twin`,
     eventsStream: stream('events'),
     eventsSubjects: `${prefix}.events.>`,
     revocationsStream: stream('revocations'),
     revocationsSubjects: `${prefix}.revocations.>`,
+    revocationSubject: (org: string) => `${prefix}.${subjectPaths.revocation(org)}`,
     /** What gateways report to an organization of its partners' accesses there (deliveries, refused tokens). */
     accessReportSubject: (org: string) => `${prefix}.audit.${org}`,
     accessReportStream: (org: string) => stream('audit', org),
@@ -71,16 +100,37 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
 
 /** A day in nanoseconds, the unit of JetStream durations. */
 export const DAY_NS = 24 * 3600 * 1e9;
+/** How long JetStream remembers a `Nats-Msg-Id` to drop a second copy, in ns. */
+export const DEDUPE_WINDOW_NS = 120e9;
 
-/** Makes sure the network's event streams exist (idempotent: every service may call it). */
-export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
+/**
+ * Makes sure the network's shared streams exist. The network operator's services do it: nobody
+ * else may create, change or purge a stream.
+ */
+export async function ensureNetworkStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
   const names = natsNames(subjectPrefix);
   const jsm = await jetstreamManager(nats);
   // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
-  // publishing and recording it; retention bounds how far back a subscriber can resume.
-  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
+  // publishing and recording it (and bounds replays: see lib/bus/signing.ts); retention bounds
+  // how far back a subscriber can resume.
+  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
   // Kept longer than any token lives (grants: at most 366 days).
-  await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
+  await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
+}
+
+/** Makes sure the streams of one member exist: its devices' telemetry, its dead letters, gateways' reports to it. */
+export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: string, org: string): Promise<void> {
+  const names = natsNames(subjectPrefix);
+  const jsm = await jetstreamManager(nats);
+  // A work queue: each batch is stored by one replica of the organization's subgraph, then removed.
+  await ensureStream(jsm, { name: names.ingestStream(org), subjects: [names.ingestSubject(org)], retention: RetentionPolicy.Workqueue, max_age: 7 * DAY_NS });
+  await ensureStream(jsm, { name: names.deadLetterStream(org), subjects: [names.deadLetterSubject(org)], max_age: 30 * DAY_NS });
+  await ensureStream(jsm, {
+    name: names.accessReportStream(org),
+    subjects: [names.accessReportSubject(org)],
+    max_age: 30 * DAY_NS,
+    duplicate_window: DEDUPE_WINDOW_NS,
+  });
 }
 
 /** Deletes every stream of a deployment's subject prefix (tests, benchmarks, teardown). */

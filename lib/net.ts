@@ -28,12 +28,14 @@ export function freePort(): Promise<number> {
 const NATS_START_MS = 10_000;
 
 /**
- * Starts `nats-server` from PATH, with JetStream storing in `storeDir`, on a loopback port, and
- * resolves once it accepts connections. Throws when it cannot run, exits, or is not accepting
- * within 10 s (it is then stopped).
+ * Starts `nats-server` from PATH, with JetStream storing in `storeDir`, on a loopback port, with
+ * the given configuration file (e.g. a network's, see `twinx network init`), and resolves once it
+ * accepts connections. Throws when it cannot run, exits, or is not accepting within 10 s (it is
+ * then stopped).
  */
-export async function spawnNatsServer(port: number, storeDir: string): Promise<ChildProcess> {
-  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+export async function spawnNatsServer(port: number, storeDir: string, configFile?: string): Promise<ChildProcess> {
+  const config = configFile ? ['-c', configFile] : [];
+  const child = spawn('nats-server', [...config, '-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   let failure: Error | undefined;
   child.on('error', (error) => (failure = error));
   child.once('exit', (code, signal) => (failure ??= new Error(`nats-server exited (${signal ?? code})`)));

@@ -1,9 +1,12 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
-import type { TokenRevokedEvent, TwinEvent } from '../../lib/events.ts';
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { RejectedMessage, RejectionCounts, verifyMessage, type VerifiedMessage } from '../../lib/bus/signing.ts';
+import type { TwinEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { ensureEventStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { natsNames, type NatsConnection } from '../../lib/nats.ts';
+import type { ClosedAccess, NetworkKeys } from '../../lib/tokens/network.ts';
+import type { RevocationList } from '../../lib/tokens/revocations.ts';
 
-/** An event as the gateway hands it to subscriptions: decoded once, with its stream position. */
+/** An event as the gateway hands it to subscriptions: verified and decoded once, with its stream position. */
 export interface FeedEvent {
   seq: number;
   event: TwinEvent;
@@ -11,54 +14,96 @@ export interface FeedEvent {
 
 type Listener<T> = (item: T) => void;
 
+export interface EventHubOptions {
+  nats: NatsConnection;
+  subjectPrefix: string;
+  /** Members' keys: every message is checked against its signer's before anything acts on it. */
+  keys: NetworkKeys;
+  logger: Logger;
+}
+
 /**
  * What one gateway consumes from NATS for all its subscriptions: the live event stream (one
- * ordered consumer, each message decoded once and handed to every subscription) and the grants
- * revoked anywhere in the network. Gateways share nothing else.
+ * ordered consumer, each message verified and decoded once and handed to every subscription)
+ * and the access closed anywhere in the network (tokens revoked, keys retired: announced on
+ * the bus, and learned from each organization's revocation list). Gateways share nothing else.
+ * A message that is not what its subject's organization signed is counted and dropped.
  */
 export class EventHub {
   private readonly names: ReturnType<typeof natsNames>;
   private readonly live = new Set<Listener<FeedEvent>>();
-  private readonly revocationListeners = new Set<Listener<string>>();
+  private readonly closedListeners = new Set<Listener<ClosedAccess>>();
   private readonly revoked = new Set<string>();
   private readonly feeds: ConsumerMessages[] = [];
+  /** Messages dropped, by reason (`/readyz`). */
+  readonly rejected = new RejectionCounts();
 
-  constructor(private readonly options: { nats: NatsConnection; subjectPrefix: string; logger: Logger }) {
+  constructor(private readonly options: EventHubOptions) {
     this.names = natsNames(options.subjectPrefix);
   }
 
   async start(): Promise<void> {
-    const { nats } = this.options;
-    await ensureEventStreams(nats, this.options.subjectPrefix);
-    const js = jetstream(nats);
+    const js = jetstream(this.options.nats);
     // Every revocation ever announced (the stream keeps them longer than any token lives).
     const revocations = await (await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects })).consume();
     const events = await (
       await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New })
     ).consume();
     this.feeds.push(revocations, events);
-    this.pump(revocations, (message) => {
-      const { jti } = message.json<TokenRevokedEvent>();
-      this.revoked.add(jti);
-      for (const listener of this.revocationListeners) listener(jti);
+    this.pump(revocations, async (verified) => {
+      if (verified.kind !== 'access-closed') return;
+      const { announcement } = verified;
+      if (announcement.type === 'token.revoked') this.close({ kind: 'revoked', jti: announcement.jti });
+      else {
+        await this.options.keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
+        this.close({ kind: 'key-retired', org: announcement.org, kid: announcement.kid });
+      }
     });
-    this.pump(events, (message) => {
-      const item = { seq: message.seq, event: message.json<TwinEvent>() };
+    this.pump(events, (verified, message) => {
+      if (verified.kind !== 'event') return;
+      const item = { seq: message.seq, event: verified.event };
       for (const listener of this.live) listener(item);
     });
   }
 
-  /** Hands each message to `handle`; one it cannot understand is logged and skipped. */
-  private pump(messages: ConsumerMessages, handle: (message: { seq: number; json: <T>() => T }) => void): void {
+  /** Verifies each message, in order, then hands it to `handle`; one that does not verify is counted and skipped. */
+  private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown): void {
     void (async () => {
       for await (const message of messages) {
+        let verified: VerifiedMessage;
         try {
-          handle(message);
+          verified = await verifyMessage(
+            { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
+            { subjectPrefix: this.options.subjectPrefix, keysOf: (org, at) => this.options.keys.getKey(org, at) },
+          );
         } catch (error) {
-          this.options.logger.error({ err: error, subject: message.subject }, 'event not understood, skipped');
+          const reason = error instanceof RejectedMessage ? error.reason : 'unverifiable';
+          this.rejected.add(reason);
+          this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq, reason }, 'bus message dropped');
+          continue;
+        }
+        try {
+          await handle(verified, message);
+        } catch (error) {
+          this.options.logger.error({ err: error, subject: message.subject }, 'event not handled, skipped');
         }
       }
     })();
+  }
+
+  /** Access closed: later subscriptions are refused, running ones told (and ended). */
+  close(closed: ClosedAccess): void {
+    if (closed.kind === 'revoked') this.revoked.add(closed.jti);
+    for (const listener of this.closedListeners) listener(closed);
+  }
+
+  /** What an organization's revocation list says (read when it joins, and now and then). */
+  async apply(org: string, list: RevocationList): Promise<void> {
+    for (const { jti } of list.revoked) if (!this.revoked.has(jti)) this.close({ kind: 'revoked', jti });
+    for (const key of list.retiredKeys) {
+      await this.options.keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
+      this.close({ kind: 'key-retired', org, kid: key.kid });
+    }
   }
 
   /** Live events from now on. */
@@ -67,9 +112,9 @@ export class EventHub {
     return () => this.live.delete(listener);
   }
 
-  onRevoked(listener: Listener<string>): () => void {
-    this.revocationListeners.add(listener);
-    return () => this.revocationListeners.delete(listener);
+  onClosed(listener: Listener<ClosedAccess>): () => void {
+    this.closedListeners.add(listener);
+    return () => this.closedListeners.delete(listener);
   }
 
   isRevoked(jti: string): boolean {
@@ -89,7 +134,9 @@ export class EventHub {
       opt_start_seq: fromSeq,
     });
     const messages = await consumer.consume();
-    this.pump(messages, (message) => listener({ seq: message.seq, event: message.json<TwinEvent>() }));
+    this.pump(messages, (verified, message) => {
+      if (verified.kind === 'event') listener({ seq: message.seq, event: verified.event });
+    });
     return async () => void (await messages.close());
   }
 

@@ -15,7 +15,7 @@ import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
-import type { PresentedToken } from '../../lib/tokens/network.ts';
+import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import type { EventHub, FeedEvent } from './hub.ts';
 
@@ -191,8 +191,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
-    const jtis = ctx.tokens.map((token) => token.jti);
-    if (jtis.some((jti) => deps.hub.isRevoked(jti))) throw failure(unauthenticated(TokenProblem.REVOKED));
+    if (ctx.tokens.some((token) => deps.hub.isRevoked(token.jti))) throw failure(unauthenticated(TokenProblem.REVOKED));
     const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
@@ -217,8 +216,9 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       if (matches(args.filter, event) && canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) channel.push(item);
     };
     cleanups.push(
-      deps.hub.onRevoked((jti) => {
-        if (jtis.includes(jti)) channel.fail(failure(unauthenticated(TokenProblem.REVOKED)));
+      deps.hub.onClosed((closed) => {
+        const problem = ctx.tokens.map((token) => closedFor(closed, token)).find((found) => found !== null);
+        if (problem) channel.fail(failure(unauthenticated(problem)));
       }),
     );
     const expiresAt = Math.min(...ctx.tokens.map((token) => token.expiresAt.getTime()));

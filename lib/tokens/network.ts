@@ -1,33 +1,131 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
 import { verifyPresented, type Presented } from './headers.ts';
-import { claimedIssuer, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from './tokens.ts';
+import { claimedIssuer, TOKEN_ALGORITHM, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from './tokens.ts';
+
+/** A verified token and its text, to forward to the organization that issued it. */
+export type PresentedToken = VerifiedToken & { token: string };
+
+const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1).max(128) }).passthrough()).max(100) });
+
+/** Shortest time between two reads of one organization's JWKS prompted by unknown key ids, in ms. */
+const COOLDOWN_MS = 5000;
+
+/** A public key, and since when it is retired. */
+interface KnownKey {
+  key: CryptoKey;
+  /** Time (ms) from which nothing it signs counts; `Infinity` while it is in use. */
+  retiredAt: number;
+}
 
 /**
- * The public keys of every member organization, from their JWKS URLs: fetched when first
- * needed, cached, and fetched again when a token names an unknown key (jose's remote JWK set,
- * with a cooldown so that unknown kids cannot hammer an organization).
+ * One organization's public keys, as learned from its JWKS. A key stays known until it is
+ * retired (announced, or absent from a later read of the JWKS), not until a cache expires: an
+ * organization being down does not make its keys unknown (ARCHITECTURE.md, "Trust between
+ * members"). An unknown key id prompts a read, at most once per cooldown. A retired key is kept
+ * for what it signed before it was retired: events a subscription replays.
+ */
+class OrgKeys {
+  private readonly keys = new Map<string, KnownKey>();
+  private lastRead = 0;
+  private reading?: Promise<void>;
+
+  constructor(readonly jwksUrl: string) {}
+
+  /** Reads the JWKS: keys it no longer lists are retired from now. */
+  refresh(): Promise<void> {
+    this.reading ??= (async () => {
+      try {
+        this.lastRead = Date.now();
+        const response = await fetch(this.jwksUrl, { signal: AbortSignal.timeout(3000) });
+        if (!response.ok) throw new Error(`${this.jwksUrl}: HTTP ${response.status}`);
+        const { keys } = jwksSchema.parse(await response.json());
+        const listed = new Set(keys.map((jwk) => jwk.kid));
+        for (const jwk of keys) if (!this.keys.has(jwk.kid)) this.keys.set(jwk.kid, { key: await importKey(jwk), retiredAt: Infinity });
+        for (const kid of this.keys.keys()) if (!listed.has(kid)) this.retire(kid, Date.now());
+      } finally {
+        this.reading = undefined;
+      }
+    })();
+    return this.reading;
+  }
+
+  /** Key lookup for what was signed at `at` (ms): a key retired since then still counts for it. */
+  keyAt(at: number): JWTVerifyGetKey {
+    return async ({ kid }) => {
+      if (typeof kid !== 'string') throw new errors.JWKSNoMatchingKey();
+      if (!this.keys.has(kid) && Date.now() - this.lastRead >= COOLDOWN_MS) await this.refresh();
+      const known = this.keys.get(kid);
+      if (!known || known.retiredAt <= at) throw new errors.JWKSNoMatchingKey();
+      return known.key;
+    };
+  }
+
+  retire(kid: string, at: number, jwk?: JWK): Promise<void> | void {
+    const known = this.keys.get(kid);
+    if (known) known.retiredAt = Math.min(known.retiredAt, at);
+    else if (jwk) return importKey(jwk).then((key) => void this.keys.set(kid, { key, retiredAt: at }));
+  }
+}
+
+function importKey(jwk: JWK): Promise<CryptoKey> {
+  return importJWK(jwk, TOKEN_ALGORITHM) as Promise<CryptoKey>;
+}
+
+/**
+ * The public keys of every member organization (and of the network operator), from their JWKS
+ * URLs, for tokens and for signed bus messages. Verified tokens are remembered for a minute at
+ * most; a retired key or a member leaving forgets them at once.
  */
 export class NetworkKeys {
-  private readonly sets = new Map<string, { url: string; getKey: JWTVerifyGetKey }>();
-  /**
-   * Verified tokens by their text, each for a minute at most: a token's signature is checked
-   * once per minute, not per request. Revocation is not this cache's concern (the issuer and
-   * the directory check it per request); a retired key stops counting here within a minute.
-   */
+  private readonly orgs = new Map<string, OrgKeys>();
   private readonly verified = new VerifiedCache<PresentedToken>(60_000);
 
-  constructor(private readonly jwksUrlOf: (org: string) => string | undefined) {}
+  /**
+   * `jwksUrlOf` answers for members (and the operator) only: any other issuer is unknown.
+   * `isSuspended`: grants held by a suspended member are refused too.
+   */
+  constructor(
+    private readonly jwksUrlOf: (org: string) => string | undefined,
+    private readonly isSuspended: (org: string) => boolean = () => false,
+  ) {}
 
-  /** Key lookup for tokens of `org`; undefined for an organization that is not a member. */
-  getKey(org: string): JWTVerifyGetKey | undefined {
+  private keysOf(org: string): OrgKeys | undefined {
     const url = this.jwksUrlOf(org);
     if (url === undefined) return undefined;
-    let entry = this.sets.get(org);
-    if (entry?.url !== url) {
-      entry = { url, getKey: createRemoteJWKSet(new URL(url), { cacheMaxAge: 10 * 60_000, cooldownDuration: 5_000, timeoutDuration: 3_000 }) };
-      this.sets.set(org, entry);
+    let keys = this.orgs.get(org);
+    if (keys?.jwksUrl !== url) {
+      keys = new OrgKeys(url);
+      this.orgs.set(org, keys);
     }
-    return entry.getKey;
+    return keys;
+  }
+
+  /**
+   * Key lookup for what `org` signed, now (tokens) or at a time in ms (a message the bus stored
+   * then); undefined for an organization that is not a member.
+   */
+  getKey(org: string, at = Date.now()): JWTVerifyGetKey | undefined {
+    return this.keysOf(org)?.keyAt(at);
+  }
+
+  /** Reads an organization's JWKS now (e.g. when it joins), so that its keys are known before they are needed. */
+  async refresh(org: string): Promise<void> {
+    await this.keysOf(org)?.refresh();
+  }
+
+  /**
+   * A key retired by its organization (`at`, ms): nothing it signs from then on counts. `jwk`
+   * makes a key never seen known for what it signed before.
+   */
+  async retire(org: string, kid: string, at: number, jwk?: JWK): Promise<void> {
+    await this.keysOf(org)?.retire(kid, at, jwk);
+    this.verified.clear();
+  }
+
+  /** Membership changed: tokens verified for an organization that left must not be recalled. */
+  forgetVerified(): void {
+    this.verified.clear();
   }
 
   /** Verifies a token against its issuer's keys, or recalls its verification. */
@@ -38,13 +136,11 @@ export class NetworkKeys {
     const getKey = org === null ? undefined : this.getKey(org);
     if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
     const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
+    if (verified.kind === 'grant' && this.isSuspended(verified.partner)) throw unauthenticated(TokenProblem.INVALID);
     this.verified.set(token, verified);
     return verified;
   }
 }
-
-/** A verified token and its text, to forward to the organization that issued it. */
-export type PresentedToken = VerifiedToken & { token: string };
 
 /**
  * Verifies every token of a request, each against the keys of the organization that issued
@@ -53,4 +149,20 @@ export type PresentedToken = VerifiedToken & { token: string };
  */
 export function verifyNetworkTokens(presented: Presented, keys: NetworkKeys): Promise<PresentedToken[]> {
   return verifyPresented(presented, (token, kinds) => keys.verify(token, kinds));
+}
+
+/** Access closed after tokens were verified: a token revoked, a key retired, an organization taken out of the network. */
+export type ClosedAccess = { kind: 'revoked'; jti: string } | { kind: 'key-retired'; org: string; kid: string } | { kind: 'suspended'; org: string };
+
+/** Why a token no longer counts once `closed` happened, or null when it still counts. */
+export function closedFor(closed: ClosedAccess, token: VerifiedToken): TokenProblem | null {
+  switch (closed.kind) {
+    case 'revoked':
+      return token.jti === closed.jti ? TokenProblem.REVOKED : null;
+    case 'key-retired':
+      return token.org === closed.org && token.kid === closed.kid ? TokenProblem.REVOKED : null;
+    case 'suspended':
+      // The suspended organization's own tokens, and the grants others gave it.
+      return token.org === closed.org || (token.kind === 'grant' && token.partner === closed.org) ? TokenProblem.INVALID : null;
+  }
 }

@@ -60,8 +60,8 @@ export function unauthenticated(reason: TokenProblem): TwinxError {
 
 /** A verified token. */
 export type VerifiedToken =
-  | { kind: 'member'; org: string; jti: string; subject: string; scopes: Scope[]; expiresAt: Date }
-  | { kind: 'grant'; org: string; jti: string; partner: string; scopes: Scope[]; selector: TwinSelector; expiresAt: Date };
+  | { kind: 'member'; org: string; kid: string; jti: string; subject: string; scopes: Scope[]; expiresAt: Date }
+  | { kind: 'grant'; org: string; kid: string; jti: string; partner: string; scopes: Scope[]; selector: TwinSelector; expiresAt: Date };
 
 const scopeList = (allowed: readonly Scope[]) =>
   z
@@ -89,13 +89,14 @@ function grantClaims(org: string) {
 export async function verifyToken(token: string, getKey: JWTVerifyGetKey, options: { org: string; kinds: readonly TokenKind[] }): Promise<VerifiedToken> {
   if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw unauthenticated(TokenProblem.MALFORMED);
   let typ: unknown;
+  let kid: unknown;
   try {
-    typ = decodeProtectedHeader(token).typ;
+    ({ typ, kid } = decodeProtectedHeader(token));
   } catch {
     throw unauthenticated(TokenProblem.MALFORMED);
   }
   const kind = options.kinds.find((k) => TOKEN_TYPES[k] === typ);
-  if (!kind) throw unauthenticated(TokenProblem.INVALID);
+  if (!kind || typeof kid !== 'string') throw unauthenticated(TokenProblem.INVALID);
   let payload: unknown;
   try {
     ({ payload } = await jwtVerify(token, getKey, {
@@ -115,12 +116,12 @@ export async function verifyToken(token: string, getKey: JWTVerifyGetKey, option
     const claims = memberClaims.safeParse(payload);
     if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
     const { jti, sub, exp, scope } = claims.data;
-    return { kind, org: options.org, jti, subject: sub, scopes: scope, expiresAt: new Date(exp * 1000) };
+    return { kind, org: options.org, kid, jti, subject: sub, scopes: scope, expiresAt: new Date(exp * 1000) };
   }
   const claims = grantClaims(options.org).safeParse(payload);
   if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
   const { jti, sub, exp, scope, sel } = claims.data;
-  return { kind, org: options.org, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
+  return { kind, org: options.org, kid, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verified tokens remembered at most, so that a token's signature is checked once, not per request. */

@@ -1,15 +1,26 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { TokenRevokedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
+import { OPERATOR_DURABLES } from '../../lib/bus/credentials.ts';
+import { RejectedMessage, verifyMessage, type RejectionCounts } from '../../lib/bus/signing.ts';
+import type { AccessClosedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { consumeDurable, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import type { NetworkKeys } from '../../lib/tokens/network.ts';
+import type { RevocationList } from '../../lib/tokens/revocations.ts';
 import type { DirectoryDb } from './db.ts';
 
 export interface DirectoryEventsOptions {
   db: DirectoryDb;
   nats: NatsConnection;
   subjectPrefix: string;
+  /** Members' keys: every message is checked against its signer's before it is applied. */
+  keys: NetworkKeys;
+  /** Where refused messages are counted. */
+  rejected: RejectionCounts;
   logger: Logger;
 }
+
+/** Deliveries of a message from an organization the registry does not list yet before it is dropped. */
+const UNKNOWN_SIGNER_DELIVERIES = 5;
 
 /** Applies a lifecycle event to the catalog: a twin listed is upserted, anything else removed. */
 async function applyLifecycle(db: DirectoryDb, event: TwinLifecycleEvent): Promise<void> {
@@ -21,34 +32,72 @@ async function applyLifecycle(db: DirectoryDb, event: TwinLifecycleEvent): Promi
   await db.catalogTwin.upsert({ where: { id: event.twinId }, create: { id: event.twinId, ...entry }, update: entry });
 }
 
+/** Records that a token was revoked: the directory stops honouring it. */
+export async function recordRevoked(db: DirectoryDb, org: string, tokens: readonly { jti: string; kind: string; expiresAt: string }[]): Promise<void> {
+  if (tokens.length === 0) return;
+  await db.revokedToken.createMany({
+    data: tokens.map((token) => ({ jti: token.jti, org, kind: token.kind, expiresAt: new Date(token.expiresAt) })),
+    skipDuplicates: true,
+  });
+}
+
+/** Applies what an organization's revocation list says (lib/tokens/revocations.ts). */
+export async function applyRevocationList(db: DirectoryDb, keys: NetworkKeys, org: string, list: RevocationList): Promise<void> {
+  await recordRevoked(db, org, list.revoked);
+  for (const key of list.retiredKeys) await keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
+}
+
+async function applyAccessClosed(db: DirectoryDb, keys: NetworkKeys, announcement: AccessClosedEvent): Promise<void> {
+  if (announcement.type === 'key.retired') await keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
+  else await recordRevoked(db, announcement.org, [announcement]);
+}
+
 /**
  * Keeps the catalog current from the organizations' twin lifecycle events, and records the
- * grants they revoke. Both consumers are durable and ordered: the directory catches up on
- * whatever happened while it was down.
+ * tokens they revoke and the keys they retire. Both consumers are durable and ordered: the
+ * directory catches up on whatever happened while it was down. A message that is not what its
+ * subject's organization signed is counted and dropped, never applied; one whose signer's keys
+ * cannot be read right now is tried again.
  */
 export async function startDirectoryEvents(options: DirectoryEventsOptions): Promise<{ stop: () => Promise<void> }> {
-  const { db, nats, logger } = options;
+  const { db, nats, logger, keys } = options;
   const names = natsNames(options.subjectPrefix);
-  const json = <T>(message: JsMsg) => message.json<T>();
+  const verified = async (message: JsMsg) => {
+    try {
+      return await verifyMessage(
+        { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
+        { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.getKey(org, at) },
+      );
+    } catch (error) {
+      if (!(error instanceof RejectedMessage)) throw error;
+      // A member the registry lists a moment later (its first events can come before this
+      // replica heard of it): tried again a few times, then dropped like any other refusal.
+      if (error.reason === 'unknown-signer' && message.info.deliveryCount < UNKNOWN_SIGNER_DELIVERIES) throw error;
+      options.rejected.add(error.reason);
+      logger.warn({ subject: message.subject, seq: message.seq, reason: error.reason, err: error }, 'bus message refused');
+      return null;
+    }
+  };
   const catalog = await consumeDurable({
     nats,
     logger,
     stream: names.eventsStream,
-    durable: 'directory-catalog',
+    durable: OPERATOR_DURABLES.catalog,
     filterSubject: names.lifecycleFilter,
-    handle: (message) => applyLifecycle(db, json<TwinLifecycleEvent>(message)),
+    handle: async (message) => {
+      const verifiedMessage = await verified(message);
+      if (verifiedMessage?.kind === 'event' && verifiedMessage.event.type === 'twin') await applyLifecycle(db, verifiedMessage.event);
+    },
   });
   const revocations = await consumeDurable({
     nats,
     logger,
     stream: names.revocationsStream,
-    durable: 'directory-revocations',
+    durable: OPERATOR_DURABLES.revocations,
     filterSubject: names.revocationsSubjects,
     handle: async (message) => {
-      const event = json<TokenRevokedEvent>(message);
-      // Grants decide what the directory shows partners; a member's tokens are checked by their own organization.
-      if (event.kind !== 'GRANT') return;
-      await db.revokedGrant.upsert({ where: { jti: event.jti }, create: { jti: event.jti, org: event.org, expiresAt: new Date(event.expiresAt) }, update: {} });
+      const verifiedMessage = await verified(message);
+      if (verifiedMessage?.kind === 'access-closed') await applyAccessClosed(db, keys, verifiedMessage.announcement);
     },
   });
   return {

@@ -15,20 +15,34 @@ const organizationInput = z.object({
   jwksUrl: values.httpUrl,
 });
 
+/**
+ * Postgres NOTIFY channel on which every change to the registry reaches every replica of the
+ * directory at once, wherever it was made (GraphQL, the CLI): each then acts on it (NATS
+ * account, streams, gateways told).
+ */
+export const REGISTRY_CHANNEL = 'twinx_registry';
+
 /** Registers an organization as `PENDING`: gateways compose it, the directory does not hand out its twins yet. */
 export async function addOrganization(db: DirectoryDb, input: unknown): Promise<Organization> {
   const data = parseInput(organizationInput, input, 'input');
-  if (await db.organization.findUnique({ where: { slug: data.slug } })) {
-    throw fail(ErrorCode.ALREADY_EXISTS, `Organization ${data.slug} is already registered.`, { slug: data.slug });
-  }
-  return db.organization.create({ data });
+  return db.$transaction(async (tx) => {
+    if (await tx.organization.findUnique({ where: { slug: data.slug } })) {
+      throw fail(ErrorCode.ALREADY_EXISTS, `Organization ${data.slug} is already registered.`, { slug: data.slug });
+    }
+    const member = await tx.organization.create({ data });
+    await tx.$executeRaw`SELECT pg_notify(${REGISTRY_CHANNEL}, ${data.slug})`;
+    return member;
+  });
 }
 
 /** Moves an organization to `ACTIVE` or `SUSPENDED`. */
 export async function setStatus(db: DirectoryDb, slug: string, status: MemberStatus): Promise<Organization> {
-  const { count } = await db.organization.updateMany({ where: { slug }, data: { status } });
-  if (count === 0) throw fail(ErrorCode.NOT_FOUND, `No organization ${slug}.`, { slug });
-  return db.organization.findUniqueOrThrow({ where: { slug } });
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.organization.updateMany({ where: { slug }, data: { status } });
+    if (count === 0) throw fail(ErrorCode.NOT_FOUND, `No organization ${slug}.`, { slug });
+    await tx.$executeRaw`SELECT pg_notify(${REGISTRY_CHANNEL}, ${slug})`;
+    return tx.organization.findUniqueOrThrow({ where: { slug } });
+  });
 }
 
 /** The GraphQL type of an organization's twins. */
@@ -69,6 +83,12 @@ export class Registry {
 
   get(slug: string): Organization | undefined {
     return this.members.find((member) => member.slug === slug);
+  }
+
+  /** A member whose tokens and grants count (composed: not suspended). */
+  composedMember(slug: string): Organization | undefined {
+    const member = this.get(slug);
+    return member?.status === 'SUSPENDED' ? undefined : member;
   }
 
   isActive(slug: string): boolean {

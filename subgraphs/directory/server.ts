@@ -1,36 +1,51 @@
 import { ApolloServer } from '@apollo/server';
-import type { Subscription } from '@nats-io/transport-node';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server } from 'node:http';
+import { RejectionCounts, signMessage } from '../../lib/bus/signing.ts';
+import { listen as listenToStore, type Listening } from '../../lib/db/notify.ts';
+import type { OpenStore } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
+import type { NetworkChangedEvent } from '../../lib/events.ts';
+import { OPERATOR } from '../../lib/ids.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { ensureEventStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
+import { reachOf } from '../../lib/tokens/reach.ts';
+import { fetchRevocations } from '../../lib/tokens/revocations.ts';
 import { claimedIssuer } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from '../org/auth/keys.ts';
+import type { NetworkBus } from './bus.ts';
 import type { DirectoryDb } from './db.ts';
-import { startDirectoryEvents } from './events.ts';
-import { Registry } from './registry.ts';
+import { applyRevocationList, startDirectoryEvents } from './events.ts';
+import { Registry, REGISTRY_CHANNEL } from './registry.ts';
 import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
-import { reachOf } from '../../lib/tokens/reach.ts';
 
-/** The slug under which the network operator issues its administrators' tokens (reserved for organizations). */
-export const OPERATOR = 'network';
+export { OPERATOR };
 
 /** How often the registry is re-read besides when told of a change. */
 const POLL_MS = 5000;
+/** How often members' revocation lists are read (besides at start and when a member joins). */
+const REVOCATIONS_POLL_MS = 60_000;
 
 export interface DirectoryOptions {
   db: DirectoryDb;
+  /** The directory's store, whose NOTIFY channel announces registry changes (wherever they are made). */
+  store: OpenStore;
+  /** NATS as the network operator's service: it creates the streams and announces membership changes. */
   nats: NatsConnection;
   subjectPrefix: string;
+  /**
+   * The network's NATS identities and the NATS servers to push its account to, so that a
+   * suspended member's users are cut off; absent when the network's NATS runs without them.
+   */
+  bus?: { network: NetworkBus; natsUrl: string };
   /** Verifies the network operator's administrator tokens (its own keys and revocations). */
   operatorAuth: Authenticator;
-  /** The network operator's keys, published at `/.well-known/jwks.json` for gateways. */
+  /** The network operator's keys: published at `/.well-known/jwks.json`, and signing its announcements. */
   operatorKeys: KeyRing;
   logger: Logger;
   /** @default 0 (a free port) */
@@ -42,7 +57,7 @@ export interface DirectoryOptions {
 export interface Directory {
   readonly url: string;
   start(): Promise<void>;
-  /** Re-reads the registry after a change made straight in the store, and tells the gateways. */
+  /** Re-reads the registry now and acts on what changed (NATS account, streams, gateways told). */
   membershipChanged(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -50,22 +65,31 @@ export interface Directory {
 /**
  * The network's directory: membership registry and twin catalog, served as a subgraph whose
  * schema follows the registry (one stub per composed member), plus `GET /registry` for gateways.
+ * As the network operator's service, it also keeps the network's NATS in line with the
+ * registry, and tells gateways of every change (signed, on `<prefix>.network.changed`).
  */
 export function createDirectory(options: DirectoryOptions): Directory {
   const logger = options.logger.child({ service: 'directory' });
   const { db, nats } = options;
   const names = natsNames(options.subjectPrefix);
   const registry = new Registry(db);
-  const keys = new NetworkKeys((org) => registry.get(org)?.jwksUrl);
+  // Tokens and messages of members only: a suspended member's (and grants held by it) count for nothing.
+  const keys = new NetworkKeys(
+    (org) => registry.composedMember(org)?.jwksUrl,
+    (org) => registry.get(org)?.status === 'SUSPENDED',
+  );
+  const rejected = new RejectionCounts();
   const httpServer: Server = createServer();
   let apollo: ApolloServer<DirectoryContext> | undefined;
   let events: { stop: () => Promise<void> } | undefined;
-  let subscription: Subscription | undefined;
-  let poll: NodeJS.Timeout | undefined;
+  let listening: Listening | undefined;
+  const timers: NodeJS.Timeout[] = [];
   let url = '';
   /** The composed members' slugs the schema was built for: all it depends on. */
   let schemaSlugs: string | undefined;
   let refreshing: Promise<void> = Promise.resolve();
+  /** A registry change not yet acted on (the last try failed: NATS down...); the next refresh tries again. */
+  let actionsDue = true;
 
   async function rebuild(): Promise<void> {
     const next = new ApolloServer<DirectoryContext>({
@@ -81,29 +105,58 @@ export function createDirectory(options: DirectoryOptions): Directory {
     logger.info({ members: registry.composed().map((m) => `${m.slug}:${m.status}`) }, 'directory schema rebuilt');
   }
 
+  /** Reads every member's revocation list: the issuer is the source of truth, whatever the bus carried. */
+  async function syncRevocations(): Promise<void> {
+    await db.revokedToken.deleteMany({ where: { expiresAt: { lt: new Date() } } });
+    await Promise.all(
+      registry.composed().map(async (member) => {
+        try {
+          await applyRevocationList(db, keys, member.slug, await fetchRevocations(member.subgraphUrl));
+        } catch (error) {
+          logger.warn({ err: error, org: member.slug }, 'revocation list not read, will retry');
+        }
+      }),
+    );
+  }
+
+  const quietly = (what: string, run: () => Promise<void>) => () => void run().catch((error) => logger.error({ err: error }, `${what} failed`));
+  const syncRevocationsQuietly = quietly('revocation sync', syncRevocations);
+
+  /** Acts on a change of the registry: NATS account and streams, tokens forgotten, gateways told. */
+  async function membershipActions(): Promise<void> {
+    keys.forgetVerified();
+    await ensureNetworkStreams(nats, options.subjectPrefix);
+    for (const member of registry.composed()) await ensureMemberStreams(nats, options.subjectPrefix, member.slug);
+    await options.bus?.network.pushAccount(options.bus.natsUrl);
+    const body = new TextEncoder().encode(JSON.stringify({ type: 'network.changed', at: new Date().toISOString() } satisfies NetworkChangedEvent));
+    nats.publish(names.networkChangedSubject, body, {
+      headers: await signMessage('network.changed', body, { org: OPERATOR, key: await options.operatorKeys.signingKey() }),
+    });
+    syncRevocationsQuietly();
+  }
+
   /** Re-reads the registry, one read after another; rebuilds the schema when the composed members change. */
   function refresh(): Promise<void> {
     refreshing = refreshing
       .catch(() => undefined)
       .then(async () => {
-        await registry.refresh();
-        const slugs = registry
-          .composed()
-          .map((member) => member.slug)
-          .join(' ');
-        if (slugs === schemaSlugs) return;
-        await rebuild();
-        schemaSlugs = slugs;
+        if ((await registry.refresh()) || schemaSlugs === undefined) {
+          const slugs = registry
+            .composed()
+            .map((member) => member.slug)
+            .join(' ');
+          if (slugs !== schemaSlugs) await rebuild();
+          schemaSlugs = slugs;
+          actionsDue = true;
+        }
+        if (!actionsDue) return;
+        await membershipActions();
+        actionsDue = false;
       });
     return refreshing;
   }
 
-  const refreshQuietly = () => void refresh().catch((error) => logger.error({ err: error }, 'registry refresh failed'));
-
-  async function membershipChanged(): Promise<void> {
-    await refresh();
-    nats.publish(names.networkChangedSubject);
-  }
+  const refreshQuietly = quietly('registry refresh', refresh);
 
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
@@ -119,14 +172,14 @@ export function createDirectory(options: DirectoryOptions): Directory {
       operator = principal.scopes.has('grants:admin') ? principal.subject : null;
     }
     const verified = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
-    const grantIds = verified.filter((token) => token.kind === 'grant').map((token) => token.jti);
-    const revoked = grantIds.length === 0 ? [] : await db.revokedGrant.findMany({ where: { jti: { in: grantIds } }, select: { jti: true } });
+    const jtis = verified.map((token) => token.jti);
+    const revoked = jtis.length === 0 ? [] : await db.revokedToken.findMany({ where: { jti: { in: jtis } }, select: { jti: true } });
     return createDirectoryContext({
       db,
       registry,
       reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'),
       operator,
-      membershipChanged,
+      membershipChanged: refresh,
     });
   }
 
@@ -134,13 +187,17 @@ export function createDirectory(options: DirectoryOptions): Directory {
     get url() {
       return url;
     },
-    membershipChanged,
+    membershipChanged: refresh,
     async start() {
       await refresh();
-      await ensureEventStreams(nats, options.subjectPrefix);
-      events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, logger });
-      subscription = nats.subscribe(names.networkChangedSubject, { callback: refreshQuietly });
-      poll = setInterval(refreshQuietly, POLL_MS);
+      events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, keys, rejected, logger });
+      listening = await listenToStore(options.store, REGISTRY_CHANNEL, {
+        name: 'twinx-directory-registry',
+        onMessage: refreshQuietly,
+        // The poll below covers the time it takes to come back.
+        onLost: (error) => logger.warn({ err: error }, 'registry channel lost'),
+      });
+      timers.push(setInterval(refreshQuietly, POLL_MS), setInterval(syncRevocationsQuietly, REVOCATIONS_POLL_MS));
       httpServer.on(
         'request',
         graphqlHandler({
@@ -157,10 +214,15 @@ export function createDirectory(options: DirectoryOptions): Directory {
             '/registry': (_req, res) =>
               sendJson(res, 200, {
                 members: registry.composed().map(({ slug, name, subgraphUrl, jwksUrl, status }) => ({ slug, name, subgraphUrl, jwksUrl, status })),
+                suspended: registry
+                  .all()
+                  .filter((member) => member.status === 'SUSPENDED')
+                  .map((member) => member.slug),
               }),
             '/.well-known/jwks.json': jwksRoute(options.operatorKeys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-            '/readyz': (_req, res) => sendJson(res, nats.isClosed() ? 503 : 200, { status: nats.isClosed() ? 'unavailable' : 'ready' }),
+            '/readyz': (_req, res) =>
+              sendJson(res, nats.isClosed() ? 503 : 200, { status: nats.isClosed() ? 'unavailable' : 'ready', rejectedMessages: rejected.snapshot() }),
           },
         }),
       );
@@ -168,8 +230,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger.info({ url }, 'directory listening');
     },
     async stop() {
-      clearInterval(poll);
-      subscription?.unsubscribe();
+      for (const timer of timers) clearInterval(timer);
+      await listening?.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();

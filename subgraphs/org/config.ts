@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { commonSettings, values, type ConfigOf } from '../../lib/config.ts';
-import { MIN_KEY_SECRET_LENGTH } from './auth/keys.ts';
+import { MIN_KEY_SECRET_LENGTH } from '../../lib/sealed.ts';
 
 /** An organization's slug and store: what commands acting in its name need. */
 export const orgDbSettings = {
@@ -24,6 +24,7 @@ export type OrgStoreConfig = ConfigOf<typeof orgStoreSettings>;
 export const orgSettings = {
   ...orgStoreSettings,
   natsUrl: commonSettings.natsUrl,
+  natsCreds: commonSettings.natsCreds,
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4001) },
   host: commonSettings.host,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
@@ -106,7 +107,7 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     const { applied } = await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
     logger.info({ applied }, 'migrations applied');
   }
-  const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`);
+  const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`, config.natsCreds && readFileSync(config.natsCreds, 'utf8'));
   const { stop } = await startOrgSubgraph({ ...config, limits: { maxIngestBatch: config.maxIngestBatch } }, nats, logger);
   await runUntilSignal(logger, [stop, () => nats.drain()]);
 }

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { ensureEventStreams, type NatsConnection } from '../../lib/nats.ts';
+import type { NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
@@ -13,11 +13,13 @@ import { AuditLog } from './audit/log.ts';
 import { OutboxPublisher } from './events/publisher.ts';
 import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from './auth/keys.ts';
+import { revocationsRoute } from './auth/revocations.ts';
+import { REVOCATIONS_PATH } from '../../lib/tokens/revocations.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
 import { orgSchema } from './schema.ts';
-import { startDeviceIngest } from './telemetry/device-ingest.ts';
+import { startDeviceIngest, type DeviceIngest } from './telemetry/device-ingest.ts';
 import { ingestReadings } from './telemetry/ingest.ts';
 
 /** Options of an organization subgraph. The caller owns `db` and `nats` and closes them after `stop()`. */
@@ -88,17 +90,17 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       },
     ],
   });
-  let deviceIngest: { stop: () => Promise<void> } | undefined;
+  let deviceIngest: DeviceIngest | undefined;
   let url = '';
 
-  async function ready(): Promise<boolean> {
-    if (options.nats.isClosed()) return false;
-    try {
-      await options.db.$queryRaw`SELECT 1`;
-      return true;
-    } catch {
-      return false;
-    }
+  /** What `/readyz` reports: 503 unless the store and NATS are reachable; device ingest waits for the network operator. */
+  async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean }> {
+    const nats = !options.nats.isClosed();
+    const database = await options.db.$queryRaw`SELECT 1`.then(
+      () => true,
+      () => false,
+    );
+    return { ready: nats && database, nats, database, deviceIngest: deviceIngest?.consuming ?? false };
   }
 
   return {
@@ -108,8 +110,16 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     eventsPublished: () => publisher?.flushed() ?? Promise.resolve(),
     async start() {
       await apollo.start();
-      await ensureEventStreams(options.nats, options.subjectPrefix);
-      publisher = new OutboxPublisher({ db: options.db, nats: options.nats, subjectPrefix: options.subjectPrefix, logger });
+      publisher = new OutboxPublisher({
+        org: options.org,
+        db: options.db,
+        keys: options.keys,
+        nats: options.nats,
+        subjectPrefix: options.subjectPrefix,
+        logger,
+      });
+      // A revocation or a key retirement made elsewhere (another replica, the CLI) is announced now, not at the next poll.
+      options.auth.onChange?.(() => publisher?.kick());
       httpServer.on(
         'request',
         graphqlHandler({
@@ -129,13 +139,17 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
           routes: {
             '/.well-known/jwks.json': jwksRoute(options.keys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-            '/readyz': async (_req, res) => ((await ready()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'unavailable' })),
+            [REVOCATIONS_PATH]: revocationsRoute(options.db),
+            '/readyz': async (_req, res) => {
+              const { ready, ...checks } = await readiness();
+              sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...checks });
+            },
           },
         }),
       );
       // Devices are authenticated by NATS (their credentials allow publishing on the subject).
       const deviceAccess = new Access(unrestricted('device', 'devices', ['telemetry:write']), options.org);
-      deviceIngest = await startDeviceIngest({
+      deviceIngest = startDeviceIngest({
         nats: options.nats,
         subjectPrefix: options.subjectPrefix,
         org: options.org,

@@ -117,7 +117,7 @@ describe('the supplier-network graph', () => {
     const revoked = await net.orgs.initech!.request(`mutation($jti: ID!) { initech { revokeGrant(jti: $jti) { active } } }`, { jti: initechGrant });
     expect(revoked.data.initech.revokeGrant.active).toBe(false);
     await net.orgs.initech!.eventsPublished();
-    await vi.waitFor(async () => expect(await net.directoryDb.revokedGrant.count({ where: { jti: initechGrant } })).toBe(1), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await net.directoryDb.revokedToken.count({ where: { jti: initechGrant } })).toBe(1), { timeout: 5000, interval: 20 });
     expect(await listAll(engineer, { org: 'initech' })).toEqual([]);
   });
 

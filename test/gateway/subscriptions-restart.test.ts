@@ -41,7 +41,7 @@ async function firstEvent(gatewayUrl: string, value: number): Promise<{ subscrip
 beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
-  net = await startNetwork(disposers, ['acme'], { natsUrl: server.url });
+  net = await startNetwork(disposers, ['acme'], { nats: server });
   await net.orgs.acme!.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
   await net.orgs.acme!.eventsPublished();
   viewer = bearer(await net.orgs.acme!.memberToken('viewer'));

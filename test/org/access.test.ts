@@ -270,7 +270,7 @@ describe('keys', () => {
     const jwks = (await (await fetch(acme.url.replace('/graphql', '/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] };
     expect(jwks.keys.map((key) => key.kid).sort()).toEqual([oldKid, newKid].sort());
 
-    expect(await retireKey(acme.db, oldKid)).toBe(true);
+    expect(await retireKey(acme.db, 'acme', oldKid)).toBe(true);
     await acme.auth.sync();
     const refused = await acme.request(LIST, undefined, bearer(before));
     expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'INVALID' });

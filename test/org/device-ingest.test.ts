@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../lib/logger.ts';
-import { deleteStreams, natsNames } from '../../lib/nats.ts';
+import { deleteStreams, ensureMemberStreams, natsNames } from '../../lib/nats.ts';
 import { Access, unrestricted } from '../../subgraphs/org/access.ts';
 import { createOrgDb } from '../../subgraphs/org/db.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
@@ -84,6 +84,7 @@ describe('device ingest over NATS JetStream', () => {
     const otherPrefix = `${acme.subjectPrefix}_down`;
     const other = natsNames(otherPrefix);
     disposers.add(() => deleteStreams(acme.nats, otherPrefix));
+    await ensureMemberStreams(acme.nats, otherPrefix, 'acme');
     const down = await startDeviceIngest({
       nats: acme.nats,
       subjectPrefix: otherPrefix,

@@ -29,7 +29,7 @@ async function eventsOf(localId: string): Promise<{ seq: number; msgId: string |
 beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
-  const network = await natsForTest(server.url);
+  const network = await natsForTest(server);
   nats = network.nats;
   disposers.add(() => nats.close());
   names = natsNames(network.subjectPrefix);

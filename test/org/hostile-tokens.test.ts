@@ -339,7 +339,7 @@ describe('hostile tokens', () => {
     await expectCreated(bearer(rotated));
     await expectCreated(bearer(operator));
 
-    expect(await retireKey(acme.db, old.kid)).toBe(true);
+    expect(await retireKey(acme.db, 'acme', old.kid)).toBe(true);
     await acme.auth.sync();
     await expectRefused(bearer(operator), 'INVALID');
     await expectRefused(bearer(forged), 'INVALID');

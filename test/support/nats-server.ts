@@ -1,26 +1,39 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { freePort, spawnNatsServer } from '../../lib/net.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createBusSeeds, natsServerAuthConfig, type BusSeeds } from '../../lib/bus/credentials.ts';
+import { freePort, spawnNatsServer } from '../../lib/net.ts';
 
-/** A nats-server of the test's own (JetStream on a temporary store), to stop and start again. */
+/** The keys a NATS server trusts: its operator (signs accounts) and its system account (pushes them). */
+export type NatsTrust = Pick<BusSeeds, 'operator' | 'system'>;
+
+/**
+ * A nats-server of the test's own (JetStream on a temporary store), configured as a network
+ * operator's is (decentralized JWT auth, lib/bus/credentials.ts), to stop and start again.
+ */
 export interface OwnNatsServer {
   url: string;
+  trust: NatsTrust;
   stop(): Promise<void>;
   start(): Promise<void>;
   dispose(): Promise<void>;
 }
 
-export async function startNatsServer(): Promise<OwnNatsServer> {
+/** Starts a nats-server trusting `trust` (new keys if none are given). */
+export async function startNatsServer(trust?: NatsTrust): Promise<OwnNatsServer> {
   const port = await freePort();
-  const storeDir = await mkdtemp(join(tmpdir(), 'twinx-nats-'));
+  const dir = await mkdtemp(join(tmpdir(), 'twinx-nats-'));
+  const seeds = createBusSeeds(trust);
+  const configFile = join(dir, 'nats.conf');
+  await writeFile(configFile, await natsServerAuthConfig(seeds, join(dir, 'jwt')));
   let child: ChildProcess | undefined;
   const server: OwnNatsServer = {
     url: `nats://127.0.0.1:${port}`,
+    trust: { operator: seeds.operator, system: seeds.system },
     async start() {
-      child = await spawnNatsServer(port, storeDir);
+      child = await spawnNatsServer(port, join(dir, 'jetstream'), configFile);
     },
     async stop() {
       if (!child || child.exitCode !== null) return;
@@ -30,7 +43,7 @@ export async function startNatsServer(): Promise<OwnNatsServer> {
     },
     async dispose() {
       await server.stop();
-      await rm(storeDir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     },
   };
   await server.start();

@@ -2,14 +2,17 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/
 import { createLogger } from '../../lib/logger.ts';
 import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { DirectoryDb } from '../../subgraphs/directory/db.ts';
-import { initOperator, startDirectory } from '../../subgraphs/directory/main.ts';
+import { initNetwork, startDirectory } from '../../subgraphs/directory/main.ts';
 import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from './graphql.ts';
+import type { OwnNatsServer } from './nats-server.ts';
 import { bearer, KEY_SECRET, startOrg, type TestOrg } from './org.ts';
-import { createStore, type Disposers, eventually, natsForTest } from './services.ts';
+import { createStore, type Disposers, eventually, natsForTest, type TestBus } from './services.ts';
 
 export interface TestNetwork {
+  /** The network's NATS as its operator (any subject). */
   nats: NatsConnection;
+  bus: TestBus;
   subjectPrefix: string;
   directory: Directory;
   directoryDb: DirectoryDb;
@@ -39,10 +42,11 @@ export interface TestNetwork {
 export async function startNetwork(
   disposers: Disposers,
   slugs: string[],
-  options: { /** A NATS server of the test's own. */ natsUrl?: string } = {},
+  options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
-  const { nats, subjectPrefix } = await natsForTest(options.natsUrl);
+  const bus = await natsForTest(options.nats);
+  const { nats, subjectPrefix } = bus;
   disposers.add(() => nats.drain());
   disposers.add(() => deleteStreams(nats, subjectPrefix));
 
@@ -51,11 +55,12 @@ export async function startNetwork(
   const operatorStore = await createStore('org');
   disposers.add(operatorStore.drop);
   const stores = { databaseUrl: directoryStore.url, operatorDatabaseUrl: operatorStore.url, keySecret: KEY_SECRET };
-  const { token: operatorToken } = (await initOperator(stores, 'test', 86_400_000))!;
-  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, subjectPrefix, port: 0, host: '127.0.0.1' }, nats, logger);
+  // The network's NATS keys are the test account's: the directory's pushes reach the same account.
+  const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, bus.seeds);
+  const operatorToken = operatorAdmin!.token;
+  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, natsUrl: bus.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
   disposers.add(stop);
 
-  const network = { nats, subjectPrefix };
   const orgs: Record<string, TestOrg> = {};
   const admin: TestNetwork['admin'] = (query, variables) => graphql(directory.url, query, variables, bearer(operatorToken));
   const join = async (org: TestOrg) => {
@@ -68,11 +73,13 @@ export async function startNetwork(
     if (activated.errors) throw new Error(JSON.stringify(activated.errors));
   };
   for (const slug of slugs) {
-    orgs[slug] = await startOrg(disposers, slug, { network });
+    orgs[slug] = await startOrg(disposers, slug, { network: bus });
     await join(orgs[slug]!);
   }
 
-  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats, subjectPrefix, logger };
+  const gatewayNats = await bus.connect({ kind: 'gateway' }, 'twinx-test-gateway');
+  disposers.add(() => gatewayNats.drain());
+  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats: gatewayNats, subjectPrefix, logger };
   const startGateway = async (extra: Partial<GatewayOptions> = {}) => {
     const gateway = createGateway({ ...gatewayOptions, ...extra });
     await gateway.start();
@@ -83,6 +90,7 @@ export async function startNetwork(
 
   return {
     nats,
+    bus,
     subjectPrefix,
     directory,
     directoryDb,
@@ -90,7 +98,7 @@ export async function startNetwork(
     orgs,
     admin,
     join,
-    startOrg: (slug) => startOrg(disposers, slug, { network }),
+    startOrg: (slug) => startOrg(disposers, slug, { network: bus }),
     gatewayOptions,
     startGateway,
     query: (query, variables, headers = {}) => graphql(gateway.url, query, variables, headers),

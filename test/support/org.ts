@@ -1,6 +1,6 @@
 import { tokenHeaders } from '../../lib/tokens/headers.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
+import { deleteStreams, ensureMemberStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { Role } from '../../lib/tokens/scopes.ts';
 import type { OrgAuthenticator } from '../../subgraphs/org/auth/authenticator.ts';
 import type { OrgLimits } from '../../subgraphs/org/context.ts';
@@ -8,7 +8,7 @@ import type { OrgDb } from '../../subgraphs/org/db.ts';
 import { issueGrant, issueMemberToken, type Issuer } from '../../subgraphs/org/grants/store.ts';
 import { initOrg, startOrgSubgraph } from '../../subgraphs/org/main.ts';
 import { graphql } from './graphql.ts';
-import { createStore, type Disposers, natsForTest } from './services.ts';
+import { createStore, type Disposers, natsForTest, type TestBus } from './services.ts';
 
 export const KEY_SECRET = 'test-key-secret-of-at-least-32-characters';
 const DAY = 86_400_000;
@@ -23,7 +23,9 @@ export interface TestOrg {
   url: string;
   db: OrgDb;
   databaseUrl: string;
+  /** The network's NATS as its operator (any subject): to play a device, or to look at streams. */
   nats: NatsConnection;
+  bus: TestBus;
   subjectPrefix: string;
   issuer: Issuer;
   /** The subgraph's authenticator: `sync()` puts changes made straight in the database in effect. */
@@ -55,21 +57,26 @@ export async function startOrg(
   org: string,
   options: {
     limits?: Partial<OrgLimits>;
-    /** Join a network's NATS subjects instead of subjects of its own. */ network?: { nats: NatsConnection; subjectPrefix: string };
+    /** Join a network's NATS instead of one of its own. */ network?: TestBus;
   } = {},
 ): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const store = await createStore('org');
   disposers.add(store.drop);
   const { token: adminToken } = (await initOrg({ org, databaseUrl: store.url, keySecret: KEY_SECRET }, 'test', DAY, 'test-admin'))!;
-  const { nats, subjectPrefix } = options.network ?? (await natsForTest());
+  const bus = options.network ?? (await natsForTest());
+  const { nats, subjectPrefix } = bus;
   if (!options.network) {
     disposers.add(() => nats.drain());
     disposers.add(() => deleteStreams(nats, subjectPrefix));
   }
+  // What the network operator does when it adds the organization.
+  await ensureMemberStreams(nats, subjectPrefix, org);
+  const own = await bus.connect({ kind: 'member', org }, `twinx-test-${org}`);
+  disposers.add(() => own.drain());
   const started = await startOrgSubgraph(
     { org, databaseUrl: store.url, keySecret: KEY_SECRET, subjectPrefix, port: 0, host: '127.0.0.1', limits: options.limits, poolSize: 4 },
-    nats,
+    own,
     logger,
   );
   disposers.add(started.stop);
@@ -89,6 +96,7 @@ export async function startOrg(
     db,
     databaseUrl: store.url,
     nats,
+    bus,
     subjectPrefix,
     issuer,
     adminToken,

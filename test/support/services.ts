@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { createBusSeeds, issueBusCredentials, pushAccount, type BusRole, type BusSeeds } from '../../lib/bus/credentials.ts';
 import { migrateDeploy, storePaths, type StoreKind } from '../../lib/db/migrate.ts';
-import { connectNats, type NatsConnection } from '../../lib/nats.ts';
+import { connectNats, ensureNetworkStreams, type NatsConnection } from '../../lib/nats.ts';
+import { startNatsServer, type NatsTrust, type OwnNatsServer } from './nats-server.ts';
 
-/** The local services tests run against (see README, "Tests"). */
+/** The PostgreSQL server tests run against (see README, "Tests"). */
 export const POSTGRES_URL = process.env.TWINX_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const NATS_URL = process.env.TWINX_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export function randomName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
@@ -47,9 +48,48 @@ export async function createStore(kind: StoreKind): Promise<{ url: string; drop:
   return database;
 }
 
-/** A NATS connection and a subject prefix no other test uses. */
-export async function natsForTest(url = NATS_URL): Promise<{ nats: NatsConnection; subjectPrefix: string }> {
-  return { nats: await connectNats(url, 'twinx-test'), subjectPrefix: randomName('t') };
+let ownServer: Promise<{ url: string } & NatsTrust> | undefined;
+
+/**
+ * The NATS server of this run: the one the test run's global setup started (vitest), else
+ * (benchmarks) one started for this process, stopped when it exits.
+ */
+async function runServer(): Promise<{ url: string } & NatsTrust> {
+  if (process.env.VITEST) return (await import('vitest')).inject('nats');
+  ownServer ??= startNatsServer().then((server) => {
+    process.once('exit', () => void server.stop());
+    return { url: server.url, ...server.trust };
+  });
+  return ownServer;
+}
+
+/** A network's NATS as tests use it: its own account on the run's server, its own subject prefix. */
+export interface TestBus {
+  url: string;
+  subjectPrefix: string;
+  /** The network's NATS keys (the run's operator and system account, the test's own account). */
+  seeds: BusSeeds;
+  /** Connected as the network operator's services: anything in the account (streams, any subject). */
+  nats: NatsConnection;
+  /** Connects with credentials of a role (a member, a device, a gateway): what nats-server lets it do. */
+  connect(role: BusRole, name?: string): Promise<NatsConnection>;
+}
+
+/**
+ * A NATS account no other test uses, with the network's streams, on the run's NATS server (or
+ * on a server of the test's own, see `startNatsServer`).
+ */
+export async function natsForTest(own?: OwnNatsServer): Promise<TestBus> {
+  const server = own ? { url: own.url, ...own.trust } : await runServer();
+  const busUrl = server.url;
+  const seeds = createBusSeeds({ operator: server.operator, system: server.system });
+  await pushAccount(busUrl, seeds);
+  const subjectPrefix = randomName('t');
+  const connect = async (role: BusRole, name = 'twinx-test') =>
+    connectNats(busUrl, name, (await issueBusCredentials(seeds.account, role, subjectPrefix)).creds);
+  const nats = await connect({ kind: 'operator' });
+  await ensureNetworkStreams(nats, subjectPrefix);
+  return { url: busUrl, subjectPrefix, seeds, nats, connect };
 }
 
 /** Resources a test file opened, closed in reverse order in `afterAll`. */

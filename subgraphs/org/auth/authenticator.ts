@@ -54,6 +54,8 @@ export interface Authenticator {
   authenticate(headers: IncomingHttpHeaders): Promise<Principal>;
   /** Resolves once every key change and revocation committed before the call is in effect here. */
   sync(): Promise<void>;
+  /** Calls `listener` after each key change or revocation this process hears of, wherever it was made. */
+  onChange?(listener: () => void): void;
 }
 
 /** Every caller is an unrestricted member: for benchmarks' baselines only. */
@@ -76,8 +78,13 @@ export class OrgAuthenticator implements Authenticator {
   private retry?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private heartbeat?: NodeJS.Timeout;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(private readonly options: AuthenticatorOptions) {}
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
 
   /** Fails if the database cannot be reached at start. */
   async start(): Promise<void> {
@@ -119,6 +126,7 @@ export class OrgAuthenticator implements Authenticator {
         this.verified.clear();
         this.reloading = this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
       } else if (payload.startsWith('revoked:')) this.revoked.add(payload.slice('revoked:'.length));
+      for (const listener of this.listeners) listener();
     };
     try {
       // Listen first, then read: a revocation committed in between is seen by one or the other.

@@ -1,27 +1,9 @@
-import { hkdfSync } from 'node:crypto';
-import {
-  calculateJwkThumbprint,
-  compactDecrypt,
-  CompactEncrypt,
-  errors,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type CryptoKey,
-  type JWK,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { calculateJwkThumbprint, errors, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { sendJson, type Route } from '../../../lib/http.ts';
+import { MIN_KEY_SECRET_LENGTH, seal, unseal } from '../../../lib/sealed.ts';
 import { TOKEN_ALGORITHM } from '../../../lib/tokens/tokens.ts';
 import type { OrgDb } from '../db.ts';
-
-/** The key secret protects private keys at rest; it comes from configuration, never the database. */
-export const MIN_KEY_SECRET_LENGTH = 32;
-
-/** The AES key that wraps one signing key: derived from the secret, bound to the key id. */
-function wrappingKey(secret: string, kid: string): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', secret, kid, 'twinx signing key', 32));
-}
+import { keyRetired } from '../events/outbox.ts';
 
 /** A signing key as operators see it; `kid` is the RFC 7638 thumbprint of its public half. */
 export interface PublicKeyInfo {
@@ -39,9 +21,7 @@ export async function createSigningKey(db: OrgDb, keySecret: string): Promise<st
   const { publicKey, privateKey } = await generateKeyPair('Ed25519', { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
-  const privateJwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(await exportJWK(privateKey))))
-    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid })
-    .encrypt(wrappingKey(keySecret, kid));
+  const privateJwe = await seal(JSON.stringify(await exportJWK(privateKey)), keySecret, kid);
   await db.$transaction([
     db.signingKey.create({ data: { kid, alg: TOKEN_ALGORITHM, publicJwk: { ...publicJwk, kid, alg: TOKEN_ALGORITHM, use: 'sig' }, privateJwe } }),
     db.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, 'keys')`,
@@ -49,13 +29,18 @@ export async function createSigningKey(db: OrgDb, keySecret: string): Promise<st
   return kid;
 }
 
-/** Retires a key: tokens it signed stop verifying on every replica as soon as it hears (NOTIFY). */
-export async function retireKey(db: OrgDb, kid: string): Promise<boolean> {
-  const [retired] = await db.$transaction([
-    db.signingKey.updateMany({ where: { kid, retiredAt: null }, data: { retiredAt: new Date() } }),
-    db.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, 'keys')`,
-  ]);
-  return retired.count === 1;
+/**
+ * Retires a key: tokens it signed stop verifying on every replica as soon as it hears (NOTIFY),
+ * and at every gateway and the directory once the announcement (outbox, NATS) reaches them.
+ */
+export async function retireKey(db: OrgDb, org: string, kid: string): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const retired = await tx.signingKey.updateMany({ where: { kid, retiredAt: null }, data: { retiredAt: new Date() } });
+    if (retired.count === 0) return false;
+    await tx.$executeRaw`SELECT pg_notify(${AUTH_CHANNEL}, 'keys')`;
+    await keyRetired(tx, org, kid);
+    return true;
+  });
 }
 
 /** Every key, newest first, with which one signs. */
@@ -77,6 +62,8 @@ export class KeyRing {
   private published: JWK[] = [];
   private loaded = 0;
   private loading: Promise<void> = Promise.resolve();
+  /** The signing key, decrypted once per key rather than once per signature. */
+  private signer?: { kid: string; privateKey: Promise<CryptoKey> };
 
   constructor(
     private readonly db: OrgDb,
@@ -122,17 +109,15 @@ export class KeyRing {
     return { keys: this.published };
   }
 
-  /** The newest key that is not retired, decrypted. */
-  async signingKey(): Promise<{ kid: string; privateKey: CryptoKey }> {
-    const row = await this.db.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' } });
+  /** The newest key that is not retired, decrypted (once per key); read through `client` within a transaction. */
+  async signingKey(client: Pick<OrgDb, 'signingKey'> = this.db): Promise<{ kid: string; privateKey: CryptoKey }> {
+    const row = await client.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' }, select: { kid: true, privateJwe: true } });
     if (!row) throw new Error('the organization has no signing key: run `twinx org init`');
-    let plaintext: Uint8Array;
-    try {
-      ({ plaintext } = await compactDecrypt(row.privateJwe, wrappingKey(this.keySecret, row.kid)));
-    } catch {
-      throw new Error('cannot decrypt the signing key: the key secret is not the one it was stored with');
+    if (this.signer?.kid !== row.kid) {
+      const privateJwk = unseal(row.privateJwe, this.keySecret, row.kid).then((text) => JSON.parse(text) as JWK);
+      this.signer = { kid: row.kid, privateKey: privateJwk.then((jwk) => importJWK(jwk, TOKEN_ALGORITHM) as Promise<CryptoKey>) };
     }
-    return { kid: row.kid, privateKey: (await importJWK(JSON.parse(new TextDecoder().decode(plaintext)) as JWK, TOKEN_ALGORITHM)) as CryptoKey };
+    return { kid: row.kid, privateKey: await this.signer.privateKey };
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CatalogEntry, TokenRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import type { CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import { subjectPaths } from '../../../lib/nats.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -63,5 +63,11 @@ export async function tokenRevoked(
     expiresAt: token.expiresAt.toISOString(),
     at: new Date().toISOString(),
   };
-  await enqueue(tx, subjectPaths.tokenRevoked(org), event);
+  await enqueue(tx, subjectPaths.revocation(org), event);
+}
+
+/** Records a signing key's retirement, in the transaction that retires it. */
+export async function keyRetired(tx: Tx, org: string, kid: string): Promise<void> {
+  const event: KeyRetiredEvent = { type: 'key.retired', eventId: randomUUID(), org, kid, at: new Date().toISOString() };
+  await enqueue(tx, subjectPaths.revocation(org), event);
 }

@@ -1,10 +1,15 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { signMessage } from '../../../lib/bus/signing.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import type { NatsConnection } from '../../../lib/nats.ts';
+import type { KeyRing } from '../auth/keys.ts';
 import type { OrgDb } from '../db.ts';
 
 export interface OutboxPublisherOptions {
+  org: string;
   db: OrgDb;
+  /** Signs every event with the organization's current signing key. */
+  keys: KeyRing;
   nats: NatsConnection;
   subjectPrefix: string;
   logger: Logger;
@@ -21,9 +26,10 @@ const BATCH = 500;
 const PUBLISHER_LOCK = 0x7477696e; // "twin"
 
 /**
- * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id. An event is marked
- * published only once JetStream acknowledged it, so NATS being down delays events and a crash
- * between the two sends the event again, which JetStream's dedupe drops.
+ * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id, each event signed by
+ * the organization when it is published (lib/bus/signing.ts). An event is marked published only
+ * once JetStream acknowledged it, so NATS being down delays events and a crash between the two
+ * sends the event again, which JetStream's dedupe drops.
  */
 export class OutboxPublisher {
   private readonly timer: NodeJS.Timeout;
@@ -60,7 +66,7 @@ export class OutboxPublisher {
 
   /** Publishes up to one batch; returns how many were published. */
   private async publishBatch(): Promise<number> {
-    const { db, subjectPrefix } = this.options;
+    const { db, subjectPrefix, org, keys } = this.options;
     const { published, failure } = await db.$transaction(
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
@@ -68,9 +74,13 @@ export class OutboxPublisher {
         const events = await tx.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { id: 'asc' }, take: BATCH });
         const done: bigint[] = [];
         let failure: unknown = null;
+        // Through the transaction: a store with a single connection (PGlite) has no other.
+        const signer = events.length > 0 ? { org, key: await keys.signingKey(tx) } : null;
         for (const event of events) {
           try {
-            await this.js.publish(`${subjectPrefix}.${event.subject}`, JSON.stringify(event.payload), { msgID: event.eventId });
+            const body = new TextEncoder().encode(JSON.stringify(event.payload));
+            const headers = await signMessage(event.subject, body, signer!);
+            await this.js.publish(`${subjectPrefix}.${event.subject}`, body, { msgID: event.eventId, headers });
           } catch (error) {
             // Keep what JetStream acknowledged: committed below, not sent again.
             failure = error;

@@ -1,8 +1,9 @@
-import { AckPolicy, jetstream, RetentionPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { DAY_NS, ensureStream, jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import { jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
 import type { IngestResult } from './ingest.ts';
 
 /** Options of the device ingest consumer. */
@@ -23,6 +24,18 @@ export interface DeviceIngestOptions {
    * @default 5
    */
   maxFailures?: number;
+  /**
+   * How long to wait before trying again to consume while the ingest stream does not exist yet
+   * (the network operator creates it when it adds the organization), in ms.
+   * @default 2000
+   */
+  retryMs?: number;
+}
+
+/** The device ingest consumer: `consuming` once the stream exists and its messages are being taken. */
+export interface DeviceIngest {
+  readonly consuming: boolean;
+  stop(): Promise<void>;
 }
 
 /** Why a message was dead-lettered, in its headers. */
@@ -51,19 +64,14 @@ function readingsOf(message: JsMsg): unknown[] {
  * Consumes device telemetry from JetStream. Each message is one batch
  * (`{"readings": [{"twinId", "metric", "at", "value"}]}`), stored all or nothing, and
  * acknowledged only after the batch is committed. A message that can never be stored goes to
- * the dead-letter subject with the reason in its headers, so it never blocks the stream.
+ * the dead-letter subject with the reason in its headers, so it never blocks the stream. Until
+ * the network operator has created the organization's ingest stream, it waits and tries again.
  */
-export async function startDeviceIngest(options: DeviceIngestOptions): Promise<{ stop: () => Promise<void> }> {
+export function startDeviceIngest(options: DeviceIngestOptions): DeviceIngest {
   const names = natsNames(options.subjectPrefix);
   const stream = names.ingestStream(options.org);
   const deadLetterSubject = names.deadLetterSubject(options.org);
-  const jsm = await jetstreamManager(options.nats);
-  // A work queue: each batch is stored by one replica of the subgraph, then removed.
-  await ensureStream(jsm, { name: stream, subjects: [names.ingestSubject(options.org)], retention: RetentionPolicy.Workqueue, max_age: 7 * DAY_NS });
-  await ensureStream(jsm, { name: names.deadLetterStream(options.org), subjects: [deadLetterSubject], max_age: 30 * DAY_NS });
-  await jsm.consumers.add(stream, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });
   const js = jetstream(options.nats);
-  const consumer = await js.consumers.get(stream, DURABLE);
   const maxFailures = options.maxFailures ?? 5;
   const log = options.logger.child({ component: 'device-ingest', stream });
 
@@ -97,8 +105,12 @@ export async function startDeviceIngest(options: DeviceIngestOptions): Promise<{
     }
   }
 
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 64 });
-  const done = (async () => {
+  /** Creates the consumer on the organization's stream and takes its messages until stopped. */
+  async function consume(): Promise<void> {
+    const jsm = await jetstreamManager(options.nats);
+    await jsm.consumers.add(stream, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });
+    messages = await (await js.consumers.get(stream, DURABLE)).consume({ max_messages: 64 });
+    if (stopped) await messages.close();
     for await (const message of messages) {
       try {
         await handle(message);
@@ -109,11 +121,30 @@ export async function startDeviceIngest(options: DeviceIngestOptions): Promise<{
         message.nak(retryDelay(message.info.deliveryCount));
       }
     }
+  }
+
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+  const stop = new AbortController();
+  const done = (async () => {
+    while (!stopped) {
+      try {
+        await consume();
+      } catch (error) {
+        log.warn({ err: error }, 'not consuming device telemetry yet (has the network operator added this organization?), will retry');
+        await sleep(options.retryMs ?? 2000, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    }
   })();
 
   return {
+    get consuming() {
+      return messages !== undefined && !stopped;
+    },
     async stop() {
-      await messages.close();
+      stopped = true;
+      stop.abort();
+      await messages?.close();
       await done;
     },
   };

@@ -1,0 +1,189 @@
+// Everything an organization (or the network operator) says on the bus is signed with its own
+// signing key, the one that signs its tokens and that its JWKS publishes. Whoever acts on a
+// message checks the signature, that the signer is the organization the subject names, that
+// the ids inside are that organization's, and that it is not an old message published again.
+// A client that got onto the bus somehow (stolen credentials, a misconfigured server) still
+// cannot speak for anyone, and NATS permissions are not the only line.
+//
+// Replays: the signature covers the time it was made (`iat`) and, for JetStream messages, the
+// `Nats-Msg-Id` (= the event id). A copy published again within the stream's dedupe window
+// (lib/nats.ts, 2 minutes) is dropped by JetStream itself, because its id is the same; a copy
+// published later is refused here, because its signing time is then further than
+// MAX_SIGNATURE_AGE_MS from the time the stream stored it (both clocks: the signer's, checked
+// against the NATS server's). MAX_SIGNATURE_AGE_MS + the tolerated clock skew stays below the
+// dedupe window, so no replay falls between the two.
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { decodeProtectedHeader, errors, FlattenedSign, flattenedVerify, type CryptoKey, type FlattenedVerifyGetKey, type JWTVerifyGetKey } from 'jose';
+import type { z } from 'zod';
+import {
+  accessClosedEventSchema,
+  networkChangedEventSchema,
+  twinEventSchema,
+  type AccessClosedEvent,
+  type NetworkChangedEvent,
+  type TwinEvent,
+} from '../events.ts';
+import { globalTwinId, OPERATOR } from '../ids.ts';
+import { issuerOf, TOKEN_ALGORITHM } from '../tokens/tokens.ts';
+
+/** The header carrying a message's signature: a JWS with a detached, unencoded payload (RFC 7797), `<protected>..<signature>`. */
+export const SIGNATURE_HEADER = 'Twinx-Signature';
+/** JetStream's dedupe header, which signed JetStream messages must carry (and whose value the payload's `eventId` repeats). */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** `typ` of a signed bus message (RFC 8725 §3.11: not to be confused with a token). */
+const MESSAGE_TYPE = 'twinx-message+jws';
+/** Furthest a message's signing time may be from when the bus stored it (see the top of this file). */
+export const MAX_SIGNATURE_AGE_MS = 30_000;
+
+/** A key that signs: an organization's current signing key. */
+export interface MessageSigner {
+  org: string;
+  key: { kid: string; privateKey: CryptoKey };
+}
+
+/**
+ * Signs a message body for a subject (given below the deployment's prefix, as the outbox keeps
+ * it: `events.acme.press-1.state`). Returns the headers to publish it with.
+ */
+export async function signMessage(path: string, body: Uint8Array, signer: MessageSigner, headers: MsgHdrs = natsHeaders()): Promise<MsgHdrs> {
+  const jws = await new FlattenedSign(body)
+    .setProtectedHeader({
+      alg: TOKEN_ALGORITHM,
+      kid: signer.key.kid,
+      typ: MESSAGE_TYPE,
+      b64: false,
+      crit: ['b64'],
+      iss: issuerOf(signer.org),
+      sub: path,
+      iat: Math.floor(Date.now() / 1000),
+    })
+    .sign(signer.key.privateKey);
+  headers.set(SIGNATURE_HEADER, `${jws.protected}..${jws.signature}`);
+  return headers;
+}
+
+/** Why a message was refused; each is counted where messages are received. */
+export type RejectionReason = 'unsigned' | 'malformed' | 'wrong-signer' | 'unknown-signer' | 'bad-signature' | 'stale' | 'mismatch';
+/** ... or why it could not be checked (its signer's keys could not be read). */
+export type UncheckedReason = RejectionReason | 'unverifiable';
+
+export class RejectedMessage extends Error {
+  constructor(
+    readonly reason: RejectionReason,
+    detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+    this.name = 'RejectedMessage';
+  }
+}
+
+/** A message as received from NATS (core or JetStream). */
+export interface ReceivedMessage {
+  subject: string;
+  data: Uint8Array;
+  headers?: MsgHdrs;
+  /** When JetStream stored it, in ms; absent for core NATS messages (then: when it arrived). */
+  storedAt?: number;
+}
+
+/** What a verified message says, by the kind of subject it came on. */
+export type VerifiedMessage =
+  | { kind: 'event'; signer: string; event: TwinEvent }
+  | { kind: 'access-closed'; signer: string; announcement: AccessClosedEvent }
+  | { kind: 'network-changed'; signer: string; change: NetworkChangedEvent };
+
+/** What a subject (below the prefix) says: which kind of message, and who alone may sign it. */
+function subjectOf(path: string): { kind: VerifiedMessage['kind']; signer: string; tokens: string[] } {
+  const tokens = path.split('.');
+  if (tokens[0] === 'events' && tokens.length === 4) return { kind: 'event', signer: tokens[1]!, tokens };
+  if (tokens[0] === 'revocations' && tokens.length === 2) return { kind: 'access-closed', signer: tokens[1]!, tokens };
+  if (path === 'network.changed') return { kind: 'network-changed', signer: OPERATOR, tokens };
+  throw new RejectedMessage('malformed', `no signed messages on ${path}`);
+}
+
+function parsed<T>(schema: z.ZodType<T>, body: Uint8Array): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    throw new RejectedMessage('malformed', 'the body is not JSON');
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) throw new RejectedMessage('malformed', result.error.issues[0]!.message);
+  return result.data;
+}
+
+/**
+ * Verifies a message received on the bus before anything acts on it: a signature by the
+ * organization the subject names (the operator for membership changes) with a key its JWKS
+ * publishes, over this very subject and body, made when the bus stored it; a body of the
+ * expected shape whose ids are the signer's and agree with the subject; for JetStream, the
+ * event id the signature covers. Throws `RejectedMessage` otherwise.
+ */
+export async function verifyMessage(
+  message: ReceivedMessage,
+  options: { subjectPrefix: string; keysOf: (org: string, at: number) => JWTVerifyGetKey | undefined },
+): Promise<VerifiedMessage> {
+  if (!message.subject.startsWith(`${options.subjectPrefix}.`)) throw new RejectedMessage('malformed', `not below ${options.subjectPrefix}`);
+  const path = message.subject.slice(options.subjectPrefix.length + 1);
+  const subject = subjectOf(path);
+  const signature = message.headers?.get(SIGNATURE_HEADER) ?? '';
+  const [protectedHeader, empty, signatureValue, ...rest] = signature.split('.');
+  if (!protectedHeader || empty !== '' || !signatureValue || rest.length > 0) throw new RejectedMessage('unsigned', path);
+  let header: Record<string, unknown>;
+  try {
+    header = decodeProtectedHeader({ protected: protectedHeader }) as Record<string, unknown>;
+  } catch {
+    throw new RejectedMessage('malformed', 'unreadable signature header');
+  }
+  if (header.typ !== MESSAGE_TYPE || header.sub !== path || typeof header.iat !== 'number') throw new RejectedMessage('mismatch', 'signed for another subject');
+  if (header.iss !== issuerOf(subject.signer)) throw new RejectedMessage('wrong-signer', `${String(header.iss)} may not speak on ${path}`);
+  const storedAt = message.storedAt ?? Date.now();
+  const getKey = options.keysOf(subject.signer, storedAt);
+  if (!getKey) throw new RejectedMessage('unknown-signer', `${subject.signer} is not a member`);
+  try {
+    // The same key lookup as for tokens: the header is the one just decoded, with its `alg`.
+    await flattenedVerify({ protected: protectedHeader, payload: message.data, signature: signatureValue }, getKey as FlattenedVerifyGetKey, {
+      algorithms: [TOKEN_ALGORITHM],
+      crit: { b64: true },
+    });
+  } catch (error) {
+    // The signer's keys could not be read (it is unreachable): not a verdict, try again later.
+    if (!(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout) throw error;
+    throw new RejectedMessage('bad-signature', `not signed by ${subject.signer}`);
+  }
+  if (Math.abs(storedAt - header.iat * 1000) > MAX_SIGNATURE_AGE_MS) throw new RejectedMessage('stale', `signed ${new Date(header.iat * 1000).toISOString()}`);
+  const msgId = message.headers?.get(MSG_ID_HEADER);
+  const signer = subject.signer;
+  switch (subject.kind) {
+    case 'event': {
+      const event = parsed(twinEventSchema, message.data);
+      const [, , localId, type] = subject.tokens;
+      if (event.org !== signer || event.twinId !== globalTwinId(signer, localId!) || event.type !== type || event.eventId !== msgId) {
+        throw new RejectedMessage('mismatch', 'the event does not agree with its subject');
+      }
+      return { kind: 'event', signer, event };
+    }
+    case 'access-closed': {
+      const announcement = parsed(accessClosedEventSchema, message.data);
+      if (announcement.org !== signer || announcement.eventId !== msgId)
+        throw new RejectedMessage('mismatch', 'the announcement does not agree with its subject');
+      return { kind: 'access-closed', signer, announcement };
+    }
+    case 'network-changed':
+      return { kind: 'network-changed', signer, change: parsed(networkChangedEventSchema, message.data) };
+  }
+}
+
+/** Counts of messages dropped unchecked or refused, by reason, for `/readyz` and the logs. */
+export class RejectionCounts {
+  private readonly counts: Partial<Record<UncheckedReason, number>> = {};
+
+  add(reason: UncheckedReason): void {
+    this.counts[reason] = (this.counts[reason] ?? 0) + 1;
+  }
+
+  snapshot(): Partial<Record<UncheckedReason, number>> {
+    return { ...this.counts };
+  }
+}

@@ -1,0 +1,32 @@
+-- Revoked member tokens are recorded too: the table keeps its rows (revoked grants) under its new name.
+ALTER TABLE "RevokedGrant" RENAME TO "RevokedToken";
+ALTER TABLE "RevokedToken" RENAME CONSTRAINT "RevokedGrant_pkey" TO "RevokedToken_pkey";
+ALTER TABLE "RevokedToken" ADD COLUMN "kind" TEXT NOT NULL DEFAULT 'GRANT';
+ALTER TABLE "RevokedToken" ALTER COLUMN "kind" DROP DEFAULT;
+
+-- CreateIndex
+CREATE INDEX "RevokedToken_expiresAt_idx" ON "RevokedToken"("expiresAt");
+
+-- CreateTable
+CREATE TABLE "BusKey" (
+    "name" TEXT NOT NULL,
+    "publicKey" TEXT NOT NULL,
+    "sealedSeed" TEXT NOT NULL,
+    "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "BusKey_pkey" PRIMARY KEY ("name")
+);
+
+-- CreateTable
+CREATE TABLE "BusUser" (
+    "publicKey" TEXT NOT NULL,
+    "role" TEXT NOT NULL,
+    "org" TEXT,
+    "name" TEXT NOT NULL,
+    "issuedAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "BusUser_pkey" PRIMARY KEY ("publicKey")
+);
+
+-- CreateIndex
+CREATE INDEX "BusUser_org_idx" ON "BusUser"("org");
