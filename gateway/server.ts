@@ -4,6 +4,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { execute, GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { Agent, createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
 import nodeFetch from 'node-fetch';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
@@ -15,9 +16,10 @@ import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
-import { presentedTokens, tokenHeaders } from '../lib/tokens/headers.ts';
+import { presentedTokens, tokenHeaders, type Presented } from '../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
 import { fetchRevocations } from '../lib/tokens/revocations.ts';
+import { AccessReporter } from './access-reports.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
@@ -55,6 +57,8 @@ export interface GatewayOptions {
    * @default 1 MiB
    */
   maxBufferedBytes?: number;
+  /** Names this gateway in the reports organizations receive of their partners' accesses. @default host:port */
+  name?: string;
 }
 
 export interface Gateway {
@@ -112,6 +116,31 @@ export function createGateway(options: GatewayOptions): Gateway {
     (org) => registry.suspended.includes(org),
   );
   const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, keys, logger });
+  let url = '';
+  const reporter = new AccessReporter({
+    nats: options.nats,
+    subjectPrefix: options.subjectPrefix,
+    gateway: () => options.name ?? `${hostname()}:${new URL(url || 'http://localhost').port}`,
+    isMember: (org) => memberOf(org) !== undefined,
+    logger,
+  });
+  /** Tells the organizations whose tokens were refused (only when a request is refused). */
+  const reportRefused = async (presented: Presented) => {
+    for (const token of [...(presented.bearer === undefined ? [] : [presented.bearer]), ...presented.grants]) {
+      await keys.verify(token, ['member', 'grant']).catch((error: unknown) => {
+        if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
+      });
+    }
+  };
+  /** Verifies a request's tokens; those refused are reported to the organizations they claim to come from. */
+  const verifyTokens = async (presented: Presented) => {
+    try {
+      return await verifyNetworkTokens(presented, keys);
+    } catch (error) {
+      await reportRefused(presented);
+      throw error;
+    }
+  };
   /** Reads members' revocation lists: the issuer is the source of truth, whatever the bus carried. */
   const syncRevocations = (members: readonly Member[]) =>
     Promise.all(
@@ -157,6 +186,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
     subscriptions = subscriptionSchema(apiSchema, {
       hub,
+      reporter,
       resolveTwin: async (query, variables, tokens) => {
         const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
         if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
@@ -166,7 +196,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
     });
   });
-  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, logger });
+  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, logger });
   const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
     {
@@ -174,7 +204,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.tokens = await verifyNetworkTokens(presentedTokens((ctx.connectionParams ?? {}) as Record<string, string>), keys);
+          ctx.extra.tokens = await verifyTokens(presentedTokens((ctx.connectionParams ?? {}) as Record<string, string>));
           return true;
         } catch {
           return false;
@@ -187,7 +217,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     webSockets,
   );
   let ready = false;
-  let url = '';
   let changes: Subscription | undefined;
   let revocationsPoll: NodeJS.Timeout | undefined;
 
@@ -223,7 +252,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           context: async (req) => {
             try {
               // Bad tokens are refused here, before any subgraph is asked.
-              return { tokens: await verifyNetworkTokens(presentedTokens(req.headers), keys) };
+              return { tokens: await verifyTokens(presentedTokens(req.headers)) };
             } catch (error) {
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
@@ -252,6 +281,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await graphqlWs.dispose();
       await new Promise((resolve) => webSockets.close(resolve));
       await hub.stop();
+      await reporter.stop();
       await apollo.stop();
     },
   };

@@ -2,6 +2,8 @@ import { createSourceEventStream, execute, GraphQLError, print, type ExecutionAr
 import type { WebSocket } from 'ws';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
+import type { PresentedToken } from '../../lib/tokens/network.ts';
+import type { AccessReporter } from '../access-reports.ts';
 import type { FeedEvent } from './hub.ts';
 import { responseKeyResolver, type Channel, type SubscriptionContext } from './schema.ts';
 
@@ -20,6 +22,8 @@ interface Member {
 interface GroupOptions {
   /** Bytes a connection may have waiting to be sent before it is closed as too slow. */
   maxBufferedBytes: number;
+  /** Tells the twins' owners what their partners received. */
+  reporter: AccessReporter;
   logger: Logger;
 }
 
@@ -34,6 +38,7 @@ class Group {
 
   constructor(
     readonly schema: GraphQLSchema,
+    private readonly tokens: readonly PresentedToken[],
     private readonly source: Channel<FeedEvent>,
     private readonly run: (payload: FeedEvent | GraphQLError) => Promise<ExecutionResult> | ExecutionResult,
     private readonly options: GroupOptions,
@@ -95,7 +100,9 @@ class Group {
         const result = await this.run(payload);
         // The same text graphql-ws would send (GraphQLError serializes through its toJSON).
         const json = JSON.stringify(result);
-        for (const member of this.members) this.send(member, json);
+        let sent = 0;
+        for (const member of this.members) if (this.send(member, json)) sent++;
+        if (!(payload instanceof GraphQLError)) this.options.reporter.delivered(this.tokens, payload.event, sent);
       }
     } catch (error) {
       this.options.logger.error({ err: error }, 'subscription results could not be made; its subscribers are told and ended');
@@ -107,17 +114,19 @@ class Group {
     }
   }
 
-  private send(member: Member, json: string): void {
+  /** Sends a result to one subscriber; false when it could not take it. */
+  private send(member: Member, json: string): boolean {
     const { socket } = member;
-    if (socket.readyState !== socket.OPEN) return;
+    if (socket.readyState !== socket.OPEN) return false;
     if (socket.bufferedAmount > this.options.maxBufferedBytes) {
       // A subscriber that cannot keep up is cut off, so that it never holds the others back; it
       // can resume after the last cursor it received.
       socket.close(SLOW_CONSUMER, 'too slow: the connection does not keep up with its events');
       member.finish();
-      return;
+      return false;
     }
     socket.send(`${member.prefix}${json}}`);
+    return true;
   }
 }
 
@@ -150,6 +159,7 @@ export class SubscriptionGroups {
       const channel = source as Channel<FeedEvent>;
       const created: Group = new Group(
         args.schema,
+        tokens,
         channel,
         (payload) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }),
         this.options,

@@ -17,6 +17,7 @@ import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
+import type { AccessReporter } from '../access-reports.ts';
 import type { EventHub, FeedEvent } from './hub.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
@@ -78,6 +79,8 @@ export interface SubscriptionContext {
 
 export interface SubscriptionDeps {
   hub: EventHub;
+  /** Tells organizations of refused attempts with tokens they issued. */
+  reporter: AccessReporter;
   /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
   resolveTwin: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<unknown>;
 }
@@ -191,7 +194,9 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
-    if (ctx.tokens.some((token) => deps.hub.isRevoked(token.jti))) throw failure(unauthenticated(TokenProblem.REVOKED));
+    const revoked = ctx.tokens.filter((token) => deps.hub.isRevoked(token.jti));
+    for (const token of revoked) deps.reporter.refused(token.token, TokenProblem.REVOKED);
+    if (revoked.length > 0) throw failure(unauthenticated(TokenProblem.REVOKED));
     const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
