@@ -66,8 +66,11 @@ export class EventHub {
     });
   }
 
-  /** Verifies each message, in order, then hands it to `handle`; one that does not verify is counted and skipped. */
-  private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown): void {
+  /**
+   * Verifies each message, in order, then hands it to `handle`; one that does not verify is
+   * skipped, and counted unless `replay` (the live feed has counted it already).
+   */
+  private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown, replay = false): void {
     void (async () => {
       for await (const message of messages) {
         let verified: VerifiedMessage;
@@ -78,8 +81,10 @@ export class EventHub {
           );
         } catch (error) {
           const reason = error instanceof RejectedMessage ? error.reason : 'unverifiable';
-          this.rejected.add(reason);
-          this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq, reason }, 'bus message dropped');
+          if (!replay) {
+            this.rejected.add(reason);
+            this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq, reason }, 'bus message dropped');
+          }
           continue;
         }
         try {
@@ -134,9 +139,13 @@ export class EventHub {
       opt_start_seq: fromSeq,
     });
     const messages = await consumer.consume();
-    this.pump(messages, (verified, message) => {
-      if (verified.kind === 'event') listener({ seq: message.seq, event: verified.event });
-    });
+    this.pump(
+      messages,
+      (verified, message) => {
+        if (verified.kind === 'event') listener({ seq: message.seq, event: verified.event });
+      },
+      true,
+    );
     return async () => void (await messages.close());
   }
 

@@ -1,4 +1,5 @@
 import { errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { verifyPresented, type Presented } from './headers.ts';
 import { claimedIssuer, TOKEN_ALGORITHM, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from './tokens.ts';
@@ -8,8 +9,8 @@ export type PresentedToken = VerifiedToken & { token: string };
 
 const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1).max(128) }).passthrough()).max(100) });
 
-/** Shortest time between two reads of one organization's JWKS prompted by unknown key ids, in ms. */
-const COOLDOWN_MS = 5000;
+/** Shortest time between two reads of one organization's JWKS prompted by unknown key ids (a flood of made-up ids costs one read per second), in ms. */
+const COOLDOWN_MS = 1000;
 
 /** A public key, and since when it is retired. */
 interface KnownKey {
@@ -50,11 +51,18 @@ class OrgKeys {
     return this.reading;
   }
 
-  /** Key lookup for what was signed at `at` (ms): a key retired since then still counts for it. */
+  /**
+   * Key lookup for what was signed at `at` (ms): a key retired since then still counts for it.
+   * An unknown key id (a key the organization may have just created) makes it read the JWKS,
+   * once the cooldown since the last read has passed: a wait, never a wrong refusal.
+   */
   keyAt(at: number): JWTVerifyGetKey {
     return async ({ kid }) => {
       if (typeof kid !== 'string') throw new errors.JWKSNoMatchingKey();
-      if (!this.keys.has(kid) && Date.now() - this.lastRead >= COOLDOWN_MS) await this.refresh();
+      if (!this.keys.has(kid)) {
+        await sleep(Math.max(0, this.lastRead + COOLDOWN_MS - Date.now()));
+        if (!this.keys.has(kid)) await this.refresh();
+      }
       const known = this.keys.get(kid);
       if (!known || known.retiredAt <= at) throw new errors.JWKSNoMatchingKey();
       return known.key;

@@ -1,7 +1,8 @@
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { deleteStreams, type NatsConnection } from '../../lib/nats.ts';
+import { connectNats, deleteStreams, type NatsConnection } from '../../lib/nats.ts';
 import type { DirectoryDb } from '../../subgraphs/directory/db.ts';
+import { NetworkBus } from '../../subgraphs/directory/bus.ts';
 import { initNetwork, startDirectory } from '../../subgraphs/directory/main.ts';
 import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from './graphql.ts';
@@ -45,8 +46,8 @@ export async function startNetwork(
   options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
-  const bus = await natsForTest(options.nats);
-  const { nats, subjectPrefix } = bus;
+  const own = await natsForTest(options.nats);
+  const { nats, subjectPrefix } = own;
   disposers.add(() => nats.drain());
   disposers.add(() => deleteStreams(nats, subjectPrefix));
 
@@ -56,10 +57,17 @@ export async function startNetwork(
   disposers.add(operatorStore.drop);
   const stores = { databaseUrl: directoryStore.url, operatorDatabaseUrl: operatorStore.url, keySecret: KEY_SECRET };
   // The network's NATS keys are the test account's: the directory's pushes reach the same account.
-  const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, bus.seeds);
+  const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, own.seeds);
   const operatorToken = operatorAdmin!.token;
-  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, natsUrl: bus.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
+  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
   disposers.add(stop);
+  // Credentials as the network operator issues them (`twinx network add`, `network credentials`):
+  // recorded, so that suspending a member revokes its users.
+  const network = (await NetworkBus.open(directoryDb, KEY_SECRET))!;
+  const bus: TestBus = {
+    ...own,
+    connect: async (role, name = 'twinx-test') => connectNats(own.url, name, (await network.credentials(role, subjectPrefix)).creds),
+  };
 
   const orgs: Record<string, TestOrg> = {};
   const admin: TestNetwork['admin'] = (query, variables) => graphql(directory.url, query, variables, bearer(operatorToken));
