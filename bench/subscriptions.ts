@@ -3,19 +3,18 @@
 //     of the same events stream;
 //  2. fan-out: events/s delivered to 1,000 subscribers, next to broadcasting the same number of
 //     pre-serialized frames over plain WebSockets to as many sockets;
-//  3. memory per idle subscription (heap, gateway and client sides together, after GC);
-//  4. revocation: from an admin revoking a grant at the organization until the subscription
-//     resting on it has ended on each of two gateways, next to a raw NATS consumer receiving
-//     the revocation.
-//   npm run bench:subscriptions [-- --subscribers 1000 --events 200 --readings 300 --revocations 20]
+//  3. memory per idle subscription (heap, gateway and client sides together, after GC).
+// Closing access (revocation, retirement, suspension) is measured by bench/closing.ts.
+//   npm run bench:subscriptions [-- --subscribers 1000 --events 200 --readings 300]
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { signMessage } from '../lib/bus/signing.ts';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { natsNames } from '../lib/nats.ts';
 import { bearer } from '../test/support/org.ts';
 import { startNetwork } from '../test/support/network.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
-import { protocolSubscriber, subscriptionsServed } from '../test/support/subscriptions.ts';
+import { protocolSubscriber } from '../test/support/subscriptions.ts';
 import { Contender, percentile, report } from './support.ts';
 
 const { values: args } = parseArgs({
@@ -23,13 +22,11 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string', default: '1000' },
     events: { type: 'string', default: '200' },
     readings: { type: 'string', default: '300' },
-    revocations: { type: 'string', default: '20' },
   },
 });
 const SUBSCRIBERS = Number(args.subscribers);
 const EVENTS = Number(args.events);
 const READINGS = Number(args.readings);
-const REVOCATIONS = Number(args.revocations);
 
 function heap(): number {
   (globalThis as { gc?: () => void }).gc?.();
@@ -101,10 +98,20 @@ try {
 
   // 2. Fan-out: EVENTS state events to every subscriber, versus as many frames broadcast raw.
   const fanOut = new Contender(`gateway: events to ${SUBSCRIBERS} subscribers`, SUBSCRIBERS * EVENTS);
-  const payload = (i: number) =>
+  // Events as acme's publisher sends them: signed by acme, its id as Nats-Msg-Id.
+  const signer = { org: 'acme', key: await acme.issuer.keys.signingKey() };
+  const publishEvent = async (i: number) => {
+    const eventId = `bench-${Date.now()}-${i}`;
+    const data = new TextEncoder().encode(payload(eventId, i));
+    await js.publish(names.eventSubject('acme', 'press-1', 'state'), data, {
+      msgID: eventId,
+      headers: await signMessage('events.acme.press-1.state', data, signer),
+    });
+  };
+  const payload = (eventId: string, i: number) =>
     JSON.stringify({
       type: 'state',
-      eventId: `bench-${Date.now()}-${i}`,
+      eventId,
       org: 'acme',
       twinId: 'acme:press-1',
       at: new Date().toISOString(),
@@ -118,7 +125,7 @@ try {
     });
   delivered = 0;
   await fanOut.time(async () => {
-    for (let i = 0; i < EVENTS; i++) await js.publish(names.eventSubject('acme', 'press-1', 'state'), payload(i));
+    for (let i = 0; i < EVENTS; i++) await publishEvent(i);
     await eventually(
       async () => {
         if (delivered < SUBSCRIBERS * EVENTS) throw new Error(`${delivered} of ${SUBSCRIBERS * EVENTS}`);
@@ -173,48 +180,6 @@ try {
   for (const socket of clients) socket.close();
   plain.close();
   report(`fan-out: ${EVENTS} events x ${SUBSCRIBERS} subscribers`, [broadcast, fanOut], 'events/s');
-
-  // 4. Revocation, on two gateways at once (they share nothing but NATS and the registry).
-  const gateways = [net.gateway, await net.startGateway()];
-  const revokedAt = new Map<string, number>();
-  const rawRevocation: number[] = [];
-  const closedOn: number[][] = gateways.map(() => []);
-  const revocations = await (
-    await js.consumers.get(names.revocationsStream, { filter_subjects: names.revocationsSubjects, deliver_policy: DeliverPolicy.New })
-  ).consume();
-  void (async () => {
-    for await (const message of revocations) {
-      const started = revokedAt.get(message.json<{ jti: string }>().jti);
-      if (started !== undefined) rawRevocation.push(performance.now() - started);
-    }
-  })();
-  for (let round = 0; round < REVOCATIONS; round++) {
-    const grant = await acme.grantToken({ partner: 'globex', scopes: ['twins:subscribe'], selector: { ids: ['acme:press-1'] } });
-    const before = await Promise.all(gateways.map((gateway) => subscriptionsServed(gateway.url)));
-    const sockets = await Promise.all(
-      gateways.map((gateway, i) =>
-        protocolSubscriber(gateway.url, bearer(grant.token), query, (result) => {
-          if (result.errors?.[0]?.extensions?.reason === 'REVOKED') closedOn[i]!.push(performance.now() - revokedAt.get(grant.jti)!);
-        }),
-      ),
-    );
-    await eventually(async () => {
-      const now = await Promise.all(gateways.map((gateway) => subscriptionsServed(gateway.url)));
-      if (now.some((count, i) => count !== before[i]! + 1)) throw new Error('subscriptions not started yet');
-    });
-    revokedAt.set(grant.jti, performance.now());
-    const revoked = await acme.request(`mutation($jti: ID!) { acme { revokeGrant(jti: $jti) { active } } }`, { jti: grant.jti });
-    if (revoked.errors) throw new Error(JSON.stringify(revoked.errors));
-    await eventually(async () => {
-      if (closedOn.some((samples) => samples.length <= round) || rawRevocation.length <= round) throw new Error(`revocation ${round} not seen everywhere yet`);
-    });
-    for (const socket of sockets) socket.close();
-  }
-  await revocations.close();
-  console.log(`\nrevocation: ${REVOCATIONS} grants revoked by an admin (GraphQL) while subscribed on two gateways; time from the request`);
-  show('revocation -> raw NATS consumer (baseline)', rawRevocation);
-  gateways.forEach((_, i) => show(`revocation -> subscription ended, gateway ${i + 1}`, closedOn[i]!));
-  console.log(`slowest of all: ${Math.max(...closedOn.flat()).toFixed(2)} ms`);
 } finally {
   await disposers.dispose();
 }

@@ -234,7 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         // Only what the network operator signed makes the gateway read the registry again.
         callback: (error, message) => {
           if (error) return;
-          verifyMessage(message, { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.getKey(org, at) }).then(
+          verifyMessage(message, { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.messageKey(org, at) }).then(
             () => supergraph.recompose(),
             (rejection: unknown) => {
               hub.rejected.add(rejection instanceof RejectedMessage ? rejection.reason : 'unverifiable');

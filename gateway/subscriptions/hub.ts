@@ -77,7 +77,7 @@ export class EventHub {
         try {
           verified = await verifyMessage(
             { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
-            { subjectPrefix: this.options.subjectPrefix, keysOf: (org, at) => this.options.keys.getKey(org, at) },
+            { subjectPrefix: this.options.subjectPrefix, keysOf: (org, at) => this.options.keys.messageKey(org, at) },
           );
         } catch (error) {
           const reason = error instanceof RejectedMessage ? error.reason : 'unverifiable';

@@ -53,14 +53,16 @@ class OrgKeys {
 
   /**
    * Key lookup for what was signed at `at` (ms): a key retired since then still counts for it.
-   * An unknown key id (a key the organization may have just created) makes it read the JWKS,
-   * once the cooldown since the last read has passed: a wait, never a wrong refusal.
+   * An unknown key id (a key the organization may have just created) makes it read the JWKS:
+   * at once for a message on the bus (only the organization can publish on its subjects), once
+   * the cooldown since the last read has passed for a token (anyone can present one): a wait,
+   * never a wrong refusal.
    */
-  keyAt(at: number): JWTVerifyGetKey {
+  keyAt(at: number, cooldown: boolean): JWTVerifyGetKey {
     return async ({ kid }) => {
       if (typeof kid !== 'string') throw new errors.JWKSNoMatchingKey();
       if (!this.keys.has(kid)) {
-        await sleep(Math.max(0, this.lastRead + COOLDOWN_MS - Date.now()));
+        if (cooldown) await sleep(Math.max(0, this.lastRead + COOLDOWN_MS - Date.now()));
         if (!this.keys.has(kid)) await this.refresh();
       }
       const known = this.keys.get(kid);
@@ -109,12 +111,14 @@ export class NetworkKeys {
     return keys;
   }
 
-  /**
-   * Key lookup for what `org` signed, now (tokens) or at a time in ms (a message the bus stored
-   * then); undefined for an organization that is not a member.
-   */
-  getKey(org: string, at = Date.now()): JWTVerifyGetKey | undefined {
-    return this.keysOf(org)?.keyAt(at);
+  /** Key lookup for tokens `org` signed; undefined for an organization that is not a member. */
+  getKey(org: string): JWTVerifyGetKey | undefined {
+    return this.keysOf(org)?.keyAt(Date.now(), true);
+  }
+
+  /** Key lookup for a message `org` signed that the bus stored at `at` (ms); undefined for an organization that is not a member. */
+  messageKey(org: string, at: number): JWTVerifyGetKey | undefined {
+    return this.keysOf(org)?.keyAt(at, false);
   }
 
   /** Reads an organization's JWKS now (e.g. when it joins), so that its keys are known before they are needed. */

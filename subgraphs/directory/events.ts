@@ -66,7 +66,7 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
     try {
       return await verifyMessage(
         { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
-        { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.getKey(org, at) },
+        { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.messageKey(org, at) },
       );
     } catch (error) {
       if (!(error instanceof RejectedMessage)) throw error;
