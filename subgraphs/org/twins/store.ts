@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
+import { textWhere } from '../../../lib/db/like.ts';
 import { globalTwinId, requireTwinId } from '../../../lib/ids.ts';
 import { parseInput } from '../../../lib/validation.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -106,9 +107,7 @@ export async function listTwins(
   const where: Prisma.TwinWhereInput[] = [access.twinWhere('twins:read')];
   if (filter?.kind) where.push({ kind: filter.kind });
   if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
-  if (filter?.text) {
-    where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
-  }
+  if (filter?.text) where.push(textWhere(filter.text));
   if (args.after) where.push({ id: { gt: args.after } });
   const rows = await db.twin.findMany({ where: { AND: where }, include: twinInclude, orderBy: { id: 'asc' }, take: args.first + 1 });
   const page = rows.slice(0, args.first);
