@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codes } from '../support/graphql.ts';
 import { bearer, type TestOrg } from '../support/org.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { Disposers } from '../support/services.ts';
@@ -52,5 +53,108 @@ describe('selectors', () => {
       { ...read, twinIds: ['globex:latheX1'], allowed: false, reason: 'UNKNOWN_TWIN' },
       { ...read, twinIds: ['globex:lathe_1'] },
     ]);
+  });
+});
+
+/** Every field of the twin type but `id` and the non-null `suppliedByIds`. */
+const TWIN_FIELDS = `id name kind description tags attributes listed location { site } metrics { name } state { status } createdAt updatedAt
+  telemetry(metric: "t") { edges { node { value } } } aggregates(metric: "t", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", bucketSeconds: 3600) { count }`;
+const FIELD_NAMES = TWIN_FIELDS.replace(/\([^)]*\)|\{[^}]*\}/g, '')
+  .split(/\s+/)
+  .filter((name) => name && name !== 'id' && !name.includes('}'));
+
+/** Each twin mutation of globex, as `mutation(<n>)` of a fresh press twin `globex:<prefix>-<n>` (created by the admin unless it is createTwin). */
+const MUTATIONS: Record<string, (id: string) => string> = {
+  createTwin: (id) => `createTwin(input: { id: "${id}", name: "New", kind: "press" })`,
+  updateTwin: (id) => `updateTwin(id: "${id}", patch: {})`,
+  linkSupplier: (id) => `linkSupplier(twinId: "${id}", supplierId: "initech:mill-1")`,
+  unlinkSupplier: (id) => `unlinkSupplier(twinId: "${id}", supplierId: "initech:mill-1")`,
+  removeMetric: (id) => `removeMetric(twinId: "${id}", metric: "t")`,
+};
+
+async function pressTwin(id: string): Promise<void> {
+  await globex.createTwin({
+    id,
+    name: 'Secret press',
+    kind: 'press',
+    description: 'confidential',
+    tags: ['secret'],
+    attributes: { tonnage: 400 },
+    location: { site: 'Hidden' },
+    suppliedByIds: ['initech:mill-1'],
+    metrics: [
+      { name: 't', unit: 'C' },
+      { name: 'u', unit: 'C' },
+    ],
+  });
+  await globex.ingest([{ twinId: id, metric: 't', at: '2026-01-01T00:00:00Z', value: 42 }]);
+}
+
+describe('write-only grants', () => {
+  it('read nothing back through any twin mutation: every field but id is refused with FORBIDDEN naming twins:read', async () => {
+    const { token, jti } = await globex.grantToken({ partner: 'acme', scopes: ['twins:write'], selector: { kinds: ['press'] } });
+    for (const [name, mutation] of Object.entries(MUTATIONS)) {
+      const id = `globex:wo-${name.toLowerCase()}`;
+      if (name !== 'createTwin') await pressTwin(id);
+      const response = await globex.request(`mutation { globex { ${mutation(id)} { ${TWIN_FIELDS} } } }`, undefined, bearer(token));
+      const result = response.data.globex[name];
+      expect(result, name).toEqual({ id, ...Object.fromEntries(FIELD_NAMES.map((field) => [field, null])) });
+      expect(response.errors, name).toHaveLength(FIELD_NAMES.length);
+      for (const error of response.errors!) {
+        expect(error.extensions).toEqual({ code: 'FORBIDDEN', scope: 'twins:read' });
+        expect(error.message).not.toMatch(/secret|confidential|hidden/i);
+      }
+      expect(response.errors!.map((error) => error.path!.at(-1)).sort()).toEqual([...FIELD_NAMES].sort());
+    }
+    // The writes happened, and were audited as writes; the fields asked for as refused reads.
+    expect(await globex.db.twin.count({ where: { id: 'wo-createtwin' } })).toBe(1);
+    expect(await globex.db.metric.count({ where: { twinId: 'wo-removemetric' } })).toBe(1);
+    const events = await audited({ grantJti: jti });
+    const ids = Object.keys(MUTATIONS).map((name) => `globex:wo-${name.toLowerCase()}`);
+    expect(events.filter((event) => event.action === 'write')).toEqual(
+      [...ids].reverse().map((id) => ({ partner: 'acme', grantJtis: [jti], action: 'write', twinIds: [id], allowed: true, reason: null })),
+    );
+    expect(events.filter((event) => event.action === 'read').every((event) => !event.allowed && event.reason === 'FORBIDDEN')).toBe(true);
+  });
+
+  it('a result selecting the non-null suppliedByIds is null as a whole, after the write; selecting id alone works', async () => {
+    const { token } = await globex.grantToken({ partner: 'acme', scopes: ['twins:write'], selector: { kinds: ['press'] } });
+    await pressTwin('globex:wo-suppliers');
+    const suppliers = await globex.request(
+      `mutation { globex { updateTwin(id: "globex:wo-suppliers", patch: { name: "Renamed" }) { id suppliedByIds } } }`,
+      undefined,
+      bearer(token),
+    );
+    expect(suppliers.data).toBeNull();
+    expect(suppliers.errors).toHaveLength(1);
+    expect(suppliers.errors![0]).toMatchObject({ path: ['globex', 'updateTwin', 'suppliedByIds'], extensions: { code: 'FORBIDDEN', scope: 'twins:read' } });
+    expect((await globex.db.twin.findUnique({ where: { id: 'wo-suppliers' } }))?.name).toBe('Renamed');
+    const idOnly = await globex.request(`mutation { globex { updateTwin(id: "globex:wo-suppliers", patch: {}) { id } } }`, undefined, bearer(token));
+    expect(idOnly).toEqual({ status: 200, data: { globex: { updateTwin: { id: 'globex:wo-suppliers' } } } });
+  });
+
+  it('with twins:read on the twin too, the same mutations return its fields, audited as a read and a write', async () => {
+    const { token, jti } = await globex.grantToken({
+      partner: 'acme',
+      scopes: ['twins:read', 'twins:write', 'telemetry:read'],
+      selector: { kinds: ['press'] },
+    });
+    await pressTwin('globex:rw-1');
+    const response = await globex.request(
+      `mutation { globex { updateTwin(id: "globex:rw-1", patch: {}) { ${TWIN_FIELDS} suppliedByIds } } }`,
+      undefined,
+      bearer(token),
+    );
+    expect(response.errors).toBeUndefined();
+    expect(response.data.globex.updateTwin).toMatchObject({
+      name: 'Secret press',
+      tags: ['secret'],
+      suppliedByIds: ['initech:mill-1'],
+      state: { status: 'OK' },
+    });
+    expect(codes(await globex.request(`mutation { globex { updateTwin(id: "globex:rw-1", patch: {}) { id } } }`, undefined, bearer(token)))).toEqual([]);
+    const events = await audited({ grantJti: jti });
+    // Newest first: the second request wrote; the first wrote and read.
+    expect(events.map((event) => `${event.action} ${event.allowed}`)).toEqual(['write true', 'write true', 'read true']);
   });
 });
