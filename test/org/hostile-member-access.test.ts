@@ -158,3 +158,81 @@ describe('write-only grants', () => {
     expect(events.map((event) => `${event.action} ${event.allowed}`)).toEqual(['write true', 'write true', 'read true']);
   });
 });
+
+/** A response with one twin id in it replaced, to compare answers about two twins. */
+function about(response: unknown, id: string): string {
+  return JSON.stringify(response).replaceAll(id, '<twin>');
+}
+
+describe('existence oracles', () => {
+  /** A twin outside every grant below, and an id nothing has. */
+  const HIDDEN = 'globex:oven-hidden';
+  const NOWHERE = 'globex:oven-nowhere';
+  let writer: Record<string, string>;
+  let writerJti: string;
+
+  beforeAll(async () => {
+    await globex.createTwin({ id: HIDDEN, name: 'Hidden oven', kind: 'oven', metrics: [{ name: 't', unit: 'C' }] });
+    const grant = await globex.grantToken({ partner: 'acme', scopes: ['twins:read', 'twins:write', 'telemetry:write'], selector: { kinds: ['press'] } });
+    writer = bearer(grant.token);
+    writerJti = grant.jti;
+  });
+
+  it('createTwin of a taken id the partner may not read answers exactly as a refused write, audited as a denial', async () => {
+    const CREATE = `mutation($input: TwinInput!) { globex { createTwin(input: $input) { id } } }`;
+    // Within the grant by what the partner says (a press), but the id is the hidden oven's.
+    const taken = await globex.request(CREATE, { input: { id: HIDDEN, name: 'Mine', kind: 'press' } }, writer);
+    // Outside the grant: refused whether the id is free or not.
+    const refused = await globex.request(CREATE, { input: { id: NOWHERE, name: 'Mine', kind: 'oven' } }, writer);
+    expect(refused.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN', scope: 'twins:write' });
+    expect(about(taken, HIDDEN)).toBe(about(refused, NOWHERE));
+    expect((await globex.db.twin.findUnique({ where: { id: 'oven-hidden' } }))?.name).toBe('Hidden oven');
+    expect(await globex.db.twin.count({ where: { id: 'oven-nowhere' } })).toBe(0);
+    const denials = (await audited({ grantJti: writerJti, allowed: false })).slice(0, 2);
+    expect(denials).toEqual(
+      [NOWHERE, HIDDEN].map((id) => ({ partner: 'acme', grantJtis: [writerJti], action: 'write', twinIds: [id], allowed: false, reason: 'FORBIDDEN' })),
+    );
+    // A twin the partner may read is simply taken.
+    await globex.createTwin({ id: 'globex:press-taken', name: 'Press', kind: 'press' });
+    expect(codes(await globex.request(CREATE, { input: { id: 'globex:press-taken', name: 'Mine', kind: 'press' } }, writer))).toEqual(['ALREADY_EXISTS']);
+  });
+
+  it('changes, links and telemetry answer the same for a twin outside the grants as for one that does not exist', async () => {
+    const operations = [
+      (id: string) => `mutation { globex { updateTwin(id: "${id}", patch: { name: "x" }) { id } } }`,
+      (id: string) => `mutation { globex { deleteTwin(id: "${id}") } }`,
+      (id: string) => `mutation { globex { linkSupplier(twinId: "${id}", supplierId: "initech:mill-1") { id } } }`,
+      (id: string) => `mutation { globex { unlinkSupplier(twinId: "${id}", supplierId: "initech:mill-1") { id } } }`,
+      (id: string) => `mutation { globex { removeMetric(twinId: "${id}", metric: "t") { id } } }`,
+      (id: string) =>
+        `mutation { globex { ingestTelemetry(readings: [{ twinId: "${id}", metric: "t", at: "2026-01-01T00:00:00Z", value: 1 }]) { accepted } } }`,
+      // The hidden twin as a supplier of one the partner may write to.
+      (id: string) => `mutation { globex { linkSupplier(twinId: "globex:press-taken", supplierId: "${id}") { id } } }`,
+      (id: string) => `mutation { globex { createTwin(input: { id: "globex:press-new", name: "x", kind: "press", suppliedByIds: ["${id}"] }) { id } } }`,
+      (id: string) => `query { globex { twin(id: "${id}") { id } } }`,
+    ];
+    for (const operation of operations) {
+      const hidden = await globex.request(operation(HIDDEN), undefined, writer);
+      const missing = await globex.request(operation(NOWHERE), undefined, writer);
+      expect(about(hidden, HIDDEN), operation(HIDDEN)).toBe(about(missing, NOWHERE));
+    }
+    expect(await globex.db.twin.findUnique({ where: { id: 'oven-hidden' }, select: { name: true, suppliers: true } })).toEqual({
+      name: 'Hidden oven',
+      suppliers: [],
+    });
+    expect(await globex.db.reading.count({ where: { twinId: 'oven-hidden' } })).toBe(0);
+  });
+
+  it('removing a metric tells whether the twin had it only to a partner that may read the twin', async () => {
+    const { token } = await globex.grantToken({ partner: 'acme', scopes: ['twins:write'], selector: { kinds: ['press'] } });
+    await pressTwin('globex:metrics-1');
+    const remove = (metric: string, headers: Record<string, string>) =>
+      globex.request(`mutation { globex { removeMetric(twinId: "globex:metrics-1", metric: "${metric}") { id } } }`, undefined, headers);
+    const had = await remove('t', bearer(token));
+    const hadNot = await remove('nope', bearer(token));
+    expect(had).toEqual({ status: 200, data: { globex: { removeMetric: { id: 'globex:metrics-1' } } } });
+    expect(hadNot).toEqual(had);
+    expect(await globex.db.metric.findMany({ where: { twinId: 'metrics-1' }, select: { name: true } })).toEqual([{ name: 'u' }]);
+    expect(codes(await remove('nope', writer))).toEqual(['UNKNOWN_METRIC']);
+  });
+});
