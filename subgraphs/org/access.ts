@@ -37,6 +37,8 @@ export interface AuditEntry {
   twinIds: string[];
   allowed: boolean;
   reason: string | null;
+  /** False when `partner` and `grantJtis` are only what a refused token claimed. */
+  claimsVerified: boolean;
 }
 
 function actionOf(scope: Scope): 'read' | 'write' {
@@ -123,7 +125,7 @@ export class Access {
   /** The request's audit trail. Only partners' accesses are audited. */
   auditEntries(): AuditEntry[] {
     if (this.principal.kind !== 'partner') return [];
-    const base = { partner: this.principal.subject, grantJtis: [...this.principal.tokenIds] };
+    const base = { partner: this.principal.subject, grantJtis: [...this.principal.tokenIds], claimsVerified: true };
     const ids = (local: Iterable<string>) => [...local].map((id) => globalTwinId(this.org, id));
     const entries: AuditEntry[] = [];
     if (this.reads.size > 0) entries.push({ ...base, action: 'read', twinIds: ids(this.reads), allowed: true, reason: null });

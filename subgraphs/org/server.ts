@@ -11,7 +11,7 @@ import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
 import { OutboxPublisher } from './events/publisher.ts';
-import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
+import { RefusedTokenError, type Authenticator } from './auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from './auth/keys.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
@@ -121,7 +121,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               const anonymous = req.headers.authorization === undefined && req.headers[GRANTS_HEADER] === undefined;
               principal = anonymous && isServiceSdlQuery(body) ? SDL_READER : await options.auth.authenticate(req.headers);
             } catch (error) {
-              if (error instanceof RefusedPartnerError) audit.record([error.audit], null);
+              if (error instanceof RefusedTokenError) audit.refused(error.audit);
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
             return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });

@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { base64url, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_TYPES } from '../../lib/tokens/tokens.ts';
+import { createSigningKey, retireKey } from '../../subgraphs/org/auth/keys.ts';
 import { codes } from '../support/graphql.ts';
 import { bearer, type TestOrg } from '../support/org.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
@@ -234,5 +238,160 @@ describe('existence oracles', () => {
     expect(hadNot).toEqual(had);
     expect(await globex.db.metric.findMany({ where: { twinId: 'metrics-1' }, select: { name: true } })).toEqual([{ name: 'u' }]);
     expect(codes(await remove('nope', writer))).toEqual(['UNKNOWN_METRIC']);
+  });
+});
+
+describe('refused grant tokens', () => {
+  const READ = { query: `query { globex { twins { edges { node { id } } } } }` };
+  const REFUSAL = `query($jti: ID!) { globex { auditEvents(filter: { grantJti: $jti }) {
+    edges { node { partner grantJtis action twinIds allowed reason count lastAt source claimsVerified } } } } }`;
+
+  /** Sends a request presenting the token and checks it is refused for `reason`. */
+  async function refuse(headers: Record<string, string>, reason: string): Promise<void> {
+    const response = await fetch(globex.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(READ) });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as any).errors[0].extensions).toEqual({ code: 'UNAUTHENTICATED', reason });
+  }
+
+  /** Claims of a globex grant to acme, valid for an hour unless overridden. */
+  function grantClaims(overrides: Record<string, unknown> = {}): JWTPayload {
+    const now = Math.floor(Date.now() / 1000);
+    const sel = { ids: [], idGlobs: ['globex:*'], kinds: [], tags: [] };
+    return {
+      iss: 'twinx:org:globex',
+      aud: 'twinx:org:globex',
+      sub: 'acme',
+      jti: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      scope: 'twins:read',
+      sel,
+      ...overrides,
+    };
+  }
+
+  /** Signed with globex's own key: only the claim overridden is wrong. */
+  async function signed(claims: JWTPayload, typ: string = TOKEN_TYPES.grant): Promise<string> {
+    const { kid, privateKey } = await globex.issuer.keys.signingKey();
+    return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid, typ }).sign(privateKey);
+  }
+
+  /** A token with one part of it replaced. */
+  function tamper(token: string, part: 0 | 1, edit: (json: Record<string, any>) => void): string {
+    const parts = token.split('.');
+    const json = JSON.parse(new TextDecoder().decode(base64url.decode(parts[part]!)));
+    edit(json);
+    parts[part] = base64url.encode(JSON.stringify(json));
+    return parts.join('.');
+  }
+
+  const jtiOf = (token: string): string => JSON.parse(new TextDecoder().decode(base64url.decode(token.split('.')[1]!))).jti;
+
+  it('expired, not yet valid, tampered, retired-key and wrong-type grants are audited with the reason and the partner and jti they claim', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const real = async () => (await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { kinds: ['press'] } })).token;
+    const newKid = await createSigningKey(globex.db, 'test-key-secret-of-at-least-32-characters');
+    const { token: ofRetiredKey } = await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { kinds: ['press'] } });
+    expect(await retireKey(globex.db, newKid)).toBe(true);
+    await globex.auth.sync();
+    const cases: [string, string, string][] = [
+      ['expired', await signed(grantClaims({ iat: now - 7200, nbf: now - 7200, exp: now - 60 })), 'EXPIRED'],
+      ['not yet valid', await signed(grantClaims({ nbf: now + 3600, exp: now + 7200 })), 'NOT_YET_VALID'],
+      ['tampered selector', tamper(await real(), 1, (payload) => (payload.sel.kinds = ['lathe'])), 'INVALID'],
+      ['claiming another partner', tamper(await real(), 1, (payload) => (payload.sub = 'initech')), 'INVALID'],
+      ['retired key', ofRetiredKey, 'INVALID'],
+      ['member type', tamper(await real(), 0, (header) => (header.typ = TOKEN_TYPES.member)), 'INVALID'],
+      ['generic type', await signed(grantClaims(), 'JWT'), 'INVALID'],
+    ];
+    for (const [name, token, reason] of cases) {
+      await refuse(bearer(token), reason);
+      const events = (await globex.request(REFUSAL, { jti: jtiOf(token) })).data.globex.auditEvents.edges.map((edge: any) => edge.node);
+      const partner = name === 'claiming another partner' ? 'initech' : 'acme';
+      expect(events, name).toEqual([
+        {
+          partner,
+          grantJtis: [jtiOf(token)],
+          action: 'authenticate',
+          twinIds: [],
+          allowed: false,
+          reason,
+          count: 1,
+          lastAt: null,
+          source: null,
+          claimsVerified: false,
+        },
+      ]);
+    }
+    // In the grants header too.
+    const expired = await signed(grantClaims({ exp: now - 60 }));
+    await refuse({ 'twin-grants': expired }, 'EXPIRED');
+    expect((await globex.request(REFUSAL, { jti: jtiOf(expired) })).data.globex.auditEvents.edges).toHaveLength(1);
+  });
+
+  it('grants of two partners presented together are refused, and audited for each partner as verified', async () => {
+    const acmes = await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { kinds: ['press'] } });
+    const initechs = await globex.grantToken({ partner: 'initech', scopes: ['twins:read'], selector: { kinds: ['press'] } });
+    await refuse(bearer(acmes.token, [initechs.token]), 'INVALID');
+    for (const [partner, jti] of [
+      ['acme', acmes.jti],
+      ['initech', initechs.jti],
+    ]) {
+      const events = (await globex.request(REFUSAL, { jti })).data.globex.auditEvents.edges.map((edge: any) => edge.node);
+      expect(events).toEqual([
+        {
+          partner,
+          grantJtis: [jti],
+          action: 'authenticate',
+          twinIds: [],
+          allowed: false,
+          reason: 'INVALID',
+          count: 1,
+          lastAt: null,
+          source: null,
+          claimsVerified: true,
+        },
+      ]);
+    }
+  });
+
+  it('tokens that do not claim to be globex’s grants are refused without an audit row', async () => {
+    const before = await globex.db.auditEvent.count();
+    await refuse(bearer('garbage'), 'MALFORMED');
+    await refuse(bearer(tamper(await signed(grantClaims()), 1, (payload) => (payload.iss = 'twinx:org:initech'))), 'INVALID');
+    await refuse(bearer(tamper(globex.adminToken, 1, (payload) => (payload.scope = 'grants:admin audit:read'))), 'INVALID');
+    await globex.request(`query { globex { auditEvents(first: 1) { edges { cursor } } } }`);
+    expect(await globex.db.auditEvent.count()).toBe(before);
+  });
+
+  it('a flood of 1,000 refused grants becomes a bounded number of rows whose counts add up to 1,000', async () => {
+    const start = new Date();
+    const now = Math.floor(start.getTime() / 1000);
+    const expired = await signed(grantClaims({ exp: now - 60 }));
+    const { token: real } = await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { kinds: ['press'] } });
+    // 400 times the same expired grant, and 600 tampered grants, each claiming another jti.
+    const tokens = [...Array(400).fill(expired), ...Array.from({ length: 600 }, () => tamper(real, 1, (payload) => (payload.jti = randomUUID())))];
+    for (let i = 0; i < tokens.length; i += 50)
+      await Promise.all(tokens.slice(i, i + 50).map((token) => refuse(bearer(token), token === expired ? 'EXPIRED' : 'INVALID')));
+
+    const listed = await globex.request(
+      `query($from: DateTime) { globex { auditEvents(filter: { from: $from, allowed: false }, first: 500) {
+        edges { node { partner grantJtis action reason count lastAt claimsVerified } } pageInfo { hasNextPage } } } }`,
+      { from: start.toISOString() },
+    );
+    const rows = listed.data.globex.auditEvents.edges.map((edge: any) => edge.node);
+    expect(listed.data.globex.auditEvents.pageInfo.hasNextPage).toBe(false);
+    expect(rows.every((row: any) => row.action === 'authenticate' && !row.claimsVerified)).toBe(true);
+    const sum = (list: any[]) => list.reduce((total, row) => total + row.count, 0);
+    const repeated = rows.filter((row: any) => row.grantJtis[0] === jtiOf(expired));
+    expect(sum(repeated)).toBe(400);
+    expect(repeated.length).toBeLessThanOrEqual(3);
+    expect(repeated.every((row: any) => row.reason === 'EXPIRED' && (row.count === 1 || row.lastAt !== null))).toBe(true);
+    const tampered = rows.filter((row: any) => row.reason === 'INVALID');
+    expect(sum(tampered)).toBe(600);
+    expect(tampered.length).toBeLessThanOrEqual(250);
+    // Beyond a window's share of different claims, they are summed up under partner `*`.
+    expect(tampered.filter((row: any) => row.partner === '*').every((row: any) => row.grantJtis.length === 0)).toBe(true);
+    expect(sum(tampered.filter((row: any) => row.partner === '*'))).toBeGreaterThan(0);
   });
 });
