@@ -1,4 +1,5 @@
 import { AckPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import { ACCESS_REPORT_LIMITS } from './events.ts';
 import type { Logger } from './logger.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
@@ -81,6 +82,23 @@ export async function ensureEventStreams(nats: NatsConnection, subjectPrefix: st
   await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: 120e9 });
   // Kept longer than any token lives (grants: at most 366 days).
   await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: 120e9 });
+}
+
+/**
+ * Makes sure the stream of gateways' access reports to `org` exists (idempotent). Organizations
+ * create their own for now; the network operator is to own these streams, and then calls this.
+ */
+export async function ensureAccessReportStream(nats: NatsConnection, subjectPrefix: string, org: string): Promise<void> {
+  const names = natsNames(subjectPrefix);
+  // A week covers an organization's outage; two minutes of dedupe by Nats-Msg-Id (the report id)
+  // cover a gateway's retry, the organization's store covers the rest.
+  await ensureStream(await jetstreamManager(nats), {
+    name: names.accessReportStream(org),
+    subjects: [names.accessReportSubject(org)],
+    max_age: 7 * DAY_NS,
+    duplicate_window: 120e9,
+    max_msg_size: ACCESS_REPORT_LIMITS.bytes,
+  });
 }
 
 /** Deletes every stream of a deployment's subject prefix (tests, benchmarks, teardown). */

@@ -10,6 +10,7 @@ import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
+import { startAccessReports } from './audit/reports.ts';
 import { OutboxPublisher } from './events/publisher.ts';
 import { RefusedTokenError, type Authenticator } from './auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from './auth/keys.ts';
@@ -51,7 +52,7 @@ export interface OrgSubgraph {
   start(): Promise<void>;
   /** Resolves once every event committed so far is published (or a try failed). */
   eventsPublished(): Promise<void>;
-  /** Stops consuming device telemetry, drains HTTP, stops publishing, writes the pending audit entries. */
+  /** Stops consuming device telemetry and access reports, drains HTTP, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -60,7 +61,7 @@ const SDL_READER = unrestricted('anonymous', 'sdl-reader', []);
 
 export const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
 
-/** An organization's GraphQL subgraph with its device ingest consumer. Does nothing until `start()`. */
+/** An organization's GraphQL subgraph with its consumers of device ingest and gateways' access reports. Does nothing until `start()`. */
 export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const names = orgNames(options.org);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -89,6 +90,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     ],
   });
   let deviceIngest: { stop: () => Promise<void> } | undefined;
+  let accessReports: { stop: () => Promise<void> } | undefined;
   let url = '';
 
   async function ready(): Promise<boolean> {
@@ -143,11 +145,13 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         onStored: () => publisher?.kick(),
         logger,
       });
+      accessReports = await startAccessReports({ nats: options.nats, subjectPrefix: options.subjectPrefix, org: options.org, db: options.db, logger });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       logger.info({ url }, 'organization subgraph listening');
     },
     async stop() {
       await deviceIngest?.stop();
+      await accessReports?.stop();
       await apollo.stop();
       await publisher?.stop();
       await audit.stop();
