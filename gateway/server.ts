@@ -120,7 +120,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const reporter = new AccessReporter({
     nats: options.nats,
     subjectPrefix: options.subjectPrefix,
-    gateway: () => options.name ?? `${hostname()}:${new URL(url || 'http://localhost').port}`,
+    gateway: () => options.name ?? `${hostname()}-${new URL(url || 'http://localhost').port}`,
     isMember: (org) => memberOf(org) !== undefined,
     logger,
   });

@@ -104,3 +104,15 @@ export interface AccessReportEntry {
   firstAt: string;
   lastAt: string;
 }
+
+/**
+ * The most an organization accepts of one access report; a report beyond any of these is
+ * refused as a whole (and acknowledged), so that no report can fill the audit log.
+ */
+export const ACCESS_REPORT_LIMITS = {
+  /** Bytes of the message (also the stream's `max_msg_size`). */
+  bytes: 256 * 1024,
+  entries: 500,
+  twinIdsPerEntry: 1000,
+  grantJtisPerEntry: 16,
+};

@@ -4,10 +4,14 @@ import {
   JetStreamApiError,
   jetstreamManager,
   RetentionPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ACCESS_REPORT_LIMITS } from './events.ts';
 import type { Logger } from './logger.ts';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { parseCreds, type Permissions } from '@nats-io/jwt';
@@ -125,11 +129,14 @@ export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: s
   // A work queue: each batch is stored by one replica of the organization's subgraph, then removed.
   await ensureStream(jsm, { name: names.ingestStream(org), subjects: [names.ingestSubject(org)], retention: RetentionPolicy.Workqueue, max_age: 7 * DAY_NS });
   await ensureStream(jsm, { name: names.deadLetterStream(org), subjects: [names.deadLetterSubject(org)], max_age: 30 * DAY_NS });
+  // A week covers an organization's outage; the dedupe by Nats-Msg-Id (the report id) covers a
+  // gateway's retry, the organization's store covers the rest.
   await ensureStream(jsm, {
     name: names.accessReportStream(org),
     subjects: [names.accessReportSubject(org)],
-    max_age: 30 * DAY_NS,
+    max_age: 7 * DAY_NS,
     duplicate_window: DEDUPE_WINDOW_NS,
+    max_msg_size: ACCESS_REPORT_LIMITS.bytes,
   });
 }
 
@@ -144,6 +151,65 @@ export async function deleteStreams(nats: NatsConnection, subjectPrefix: string)
 
 export { jetstreamManager };
 
+/** A consumer of a stream that keeps consuming: `consuming` once its stream exists and its messages are being taken. */
+export interface Consuming {
+  readonly consuming: boolean;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link keepConsuming}. */
+export interface KeepConsumingOptions {
+  nats: NatsConnection;
+  stream: string;
+  /** The durable consumer: replicas sharing it share the work. */
+  consumer: Partial<ConsumerConfig> & { durable_name: string };
+  /** Messages asked for at a time. */
+  maxMessages: number;
+  /** Handles one message, in order; it acknowledges it (or not) itself. */
+  handle: (message: JsMsg) => Promise<void>;
+  logger: Logger;
+  /** How long to wait before trying again while the stream cannot be consumed (not created yet, NATS down), in ms. @default 2000 */
+  retryMs?: number;
+}
+
+/**
+ * Consumes a stream through a durable consumer until stopped. While the stream does not exist
+ * yet (the network operator creates members' streams when it adds them) or cannot be reached,
+ * it waits and tries again: a service starts whatever the order.
+ */
+export function keepConsuming(options: KeepConsumingOptions): Consuming {
+  const log = options.logger.child({ stream: options.stream, consumer: options.consumer.durable_name });
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+  const stop = new AbortController();
+  const done = (async () => {
+    while (!stopped) {
+      try {
+        await (await jetstreamManager(options.nats)).consumers.add(options.stream, options.consumer);
+        messages = await (
+          await jetstream(options.nats).consumers.get(options.stream, options.consumer.durable_name)
+        ).consume({ max_messages: options.maxMessages });
+        if (stopped) await messages.close();
+        for await (const message of messages) await options.handle(message);
+      } catch (error) {
+        log.warn({ err: error }, 'not consuming yet (is the stream there? has the network operator added this organization?), will retry');
+        await sleep(options.retryMs ?? 2000, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    }
+  })();
+  return {
+    get consuming() {
+      return messages !== undefined && !stopped;
+    },
+    async stop() {
+      stopped = true;
+      stop.abort();
+      await messages?.close();
+      await done;
+    },
+  };
+}
+
 /** Options of a durable JetStream consumer. */
 interface DurableConsumerOptions {
   nats: NatsConnection;
@@ -157,18 +223,14 @@ interface DurableConsumerOptions {
 }
 
 /** Consumes a stream in order, each message acknowledged after it was handled. */
-export async function consumeDurable(options: DurableConsumerOptions): Promise<{ stop: () => Promise<void> }> {
-  const jsm = await jetstreamManager(options.nats);
-  await jsm.consumers.add(options.stream, {
-    durable_name: options.durable,
-    ack_policy: AckPolicy.Explicit,
-    filter_subject: options.filterSubject,
-    max_ack_pending: 1,
-  });
-  const consumer = await jetstream(options.nats).consumers.get(options.stream, options.durable);
-  const messages = await consumer.consume({ max_messages: 100 });
-  const done = (async () => {
-    for await (const message of messages) {
+export function consumeDurable(options: DurableConsumerOptions): Consuming {
+  return keepConsuming({
+    nats: options.nats,
+    stream: options.stream,
+    consumer: { durable_name: options.durable, ack_policy: AckPolicy.Explicit, filter_subject: options.filterSubject, max_ack_pending: 1 },
+    maxMessages: 100,
+    logger: options.logger,
+    handle: async (message) => {
       try {
         await options.handle(message);
         message.ack();
@@ -176,12 +238,6 @@ export async function consumeDurable(options: DurableConsumerOptions): Promise<{
         options.logger.error({ err: error, subject: message.subject, seq: message.seq }, 'event not handled, will retry');
         message.nak(1000);
       }
-    }
-  })();
-  return {
-    async stop() {
-      await messages.close();
-      await done;
     },
-  };
+  });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { likeLiteral } from '../db/like.ts';
 import { parseTwinId } from '../ids.ts';
 
 /**
@@ -57,19 +58,24 @@ export function matchesSelector(selector: TwinSelector, twin: SelectableTwin): b
 
 /**
  * A selector as a Prisma `where` over a model with `id`, `kind` and `tags` (an organization's
- * twins, the directory's catalog). `idOf` maps a global id to the model's id.
+ * twins, the directory's catalog), selecting exactly what {@link matchesSelector} accepts.
+ * `idOf` maps a global id to the model's id.
  */
 export function selectorWhere(selector: TwinSelector, idOf: (globalId: string) => string = (id) => id) {
   type Condition = {
     id?: { in: string[] } | { startsWith: string } | { endsWith: string };
     kind?: { in: string[] };
     tags?: { hasSome: string[] };
+    AND?: Condition[];
     OR?: Condition[];
   };
   const and: Condition[] = [];
+  // Both parts, always: in the catalog a suffix glob's prefix is the organization (`acme:*-7`).
+  // They cannot overlap in an id (one of them is `<org>:` or empty), so matchesGlob's length
+  // condition holds by itself.
   const byId: Condition[] = selector.idGlobs.map((glob) => {
     const [prefix, suffix] = globParts(idOf(glob));
-    return { id: prefix ? { startsWith: prefix } : { endsWith: suffix } };
+    return { AND: [{ id: { startsWith: likeLiteral(prefix) } }, { id: { endsWith: likeLiteral(suffix) } }] };
   });
   if (selector.ids.length > 0) byId.push({ id: { in: selector.ids.map(idOf) } });
   if (byId.length > 0) and.push({ OR: byId });

@@ -34,6 +34,23 @@ export function claimedIssuer(token: string): string | null {
   }
 }
 
+/**
+ * The partner and `jti` a token claims, read without verifying anything, when it claims to be
+ * a grant of `org` (issued by it, with the grant `typ` or a selector): what the organization's
+ * audit log keeps of a refused grant. Never to be trusted for anything else. The partner is `?`
+ * when the token names none.
+ */
+export function claimedGrant(token: string, org: string): { partner: string; jti: string | null } | null {
+  try {
+    const { typ } = decodeProtectedHeader(token);
+    const { iss, sub, jti, sel } = decodeJwt(token);
+    if (iss !== issuerOf(org) || (typ !== TOKEN_TYPES.grant && sel === undefined)) return null;
+    return { partner: typeof sub === 'string' && isValidSlug(sub) ? sub : '?', jti: typeof jti === 'string' && jti.length <= 128 ? jti : null };
+  } catch {
+    return null;
+  }
+}
+
 /** Why a token was refused, as much as a caller needs to know. */
 export enum TokenProblem {
   MISSING = 'MISSING',

@@ -2,6 +2,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import { parse, type GraphQLSchema } from 'graphql';
 import { connection, decodeCursor, pageOf, pageSize } from '../../lib/cursor.ts';
+import { textWhere } from '../../lib/db/like.ts';
 import { ErrorCode, fail } from '../../lib/errors.ts';
 import { mergeResolvers, type GraphQLResolverMap } from '../../lib/graphql/resolvers.ts';
 import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
@@ -219,8 +220,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         if (filter?.org) where.push({ org: filter.org });
         if (filter?.kind) where.push({ kind: filter.kind });
         if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
-        if (filter?.text)
-          where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
+        if (filter?.text) where.push(textWhere(filter.text));
         if (args.after) where.push({ id: { gt: decodeCursor(CURSOR, args.after) } });
         const rows = await ctx.db.catalogTwin.findMany({ where: { AND: where }, orderBy: { id: 'asc' }, take: first + 1, select: { id: true } });
         const twins = rows.map((row) => refOf(row.id));

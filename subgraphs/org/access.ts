@@ -1,4 +1,4 @@
-import { ErrorCode, fail } from '../../lib/errors.ts';
+import { ErrorCode, fail, type TwinxError } from '../../lib/errors.ts';
 import { globalTwinId } from '../../lib/ids.ts';
 import { SCOPES, type Scope } from '../../lib/tokens/scopes.ts';
 import { matchesSelector, selectorWhere, type TwinSelector } from '../../lib/tokens/selector.ts';
@@ -37,6 +37,8 @@ export interface AuditEntry {
   twinIds: string[];
   allowed: boolean;
   reason: string | null;
+  /** False when `partner` and `grantJtis` are only what a refused token claimed. */
+  claimsVerified: boolean;
 }
 
 function actionOf(scope: Scope): 'read' | 'write' {
@@ -59,7 +61,12 @@ export class Access {
     private readonly org: string,
   ) {}
 
-  private forbidden(scope: Scope, twinIds: string[]) {
+  /**
+   * `FORBIDDEN` for using the scope (on these twins, local ids), to throw; the refusal is noted
+   * in the audit trail. Also what a caller is told when a twin it may not see stands in the way
+   * of a write, so that the twin does not show through.
+   */
+  refuse(scope: Scope, twinIds: string[]): TwinxError {
     this.denied(actionOf(scope), twinIds, ErrorCode.FORBIDDEN);
     return fail(
       ErrorCode.FORBIDDEN,
@@ -70,13 +77,13 @@ export class Access {
 
   /** Throws `FORBIDDEN` unless the caller holds the scope (on some twins at least). */
   require(scope: Scope): void {
-    if (!this.principal.scopes.has(scope)) throw this.forbidden(scope, []);
+    if (!this.principal.scopes.has(scope)) throw this.refuse(scope, []);
   }
 
   /** A Prisma filter selecting the twins the caller may reach with the scope. */
   twinWhere(scope: Scope): Prisma.TwinWhereInput {
     const reach = this.principal.scopes.get(scope);
-    if (reach === undefined) throw this.forbidden(scope, []);
+    if (reach === undefined) throw this.refuse(scope, []);
     return reach === 'all' ? {} : { OR: reach.map((selector) => selectorWhere(selector, (id) => id.slice(this.org.length + 1))) };
   }
 
@@ -91,7 +98,7 @@ export class Access {
 
   /** Throws `FORBIDDEN` unless the caller may use the scope on this twin. */
   requireTwin(scope: Scope, twin: TwinFacts): void {
-    if (!this.allows(scope, twin)) throw this.forbidden(scope, [twin.id]);
+    if (!this.allows(scope, twin)) throw this.refuse(scope, [twin.id]);
   }
 
   /** Notes twins read by this request (local ids). */
@@ -118,7 +125,7 @@ export class Access {
   /** The request's audit trail. Only partners' accesses are audited. */
   auditEntries(): AuditEntry[] {
     if (this.principal.kind !== 'partner') return [];
-    const base = { partner: this.principal.subject, grantJtis: [...this.principal.tokenIds] };
+    const base = { partner: this.principal.subject, grantJtis: [...this.principal.tokenIds], claimsVerified: true };
     const ids = (local: Iterable<string>) => [...local].map((id) => globalTwinId(this.org, id));
     const entries: AuditEntry[] = [];
     if (this.reads.size > 0) entries.push({ ...base, action: 'read', twinIds: ids(this.reads), allowed: true, reason: null });

@@ -7,7 +7,7 @@ import { grantsResolvers, grantsSdl } from './grants/schema.ts';
 import { twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
 import type { OrgNames } from './names.ts';
 import { telemetryResolvers, telemetrySdl } from './telemetry/schema.ts';
-import { twinsResolvers, twinsSdl } from './twins/schema.ts';
+import { guardTwinFields, twinsResolvers, twinsSdl } from './twins/schema.ts';
 
 /** Federation 2.3: entity interfaces in the directory need it (federation-design.md). */
 const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])`;
@@ -25,5 +25,7 @@ export function orgSchema(names: OrgNames): GraphQLSchema {
     grantsResolvers(names),
     auditResolvers(names),
   );
-  return buildSubgraphSchema([{ typeDefs: parse(orgSdl(names)), resolvers }]);
+  const schema = buildSubgraphSchema([{ typeDefs: parse(orgSdl(names)), resolvers }]);
+  guardTwinFields(schema, names);
+  return schema;
 }

@@ -4,14 +4,15 @@ import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { NatsConnection } from '../../lib/nats.ts';
+import type { Consuming, NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
+import { startAccessReports } from './audit/reports.ts';
 import { OutboxPublisher } from './events/publisher.ts';
-import { RefusedPartnerError, type Authenticator } from './auth/authenticator.ts';
+import { RefusedTokenError, type Authenticator } from './auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from './auth/keys.ts';
 import { revocationsRoute } from './auth/revocations.ts';
 import { REVOCATIONS_PATH } from '../../lib/tokens/revocations.ts';
@@ -19,7 +20,7 @@ import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts'
 import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
 import { orgSchema } from './schema.ts';
-import { startDeviceIngest, type DeviceIngest } from './telemetry/device-ingest.ts';
+import { startDeviceIngest } from './telemetry/device-ingest.ts';
 import { ingestReadings } from './telemetry/ingest.ts';
 
 /** Options of an organization subgraph. The caller owns `db` and `nats` and closes them after `stop()`. */
@@ -53,7 +54,7 @@ export interface OrgSubgraph {
   start(): Promise<void>;
   /** Resolves once every event committed so far is published (or a try failed). */
   eventsPublished(): Promise<void>;
-  /** Stops consuming device telemetry, drains HTTP, stops publishing, writes the pending audit entries. */
+  /** Stops consuming device telemetry and access reports, drains HTTP, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -62,7 +63,7 @@ const SDL_READER = unrestricted('anonymous', 'sdl-reader', []);
 
 export const DEFAULT_LIMITS: OrgLimits = { maxIngestBatch: 5000, maxPageSize: 500, maxBuckets: 10_000 };
 
-/** An organization's GraphQL subgraph with its device ingest consumer. Does nothing until `start()`. */
+/** An organization's GraphQL subgraph with its consumers of device ingest and gateways' access reports. Does nothing until `start()`. */
 export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const names = orgNames(options.org);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -90,17 +91,18 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       },
     ],
   });
-  let deviceIngest: DeviceIngest | undefined;
+  let deviceIngest: Consuming | undefined;
+  let accessReports: Consuming | undefined;
   let url = '';
 
-  /** What `/readyz` reports: 503 unless the store and NATS are reachable; device ingest waits for the network operator. */
-  async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean }> {
+  /** What `/readyz` reports: 503 unless the store and NATS are reachable; consumers wait for the network operator's streams. */
+  async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean; accessReports: boolean }> {
     const nats = !options.nats.isClosed();
     const database = await options.db.$queryRaw`SELECT 1`.then(
       () => true,
       () => false,
     );
-    return { ready: nats && database, nats, database, deviceIngest: deviceIngest?.consuming ?? false };
+    return { ready: nats && database, nats, database, deviceIngest: deviceIngest?.consuming ?? false, accessReports: accessReports?.consuming ?? false };
   }
 
   return {
@@ -131,7 +133,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               const anonymous = req.headers.authorization === undefined && req.headers[GRANTS_HEADER] === undefined;
               principal = anonymous && isServiceSdlQuery(body) ? SDL_READER : await options.auth.authenticate(req.headers);
             } catch (error) {
-              if (error instanceof RefusedPartnerError) audit.record([error.audit], null);
+              if (error instanceof RefusedTokenError) audit.refused(error.audit);
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
             return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
@@ -157,11 +159,13 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         onStored: () => publisher?.kick(),
         logger,
       });
+      accessReports = startAccessReports({ nats: options.nats, subjectPrefix: options.subjectPrefix, org: options.org, db: options.db, logger });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       logger.info({ url }, 'organization subgraph listening');
     },
     async stop() {
       await deviceIngest?.stop();
+      await accessReports?.stop();
       await apollo.stop();
       await publisher?.stop();
       await audit.stop();

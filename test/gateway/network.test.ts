@@ -67,6 +67,9 @@ describe('the supplier-network graph', () => {
     expect(await listAll(engineer, { org: 'globex' })).toEqual(['globex:mill-1']);
     expect(await listAll(engineer, { text: 'furnace' })).toEqual(['initech:furnace-1']);
     expect(await listAll(engineer, { tags: ['spare'] })).toEqual(['acme:press-2']);
+    // Text is a substring: LIKE's wildcards in it match only themselves.
+    expect(await listAll(engineer, { text: 'mill_1' })).toEqual([]);
+    expect(await listAll(engineer, { text: '%' })).toEqual([]);
     const names = await net.query(`{ twins(first: 10) { edges { node { id name ... on GlobexTwin { listed } } } } }`, undefined, engineer);
     expect(names.errors).toBeUndefined();
     expect(names.data.twins.edges.map((e: any) => e.node.name)).toEqual(['Line 1', 'Press 1', 'Press 2', 'Mill 1', 'Furnace 1']);

@@ -226,6 +226,11 @@ describe('audit', () => {
     expect(byTwin).toHaveLength(1);
     const denied = (await acme.request(AUDIT, { filter: { partner: 'umbrella', allowed: false } })).data.acme.auditEvents.edges;
     expect(denied).toHaveLength(2);
+    // Each row stands for one request, seen by the organization, with verified claims.
+    const rows = await acme.request(
+      `query { acme { auditEvents(filter: { partner: "umbrella" }) { edges { node { count lastAt source claimsVerified } } } } }`,
+    );
+    expect(rows.data.acme.auditEvents.edges.map((e: any) => e.node)).toEqual(Array(4).fill({ count: 1, lastAt: null, source: null, claimsVerified: true }));
   });
 });
 

@@ -146,6 +146,21 @@ describe('twins', () => {
     expect(codes(await acme.request(`query { acme { twins(after: "bm9wZQ") { edges { cursor } } } }`))).toEqual(['INVALID_INPUT']);
   });
 
+  it('filters by text as a case-insensitive substring, with no wildcards', async () => {
+    await create({ id: 'acme:tank_1', name: 'Tank 100%', kind: 'tank' });
+    await create({ id: 'acme:tankX1', name: 'Tank X', kind: 'tank' });
+    const texts = async (text: string) =>
+      (await acme.request(`query($text: String) { acme { twins(filter: { text: $text }) { edges { node { id } } } } }`, { text })).data.acme.twins.edges.map(
+        (e: any) => e.node.id,
+      );
+    expect((await texts('TANK')).sort()).toEqual(['acme:tankX1', 'acme:tank_1']);
+    expect(await texts('k_1')).toEqual(['acme:tank_1']);
+    expect(await texts('_')).toEqual(['acme:tank_1']);
+    expect(await texts('0%')).toEqual(['acme:tank_1']);
+    expect(await texts('%')).toEqual(['acme:tank_1']);
+    expect(await texts('\\')).toEqual([]);
+  });
+
   it('resolves entity references for the gateway, only for its own twins', async () => {
     await create({ id: 'acme:ref-1', name: 'Ref', kind: 'press' });
     const entities = await acme.request(`query($r: [_Any!]!) { _entities(representations: $r) { ... on AcmeTwin { id name } } }`, {

@@ -10,6 +10,21 @@ export interface AuditLogOptions {
 
 /** Longest time an entry waits to be written, in ms. */
 const FLUSH_INTERVAL_MS = 200;
+/** Longest time identical refused attempts are summed up into one row, in ms. */
+const REFUSAL_WINDOW_MS = 5000;
+/**
+ * Refused attempts with different claims kept apart in one window. A flood beyond (anyone can
+ * write tokens that claim to be grants, each with other claims) is summed up per reason under
+ * partner `*`: rows grow with time, never with requests.
+ */
+const MAX_REFUSALS_PER_WINDOW = 100;
+
+/** What makes refused attempts identical. */
+function refusalKey(entry: AuditEntry): string {
+  return JSON.stringify([entry.action, entry.reason, entry.claimsVerified, entry.partner, entry.grantJtis]);
+}
+
+type AuditRow = AuditEntry & { operation: string | null; at: Date; count?: number; lastAt?: Date };
 
 /**
  * The audit log's writer. Entries are written in batches off the request path, so auditing
@@ -17,12 +32,15 @@ const FLUSH_INTERVAL_MS = 200;
  * shutdown) writes what is pending.
  */
 export class AuditLog {
-  private pending: (AuditEntry & { operation: string | null; at: Date })[] = [];
+  private pending: AuditRow[] = [];
+  /** The current window's refused attempts, by what they are; written when the window ends. */
+  private refusals = new Map<string, AuditRow & { count: number }>();
+  private windowEnds = Infinity;
   private writing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: AuditLogOptions) {
-    this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
+    this.timer = setInterval(() => void this.write(Date.now() >= this.windowEnds), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -31,8 +49,34 @@ export class AuditLog {
     for (const entry of entries) this.pending.push({ ...entry, operation, at });
   }
 
+  /** Records attempts refused before any twin was reached: identical ones over a window become one row with a count. */
+  refused(entries: AuditEntry[]): void {
+    const at = new Date();
+    for (let entry of entries) {
+      if (this.refusals.size >= MAX_REFUSALS_PER_WINDOW && !this.refusals.has(refusalKey(entry))) entry = { ...entry, partner: '*', grantJtis: [] };
+      const row = this.refusals.get(refusalKey(entry));
+      if (row) {
+        row.count++;
+        row.lastAt = at;
+      } else {
+        this.refusals.set(refusalKey(entry), { ...entry, operation: null, at, count: 1 });
+        this.windowEnds = Math.min(this.windowEnds, at.getTime() + REFUSAL_WINDOW_MS);
+      }
+    }
+  }
+
   /** Writes every entry recorded so far. */
   flush(): Promise<void> {
+    return this.write(true);
+  }
+
+  /** Writes the pending entries, and the refused attempts when their window ends. */
+  private write(endWindow: boolean): Promise<void> {
+    if (endWindow) {
+      this.pending.push(...this.refusals.values());
+      this.refusals = new Map();
+      this.windowEnds = Infinity;
+    }
     const batch = this.pending.splice(0);
     if (batch.length > 0) {
       this.writing = this.writing.then(() =>

@@ -6,7 +6,7 @@ import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
 import { presentedTokens, verifyPresented } from '../../../lib/tokens/headers.ts';
 import type { TwinSelector } from '../../../lib/tokens/selector.ts';
-import { TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
+import { claimedGrant, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
 import { tokenRevoked } from '../events/outbox.ts';
@@ -24,11 +24,44 @@ export interface AuthenticatorOptions {
   logger: Logger;
 }
 
-/** `UNAUTHENTICATED` for a partner whose (validly signed) grant was revoked, with the audit entry. */
-export class RefusedPartnerError extends TwinxError {
-  constructor(readonly audit: AuditEntry) {
-    super(ErrorCode.UNAUTHENTICATED, unauthenticated(TokenProblem.REVOKED).message, { reason: TokenProblem.REVOKED });
+/**
+ * `UNAUTHENTICATED` for a request whose tokens were refused, with what the organization's audit
+ * log keeps of it: the owner sees partners' refused attempts with the grants it issued, or
+ * with tokens that claim to be such grants.
+ */
+export class RefusedTokenError extends TwinxError {
+  constructor(
+    refusal: TwinxError,
+    readonly audit: AuditEntry[],
+  ) {
+    super(refusal.code, refusal.message, refusal.details);
   }
+}
+
+/** The audit entry of an authentication refused. */
+function refusal(partner: string, grantJtis: string[], reason: string, claimsVerified: boolean): AuditEntry {
+  return { partner, grantJtis, action: 'authenticate', twinIds: [], allowed: false, reason, claimsVerified };
+}
+
+/** The refusal of verified grants, audited once per partner they were issued to. */
+function refusedGrants(problem: TokenProblem, tokens: readonly VerifiedToken[]): RefusedTokenError {
+  const jtis = new Map<string, string[]>();
+  for (const token of tokens) if (token.kind === 'grant') jtis.set(token.partner, [...(jtis.get(token.partner) ?? []), token.jti]);
+  return new RefusedTokenError(
+    unauthenticated(problem),
+    [...jtis].map(([partner, grantJtis]) => refusal(partner, grantJtis, problem, true)),
+  );
+}
+
+/**
+ * A token refused by verification, audited with what it claims when it claims to be one of
+ * `org`'s grants (expired, tampered, of a retired key, of the wrong type...). Other errors pass.
+ */
+function refusedToken(org: string, token: string, error: unknown): unknown {
+  if (!(error instanceof TwinxError) || typeof error.details.reason !== 'string') return error;
+  const claimed = claimedGrant(token, org);
+  if (!claimed) return error;
+  return new RefusedTokenError(error, [refusal(claimed.partner, claimed.jti === null ? [] : [claimed.jti], error.details.reason, false)]);
 }
 
 /** Combines verified tokens into the caller: a member, or a partner whose grants add up. */
@@ -36,13 +69,13 @@ function principalOf(tokens: VerifiedToken[]): Principal {
   const tokenIds = tokens.map((token) => token.jti);
   const [first] = tokens;
   if (first!.kind === 'member') {
-    if (tokens.length > 1) throw unauthenticated(TokenProblem.INVALID);
+    if (tokens.length > 1) throw refusedGrants(TokenProblem.INVALID, tokens);
     return { ...unrestricted('member', first!.subject, first!.scopes), tokenIds };
   }
   const scopes = new Map<Scope, TwinSelector[]>();
   for (const token of tokens) {
     // One request speaks for one partner: grants of different partners never add up.
-    if (token.kind !== 'grant' || token.partner !== first!.partner) throw unauthenticated(TokenProblem.INVALID);
+    if (token.kind !== 'grant' || token.partner !== first!.partner) throw refusedGrants(TokenProblem.INVALID, tokens);
     for (const scope of token.scopes) scopes.set(scope, [...(scopes.get(scope) ?? []), token.selector]);
   }
   return { kind: 'partner', subject: first!.partner, scopes, tokenIds };
@@ -184,23 +217,18 @@ export class OrgAuthenticator implements Authenticator {
     if (presented.bearer === undefined && presented.grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
     // While key changes may go unannounced, the keys are re-read once per request.
     if (!this.channelUp) await this.options.keys.reload();
-    const verified = await verifyPresented(presented, (token, kinds) => this.verify(token, kinds));
-    const revoked = await this.revokedAmong(verified.map((token) => token.jti));
-    if (revoked.length > 0) {
-      const grant = verified.find((token) => token.kind === 'grant');
-      // A partner still using a revoked grant is worth its owner's attention: audit the attempt.
-      if (grant?.kind === 'grant') {
-        throw new RefusedPartnerError({
-          partner: grant.partner,
-          grantJtis: revoked,
-          action: 'authenticate',
-          twinIds: [],
-          allowed: false,
-          reason: TokenProblem.REVOKED,
-        });
-      }
-      throw unauthenticated(TokenProblem.REVOKED);
-    }
+    const verified = await verifyPresented(presented, (token, kinds) =>
+      this.verify(token, kinds).catch((error: unknown) => {
+        throw refusedToken(this.options.org, token, error);
+      }),
+    );
+    const revoked = new Set(await this.revokedAmong(verified.map((token) => token.jti)));
+    // A partner still using a revoked grant is worth its owner's attention: audited.
+    if (revoked.size > 0)
+      throw refusedGrants(
+        TokenProblem.REVOKED,
+        verified.filter((token) => revoked.has(token.jti)),
+      );
     return principalOf(verified);
   }
 }

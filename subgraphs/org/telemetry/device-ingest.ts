@@ -1,9 +1,8 @@
-import { AckPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { jetstreamManager, natsNames, type NatsConnection } from '../../../lib/nats.ts';
+import { keepConsuming, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
 import type { IngestResult } from './ingest.ts';
 
 /** Options of the device ingest consumer. */
@@ -30,12 +29,6 @@ export interface DeviceIngestOptions {
    * @default 2000
    */
   retryMs?: number;
-}
-
-/** The device ingest consumer: `consuming` once the stream exists and its messages are being taken. */
-export interface DeviceIngest {
-  readonly consuming: boolean;
-  stop(): Promise<void>;
 }
 
 /** Why a message was dead-lettered, in its headers. */
@@ -67,7 +60,7 @@ function readingsOf(message: JsMsg): unknown[] {
  * the dead-letter subject with the reason in its headers, so it never blocks the stream. Until
  * the network operator has created the organization's ingest stream, it waits and tries again.
  */
-export function startDeviceIngest(options: DeviceIngestOptions): DeviceIngest {
+export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
   const names = natsNames(options.subjectPrefix);
   const stream = names.ingestStream(options.org);
   const deadLetterSubject = names.deadLetterSubject(options.org);
@@ -105,13 +98,14 @@ export function startDeviceIngest(options: DeviceIngestOptions): DeviceIngest {
     }
   }
 
-  /** Creates the consumer on the organization's stream and takes its messages until stopped. */
-  async function consume(): Promise<void> {
-    const jsm = await jetstreamManager(options.nats);
-    await jsm.consumers.add(stream, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });
-    messages = await (await js.consumers.get(stream, DURABLE)).consume({ max_messages: 64 });
-    if (stopped) await messages.close();
-    for await (const message of messages) {
+  return keepConsuming({
+    nats: options.nats,
+    stream,
+    consumer: { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 },
+    maxMessages: 64,
+    logger: log,
+    retryMs: options.retryMs,
+    handle: async (message) => {
       try {
         await handle(message);
       } catch (error) {
@@ -120,32 +114,6 @@ export function startDeviceIngest(options: DeviceIngestOptions): DeviceIngest {
         log.error({ err: error, seq: message.seq }, 'device message left for redelivery');
         message.nak(retryDelay(message.info.deliveryCount));
       }
-    }
-  }
-
-  let messages: ConsumerMessages | undefined;
-  let stopped = false;
-  const stop = new AbortController();
-  const done = (async () => {
-    while (!stopped) {
-      try {
-        await consume();
-      } catch (error) {
-        log.warn({ err: error }, 'not consuming device telemetry yet (has the network operator added this organization?), will retry');
-        await sleep(options.retryMs ?? 2000, undefined, { signal: stop.signal }).catch(() => undefined);
-      }
-    }
-  })();
-
-  return {
-    get consuming() {
-      return messages !== undefined && !stopped;
     },
-    async stop() {
-      stopped = true;
-      stop.abort();
-      await messages?.close();
-      await done;
-    },
-  };
+  });
 }

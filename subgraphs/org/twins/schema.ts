@@ -1,3 +1,4 @@
+import { defaultFieldResolver, isObjectType, type GraphQLSchema } from 'graphql';
 import { connection, decodeCursor, pageSize } from '../../../lib/cursor.ts';
 import { twinContractFields } from '../../../lib/graphql/twin-types.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
@@ -175,4 +176,26 @@ export function twinsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       removeMetric: (_: unknown, args: { twinId: string; metric: string }, ctx: OrgContext) => removeMetric(ctx, args.twinId, args.metric),
     },
   };
+}
+
+/**
+ * Every field of the twin type but `id` answers only a caller that may read the twin
+ * (`twins:read`), and reading one is audited as a read. Queries load only such twins, but
+ * mutations return the twin they changed, and a write-only grant must read nothing through
+ * them. Applied to the built schema, so that the fields other modules add to the twin type are
+ * covered too. A refused field is `FORBIDDEN` naming the scope: null with the error, or, for
+ * the non-null `suppliedByIds`, the mutation's whole result (GraphQL's null propagation).
+ */
+export function guardTwinFields(schema: GraphQLSchema, n: OrgNames): void {
+  const type = schema.getType(n.twin);
+  if (!isObjectType(type)) throw new TypeError(`${n.twin} is not an object type of the schema`);
+  for (const field of Object.values(type.getFields())) {
+    if (field.name === 'id') continue;
+    const resolve = field.resolve ?? defaultFieldResolver;
+    field.resolve = (twin: TwinRow, args, ctx: OrgContext, info) => {
+      ctx.access.requireTwin('twins:read', twin);
+      ctx.access.read([twin.id]);
+      return resolve(twin, args, ctx, info);
+    };
+  }
 }

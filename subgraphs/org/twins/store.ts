@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { ErrorCode, fail } from '../../../lib/errors.ts';
+import { ErrorCode, fail, fromPrismaError, type TwinxError } from '../../../lib/errors.ts';
+import { textWhere } from '../../../lib/db/like.ts';
 import { globalTwinId, requireTwinId } from '../../../lib/ids.ts';
 import { parseInput } from '../../../lib/validation.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
-import type { Access } from '../access.ts';
+import type { Access, TwinFacts } from '../access.ts';
 import type { OrgBase } from '../context.ts';
 import { twinChanged } from '../events/outbox.ts';
 import type { OrgDb } from '../db.ts';
@@ -106,9 +107,7 @@ export async function listTwins(
   const where: Prisma.TwinWhereInput[] = [access.twinWhere('twins:read')];
   if (filter?.kind) where.push({ kind: filter.kind });
   if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
-  if (filter?.text) {
-    where.push({ OR: [{ id: { contains: filter.text, mode: 'insensitive' } }, { name: { contains: filter.text, mode: 'insensitive' } }] });
-  }
+  if (filter?.text) where.push(textWhere(filter.text));
   if (args.after) where.push({ id: { gt: args.after } });
   const rows = await db.twin.findMany({ where: { AND: where }, include: twinInclude, orderBy: { id: 'asc' }, take: args.first + 1 });
   const page = rows.slice(0, args.first);
@@ -174,19 +173,30 @@ async function changeTwin(
   { db, names, access }: OrgBase,
   id: string,
   argument: string,
-  change: (tx: Prisma.TransactionClient, localId: string) => Promise<unknown>,
+  change: (tx: Prisma.TransactionClient, twin: TwinFacts) => Promise<unknown>,
 ): Promise<TwinRow> {
   access.require('twins:write');
   const localId = localIdOf(names, id, argument);
   const twin = await db.$transaction(async (tx) => {
-    await requireVisible(tx, access, 'twins:write', localId, id);
-    await change(tx, localId);
+    await change(tx, await requireVisible(tx, access, 'twins:write', localId, id));
     const changed = await loadOne(tx, localId);
     await twinChanged(tx, names.slug, changed, 'updated');
     return changed;
   });
   access.wrote([localId]);
   return twin;
+}
+
+/**
+ * What a create of a taken id is told: `ALREADY_EXISTS` when the caller may read the twin that
+ * has it; otherwise exactly what a refused write is told, so that a partner does not learn that
+ * a twin outside its grants exists.
+ */
+async function refuseTaken(db: OrgDb, access: Access, localId: string, id: string): Promise<TwinxError> {
+  const taken = await db.twin.findUnique({ where: { id: localId }, select: { id: true, kind: true, tags: true } });
+  if (!taken || !access.allows('twins:read', taken)) return access.refuse('twins:write', [localId]);
+  access.denied('write', [localId], ErrorCode.ALREADY_EXISTS);
+  return fail(ErrorCode.ALREADY_EXISTS, `Twin ${id} already exists.`, { twinId: id });
 }
 
 export async function createTwin({ db, names, access }: OrgBase, input: unknown): Promise<TwinRow> {
@@ -199,36 +209,38 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
   if (new Set(data.metrics.map((m) => m.name)).size !== data.metrics.length) {
     throw fail(ErrorCode.INVALID_INPUT, 'input.metrics: metric names must be unique.', { field: 'input.metrics' });
   }
-  const twin = await db.$transaction(async (tx) => {
-    await checkSuppliers(tx, names, access, localId, suppliedByIds);
-    if (await tx.twin.findUnique({ where: { id: localId }, select: { id: true } })) {
-      throw fail(ErrorCode.ALREADY_EXISTS, `Twin ${data.id} already exists.`, { twinId: data.id });
-    }
-    await tx.twin.create({
-      data: {
-        id: localId,
-        name: data.name,
-        kind: data.kind,
-        description: data.description ?? null,
-        tags: data.tags,
-        listed: data.listed,
-        attributes: data.attributes as Prisma.InputJsonObject,
-        location: data.location ?? undefined,
-        metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
-        suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
-      },
+  const twin = await db
+    .$transaction(async (tx) => {
+      await checkSuppliers(tx, names, access, localId, suppliedByIds);
+      // The primary key tells whether the id is taken, concurrent creates included.
+      await tx.twin.create({
+        data: {
+          id: localId,
+          name: data.name,
+          kind: data.kind,
+          description: data.description ?? null,
+          tags: data.tags,
+          listed: data.listed,
+          attributes: data.attributes as Prisma.InputJsonObject,
+          location: data.location ?? undefined,
+          metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
+          suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
+        },
+      });
+      const created = await loadOne(tx, localId);
+      await twinChanged(tx, names.slug, created, 'created');
+      return created;
+    })
+    .catch(async (error: unknown) => {
+      throw fromPrismaError(error).code === ErrorCode.ALREADY_EXISTS ? await refuseTaken(db, access, localId, data.id) : error;
     });
-    const created = await loadOne(tx, localId);
-    await twinChanged(tx, names.slug, created, 'created');
-    return created;
-  });
   access.wrote([localId]);
   return twin;
 }
 
 export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<TwinRow> {
   const data = parseInput(twinPatch, patch, 'patch');
-  return changeTwin(store, id, 'id', async (tx, localId) => {
+  return changeTwin(store, id, 'id', async (tx, { id: localId }) => {
     await tx.twin.update({
       where: { id: localId },
       data: {
@@ -269,20 +281,24 @@ export async function deleteTwin({ db, names, access }: OrgBase, id: string): Pr
 }
 
 export function linkSupplier(store: OrgBase, twinId: string, supplierId: string): Promise<TwinRow> {
-  return changeTwin(store, twinId, 'twinId', async (tx, localId) => {
+  return changeTwin(store, twinId, 'twinId', async (tx, { id: localId }) => {
     await checkSuppliers(tx, store.names, store.access, localId, [supplierId]);
     await tx.twinSupplier.upsert({ where: { twinId_supplierId: { twinId: localId, supplierId } }, create: { twinId: localId, supplierId }, update: {} });
   });
 }
 
 export function unlinkSupplier(store: OrgBase, twinId: string, supplierId: string): Promise<TwinRow> {
-  return changeTwin(store, twinId, 'twinId', (tx, localId) => tx.twinSupplier.deleteMany({ where: { twinId: localId, supplierId } }));
+  return changeTwin(store, twinId, 'twinId', (tx, { id: localId }) => tx.twinSupplier.deleteMany({ where: { twinId: localId, supplierId } }));
 }
 
 export function removeMetric(store: OrgBase, twinId: string, metric: string): Promise<TwinRow> {
-  return changeTwin(store, twinId, 'twinId', async (tx, localId) => {
-    const { count } = await tx.metric.deleteMany({ where: { twinId: localId, name: metric } });
-    if (count === 0) throw fail(ErrorCode.UNKNOWN_METRIC, `Twin ${twinId} has no metric ${metric}.`, { twinId, metric });
-    await refreshStatus(tx, [localId]);
+  return changeTwin(store, twinId, 'twinId', async (tx, twin) => {
+    const { count } = await tx.metric.deleteMany({ where: { twinId: twin.id, name: metric } });
+    // Which metrics a twin has is its data: a caller that may not read it removes a metric the
+    // twin does not have as one it has, and learns nothing.
+    if (count === 0 && store.access.allows('twins:read', twin)) {
+      throw fail(ErrorCode.UNKNOWN_METRIC, `Twin ${twinId} has no metric ${metric}.`, { twinId, metric });
+    }
+    await refreshStatus(tx, [twin.id]);
   });
 }

@@ -1,0 +1,103 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { z } from 'zod';
+import { ACCESS_REPORT_LIMITS, type AccessReport } from '../../../lib/events.ts';
+import { parseTwinId } from '../../../lib/ids.ts';
+import type { Logger } from '../../../lib/logger.ts';
+import { consumeDurable, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
+import type { OrgDb } from '../db.ts';
+
+/** What a report must be to be recorded: well formed, bounded, about this organization's twins only. */
+function reportSchema(org: string): z.ZodType<AccessReport> {
+  const time = z.iso.datetime({ offset: true });
+  const entry = z
+    .object({
+      partner: z.string().min(1).max(64),
+      grantJtis: z.array(z.string().min(1).max(128)).max(ACCESS_REPORT_LIMITS.grantJtisPerEntry),
+      action: z.enum(['deliver', 'authenticate']),
+      // Ids are owned: a gateway reports to an organization about its own twins only.
+      twinIds: z.array(z.string().refine((id) => parseTwinId(id)?.org === org, `expected an id of ${org}`)).max(ACCESS_REPORT_LIMITS.twinIdsPerEntry),
+      allowed: z.boolean(),
+      reason: z.string().max(64).nullable(),
+      count: z.number().int().min(1).max(1e9),
+      firstAt: time,
+      lastAt: time,
+    })
+    .refine((e) => Date.parse(e.lastAt) >= Date.parse(e.firstAt), 'lastAt is before firstAt');
+  return z.object({
+    reportId: z.string().min(1).max(128),
+    gateway: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    entries: z.array(entry).max(ACCESS_REPORT_LIMITS.entries),
+  });
+}
+
+/**
+ * Records a gateway's access report in the audit log: one row per entry, standing for its
+ * `count` accesses from `firstAt` to `lastAt`, with source `gateway:<gateway>`. The partner of
+ * a refused entry is only what the refused token claimed. A report is recorded once, by gateway
+ * and `reportId`, however often it is delivered.
+ * @returns false when the report was recorded before.
+ */
+export function recordAccessReport(db: OrgDb, report: AccessReport): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.receivedAccessReport.createMany({ data: [{ gateway: report.gateway, reportId: report.reportId }], skipDuplicates: true });
+    if (count === 0) return false;
+    await tx.auditEvent.createMany({
+      data: report.entries.map(({ firstAt, lastAt, ...entry }) => ({
+        ...entry,
+        at: new Date(firstAt),
+        lastAt: new Date(lastAt),
+        source: `gateway:${report.gateway}`,
+        claimsVerified: entry.allowed,
+      })),
+    });
+    return true;
+  });
+}
+
+/** Options of the access report consumer. */
+export interface AccessReportsOptions {
+  nats: NatsConnection;
+  /** NATS subject prefix of the deployment. */
+  subjectPrefix: string;
+  /** The organization the reports on `<prefix>.audit.<org>` are for. */
+  org: string;
+  db: OrgDb;
+  logger: Logger;
+}
+
+/**
+ * Consumes gateways' access reports to the organization (what gateways delivered to partners'
+ * subscriptions, and the tokens they refused) into the audit log. A report that is not what
+ * it must be (malformed, too large, about another organization's twins) is logged, acknowledged
+ * and dropped: it never blocks the stream nor reaches the log. Store failures are retried.
+ */
+export function startAccessReports(options: AccessReportsOptions): Consuming {
+  const names = natsNames(options.subjectPrefix);
+  const schema = reportSchema(options.org);
+  const log = options.logger.child({ component: 'access-reports' });
+
+  function parse(message: JsMsg): AccessReport | { refused: string } {
+    if (message.data.length > ACCESS_REPORT_LIMITS.bytes) return { refused: `larger than ${ACCESS_REPORT_LIMITS.bytes} bytes` };
+    let body: unknown;
+    try {
+      body = message.json();
+    } catch {
+      return { refused: 'not JSON' };
+    }
+    const parsed = schema.safeParse(body);
+    return parsed.success ? parsed.data : { refused: z.prettifyError(parsed.error).slice(0, 1000) };
+  }
+
+  return consumeDurable({
+    nats: options.nats,
+    stream: names.accessReportStream(options.org),
+    durable: 'org-access-reports',
+    filterSubject: names.accessReportSubject(options.org),
+    logger: log,
+    handle: async (message) => {
+      const report = parse(message);
+      if ('refused' in report) return log.warn({ seq: message.seq, reason: report.refused }, 'access report refused');
+      if (!(await recordAccessReport(options.db, report))) log.debug({ seq: message.seq, reportId: report.reportId }, 'access report already recorded');
+    },
+  });
+}
