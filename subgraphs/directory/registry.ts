@@ -70,8 +70,4 @@ export class Registry {
   get(slug: string): Organization | undefined {
     return this.members.find((member) => member.slug === slug);
   }
-
-  isActive(slug: string): boolean {
-    return this.get(slug)?.status === 'ACTIVE';
-  }
 }
