@@ -1,10 +1,13 @@
-import { composeServices } from '@apollo/composition';
+import { composeServices, type CompositionResult } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
 import { parse } from 'graphql';
+import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
 import type { Logger } from '../lib/logger.ts';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
-import { orgNames } from '../subgraphs/org/names.ts';
-import { orgSdl } from '../subgraphs/org/schema.ts';
+import { directorySdl } from '../subgraphs/directory/schema.ts';
+import { MemberAnswers } from './answers.ts';
+import { DIRECTORY_SUBGRAPH, type ComposedNetwork } from './data-source.ts';
+import { checkMemberSdl, templateSdl } from './membership.ts';
 
 type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 
@@ -15,6 +18,30 @@ export interface Member {
   subgraphUrl: string;
   jwksUrl: string;
   status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
+}
+
+/** A member in the supergraph. */
+export interface ComposedMember extends Member {
+  /** The SDL it was composed from. */
+  sdl: string;
+  /** The twinx template version its SDL matches. */
+  template: number;
+  /** It could not be reached: composed from the template. */
+  unreachable: boolean;
+}
+
+/** A member left out of the supergraph, and why. */
+export interface Refusal {
+  slug: string;
+  reason: string;
+}
+
+interface Network {
+  /** The registry as read for this composition. */
+  members: Member[];
+  supergraphSdl: string;
+  composed: ComposedMember[];
+  refused: Refusal[];
 }
 
 export interface RegistrySupergraphOptions {
@@ -29,88 +56,193 @@ export interface RegistrySupergraphOptions {
   fetchTimeoutMs?: number;
 }
 
-async function fetchJson<T>(url: string, init: RequestInit, timeoutMs: number): Promise<T> {
-  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return (await response.json()) as T;
+function errorsOf(result: CompositionResult): string {
+  return (result.errors ?? []).map((error) => error.message).join('; ');
+}
+
+/**
+ * The directory (its SDL generated here for exactly these members: the directory is the
+ * operator's trusted service, and a stub for a member left out would break composition) with
+ * the given members.
+ */
+function compose(directoryUrl: string, members: readonly ComposedMember[]): CompositionResult {
+  return composeServices([
+    { name: DIRECTORY_SUBGRAPH, url: directoryUrl, typeDefs: parse(directorySdl(members)) },
+    ...members.map((member) => ({ name: member.slug, url: member.subgraphUrl, typeDefs: parse(member.sdl) })),
+  ]);
+}
+
+/**
+ * Composes the directory with the members whose SDL passed the check, in registry order. The
+ * check lets nothing through that could clash with another member, but composition has the last
+ * word: when the whole fails, members are added one at a time and each one whose addition
+ * breaks composition is refused, so that no member stops the others.
+ */
+function composeMembers(directoryUrl: string, candidates: ComposedMember[]): Omit<Network, 'members'> {
+  const whole = compose(directoryUrl, candidates);
+  if (whole.errors === undefined) return { supergraphSdl: whole.supergraphSdl, composed: candidates, refused: [] };
+  const alone = compose(directoryUrl, []);
+  if (alone.errors !== undefined) throw new Error(`the directory alone does not compose: ${errorsOf(alone)}`);
+  let { supergraphSdl } = alone;
+  const composed: ComposedMember[] = [];
+  const refused: Refusal[] = [];
+  for (const member of candidates) {
+    const result = compose(directoryUrl, [...composed, member]);
+    if (result.errors !== undefined) {
+      refused.push({ slug: member.slug, reason: `does not compose with the members before it: ${errorsOf(result)}` });
+      continue;
+    }
+    composed.push(member);
+    supergraphSdl = result.supergraphSdl;
+  }
+  return { supergraphSdl, composed, refused };
 }
 
 /**
  * The supergraph of a twinx network, composed from the registry (ARCHITECTURE.md, "Federation"):
- * the directory and every member that is not suspended. Recomposes when told the membership
- * changed (NATS) and on a timer; keeps the last good supergraph when a composition fails.
+ * the directory and every member that is not suspended, each checked against the organization
+ * template ("Trust between members"). A member refused, broken or unreachable never stops the
+ * others: it is left out (or, unreachable, composed from the template). Recomposes when told the
+ * membership changed (NATS) and on a timer, one composition at a time; keeps the last good
+ * supergraph when the registry cannot be read.
  */
-export class RegistrySupergraph implements SupergraphManager {
-  private members: Member[] = [];
-  private fingerprint = '';
+export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
+  private network: Network = { members: [], supergraphSdl: '', composed: [], refused: [] };
+  private answers = new Map<string, MemberAnswers>();
+  private slugs = '';
+  /** What the last composition was made of: the same again needs no composition. */
+  private inputs = '';
   private timer?: NodeJS.Timeout;
-  private composing: Promise<void> = Promise.resolve();
+  private running?: Promise<void>;
+  private again = false;
 
   constructor(private readonly options: RegistrySupergraphOptions) {}
 
   /** Why the last composition failed, until one succeeds (served on the gateway's `/readyz`). */
   lastFailure: { at: string; error: string } | null = null;
 
-  /** Members in the current supergraph. */
-  current(): readonly Member[] {
-    return this.members;
+  /** Composition rounds since start: each reads the registry and the members' SDL, and composes if anything changed. */
+  compositions = 0;
+
+  /**
+   * Where a member publishes its keys, composed or refused: what a member serves has no bearing
+   * on its tokens, and a client's request must not fail for holding a refused member's token.
+   */
+  jwksUrlOf(slug: string): string | undefined {
+    return this.network.members.find((member) => member.slug === slug)?.jwksUrl;
   }
 
-  private async sdlOf(name: string, url: string, fallback: () => string): Promise<string> {
-    try {
-      const result = await fetchJson<{ data?: { _service?: { sdl?: string } } }>(
-        url,
-        { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ _service { sdl } }' }) },
-        this.options.fetchTimeoutMs ?? 3000,
-      );
-      const sdl = result.data?._service?.sdl;
-      if (sdl) return sdl;
-      throw new Error('no SDL in the answer');
-    } catch (error) {
-      // Every organization runs the same subgraph: while one is unreachable, compose it from
-      // the template so that the rest of the network keeps its graph.
-      this.options.logger.warn({ subgraph: name, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
-      return fallback();
-    }
+  composedSlugs(): string {
+    return this.slugs;
   }
 
-  /** Composes the network as the registry says now; throws when composition fails. */
-  private async compose(): Promise<{ supergraphSdl: string; members: Member[]; fingerprint: string }> {
-    const { directoryUrl, fetchTimeoutMs = 3000 } = this.options;
-    const { members } = await fetchJson<{ members: Member[] }>(new URL('/registry', directoryUrl).href, {}, fetchTimeoutMs);
-    const directorySdl = await this.sdlOf('directory', directoryUrl, () => {
-      throw new Error('the directory is unreachable');
+  answersOf(slug: string): MemberAnswers | undefined {
+    return this.answers.get(slug);
+  }
+
+  /** The network as composed, for the gateway's `/readyz`. */
+  readiness() {
+    const { composed, refused } = this.network;
+    return {
+      members: composed.map((member) => `${member.slug}:${member.status}`),
+      templates: Object.fromEntries(composed.map((member) => [member.slug, member.template])),
+      unreachable: composed.filter((member) => member.unreachable).map((member) => member.slug),
+      refused,
+      compositions: this.compositions,
+      lastCompositionFailure: this.lastFailure,
+    };
+  }
+
+  /**
+   * Composes the network as the registry says now; undefined when nothing changed since the last
+   * composition. Throws when the registry cannot be read or the directory alone does not compose.
+   */
+  private async composeNow(): Promise<(Network & { inputs: string }) | undefined> {
+    const { directoryUrl, fetchTimeoutMs = 3000, logger } = this.options;
+    this.compositions++;
+    const registry = await fetch(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    if (!registry.ok) throw new Error(`${directoryUrl}: registry answered HTTP ${registry.status}`);
+    const { members } = (await registry.json()) as { members: Member[] };
+    const served = await Promise.all(
+      members.map((member) =>
+        fetchServiceSdl(member.subgraphUrl, fetchTimeoutMs).catch((error: unknown) => {
+          // Every organization runs the same subgraph: while one is unreachable, compose it from
+          // the template so that the rest of the network keeps its graph.
+          logger.warn({ subgraph: member.slug, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
+          return undefined;
+        }),
+      ),
+    );
+    const candidates: ComposedMember[] = [];
+    const refused: Refusal[] = [];
+    members.forEach((member, index) => {
+      const sdl = served[index];
+      if (sdl === undefined) {
+        const template = templateSdl(member.slug);
+        candidates.push({ ...member, sdl: template.sdl, template: template.version, unreachable: true });
+        return;
+      }
+      const check = checkMemberSdl(member.slug, sdl);
+      if (check.accepted) candidates.push({ ...member, sdl, template: check.version, unreachable: false });
+      else refused.push({ slug: member.slug, reason: check.reason });
     });
-    const subgraphs = [{ name: 'directory', url: directoryUrl, typeDefs: parse(directorySdl) }];
-    for (const member of members) {
-      const sdl = await this.sdlOf(member.slug, member.subgraphUrl, () => orgSdl(orgNames(member.slug)));
-      subgraphs.push({ name: member.slug, url: member.subgraphUrl, typeDefs: parse(sdl) });
+    const inputs = JSON.stringify([candidates, refused]);
+    if (inputs === this.inputs) return undefined;
+    const network = composeMembers(directoryUrl, candidates);
+    return { ...network, members, refused: [...refused, ...network.refused], inputs };
+  }
+
+  /** Puts a composition in effect for the data sources and `/readyz`, and logs what changed. */
+  private adopt(next: Network & { inputs: string }): void {
+    const { logger } = this.options;
+    const previous = this.answers;
+    this.answers = new Map(
+      next.composed.map((member) => {
+        const known = previous.get(member.slug);
+        return [member.slug, known?.sdl === member.sdl ? known : new MemberAnswers(member.slug, member.sdl)];
+      }),
+    );
+    this.slugs = next.composed.map((member) => member.slug).join(',');
+    const refusedBefore = new Set(this.network.refused.map((refusal) => JSON.stringify(refusal)));
+    for (const refusal of next.refused)
+      if (!refusedBefore.has(JSON.stringify(refusal))) logger.warn({ subgraph: refusal.slug, reason: refusal.reason }, 'member refused');
+    this.network = next;
+    this.inputs = next.inputs;
+    logger.info({ members: next.composed.map((m) => `${m.slug}:${m.status}`), refused: next.refused.map((r) => r.slug) }, 'network composed');
+  }
+
+  private async recompose(update: (supergraphSdl: string) => void): Promise<void> {
+    try {
+      const next = await this.composeNow();
+      this.lastFailure = null;
+      if (next === undefined) return;
+      if (next.supergraphSdl !== this.network.supergraphSdl) update(next.supergraphSdl);
+      this.adopt(next);
+    } catch (error) {
+      this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
+      this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
     }
-    const result = composeServices(subgraphs);
-    if (result.errors) throw new Error(`composition failed: ${result.errors.map((error) => error.message).join('; ')}`);
-    return { supergraphSdl: result.supergraphSdl, members, fingerprint: JSON.stringify(members) + result.supergraphSdl };
+  }
+
+  /** Recomposes now, or once more after the composition under way: requests meanwhile coalesce (at most one running, one pending). */
+  private requestRecomposition(update: (supergraphSdl: string) => void): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.recompose(update);
+      } while (this.again);
+      this.running = undefined;
+    })();
   }
 
   async initialize({ update }: SupergraphSdlHookOptions) {
-    const first = await this.compose();
-    this.members = first.members;
-    this.fingerprint = first.fingerprint;
-    const recompose = () => {
-      this.composing = this.composing.then(async () => {
-        try {
-          const next = await this.compose();
-          this.lastFailure = null;
-          if (next.fingerprint === this.fingerprint) return;
-          update(next.supergraphSdl);
-          this.members = next.members;
-          this.fingerprint = next.fingerprint;
-          this.options.logger.info({ members: next.members.map((m) => `${m.slug}:${m.status}`) }, 'supergraph recomposed');
-        } catch (error) {
-          this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
-          this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
-        }
-      });
-    };
+    const first = (await this.composeNow())!;
+    this.adopt(first);
+    const recompose = () => this.requestRecomposition(update);
     const subscription = this.options.nats.subscribe(natsNames(this.options.subjectPrefix).networkChangedSubject, { callback: recompose });
     this.timer = setInterval(recompose, this.options.pollMs ?? 5000);
     return {
@@ -118,7 +250,7 @@ export class RegistrySupergraph implements SupergraphManager {
       cleanup: async () => {
         clearInterval(this.timer);
         subscription.unsubscribe();
-        await this.composing;
+        await this.running;
       },
     };
   }
