@@ -7,7 +7,7 @@ import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { directorySdl } from '../subgraphs/directory/schema.ts';
 import { MemberAnswers } from './answers.ts';
 import { DIRECTORY_SUBGRAPH, type ComposedNetwork } from './data-source.ts';
-import { checkMemberSdl, templateSdl } from './membership.ts';
+import { checkMemberSdl, templateSdl, type MemberCheck } from './membership.ts';
 
 type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 
@@ -73,10 +73,11 @@ function compose(directoryUrl: string, members: readonly ComposedMember[]): Comp
 }
 
 /**
- * Composes the directory with the members whose SDL passed the check, in registry order. The
- * check lets nothing through that could clash with another member, but composition has the last
- * word: when the whole fails, members are added one at a time and each one whose addition
- * breaks composition is refused, so that no member stops the others.
+ * Composes the directory with the members whose SDL passed the check, in registry order. Little
+ * that passes the check fails composition (a field of its own twin type that the directory's
+ * stub declares too, say), but composition has the last word: when the whole fails, members are
+ * added one at a time and each one whose addition breaks composition is refused, so that no
+ * member stops the others.
  */
 function composeMembers(directoryUrl: string, candidates: ComposedMember[]): Omit<Network, 'members'> {
   const whole = compose(directoryUrl, candidates);
@@ -112,6 +113,8 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   private slugs = '';
   /** What the last composition was made of: the same again needs no composition. */
   private inputs = '';
+  /** The last check of each member's SDL: an SDL checked once is not checked again every round. */
+  private checks = new Map<string, { sdl: string; check: MemberCheck }>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
@@ -175,6 +178,7 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
     );
     const candidates: ComposedMember[] = [];
     const refused: Refusal[] = [];
+    const checks = new Map<string, { sdl: string; check: MemberCheck }>();
     members.forEach((member, index) => {
       const sdl = served[index];
       if (sdl === undefined) {
@@ -182,26 +186,34 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
         candidates.push({ ...member, sdl: template.sdl, template: template.version, unreachable: true });
         return;
       }
-      const check = checkMemberSdl(member.slug, sdl);
+      const known = this.checks.get(member.slug);
+      const check = known?.sdl === sdl ? known.check : checkMemberSdl(member.slug, sdl);
+      checks.set(member.slug, { sdl, check });
       if (check.accepted) candidates.push({ ...member, sdl, template: check.version, unreachable: false });
       else refused.push({ slug: member.slug, reason: check.reason });
     });
+    this.checks = checks;
     const inputs = JSON.stringify([candidates, refused]);
     if (inputs === this.inputs) return undefined;
     const network = composeMembers(directoryUrl, candidates);
     return { ...network, members, refused: [...refused, ...network.refused], inputs };
   }
 
-  /** Puts a composition in effect for the data sources and `/readyz`, and logs what changed. */
-  private adopt(next: Network & { inputs: string }): void {
+  /**
+   * Puts a composition in effect: the supergraph for the gateway (`update`, unless it is the
+   * first) once the members' schemas for their answers are built, then for the data sources and
+   * `/readyz`; logs what changed.
+   */
+  private adopt(next: Network & { inputs: string }, update?: (supergraphSdl: string) => void): void {
     const { logger } = this.options;
-    const previous = this.answers;
-    this.answers = new Map(
+    const answers = new Map(
       next.composed.map((member) => {
-        const known = previous.get(member.slug);
+        const known = this.answers.get(member.slug);
         return [member.slug, known?.sdl === member.sdl ? known : new MemberAnswers(member.slug, member.sdl)];
       }),
     );
+    if (update !== undefined && next.supergraphSdl !== this.network.supergraphSdl) update(next.supergraphSdl);
+    this.answers = answers;
     this.slugs = next.composed.map((member) => member.slug).join(',');
     const refusedBefore = new Set(this.network.refused.map((refusal) => JSON.stringify(refusal)));
     for (const refusal of next.refused)
@@ -215,9 +227,7 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
     try {
       const next = await this.composeNow();
       this.lastFailure = null;
-      if (next === undefined) return;
-      if (next.supergraphSdl !== this.network.supergraphSdl) update(next.supergraphSdl);
-      this.adopt(next);
+      if (next !== undefined) this.adopt(next, update);
     } catch (error) {
       this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
       this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
@@ -240,6 +250,7 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   }
 
   async initialize({ update }: SupergraphSdlHookOptions) {
+    // Nothing composed yet: the first round always composes.
     const first = (await this.composeNow())!;
     this.adopt(first);
     const recompose = () => this.requestRecomposition(update);
