@@ -161,6 +161,17 @@ async function expectUnchanged(): Promise<void> {
   expect(audit.data.acme.auditEvents.edges).toEqual([]);
 }
 
+/** A globex engineer with a grant of mallory's: sees globex's twins and mallory's. */
+async function partnerOfMallory(): Promise<Record<string, string>> {
+  const grant = await mallory.token({
+    kind: 'grant',
+    subject: 'globex',
+    scopes: ['twins:read'],
+    selector: { ids: [], idGlobs: ['mallory:*'], kinds: [], tags: [] },
+  });
+  return bearer(await net.orgs.globex!.memberToken('viewer'), [grant]);
+}
+
 /** mallory serves `sdl` (as a subgraph would, or as raw text): the gateway must refuse it for `reason`, and nothing may change. */
 async function expectRefused(sdl: string | { text: string }, reason: RegExp): Promise<void> {
   await honest();
@@ -321,14 +332,7 @@ describe('ids belong to their organization in answers through the gateway', () =
 
   it('refuses mallory’s entities when they claim a type that is not theirs there, and the rest of the list still answers', async () => {
     await honest();
-    // globex's engineer, with a grant of mallory's: sees globex's twins and mallory's.
-    const grant = await mallory.token({
-      kind: 'grant',
-      subject: 'globex',
-      scopes: ['twins:read'],
-      selector: { ids: [], idGlobs: ['mallory:*'], kinds: [], tags: [] },
-    });
-    const partner = bearer(await net.orgs.globex!.memberToken('viewer'), [grant]);
+    const partner = await partnerOfMallory();
     const list = () => net.query(`{ twins(first: 10) { edges { node { __typename id name } } } }`, undefined, partner);
     expect((await list()).data.twins.edges.map((edge: any) => edge.node)).toEqual([
       { __typename: 'GlobexTwin', id: 'globex:mill-1', name: 'Mill 1' },
@@ -395,6 +399,9 @@ describe('a refused, broken or unreachable member never stops the others', () =>
     const malloryAdmin = bearer(await mallory.token({ kind: 'member', subject: 'eve', scopes: ['twins:read'] }));
     const viaGateway = await net.query(`{ twins(first: 10) { edges { node { id } } } }`, undefined, malloryAdmin);
     expect(viaGateway).toEqual({ status: 200, data: { twins: { edges: [] } } });
+    // A partner of mallory's and globex's: globex's twins, none of mallory's, no error.
+    const partner = await net.query(`{ twins(first: 10) { edges { node { id name } } } }`, undefined, await partnerOfMallory());
+    expect(partner).toEqual({ status: 200, data: { twins: { edges: [{ node: { id: 'globex:mill-1', name: 'Mill 1' } }] } } });
     // The directory itself: the header only narrows what the caller's tokens let it see.
     const direct = async (headers: Record<string, string>) =>
       (
