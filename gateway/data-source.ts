@@ -78,7 +78,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const problem = answers.problemIn(this.operation(request.query!), response.data);
     if (problem === undefined) return response;
     logger.warn({ subgraph, problem: problem.what, path: problem.path.join('.') }, 'refused a member answer that speaks for another organization');
-    throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it spoke for another organization.`, { subgraph });
+    throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it does not keep to ${subgraph}'s own twins and types.`, { subgraph });
   }
 
   private operation(query: string): SubgraphOperation {
