@@ -20,6 +20,7 @@ export interface ComposedNetwork {
   answersOf(slug: string): MemberAnswers | undefined;
 }
 
+/** Options of a `SubgraphDataSource`. */
 export interface SubgraphDataSourceOptions {
   /** `directory`, or the member's slug. */
   subgraph: string;
