@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEVICE_NAME, type BusRole } from '../lib/bus/credentials.ts';
 import { commonSettings, loadConfig } from '../lib/config.ts';
+import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
 import { gatewaySettings } from '../gateway/config.ts';
+import { checkMemberSdl } from '../gateway/membership.ts';
 import { serveGateway } from '../gateway/main.ts';
 import { NetworkBus } from '../subgraphs/directory/bus.ts';
 import { directoryDbSettings, directorySettings, operatorSettings } from '../subgraphs/directory/config.ts';
@@ -64,6 +66,18 @@ async function issueCredentials(flags: object, role: BusRole, out: string | unde
       console.log(`${about}\ncredentials written to ${out}`);
     } else console.log(`${about}\n${issued.creds}`);
   });
+}
+
+/** What gateways make of the SDL a member serves, checked as they check it (gateway/membership.ts). */
+async function verdictOn(member: Organization): Promise<string> {
+  let sdl: string;
+  try {
+    sdl = await fetchServiceSdl(member.subgraphUrl, 3000);
+  } catch (error) {
+    return `unreachable, composed from the template: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const check = checkMemberSdl(member.slug, sdl);
+  return check.accepted ? `template v${check.version}` : `refused: ${check.reason}`;
 }
 
 export function registerNetworkCommands(program: Command): void {
@@ -157,13 +171,14 @@ export function registerNetworkCommands(program: Command): void {
     .argument('<slug>')
     .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'SUSPENDED')));
   withDirectoryDatabaseOption(network.command('list'))
-    .description('list the members')
-    .action(async (flags: object) =>
-      withDirectoryDb(loadConfig(directoryDbSettings, flags, process.env), async (db) => {
-        for (const member of await db.organization.findMany({ orderBy: { slug: 'asc' } }))
-          console.log(`${member.slug}  ${member.status}  ${member.name}  ${member.subgraphUrl}`);
-      }),
-    );
+    .description('list the members, each with what gateways make of the SDL it serves: its template version, refused (why) or unreachable')
+    .action(async (flags: object) => {
+      const members = await withDirectoryDb(loadConfig(directoryDbSettings, flags, process.env), (db) =>
+        db.organization.findMany({ orderBy: { slug: 'asc' } }),
+      );
+      const verdicts = await Promise.all(members.map((member) => (member.status === 'SUSPENDED' ? '' : verdictOn(member))));
+      members.forEach((member, index) => console.log(`${member.slug}  ${member.status}  ${member.name}  ${member.subgraphUrl}  ${verdicts[index]}`.trimEnd()));
+    });
 
   program
     .command('gateway')

@@ -1,9 +1,12 @@
-import { composeServices } from '@apollo/composition';
+import { composeServices, type CompositionResult } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
 import { parse } from 'graphql';
+import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
 import type { Logger } from '../lib/logger.ts';
-import { orgNames } from '../subgraphs/org/names.ts';
-import { orgSdl } from '../subgraphs/org/schema.ts';
+import { directorySdl } from '../subgraphs/directory/schema.ts';
+import { MemberAnswers } from './answers.ts';
+import { DIRECTORY_SUBGRAPH, type ComposedNetwork } from './data-source.ts';
+import { checkMemberSdl, templateSdl, type MemberCheck } from './membership.ts';
 
 type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 
@@ -16,18 +19,42 @@ export interface Member {
   status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 }
 
+/** A member in the supergraph. */
+export interface ComposedMember extends Member {
+  /** The SDL it was composed from. */
+  sdl: string;
+  /** The twinx template version its SDL matches. */
+  template: number;
+  /** It could not be reached: composed from the template. */
+  unreachable: boolean;
+}
+
+/** A member left out of the supergraph, and why. */
+export interface Refusal {
+  slug: string;
+  reason: string;
+}
+
+interface Network {
+  /** The registry as read for this composition. */
+  members: Member[];
+  supergraphSdl: string;
+  composed: ComposedMember[];
+  refused: Refusal[];
+}
+
 /** The registry as the directory serves it at `/registry`. */
 export interface RegistryView {
-  /** Composed members (not suspended). */
+  /** Members that are not suspended. */
   members: Member[];
-  /** Slugs of suspended members: their tokens, grants held by them and their events count for nothing. */
+  /** Slugs of suspended members: their tokens, grants held by them and their messages count for nothing. */
   suspended: string[];
 }
 
 export interface RegistrySupergraphOptions {
   /** The directory's GraphQL URL; its registry is at `/registry` beside it. */
   directoryUrl: string;
-  /** Called with the registry each time it is read, before composing. */
+  /** Called with the registry each time it is read, before composing (closing access cannot wait for a composition). */
   onRegistry?: (registry: RegistryView) => void;
   logger: Logger;
   /** @default 5000 */
@@ -36,23 +63,68 @@ export interface RegistrySupergraphOptions {
   fetchTimeoutMs?: number;
 }
 
-async function fetchJson<T>(url: string, init: RequestInit, timeoutMs: number): Promise<T> {
-  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return (await response.json()) as T;
+function errorsOf(result: CompositionResult): string {
+  return (result.errors ?? []).map((error) => error.message).join('; ');
+}
+
+/**
+ * The directory (its SDL generated here for exactly these members: the directory is the
+ * operator's trusted service, and a stub for a member left out would break composition) with
+ * the given members.
+ */
+function compose(directoryUrl: string, members: readonly ComposedMember[]): CompositionResult {
+  return composeServices([
+    { name: DIRECTORY_SUBGRAPH, url: directoryUrl, typeDefs: parse(directorySdl(members)) },
+    ...members.map((member) => ({ name: member.slug, url: member.subgraphUrl, typeDefs: parse(member.sdl) })),
+  ]);
+}
+
+/**
+ * Composes the directory with the members whose SDL passed the check, in registry order. Little
+ * that passes the check fails composition (a field of its own twin type that the directory's
+ * stub declares too, say), but composition has the last word: when the whole fails, members are
+ * added one at a time and each one whose addition breaks composition is refused, so that no
+ * member stops the others.
+ */
+function composeMembers(directoryUrl: string, candidates: ComposedMember[]): Omit<Network, 'members'> {
+  const whole = compose(directoryUrl, candidates);
+  if (whole.errors === undefined) return { supergraphSdl: whole.supergraphSdl, composed: candidates, refused: [] };
+  const alone = compose(directoryUrl, []);
+  if (alone.errors !== undefined) throw new Error(`the directory alone does not compose: ${errorsOf(alone)}`);
+  let { supergraphSdl } = alone;
+  const composed: ComposedMember[] = [];
+  const refused: Refusal[] = [];
+  for (const member of candidates) {
+    const result = compose(directoryUrl, [...composed, member]);
+    if (result.errors !== undefined) {
+      refused.push({ slug: member.slug, reason: `does not compose with the members before it: ${errorsOf(result)}` });
+      continue;
+    }
+    composed.push(member);
+    supergraphSdl = result.supergraphSdl;
+  }
+  return { supergraphSdl, composed, refused };
 }
 
 /**
  * The supergraph of a twinx network, composed from the registry (ARCHITECTURE.md, "Federation"):
- * the directory and every member that is not suspended. Recomposes when told the membership
- * changed (`recompose()`) and on a timer; keeps the last good supergraph when a composition fails.
+ * the directory and every member that is not suspended, each checked against the organization
+ * template ("Trust between members"). A member refused, broken or unreachable never stops the
+ * others: it is left out (or, unreachable, composed from the template). Recomposes when told the
+ * membership changed (`recompose()`) and on a timer, one composition at a time; keeps the last
+ * good supergraph when the registry cannot be read.
  */
-export class RegistrySupergraph implements SupergraphManager {
-  private members: Member[] = [];
-  private fingerprint = '';
+export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
+  private network: Network = { members: [], supergraphSdl: '', composed: [], refused: [] };
+  private answers = new Map<string, MemberAnswers>();
+  private slugs = '';
+  /** What the last composition was made of: the same again needs no composition. */
+  private inputs = '';
+  /** The last check of each member's SDL: an SDL checked once is not checked again every round. */
+  private checks = new Map<string, { sdl: string; check: MemberCheck }>();
   private timer?: NodeJS.Timeout;
-  private composing: Promise<void> = Promise.resolve();
-  private suspendedSlugs: readonly string[] = [];
+  private running?: Promise<void>;
+  private again = false;
   /** Reads the registry and composes again now (membership changed); set once initialized. */
   recompose: () => void = () => undefined;
 
@@ -61,80 +133,136 @@ export class RegistrySupergraph implements SupergraphManager {
   /** Why the last composition failed, until one succeeds (served on the gateway's `/readyz`). */
   lastFailure: { at: string; error: string } | null = null;
 
-  /** Members in the current supergraph. */
-  current(): readonly Member[] {
-    return this.members;
+  /** Composition rounds since start: each reads the registry and the members' SDL, and composes if anything changed. */
+  compositions = 0;
+
+  composedSlugs(): string {
+    return this.slugs;
   }
 
-  /** Slugs of suspended members, as of the last read of the registry. */
-  suspended(): readonly string[] {
-    return this.suspendedSlugs;
+  answersOf(slug: string): MemberAnswers | undefined {
+    return this.answers.get(slug);
   }
 
-  private async sdlOf(name: string, url: string, fallback: () => string): Promise<string> {
-    try {
-      const result = await fetchJson<{ data?: { _service?: { sdl?: string } } }>(
-        url,
-        { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ _service { sdl } }' }) },
-        this.options.fetchTimeoutMs ?? 3000,
-      );
-      const sdl = result.data?._service?.sdl;
-      if (sdl) return sdl;
-      throw new Error('no SDL in the answer');
-    } catch (error) {
-      // Every organization runs the same subgraph: while one is unreachable, compose it from
-      // the template so that the rest of the network keeps its graph.
-      this.options.logger.warn({ subgraph: name, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
-      return fallback();
-    }
+  /** The network as composed, for the gateway's `/readyz`. */
+  readiness() {
+    const { composed, refused } = this.network;
+    return {
+      members: composed.map((member) => `${member.slug}:${member.status}`),
+      templates: Object.fromEntries(composed.map((member) => [member.slug, member.template])),
+      unreachable: composed.filter((member) => member.unreachable).map((member) => member.slug),
+      refused,
+      compositions: this.compositions,
+      lastCompositionFailure: this.lastFailure,
+    };
   }
 
-  /** Composes the network as the registry says now; throws when composition fails. */
-  private async compose(): Promise<{ supergraphSdl: string; members: Member[]; fingerprint: string }> {
-    const { directoryUrl, fetchTimeoutMs = 3000 } = this.options;
-    const registry = await fetchJson<RegistryView>(new URL('/registry', directoryUrl).href, {}, fetchTimeoutMs);
-    this.suspendedSlugs = registry.suspended;
-    this.options.onRegistry?.(registry);
-    const { members } = registry;
-    const directorySdl = await this.sdlOf('directory', directoryUrl, () => {
-      throw new Error('the directory is unreachable');
+  /**
+   * Composes the network as the registry says now; undefined when nothing changed since the last
+   * composition. Throws when the registry cannot be read or the directory alone does not compose.
+   */
+  private async composeNow(): Promise<(Network & { inputs: string }) | undefined> {
+    const { directoryUrl, fetchTimeoutMs = 3000, logger } = this.options;
+    this.compositions++;
+    const registry = await fetch(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    if (!registry.ok) throw new Error(`${directoryUrl}: registry answered HTTP ${registry.status}`);
+    const view = (await registry.json()) as RegistryView;
+    this.options.onRegistry?.(view);
+    const { members } = view;
+    const served = await Promise.all(
+      members.map((member) =>
+        fetchServiceSdl(member.subgraphUrl, fetchTimeoutMs).catch((error: unknown) => {
+          // Every organization runs the same subgraph: while one is unreachable, compose it from
+          // the template so that the rest of the network keeps its graph.
+          logger.warn({ subgraph: member.slug, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
+          return undefined;
+        }),
+      ),
+    );
+    const candidates: ComposedMember[] = [];
+    const refused: Refusal[] = [];
+    const checks = new Map<string, { sdl: string; check: MemberCheck }>();
+    members.forEach((member, index) => {
+      const sdl = served[index];
+      if (sdl === undefined) {
+        const template = templateSdl(member.slug);
+        candidates.push({ ...member, sdl: template.sdl, template: template.version, unreachable: true });
+        return;
+      }
+      const known = this.checks.get(member.slug);
+      const check = known?.sdl === sdl ? known.check : checkMemberSdl(member.slug, sdl);
+      checks.set(member.slug, { sdl, check });
+      if (check.accepted) candidates.push({ ...member, sdl, template: check.version, unreachable: false });
+      else refused.push({ slug: member.slug, reason: check.reason });
     });
-    const subgraphs = [{ name: 'directory', url: directoryUrl, typeDefs: parse(directorySdl) }];
-    for (const member of members) {
-      const sdl = await this.sdlOf(member.slug, member.subgraphUrl, () => orgSdl(orgNames(member.slug)));
-      subgraphs.push({ name: member.slug, url: member.subgraphUrl, typeDefs: parse(sdl) });
+    this.checks = checks;
+    const inputs = JSON.stringify([candidates, refused]);
+    if (inputs === this.inputs) return undefined;
+    const network = composeMembers(directoryUrl, candidates);
+    return { ...network, members, refused: [...refused, ...network.refused], inputs };
+  }
+
+  /**
+   * Puts a composition in effect: the supergraph for the gateway (`update`, unless it is the
+   * first) once the members' schemas for their answers are built, then for the data sources and
+   * `/readyz`; logs what changed.
+   */
+  private adopt(next: Network & { inputs: string }, update?: (supergraphSdl: string) => void): void {
+    const { logger } = this.options;
+    const answers = new Map(
+      next.composed.map((member) => {
+        const known = this.answers.get(member.slug);
+        return [member.slug, known?.sdl === member.sdl ? known : new MemberAnswers(member.slug, member.sdl)];
+      }),
+    );
+    if (update !== undefined && next.supergraphSdl !== this.network.supergraphSdl) update(next.supergraphSdl);
+    this.answers = answers;
+    this.slugs = next.composed.map((member) => member.slug).join(',');
+    const refusedBefore = new Set(this.network.refused.map((refusal) => JSON.stringify(refusal)));
+    for (const refusal of next.refused)
+      if (!refusedBefore.has(JSON.stringify(refusal))) logger.warn({ subgraph: refusal.slug, reason: refusal.reason }, 'member refused');
+    this.network = next;
+    this.inputs = next.inputs;
+    logger.info({ members: next.composed.map((m) => `${m.slug}:${m.status}`), refused: next.refused.map((r) => r.slug) }, 'network composed');
+  }
+
+  private async compositionRound(update: (supergraphSdl: string) => void): Promise<void> {
+    try {
+      const next = await this.composeNow();
+      this.lastFailure = null;
+      if (next !== undefined) this.adopt(next, update);
+    } catch (error) {
+      this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
+      this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
     }
-    const result = composeServices(subgraphs);
-    if (result.errors) throw new Error(`composition failed: ${result.errors.map((error) => error.message).join('; ')}`);
-    return { supergraphSdl: result.supergraphSdl, members, fingerprint: JSON.stringify(members) + result.supergraphSdl };
+  }
+
+  /** Recomposes now, or once more after the composition under way: requests meanwhile coalesce (at most one running, one pending). */
+  private requestRecomposition(update: (supergraphSdl: string) => void): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.compositionRound(update);
+      } while (this.again);
+      this.running = undefined;
+    })();
   }
 
   async initialize({ update }: SupergraphSdlHookOptions) {
-    const first = await this.compose();
-    this.members = first.members;
-    this.fingerprint = first.fingerprint;
-    this.recompose = () => {
-      this.composing = this.composing.then(async () => {
-        try {
-          const next = await this.compose();
-          this.lastFailure = null;
-          if (next.fingerprint === this.fingerprint) return;
-          update(next.supergraphSdl);
-          this.members = next.members;
-          this.fingerprint = next.fingerprint;
-          this.options.logger.info({ members: next.members.map((m) => `${m.slug}:${m.status}`) }, 'supergraph recomposed');
-        } catch (error) {
-          this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
-          this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
-        }
-      });
-    };
+    // Nothing composed yet: the first round always composes.
+    const first = (await this.composeNow())!;
+    this.adopt(first);
+    this.recompose = () => this.requestRecomposition(update);
     this.timer = setInterval(this.recompose, this.options.pollMs ?? 5000);
     return {
       supergraphSdl: first.supergraphSdl,
       cleanup: async () => {
         clearInterval(this.timer);
-        await this.composing;
+        await this.running;
       },
     };
   }

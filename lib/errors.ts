@@ -29,6 +29,12 @@ export enum ErrorCode {
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** Valid credentials, but they do not allow this operation. */
   FORBIDDEN = 'FORBIDDEN',
+  /**
+   * A member organization's answer spoke for another organization (a twin with another
+   * organization's id, an object of a type its schema has no place for there) and was refused as
+   * a whole; `subgraph` names the member. Nothing of that answer reaches the caller.
+   */
+  FOREIGN_ID = 'FOREIGN_ID',
   /** A dependency (database, NATS) is unavailable; the operation may be retried. */
   UNAVAILABLE = 'UNAVAILABLE',
   /** Anything else. The details are logged, never sent. */

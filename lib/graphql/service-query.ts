@@ -19,3 +19,27 @@ export function isServiceSdlQuery(body: unknown): boolean {
     return false;
   }
 }
+
+/** The query gateways send a subgraph for its SDL. */
+const SERVICE_SDL_QUERY = JSON.stringify({ query: '{ _service { sdl } }' });
+
+/** Fetches the SDL a subgraph serves (`_service { sdl }`); throws when it does not answer with one in time. */
+export async function fetchServiceSdl(url: string, timeoutMs: number): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: SERVICE_SDL_QUERY,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    // fetch says only "fetch failed"; the cause says why (ECONNREFUSED…).
+    const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+    throw new Error(`${url}: ${typeof cause === 'string' ? cause : error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const sdl = ((await response.json()) as { data?: { _service?: { sdl?: unknown } } } | null)?.data?._service?.sdl;
+  if (typeof sdl !== 'string' || sdl === '') throw new Error(`${url}: no SDL in the answer`);
+  return sdl;
+}

@@ -90,8 +90,4 @@ export class Registry {
     const member = this.get(slug);
     return member?.status === 'SUSPENDED' ? undefined : member;
   }
-
-  isActive(slug: string): boolean {
-    return this.get(slug)?.status === 'ACTIVE';
-  }
 }

@@ -18,6 +18,11 @@ export interface DirectoryContext {
   registry: Registry;
   /** What the caller's tokens let it see. */
   reach: Reach;
+  /**
+   * The members whose twins this request may be handed: the active ones, narrowed to those the
+   * calling gateway composed when it says which (`twinx-composed`).
+   */
+  handedOut: ReadonlySet<string>;
   /** The network operator's administrator, when the request carries such a token. */
   operator: string | null;
   /** Registry changed: refresh, rebuild the schema, tell the gateways. */
@@ -36,7 +41,7 @@ const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3
 /** The organization-owned fields as the directory declares them on each member's type. */
 const external = twinContractFields.map((field) => `${field} @external`).join('\n    ');
 
-function stubSdl(member: Organization): string {
+function stubSdl(member: Pick<Organization, 'slug'>): string {
   return /* GraphQL */ `
   type ${twinTypeName(member.slug)} implements Twin @key(fields: "id") {
     id: ID!
@@ -51,9 +56,9 @@ function stubSdl(member: Organization): string {
 /**
  * The directory's SDL, generated from the registry: the `Twin` entity interface, one stub per
  * composed member (federation-design.md, "The working shape"), the network-wide root fields and
- * the registry's administration.
+ * the registry's administration. Gateways compose it for the members they accepted.
  */
-export function directorySdl(members: readonly Organization[]): string {
+export function directorySdl(members: readonly Pick<Organization, 'slug'>[]): string {
   return /* GraphQL */ `
   ${link}
   ${twinValueTypesSdl}
@@ -150,14 +155,14 @@ function refOf(id: string): TwinRef {
   return { __typename: twinTypeName(parseTwinId(id)!.org), id };
 }
 
-/** Catalog entries the caller may see, of active members only. */
-function visible(ctx: Pick<DirectoryContext, 'reach' | 'registry'>): Prisma.CatalogTwinWhereInput {
-  return { AND: [reachWhere(ctx.reach), { org: { in: ctx.registry.active().map((member) => member.slug) } }] };
+/** Catalog entries the caller may see, of members handed out only. */
+function visible(ctx: Pick<DirectoryContext, 'reach' | 'handedOut'>): Prisma.CatalogTwinWhereInput {
+  return { AND: [reachWhere(ctx.reach), { org: { in: [...ctx.handedOut] } }] };
 }
 
 /** The same rule for entries already loaded: lookups by id stay plain primary-key reads. */
 function visibleEntry(ctx: DirectoryContext, entry: CatalogEntry): boolean {
-  return ctx.registry.isActive(entry.org) && canReach(ctx.reach, entry);
+  return ctx.handedOut.has(entry.org) && canReach(ctx.reach, entry);
 }
 
 /** A request's context: the given parts and the request's loaders. */

@@ -26,6 +26,26 @@ import { createDirectoryContext, directorySchema, type DirectoryContext } from '
 
 export { OPERATOR };
 
+/**
+ * The request header in which a gateway names the members it composed (`acme,globex`). The
+ * directory then hands out twins of those members only: a twin of a member the gateway refused
+ * would carry a type name the gateway does not know and break whole lists. It only narrows what
+ * the caller's tokens let it see; a caller without it sees every active member's twins.
+ */
+export const COMPOSED_HEADER = 'twinx-composed';
+
+/** Active members whose twins a request may be handed, narrowed to those named in `COMPOSED_HEADER` if present. */
+function handedOut(registry: Registry, composed: string | string[] | undefined): Set<string> {
+  const active = registry.active().map((member) => member.slug);
+  if (composed === undefined) return new Set(active);
+  const named = new Set(
+    String(composed)
+      .split(',')
+      .map((slug) => slug.trim()),
+  );
+  return new Set(active.filter((slug) => named.has(slug)));
+}
+
 /** How often the registry is re-read besides when told of a change. */
 const POLL_MS = 5000;
 /** How often members' revocation lists are read (besides at start and when a member joins). */
@@ -178,6 +198,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       db,
       registry,
       reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'),
+      handedOut: handedOut(registry, headers[COMPOSED_HEADER]),
       operator,
       membershipChanged: refresh,
     });

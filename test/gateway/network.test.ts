@@ -180,8 +180,8 @@ describe('the supplier-network graph', () => {
     );
   });
 
-  it('keeps the last good supergraph when a member breaks the contract between organizations', async () => {
-    // A member whose twin type lacks a field of the contract: composition must fail.
+  it('refuses a member that breaks the contract between organizations, and composes the others', async () => {
+    // A member whose twin type lacks the fields of the contract: not the organization template.
     const broken = new ApolloServer({
       schema: buildSubgraphSchema({
         typeDefs: parse(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
@@ -206,15 +206,17 @@ describe('the supplier-network graph', () => {
       },
     );
     expect(added.data.network.addOrganization.status).toBe('PENDING');
-    // The gateway tries (NATS told it), fails, says why, and goes on serving the network as it was.
+    // The gateway tries (NATS told it), refuses rogue, says why, and composes everyone else.
     await vi.waitFor(
       async () => {
         const ready = (await (await fetch(net.gateway.url.replace('/graphql', '/readyz'))).json()) as {
           members: string[];
-          lastCompositionFailure: { error: string } | null;
+          refused: { slug: string; reason: string }[];
+          lastCompositionFailure: unknown;
         };
-        expect(ready.lastCompositionFailure?.error).toContain('RogueTwin');
-        expect(ready.members).not.toContain('rogue:PENDING');
+        expect(ready.refused).toEqual([{ slug: 'rogue', reason: expect.stringMatching(/^matches no twinx template version \(v1: /) }]);
+        expect(ready.members).toEqual(['acme:ACTIVE', 'globex:ACTIVE', 'initech:ACTIVE', 'umbrella:ACTIVE']);
+        expect(ready.lastCompositionFailure).toBeNull();
       },
       { timeout: 10_000, interval: 50 },
     );

@@ -17,12 +17,14 @@ export interface TestNetwork {
   subjectPrefix: string;
   directory: Directory;
   directoryDb: DirectoryDb;
+  /** The directory's store, for the CLI. */
+  directoryDatabaseUrl: string;
   gateway: Gateway;
   orgs: Record<string, TestOrg>;
   /** A GraphQL request to the directory as the network operator's administrator. */
   admin: <T = any>(query: string, variables?: Record<string, unknown>) => ReturnType<typeof graphql<T>>;
   /** Registers and activates an organization (as the network operator, through the directory). */
-  join: (org: TestOrg) => Promise<void>;
+  join: (org: Pick<TestOrg, 'org' | 'url'>) => Promise<void>;
   /** Starts an organization subgraph on the network's NATS subjects. */
   startOrg: (slug: string) => Promise<TestOrg>;
   /** Options of a gateway on this network, for a test that starts and stops one itself. */
@@ -71,7 +73,7 @@ export async function startNetwork(
 
   const orgs: Record<string, TestOrg> = {};
   const admin: TestNetwork['admin'] = (query, variables) => graphql(directory.url, query, variables, bearer(operatorToken));
-  const join = async (org: TestOrg) => {
+  const join = async (org: Pick<TestOrg, 'org' | 'url'>) => {
     const base = org.url.replace('/graphql', '');
     const added = await admin(`mutation($input: OrganizationInput!) { network { addOrganization(input: $input) { status } } }`, {
       input: { slug: org.org, name: org.org, subgraphUrl: org.url, jwksUrl: `${base}/.well-known/jwks.json` },
@@ -102,6 +104,7 @@ export async function startNetwork(
     subjectPrefix,
     directory,
     directoryDb,
+    directoryDatabaseUrl: directoryStore.url,
     gateway,
     orgs,
     admin,

@@ -1,0 +1,198 @@
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import {
+  getNamedType,
+  getNullableType,
+  isAbstractType,
+  isCompositeType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  isUnionType,
+  Kind,
+  parse,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type GraphQLNamedType,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import { orgNames } from '../subgraphs/org/names.ts';
+
+/** An operation the gateway sends a subgraph, parsed. */
+export interface SubgraphOperation {
+  definition: OperationDefinitionNode;
+  fragments: Map<string, FragmentDefinitionNode>;
+}
+
+/** Parses an operation the query planner wrote (one operation, maybe fragments). */
+export function parseSubgraphOperation(query: string): SubgraphOperation {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let definition: OperationDefinitionNode | undefined;
+  for (const node of parse(query).definitions) {
+    if (node.kind === Kind.FRAGMENT_DEFINITION) fragments.set(node.name.value, node);
+    else if (node.kind === Kind.OPERATION_DEFINITION) definition = node;
+  }
+  if (definition === undefined) throw new TypeError('a subgraph operation without an operation');
+  return { definition, fragments };
+}
+
+/** Where, in an answer, a member said what it may not, and what. */
+export interface AnswerProblem {
+  what: string;
+  path: (string | number)[];
+}
+
+/** In one selection set, for objects of one type: what to look at. */
+interface Collected {
+  /** Response keys under which `id` is selected, when the type is the member's twin type. */
+  ids: string[];
+  /** Fields whose values may hold a twin, with their selections. */
+  children: { key: string; type: GraphQLOutputType; selectionSet: SelectionSetNode }[];
+  /** A field the schema does not have: the operation was planned on another version of it. */
+  unknown?: string;
+}
+
+/** Composite types whose values may hold, at any depth, an object of `twinType`. */
+function typesReaching(schema: GraphQLSchema, twinType: string): Set<string> {
+  const reaching = new Set([twinType]);
+  const composite = Object.values(schema.getTypeMap()).filter(isCompositeType);
+  const inner = (type: GraphQLCompositeType): readonly GraphQLNamedType[] =>
+    isUnionType(type)
+      ? type.getTypes()
+      : [...Object.values(type.getFields()).map((field) => getNamedType(field.type)), ...(isInterfaceType(type) ? schema.getPossibleTypes(type) : [])];
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const type of composite) {
+      if (reaching.has(type.name) || !inner(type).some((next) => reaching.has(next.name))) continue;
+      reaching.add(type.name);
+      grew = true;
+    }
+  }
+  return reaching;
+}
+
+/**
+ * What one member may say in its answers (ARCHITECTURE.md, "Ids are owned"): objects of its twin
+ * type only with its own ids (`<slug>:…`), and objects only of types its schema has where its
+ * schema has them (an object of another organization's type in `_entities` would be merged into
+ * that organization's twin). Checked against the schema the member was composed from, walking
+ * the operation alongside the answer, only into fields that can lead to a twin.
+ */
+export class MemberAnswers {
+  private readonly schema: GraphQLSchema;
+  private readonly twinType: string;
+  private readonly reachesTwin: Set<string>;
+  /** By selection set and object type: computed once per operation shape, not per answer. */
+  private readonly collected = new WeakMap<SelectionSetNode, Map<string, Collected>>();
+
+  constructor(
+    readonly slug: string,
+    /** The SDL the member was composed from. */
+    readonly sdl: string,
+  ) {
+    this.schema = buildSubgraphSchema(parse(sdl));
+    this.twinType = orgNames(slug).twin;
+    this.reachesTwin = typesReaching(this.schema, this.twinType);
+  }
+
+  /** The first thing in the answer's `data` that the member may not say; undefined when there is none. */
+  problemIn(operation: SubgraphOperation, data: unknown): AnswerProblem | undefined {
+    const root = this.schema.getRootType(operation.definition.operation);
+    if (root === undefined || root === null) return { what: `answers a ${operation.definition.operation}, which its schema lacks`, path: [] };
+    return this.value(operation, root, operation.definition.selectionSet, data);
+  }
+
+  private value(operation: SubgraphOperation, type: GraphQLOutputType, selectionSet: SelectionSetNode, value: unknown): AnswerProblem | undefined {
+    if (value === null || value === undefined) return undefined;
+    const nullable = getNullableType(type);
+    if (isListType(nullable)) {
+      if (!Array.isArray(value)) return { what: 'answers something else than a list', path: [] };
+      for (let index = 0; index < value.length; index++) {
+        const problem = this.value(operation, nullable.ofType, selectionSet, value[index]);
+        if (problem) {
+          problem.path.unshift(index);
+          return problem;
+        }
+      }
+      return undefined;
+    }
+    if (typeof value !== 'object' || Array.isArray(value)) return { what: 'answers something else than an object', path: [] };
+    const object = value as Record<string, unknown>;
+    const runtime = this.runtimeType(nullable as GraphQLCompositeType, object.__typename);
+    if (typeof runtime === 'string') return { what: runtime, path: [] };
+    const fields = this.collect(operation, selectionSet, runtime);
+    if (fields.unknown !== undefined) return { what: `is asked for ${fields.unknown}, which the schema it was composed from lacks`, path: [] };
+    if (runtime.name === this.twinType) {
+      for (const key of fields.ids) {
+        const id = object[key];
+        if (id !== null && id !== undefined && !(typeof id === 'string' && id.startsWith(`${this.slug}:`)))
+          return { what: `answers a twin with the id ${JSON.stringify(id)}`, path: [key] };
+      }
+    }
+    for (const child of fields.children) {
+      const problem = this.value(operation, child.type, child.selectionSet, object[child.key]);
+      if (problem) {
+        problem.path.unshift(child.key);
+        return problem;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The type an object is taken for. Where the schema has an object type, `__typename` may only
+   * repeat it. Where it has an abstract type, `__typename` must name one of its object types;
+   * without one, the gateway takes an entity for the type of its representation (always the
+   * twin type: a member's only entity), and so does this check wherever a twin may be.
+   */
+  private runtimeType(type: GraphQLCompositeType, typename: unknown): GraphQLCompositeType | string {
+    const refusal = () => `answers a ${String(typename)} where its schema has ${type.name}`;
+    if (isObjectType(type)) return typename === undefined || typename === type.name ? type : refusal();
+    if (typename === undefined) {
+      const twin = this.schema.getType(this.twinType) as GraphQLObjectType;
+      return this.schema.isSubType(type, twin) ? twin : type;
+    }
+    const named = typeof typename === 'string' ? this.schema.getType(typename) : undefined;
+    return isObjectType(named) && this.schema.isSubType(type, named) ? named : refusal();
+  }
+
+  private collect(operation: SubgraphOperation, selectionSet: SelectionSetNode, type: GraphQLCompositeType): Collected {
+    let byType = this.collected.get(selectionSet);
+    if (byType === undefined) this.collected.set(selectionSet, (byType = new Map()));
+    let collected = byType.get(type.name);
+    if (collected === undefined) {
+      collected = { ids: [], children: [] };
+      this.gather(operation, selectionSet, type, collected);
+      byType.set(type.name, collected);
+    }
+    return collected;
+  }
+
+  private gather(operation: SubgraphOperation, selectionSet: SelectionSetNode, type: GraphQLCompositeType, into: Collected): void {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (name.startsWith('__')) continue;
+        const field = isUnionType(type) ? undefined : type.getFields()[name];
+        if (field === undefined) {
+          into.unknown ??= `${type.name}.${name}`;
+          continue;
+        }
+        const key = selection.alias?.value ?? name;
+        if (name === 'id' && type.name === this.twinType) into.ids.push(key);
+        if (selection.selectionSet && this.reachesTwin.has(getNamedType(field.type).name))
+          into.children.push({ key, type: field.type, selectionSet: selection.selectionSet });
+        continue;
+      }
+      const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : operation.fragments.get(selection.name.value);
+      if (fragment === undefined) continue;
+      const condition = fragment.typeCondition === undefined ? type : this.schema.getType(fragment.typeCondition.name.value);
+      const applies =
+        condition === type || (isAbstractType(condition) && (isObjectType(type) || isInterfaceType(type)) && this.schema.isSubType(condition, type));
+      if (applies) this.gather(operation, fragment.selectionSet, type, into);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { MemberAnswers, parseSubgraphOperation } from '../../gateway/answers.ts';
+import { orgNames } from '../../subgraphs/org/names.ts';
+import { orgSdl } from '../../subgraphs/org/schema.ts';
+
+/** mallory's template with additions that put its twins behind an abstract type and another object. */
+const answers = new MemberAnswers(
+  'mallory',
+  `${orgSdl(orgNames('mallory'))}
+  type Mallory_Gauge { id: ID! twin: MalloryTwin }
+  union Mallory_Found = MalloryTwin | Mallory_Gauge
+  extend type MalloryQuery { found: [Mallory_Found!]! }`,
+);
+
+function problemIn(query: string, data: unknown) {
+  return answers.problemIn(parseSubgraphOperation(query), data);
+}
+
+const ENTITIES = `query($representations: [_Any!]!) { _entities(representations: $representations) { ... on MalloryTwin { __typename id name } } }`;
+
+describe('MemberAnswers: what a member may say in its answers', () => {
+  it('lets through twins of its own with its own ids, nulls and what was not asked', () => {
+    const list = `{ mallory { twins { edges { node { id name } } } } }`;
+    const own = { mallory: { twins: { edges: [{ node: { id: 'mallory:a', name: 'A' } }, { node: null }] } } };
+    expect(problemIn(list, own)).toBeUndefined();
+    expect(problemIn(list, null)).toBeUndefined();
+    expect(problemIn(list, { mallory: null })).toBeUndefined();
+    // An id the operation did not select does not reach the gateway's answer.
+    expect(problemIn(`{ mallory { twin(id: "mallory:a") { name } } }`, { mallory: { twin: { name: 'A', id: 'acme:press-1' } } })).toBeUndefined();
+    expect(problemIn(ENTITIES, { _entities: [{ __typename: 'MalloryTwin', id: 'mallory:a', name: 'A' }, null] })).toBeUndefined();
+  });
+
+  it('finds another organization’s id in a list, under an alias, through inline fragments and fragment spreads', () => {
+    expect(
+      problemIn(`{ mallory { twins { edges { node { id } } } } }`, {
+        mallory: { twins: { edges: [{ node: { id: 'mallory:a' } }, { node: { id: 'acme:press-1' } }] } },
+      }),
+    ).toEqual({ what: 'answers a twin with the id "acme:press-1"', path: ['mallory', 'twins', 'edges', 1, 'node', 'id'] });
+    expect(problemIn(`{ mallory { twin(id: "mallory:a") { key: id } } }`, { mallory: { twin: { key: 'acme:press-1' } } })?.path).toEqual([
+      'mallory',
+      'twin',
+      'key',
+    ]);
+    const fragments = `{ mallory { twin(id: "mallory:a") { ... on MalloryTwin { ...Ids } } } } fragment Ids on MalloryTwin { other: id }`;
+    expect(problemIn(fragments, { mallory: { twin: { other: 'acme:press-1' } } })?.path).toEqual(['mallory', 'twin', 'other']);
+    // An id that merely starts like mallory's is another organization's.
+    expect(problemIn(`{ mallory { twin(id: "x") { id } } }`, { mallory: { twin: { id: 'mallory-labs:a' } } })?.what).toContain('mallory-labs:a');
+  });
+
+  it('finds another organization’s id in _entities, with or without __typename', () => {
+    expect(
+      problemIn(ENTITIES, {
+        _entities: [
+          { __typename: 'MalloryTwin', id: 'mallory:a' },
+          { __typename: 'MalloryTwin', id: 'acme:press-1' },
+        ],
+      })?.path,
+    ).toEqual(['_entities', 1, 'id']);
+    // Without __typename the gateway takes the entity for its representation's type: mallory's twin type.
+    expect(problemIn(ENTITIES, { _entities: [{ id: 'acme:press-1', name: 'pwned' }] })?.path).toEqual(['_entities', 0, 'id']);
+  });
+
+  it('refuses an object of a type its schema has no place for there', () => {
+    // Merged into acme's twin by the gateway if let through.
+    expect(problemIn(ENTITIES, { _entities: [{ __typename: 'AcmeTwin', id: 'mallory:a', name: 'pwned' }] })).toEqual({
+      what: 'answers a AcmeTwin where its schema has _Entity',
+      path: ['_entities', 0],
+    });
+    expect(problemIn(`{ mallory { twin(id: "x") { __typename id } } }`, { mallory: { twin: { __typename: 'Mallory_Gauge', id: 'mallory:a' } } })?.what).toBe(
+      'answers a Mallory_Gauge where its schema has MalloryTwin',
+    );
+    expect(problemIn(`{ mallory { twins { edges { node { id } } } } }`, { mallory: { twins: { edges: 'all of them' } } })?.what).toBe(
+      'answers something else than a list',
+    );
+  });
+
+  it('follows abstract types by __typename, into other objects that hold twins', () => {
+    const query = `{ mallory { found { __typename ... on Mallory_Gauge { id twin { id } } ... on MalloryTwin { id } } } }`;
+    const gauge = (twin: string) => ({ __typename: 'Mallory_Gauge', id: 'acme:not-a-twin', twin: { id: twin } });
+    expect(problemIn(query, { mallory: { found: [gauge('mallory:a'), { __typename: 'MalloryTwin', id: 'mallory:b' }] } })).toBeUndefined();
+    expect(problemIn(query, { mallory: { found: [gauge('mallory:a'), { __typename: 'MalloryTwin', id: 'globex:b' }] } })?.path).toEqual([
+      'mallory',
+      'found',
+      1,
+      'id',
+    ]);
+    expect(problemIn(query, { mallory: { found: [gauge('globex:mill-1')] } })?.path).toEqual(['mallory', 'found', 0, 'twin', 'id']);
+  });
+
+  it('refuses to vouch for a field the schema it was composed from lacks', () => {
+    expect(problemIn(`{ mallory { twin(id: "x") { id secret } } }`, { mallory: { twin: { id: 'mallory:a', secret: 1 } } })?.what).toBe(
+      'is asked for MalloryTwin.secret, which the schema it was composed from lacks',
+    );
+  });
+});
