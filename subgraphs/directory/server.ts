@@ -155,8 +155,12 @@ export function createDirectory(options: DirectoryOptions): Directory {
     syncRevocationsQuietly();
   }
 
-  /** Re-reads the registry, one read after another; rebuilds the schema when the composed members change. */
-  function refresh(): Promise<void> {
+  /**
+   * Re-reads the registry, one read after another; rebuilds the schema when the composed members
+   * change, and acts on any change (`force`: acts anyway, e.g. a member changed what it serves).
+   */
+  function refresh(force = false): Promise<void> {
+    if (force) actionsDue = true;
     refreshing = refreshing
       .catch(() => undefined)
       .then(async () => {
@@ -176,7 +180,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     return refreshing;
   }
 
-  const refreshQuietly = quietly('registry refresh', refresh);
+  const refreshQuietly = quietly('registry refresh', () => refresh());
 
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
@@ -200,7 +204,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'),
       handedOut: handedOut(registry, headers[COMPOSED_HEADER]),
       operator,
-      membershipChanged: refresh,
+      membershipChanged: () => refresh(true),
     });
   }
 
@@ -208,7 +212,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     get url() {
       return url;
     },
-    membershipChanged: refresh,
+    membershipChanged: () => refresh(true),
     async start() {
       await refresh();
       events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, keys, rejected, logger });
