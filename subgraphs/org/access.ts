@@ -101,6 +101,17 @@ export class Access {
     if (!this.allows(scope, twin)) throw this.refuse(scope, [twin.id]);
   }
 
+  /**
+   * Throws `FORBIDDEN` when a change to a twin (its kind, its tags) changes what the caller's own
+   * grants reach of it: a partner allowed to write presses, and to read what is tagged `shared`,
+   * must not make a press readable by tagging it (nor move it out of its write grant).
+   */
+  requireSameReach(before: TwinFacts, after: TwinFacts): void {
+    for (const scope of this.principal.scopes.keys()) {
+      if (this.allows(scope, before) !== this.allows(scope, after)) throw this.refuse('twins:write', [after.id]);
+    }
+  }
+
   /** Notes twins read by this request (local ids). */
   read(twinIds: Iterable<string>): void {
     if (this.principal.kind !== 'partner') return;

@@ -168,6 +168,27 @@ function about(response: unknown, id: string): string {
   return JSON.stringify(response).replaceAll(id, '<twin>');
 }
 
+describe('writes within the grant', () => {
+  it('a write never takes a twin out of the grant that allowed it, into one that reads it', async () => {
+    await globex.createTwin({ id: 'globex:press-secret', name: 'Secret press', kind: 'press' });
+    // Write on presses, read on twins tagged shared: tagging a press shared would reveal it.
+    const write = await globex.grantToken({ partner: 'acme', scopes: ['twins:write'], selector: { kinds: ['press'] } });
+    const read = await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { tags: ['shared'] } });
+    const partner = bearer(write.token, [read.token]);
+    for (const patch of [{ tags: ['shared'] }, { kind: 'lathe', tags: ['shared'] }]) {
+      const answer = await globex.request(
+        `mutation($patch: TwinPatch!) { globex { updateTwin(id: "globex:press-secret", patch: $patch) { id } } }`,
+        { patch },
+        partner,
+      );
+      expect(answer.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', scope: 'twins:write' });
+    }
+    expect(await globex.db.twin.findUnique({ where: { id: 'press-secret' }, select: { kind: true, tags: true } })).toEqual({ kind: 'press', tags: [] });
+    const seen = await globex.request(`{ globex { twin(id: "globex:press-secret") { id } } }`, undefined, partner);
+    expect(seen.data.globex.twin).toBeNull();
+  });
+});
+
 describe('existence oracles', () => {
   /** A twin outside every grant below, and an id nothing has. */
   const HIDDEN = 'globex:oven-hidden';

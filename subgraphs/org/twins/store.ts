@@ -178,8 +178,11 @@ async function changeTwin(
   access.require('twins:write');
   const localId = localIdOf(names, id, argument);
   const twin = await db.$transaction(async (tx) => {
-    await change(tx, await requireVisible(tx, access, 'twins:write', localId, id));
+    const before = await requireVisible(tx, access, 'twins:write', localId, id);
+    await change(tx, before);
     const changed = await loadOne(tx, localId);
+    // A write never changes what the writer's own grants reach (refused, and rolled back).
+    access.requireSameReach(before, changed);
     await twinChanged(tx, names.slug, changed, 'updated');
     return changed;
   });
