@@ -57,8 +57,10 @@ export interface GatewayOptions {
    * @default 1 MiB
    */
   maxBufferedBytes?: number;
-  /** Names this gateway in the reports organizations receive of their partners' accesses. @default host:port */
+  /** Names this gateway in the reports organizations receive of their partners' accesses. @default host-port */
   name?: string;
+  /** How long partners' accesses are added up before they are reported to the organizations, in ms. @default 5000 */
+  accessReportMs?: number;
 }
 
 export interface Gateway {
@@ -85,6 +87,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     subjectPrefix: options.subjectPrefix,
     gateway: () => options.name ?? `${hostname()}-${new URL(url || 'http://localhost').port}`,
     isMember: (org) => memberOf(org) !== undefined,
+    flushMs: options.accessReportMs,
     logger,
   });
   /** Tells the organizations whose tokens were refused (only when a request is refused). */
