@@ -24,9 +24,11 @@ export function inboxPrefixIn(permissions: Partial<Permissions> | undefined): st
 }
 
 /**
- * Connects to NATS, reconnecting forever: a NATS outage delays work, it never stops a service.
- * With credentials (the text of a `.creds` file), replies come to the inbox prefix the user's
- * permissions name, so that a service configures itself from its credentials alone.
+ * Connects to NATS, reconnecting forever: a NATS outage delays work, it never stops a service;
+ * credentials refused (a suspended member's) are tried again too, so that the service is back
+ * once the member is activated. With credentials (the text of a `.creds` file), replies come to
+ * the inbox prefix the user's permissions name, so that a service configures itself from its
+ * credentials alone.
  */
 export async function connectNats(servers: string, name: string, creds?: string): Promise<NatsConnection> {
   const auth = creds
@@ -35,7 +37,7 @@ export async function connectNats(servers: string, name: string, creds?: string)
         inboxPrefix: inboxPrefixIn((await parseCreds(new TextEncoder().encode(creds))).uc.nats),
       }
     : {};
-  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...auth });
+  return connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ignoreAuthErrorAbort: true, ...auth });
 }
 
 /** Stream names may not contain `.`, `*`, `>` or spaces. */

@@ -24,7 +24,6 @@ import { applyRevocationList, startDirectoryEvents } from './events.ts';
 import { Registry, REGISTRY_CHANNEL } from './registry.ts';
 import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
 
-export { OPERATOR };
 
 /**
  * The request header in which a gateway names the members it composed (`acme,globex`). The

@@ -122,12 +122,17 @@ describe('closing access', () => {
     const closing = [...(await subscribeOnBoth(own)), ...(await subscribeOnBoth(partner)), ...(await subscribeOnBoth(engineer))];
     const rogue = await net.bus.connect({ kind: 'member', org: 'mallory' }, 'rogue');
     disposers.add(() => rogue.close());
+    const revoked = (async () => {
+      for await (const status of rogue.status()) if (status.type === 'error' && /Revoked/.test(String(status.error.message))) return;
+    })();
+    const ownSubject = natsNames(net.subjectPrefix).eventSubject('mallory', 'trap-1', 'state');
 
     const suspended = await net.admin(`mutation { network { suspendOrganization(slug: "mallory") { status } } }`);
     expect(suspended.data.network.suspendOrganization.status).toBe('SUSPENDED');
     await endedWith(closing, 'INVALID');
-    // nats-server closed the connection of mallory's user and refuses it.
-    await rogue.closed();
+    // nats-server cut mallory's user off and refuses it: not even its own subjects.
+    await revoked;
+    await expect(jetstream(rogue).publish(ownSubject, '{}', { timeout: 500 })).rejects.toThrow();
     for (const headers of [own, partner, engineer]) expect(await visibleThroughGateway(headers)).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
     for (const headers of [own, partner]) {
       const atDirectory = await graphql(net.directory.url, LIST, undefined, headers);
@@ -153,5 +158,7 @@ describe('closing access', () => {
     const activated = await net.admin(`mutation { network { activateOrganization(slug: "mallory") { status } } }`);
     expect(activated.data.network.activateOrganization.status).toBe('ACTIVE');
     await eventually(async () => expect(await visibleThroughGateway(own)).toMatchObject({ status: 200, ids: ['mallory:trap-1'] }));
+    // Its NATS user is let in again: the connection comes back by itself.
+    await eventually(async () => expect((await jetstream(rogue).publish(ownSubject, '{}', { timeout: 500 })).stream).toBeDefined());
   });
 });

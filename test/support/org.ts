@@ -73,8 +73,7 @@ export async function startOrg(
   // What the network operator does when it adds the organization.
   await ensureMemberStreams(nats, subjectPrefix, org);
   const own = await bus.connect({ kind: 'member', org }, `twinx-test-${org}`);
-  // Unless nats-server closed it (the organization was suspended).
-  disposers.add(async () => own.isClosed() || (await own.drain()));
+  disposers.add(() => own.drain());
   const started = await startOrgSubgraph(
     { org, databaseUrl: store.url, keySecret: KEY_SECRET, subjectPrefix, port: 0, host: '127.0.0.1', limits: options.limits, poolSize: 4 },
     own,
