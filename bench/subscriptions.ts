@@ -105,7 +105,7 @@ try {
     const data = new TextEncoder().encode(payload(eventId, i));
     await js.publish(names.eventSubject('acme', 'press-1', 'state'), data, {
       msgID: eventId,
-      headers: await signMessage('events.acme.press-1.state', data, signer),
+      headers: signMessage('events.acme.press-1.state', data, signer),
     });
   };
   const payload = (eventId: string, i: number) =>

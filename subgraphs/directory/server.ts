@@ -24,7 +24,6 @@ import { applyRevocationList, startDirectoryEvents } from './events.ts';
 import { Registry, REGISTRY_CHANNEL } from './registry.ts';
 import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
 
-
 /**
  * The request header in which a gateway names the members it composed (`acme,globex`). The
  * directory then hands out twins of those members only: a twin of a member the gateway refused
@@ -149,7 +148,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     await options.bus?.network.pushAccount(options.bus.natsUrl);
     const body = new TextEncoder().encode(JSON.stringify({ type: 'network.changed', at: new Date().toISOString() } satisfies NetworkChangedEvent));
     nats.publish(names.networkChangedSubject, body, {
-      headers: await signMessage('network.changed', body, { org: OPERATOR, key: await options.operatorKeys.signingKey() }),
+      headers: signMessage('network.changed', body, { org: OPERATOR, key: await options.operatorKeys.signingKey() }),
     });
     syncRevocationsQuietly();
   }

@@ -178,13 +178,13 @@ describe('a member on the bus with its own credentials', () => {
     // Signed by mallory with its real key, on its own subject: the ids inside are acme's.
     await jetstream(rogue).publish(names.eventSubject('mallory', 'press-1', 'state'), data, {
       msgID: forged.eventId,
-      headers: await signMessage('events.mallory.press-1.state', data, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
+      headers: signMessage('events.mallory.press-1.state', data, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
     });
     const lifecycle = { ...stateEvent(), type: 'twin', change: 'created', twin: { name: 'Hijacked', kind: 'press', tags: [], suppliedByIds: [] } };
     const lifecycleData = body(lifecycle);
     await jetstream(rogue).publish(names.eventSubject('mallory', 'press-1', 'twin'), lifecycleData, {
       msgID: lifecycle.eventId,
-      headers: await signMessage('events.mallory.press-1.twin', lifecycleData, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
+      headers: signMessage('events.mallory.press-1.twin', lifecycleData, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
     });
     await nextIsGenuine(2);
     expect((await gatewayRejections()).mismatch).toBeGreaterThan(rejected);
@@ -210,7 +210,7 @@ describe('a client that got onto the bus with more than a member’s rights', ()
     await publishAsAcme(
       'events.acme.press-1.state',
       forgedData,
-      await signMessage('events.acme.press-1.state', forgedData, { org: 'mallory', key: malloryKey }),
+      signMessage('events.acme.press-1.state', forgedData, { org: 'mallory', key: malloryKey }),
       forged.eventId,
     );
     // Claiming to be acme, signed with mallory's key.
@@ -224,7 +224,7 @@ describe('a client that got onto the bus with more than a member’s rights', ()
 
     // A genuine signature by acme over another body.
     const real = stateEvent();
-    const realHeaders = await signMessage('events.acme.press-1.state', body(real), { org: 'acme', key: await acme.issuer.keys.signingKey() });
+    const realHeaders = signMessage('events.acme.press-1.state', body(real), { org: 'acme', key: await acme.issuer.keys.signingKey() });
     await publishAsAcme('events.acme.press-1.state', body({ ...real, state: { ...real.state, status: 'OK' } }), realHeaders, real.eventId);
 
     // A forged lifecycle change for the directory's catalog, unsigned.
@@ -283,7 +283,7 @@ describe('a client that got onto the bus with more than a member’s rights', ()
     // Signed by mallory on its own subject, naming globex's grant.
     const claimed = body({ ...revocation, eventId: randomUUID() });
     await jetstream(rogue).publish(names.revocationSubject('mallory'), claimed, {
-      headers: await signMessage('revocations.mallory', claimed, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
+      headers: signMessage('revocations.mallory', claimed, { org: 'mallory', key: await mallory.issuer.keys.signingKey() }),
     });
     // A genuine revocation after them: once the directory and the gateway have it, they have seen the forged ones.
     const other = await net.orgs.globex!.grantToken({ partner: 'acme', scopes: ['twins:read', 'twins:subscribe'], selector: { idGlobs: ['globex:*'] } });

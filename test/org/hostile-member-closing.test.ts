@@ -151,7 +151,7 @@ describe('closing access', () => {
       state: { status: 'OK', updatedAt: null, metrics: [] },
     };
     const data = new TextEncoder().encode(JSON.stringify(event));
-    const headers = await signMessage('events.mallory.trap-1.state', data, { org: 'mallory', key: await mallory.issuer.keys.signingKey() });
+    const headers = signMessage('events.mallory.trap-1.state', data, { org: 'mallory', key: await mallory.issuer.keys.signingKey() });
     await jetstream(net.nats).publish(natsNames(net.subjectPrefix).eventSubject('mallory', 'trap-1', 'state'), data, { headers, msgID: event.eventId });
     await eventually(async () => expect((await readiness(net.gateway))['unknown-signer']).toBe(before + 1));
 

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ export interface OwnNatsServer {
   stop(): Promise<void>;
   start(): Promise<void>;
   dispose(): Promise<void>;
+  /** Lets this process end while the server runs (it is then stopped when the process exits). */
+  unref(): void;
 }
 
 /** Starts a nats-server trusting `trust` (new keys if none are given). */
@@ -44,6 +47,13 @@ export async function startNatsServer(trust?: NatsTrust): Promise<OwnNatsServer>
     async dispose() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
+    },
+    unref() {
+      child?.unref();
+      process.once('exit', () => {
+        child?.kill('SIGTERM');
+        rmSync(dir, { recursive: true, force: true });
+      });
     },
   };
   await server.start();

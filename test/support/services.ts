@@ -57,7 +57,7 @@ let ownServer: Promise<{ url: string } & NatsTrust> | undefined;
 async function runServer(): Promise<{ url: string } & NatsTrust> {
   if (process.env.VITEST) return (await import('vitest')).inject('nats');
   ownServer ??= startNatsServer().then((server) => {
-    process.once('exit', () => void server.stop());
+    server.unref();
     return { url: server.url, ...server.trust };
   });
   return ownServer;

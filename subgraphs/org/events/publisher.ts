@@ -79,7 +79,7 @@ export class OutboxPublisher {
         for (const event of events) {
           try {
             const body = new TextEncoder().encode(JSON.stringify(event.payload));
-            const headers = await signMessage(event.subject, body, signer!);
+            const headers = signMessage(event.subject, body, signer!);
             await this.js.publish(`${subjectPrefix}.${event.subject}`, body, { msgID: event.eventId, headers });
           } catch (error) {
             // Keep what JetStream acknowledged: committed below, not sent again.
