@@ -143,13 +143,14 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** Acts on a change of the registry: NATS account and streams, tokens forgotten, gateways told. */
   async function membershipActions(): Promise<void> {
     keys.forgetVerified();
-    await ensureNetworkStreams(nats, options.subjectPrefix);
-    for (const member of registry.composed()) await ensureMemberStreams(nats, options.subjectPrefix, member.slug);
-    await options.bus?.network.pushAccount(options.bus.natsUrl);
+    // Gateways first: closing access (a suspension) waits for nothing else.
     const body = new TextEncoder().encode(JSON.stringify({ type: 'network.changed', at: new Date().toISOString() } satisfies NetworkChangedEvent));
     nats.publish(names.networkChangedSubject, body, {
       headers: signMessage('network.changed', body, { org: OPERATOR, key: await options.operatorKeys.signingKey() }),
     });
+    await options.bus?.network.pushAccount(options.bus.natsUrl);
+    await ensureNetworkStreams(nats, options.subjectPrefix);
+    for (const member of registry.composed()) await ensureMemberStreams(nats, options.subjectPrefix, member.slug);
     syncRevocationsQuietly();
   }
 
