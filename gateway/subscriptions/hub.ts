@@ -33,6 +33,7 @@ export class EventHub {
   private readonly names: ReturnType<typeof natsNames>;
   private readonly live = new Set<Listener<FeedEvent>>();
   private readonly closedListeners = new Set<Listener<ClosedAccess>>();
+  /** Revoked tokens, as `<issuer> <jti>`: an organization revokes its own tokens only. */
   private readonly revoked = new Set<string>();
   private readonly feeds: ConsumerMessages[] = [];
   /** Messages dropped, by reason (`/readyz`). */
@@ -53,7 +54,7 @@ export class EventHub {
     this.pump(revocations, async (verified) => {
       if (verified.kind !== 'access-closed') return;
       const { announcement } = verified;
-      if (announcement.type === 'token.revoked') this.close({ kind: 'revoked', jti: announcement.jti });
+      if (announcement.type === 'token.revoked') this.close({ kind: 'revoked', org: announcement.org, jti: announcement.jti });
       else {
         await this.options.keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
         this.close({ kind: 'key-retired', org: announcement.org, kid: announcement.kid });
@@ -98,13 +99,13 @@ export class EventHub {
 
   /** Access closed: later subscriptions are refused, running ones told (and ended). */
   close(closed: ClosedAccess): void {
-    if (closed.kind === 'revoked') this.revoked.add(closed.jti);
+    if (closed.kind === 'revoked') this.revoked.add(`${closed.org} ${closed.jti}`);
     for (const listener of this.closedListeners) listener(closed);
   }
 
   /** What an organization's revocation list says (read when it joins, and now and then). */
   async apply(org: string, list: RevocationList): Promise<void> {
-    for (const { jti } of list.revoked) if (!this.revoked.has(jti)) this.close({ kind: 'revoked', jti });
+    for (const { jti } of list.revoked) if (!this.revoked.has(`${org} ${jti}`)) this.close({ kind: 'revoked', org, jti });
     for (const key of list.retiredKeys) {
       await this.options.keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
       this.close({ kind: 'key-retired', org, kid: key.kid });
@@ -122,8 +123,8 @@ export class EventHub {
     return () => this.closedListeners.delete(listener);
   }
 
-  isRevoked(jti: string): boolean {
-    return this.revoked.has(jti);
+  isRevoked(token: { org: string; jti: string }): boolean {
+    return this.revoked.has(`${token.org} ${token.jti}`);
   }
 
   /** The oldest event the stream still holds. */

@@ -194,7 +194,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
-    const revoked = ctx.tokens.filter((token) => deps.hub.isRevoked(token.jti));
+    const revoked = ctx.tokens.filter((token) => deps.hub.isRevoked(token));
     for (const token of revoked) deps.reporter.refused(token.token, TokenProblem.REVOKED);
     if (revoked.length > 0) throw failure(unauthenticated(TokenProblem.REVOKED));
     const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');

@@ -164,13 +164,14 @@ export function verifyNetworkTokens(presented: Presented, keys: NetworkKeys): Pr
 }
 
 /** Access closed after tokens were verified: a token revoked, a key retired, an organization taken out of the network. */
-export type ClosedAccess = { kind: 'revoked'; jti: string } | { kind: 'key-retired'; org: string; kid: string } | { kind: 'suspended'; org: string };
+export type ClosedAccess = { kind: 'revoked'; org: string; jti: string } | { kind: 'key-retired'; org: string; kid: string } | { kind: 'suspended'; org: string };
 
 /** Why a token no longer counts once `closed` happened, or null when it still counts. */
 export function closedFor(closed: ClosedAccess, token: VerifiedToken): TokenProblem | null {
   switch (closed.kind) {
     case 'revoked':
-      return token.jti === closed.jti ? TokenProblem.REVOKED : null;
+      // An organization revokes its own tokens only.
+      return token.org === closed.org && token.jti === closed.jti ? TokenProblem.REVOKED : null;
     case 'key-retired':
       return token.org === closed.org && token.kid === closed.kid ? TokenProblem.REVOKED : null;
     case 'suspended':

@@ -195,8 +195,9 @@ export function createDirectory(options: DirectoryOptions): Directory {
       operator = principal.scopes.has('grants:admin') ? principal.subject : null;
     }
     const verified = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
-    const jtis = verified.map((token) => token.jti);
-    const revoked = jtis.length === 0 ? [] : await db.revokedToken.findMany({ where: { jti: { in: jtis } }, select: { jti: true } });
+    // A revocation counts for its issuer's tokens only.
+    const revoked =
+      verified.length === 0 ? [] : await db.revokedToken.findMany({ where: { OR: verified.map(({ org, jti }) => ({ org, jti })) }, select: { jti: true } });
     return createDirectoryContext({
       db,
       registry,

@@ -1,6 +1,8 @@
--- Revoked member tokens are recorded too: the table keeps its rows (revoked grants) under its new name.
+-- Revoked member tokens are recorded too: the table keeps its rows (revoked grants) under its new
+-- name. A revocation counts only for its issuer's tokens: the key is (issuer, jti).
 ALTER TABLE "RevokedGrant" RENAME TO "RevokedToken";
-ALTER TABLE "RevokedToken" RENAME CONSTRAINT "RevokedGrant_pkey" TO "RevokedToken_pkey";
+ALTER TABLE "RevokedToken" DROP CONSTRAINT "RevokedGrant_pkey";
+ALTER TABLE "RevokedToken" ADD CONSTRAINT "RevokedToken_pkey" PRIMARY KEY ("org", "jti");
 ALTER TABLE "RevokedToken" ADD COLUMN "kind" TEXT NOT NULL DEFAULT 'GRANT';
 ALTER TABLE "RevokedToken" ALTER COLUMN "kind" DROP DEFAULT;
 
