@@ -164,7 +164,8 @@ export function verifyNetworkTokens(presented: Presented, keys: NetworkKeys): Pr
 }
 
 /** Access closed after tokens were verified: a token revoked, a key retired, an organization taken out of the network. */
-export type ClosedAccess = { kind: 'revoked'; org: string; jti: string } | { kind: 'key-retired'; org: string; kid: string } | { kind: 'suspended'; org: string };
+export type ClosedAccess =
+  { kind: 'revoked'; org: string; jti: string } | { kind: 'key-retired'; org: string; kid: string } | { kind: 'suspended'; org: string };
 
 /** Why a token no longer counts once `closed` happened, or null when it still counts. */
 export function closedFor(closed: ClosedAccess, token: VerifiedToken): TokenProblem | null {
