@@ -17,7 +17,8 @@ import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { presentedTokens, type Presented } from '../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
-import { fetchRevocations } from '../lib/tokens/revocations.ts';
+import { TokenProblem } from '../lib/tokens/tokens.ts';
+import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
 import { SubgraphDataSource } from './data-source.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
@@ -79,6 +80,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const keys = new NetworkKeys(
     (org) => (org === OPERATOR ? operatorJwks : memberOf(org)?.jwksUrl),
     (org) => registry.suspended.includes(org),
+    (org, kid) => hub.close({ kind: 'key-retired', org, kid }),
   );
   const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, keys, logger });
   let url = '';
@@ -107,19 +109,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw error;
     }
   };
-  /** Reads members' revocation lists: the issuer is the source of truth, whatever the bus carried. */
+  /** Reading members' keys and revocation lists, one reading after another (`stop()` waits for the last). */
+  let syncing: Promise<void> = Promise.resolve();
+  /** Reads members' keys and revocation lists: the issuer is the source of truth, whatever the bus carried. */
   const syncRevocations = (members: readonly Member[]) =>
-    Promise.all(
-      members.map(async (member) => {
-        try {
-          await hub.apply(member.slug, await fetchRevocations(member.subgraphUrl));
-        } catch (error) {
-          logger.warn({ err: error, org: member.slug }, 'revocation list not read, will retry');
-        }
-      }),
-    );
-  /** The reading of the revocation lists of the members that joined last. */
-  let joinedSynced: Promise<unknown> = Promise.resolve();
+    (syncing = syncing.then(() => readMembersAccess(members, keys, (org, list) => hub.apply(org, list), logger)));
   const supergraph = new RegistrySupergraph({
     directoryUrl: options.directoryUrl,
     logger,
@@ -131,7 +125,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         keys.forgetVerified();
         hub.close({ kind: 'suspended', org });
       }
-      joinedSynced = syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
+      void syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
     },
   });
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
@@ -152,7 +146,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
     subscriptions = subscriptionSchema(apiSchema, {
       hub,
-      reporter,
+      refusal: async (tokens) => {
+        for (const token of tokens) {
+          const problem = hub.isRevoked(token)
+            ? TokenProblem.REVOKED
+            : await keys.verify(token.token, [token.kind]).then(
+                () => null,
+                (error: unknown) =>
+                  error instanceof TwinxError ? ((error.details.reason as TokenProblem | undefined) ?? TokenProblem.INVALID) : TokenProblem.INVALID,
+              );
+          if (problem) {
+            reporter.refused(token.token, problem);
+            return problem;
+          }
+        }
+        return null;
+      },
       resolveTwin: async (query, variables, tokens) => {
         const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
         if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
@@ -193,17 +202,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     async start() {
       await apollo.start();
       // Known before any subscription starts: a revocation the bus lost still counts.
-      await joinedSynced;
+      await syncing;
       await hub.start();
       revocationsPoll = setInterval(() => void syncRevocations(registry.members), options.revocationsPollMs ?? 60_000);
       changes = options.nats.subscribe(natsNames(options.subjectPrefix).networkChangedSubject, {
         // Only what the network operator signed makes the gateway read the registry again.
         callback: (error, message) => {
           if (error) return;
-          verifyMessage(message, { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.messageKey(org, at) }).then(
+          verifyMessage(message, { subjectPrefix: options.subjectPrefix, keys }).then(
             () => supergraph.recompose(),
             (rejection: unknown) => {
-              hub.rejected.add(rejection instanceof RejectedMessage ? rejection.reason : 'unverifiable');
+              if (rejection instanceof RejectedMessage) hub.rejected.add(rejection.reason);
               logger.warn({ err: rejection, subject: message.subject }, 'membership announcement dropped');
             },
           );
@@ -241,6 +250,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async stop() {
       ready = false;
       clearInterval(revocationsPoll);
+      await syncing;
       changes?.unsubscribe();
       for (const socket of webSockets.clients) socket.close(1001, 'the gateway is going away');
       await graphqlWs.dispose();

@@ -1,8 +1,9 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { RejectedMessage, RejectionCounts, verifyMessage, type VerifiedMessage } from '../../lib/bus/signing.ts';
+import { fromJetStream, RejectedMessage, RejectionCounts, verifyMessage, type VerifiedMessage } from '../../lib/bus/signing.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { natsNames, type NatsConnection } from '../../lib/nats.ts';
+import type { JWK } from 'jose';
 import type { ClosedAccess, NetworkKeys } from '../../lib/tokens/network.ts';
 import type { RevocationList } from '../../lib/tokens/revocations.ts';
 
@@ -33,8 +34,8 @@ export class EventHub {
   private readonly names: ReturnType<typeof natsNames>;
   private readonly live = new Set<Listener<FeedEvent>>();
   private readonly closedListeners = new Set<Listener<ClosedAccess>>();
-  /** Revoked tokens, as `<issuer> <jti>`: an organization revokes its own tokens only. */
-  private readonly revoked = new Set<string>();
+  /** Revoked tokens (`<issuer> <jti>`: an organization revokes its own tokens only), until they would have expired (ms). */
+  private readonly revoked = new Map<string, number>();
   private readonly feeds: ConsumerMessages[] = [];
   /** Messages dropped, by reason (`/readyz`). */
   readonly rejected = new RejectionCounts();
@@ -54,11 +55,8 @@ export class EventHub {
     this.pump(revocations, async (verified) => {
       if (verified.kind !== 'access-closed') return;
       const { announcement } = verified;
-      if (announcement.type === 'token.revoked') this.close({ kind: 'revoked', org: announcement.org, jti: announcement.jti });
-      else {
-        await this.options.keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
-        this.close({ kind: 'key-retired', org: announcement.org, kid: announcement.kid });
-      }
+      if (announcement.type === 'token.revoked') this.revoke(announcement.org, announcement.jti, announcement.expiresAt);
+      else await this.retireKey(announcement.org, announcement.kid, Date.parse(announcement.at));
     });
     this.pump(events, (verified, message) => {
       if (verified.kind !== 'event') return;
@@ -74,42 +72,43 @@ export class EventHub {
   private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown, replay = false): void {
     void (async () => {
       for await (const message of messages) {
-        let verified: VerifiedMessage;
         try {
-          verified = await verifyMessage(
-            { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
-            { subjectPrefix: this.options.subjectPrefix, keysOf: (org, at) => this.options.keys.messageKey(org, at) },
-          );
+          await handle(await verifyMessage(fromJetStream(message), { subjectPrefix: this.options.subjectPrefix, keys: this.options.keys }), message);
         } catch (error) {
-          const reason = error instanceof RejectedMessage ? error.reason : 'unverifiable';
-          if (!replay) {
-            this.rejected.add(reason);
-            this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq, reason }, 'bus message dropped');
+          if (!(error instanceof RejectedMessage)) this.options.logger.error({ err: error, subject: message.subject }, 'event not handled, skipped');
+          else if (!replay) {
+            this.rejected.add(error.reason);
+            this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'bus message dropped');
           }
-          continue;
-        }
-        try {
-          await handle(verified, message);
-        } catch (error) {
-          this.options.logger.error({ err: error, subject: message.subject }, 'event not handled, skipped');
         }
       }
     })();
   }
 
-  /** Access closed: later subscriptions are refused, running ones told (and ended). */
+  /** Access closed: running subscriptions resting on it are told (and ended). */
   close(closed: ClosedAccess): void {
-    if (closed.kind === 'revoked') this.revoked.add(`${closed.org} ${closed.jti}`);
     for (const listener of this.closedListeners) listener(closed);
   }
 
-  /** What an organization's revocation list says (read when it joins, and now and then). */
+  /** A token revoked by its issuer: refused from now on, until it would have expired anyway. */
+  private revoke(org: string, jti: string, expiresAt: string): void {
+    const key = `${org} ${jti}`;
+    if (this.revoked.has(key)) return;
+    this.revoked.set(key, Date.parse(expiresAt));
+    this.close({ kind: 'revoked', org, jti });
+  }
+
+  /** A key retired by its organization from `at` (ms); what rests on it is closed once. */
+  private async retireKey(org: string, kid: string, at: number, jwk?: JWK): Promise<void> {
+    if (await this.options.keys.retire(org, kid, at, jwk)) this.close({ kind: 'key-retired', org, kid });
+  }
+
+  /** What an organization's revocation list says (read when it joins, and now and then); forgets revocations of tokens now expired. */
   async apply(org: string, list: RevocationList): Promise<void> {
-    for (const { jti } of list.revoked) if (!this.revoked.has(`${org} ${jti}`)) this.close({ kind: 'revoked', org, jti });
-    for (const key of list.retiredKeys) {
-      await this.options.keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
-      this.close({ kind: 'key-retired', org, kid: key.kid });
-    }
+    const now = Date.now();
+    for (const [key, until] of this.revoked) if (until < now) this.revoked.delete(key);
+    for (const { jti, expiresAt } of list.revoked) this.revoke(org, jti, expiresAt);
+    for (const key of list.retiredKeys) await this.retireKey(org, key.kid, Date.parse(key.retiredAt), key.jwk);
   }
 
   /** Live events from now on. */

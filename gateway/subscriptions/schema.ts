@@ -17,7 +17,6 @@ import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
-import type { AccessReporter } from '../access-reports.ts';
 import type { EventHub, FeedEvent } from './hub.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
@@ -79,8 +78,11 @@ export interface SubscriptionContext {
 
 export interface SubscriptionDeps {
   hub: EventHub;
-  /** Tells organizations of refused attempts with tokens they issued. */
-  reporter: AccessReporter;
+  /**
+   * Why the connection's tokens no longer count (revoked, key retired, issuer or holder
+   * suspended since the connection was opened), or null: checked for every new subscription.
+   */
+  refusal: (tokens: readonly PresentedToken[]) => Promise<TokenProblem | null>;
   /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
   resolveTwin: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<unknown>;
 }
@@ -194,9 +196,8 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
-    const revoked = ctx.tokens.filter((token) => deps.hub.isRevoked(token));
-    for (const token of revoked) deps.reporter.refused(token.token, TokenProblem.REVOKED);
-    if (revoked.length > 0) throw failure(unauthenticated(TokenProblem.REVOKED));
+    const refusal = await deps.refusal(ctx.tokens);
+    if (refusal) throw failure(unauthenticated(refusal));
     const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;

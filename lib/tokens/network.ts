@@ -9,8 +9,15 @@ export type PresentedToken = VerifiedToken & { token: string };
 
 const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1).max(128) }).passthrough()).max(100) });
 
-/** Shortest time between two reads of one organization's JWKS prompted by unknown key ids (a flood of made-up ids costs one read per second), in ms. */
-const COOLDOWN_MS = 1000;
+/** Shortest time between two reads of one organization's JWKS prompted by tokens with unknown key ids (a flood of made-up ids costs one read per second), in ms. */
+const TOKEN_COOLDOWN_MS = 1000;
+/**
+ * ... prompted by bus messages with unknown key ids, in ms: a message waits for such a read at
+ * most MESSAGE_WAIT_MS, and only once per cooldown, so that a member signing with made-up keys
+ * (its JWKS answering slowly) holds back the shared event feed for 0.5 s every 30 s at most.
+ */
+const MESSAGE_COOLDOWN_MS = 30_000;
+const MESSAGE_WAIT_MS = 500;
 
 /** A public key, and since when it is retired. */
 interface KnownKey {
@@ -23,15 +30,21 @@ interface KnownKey {
  * One organization's public keys, as learned from its JWKS. A key stays known until it is
  * retired (announced, or absent from a later read of the JWKS), not until a cache expires: an
  * organization being down does not make its keys unknown (ARCHITECTURE.md, "Trust between
- * members"). An unknown key id prompts a read, at most once per cooldown. A retired key is kept
- * for what it signed before it was retired: events a subscription replays.
+ * members"). An unknown key id prompts a read (a key the organization may have just created),
+ * within limits. A retired key is kept for what it signed before it was retired: events a
+ * subscription replays.
  */
 class OrgKeys {
   private readonly keys = new Map<string, KnownKey>();
   private lastRead = 0;
+  private lastMessageRead = 0;
   private reading?: Promise<void>;
 
-  constructor(readonly jwksUrl: string) {}
+  constructor(
+    readonly jwksUrl: string,
+    /** Called for each key found retired by a read of the JWKS. */
+    private readonly onRetired: (kid: string) => void,
+  ) {}
 
   /** Reads the JWKS: keys it no longer lists are retired from now. */
   refresh(): Promise<void> {
@@ -43,7 +56,7 @@ class OrgKeys {
         const { keys } = jwksSchema.parse(await response.json());
         const listed = new Set(keys.map((jwk) => jwk.kid));
         for (const jwk of keys) if (!this.keys.has(jwk.kid)) this.keys.set(jwk.kid, { key: await importKey(jwk), retiredAt: Infinity });
-        for (const kid of this.keys.keys()) if (!listed.has(kid)) this.retire(kid, Date.now());
+        for (const kid of this.keys.keys()) if (!listed.has(kid) && (await this.retire(kid, Date.now()))) this.onRetired(kid);
       } finally {
         this.reading = undefined;
       }
@@ -51,30 +64,43 @@ class OrgKeys {
     return this.reading;
   }
 
-  /**
-   * Key lookup for what was signed at `at` (ms): a key retired since then still counts for it.
-   * An unknown key id (a key the organization may have just created) makes it read the JWKS:
-   * at once for a message on the bus (only the organization can publish on its subjects), once
-   * the cooldown since the last read has passed for a token (anyone can present one): a wait,
-   * never a wrong refusal.
-   */
-  keyAt(at: number, cooldown: boolean): JWTVerifyGetKey {
+  /** Key lookup for tokens: an unknown key id waits for a read of the JWKS once the cooldown has passed (a wait, never a wrong refusal). */
+  readonly tokenKey: JWTVerifyGetKey = async ({ kid }) => {
+    if (typeof kid === 'string' && !this.keys.has(kid)) {
+      await sleep(Math.max(0, this.lastRead + TOKEN_COOLDOWN_MS - Date.now()));
+      if (!this.keys.has(kid)) await this.refresh();
+    }
+    return this.lookup(kid, Date.now());
+  };
+
+  /** Key lookup for a message the bus stored at `at` (ms): a key retired since then still counts for it. */
+  messageKey(at: number): JWTVerifyGetKey {
     return async ({ kid }) => {
-      if (typeof kid !== 'string') throw new errors.JWKSNoMatchingKey();
-      if (!this.keys.has(kid)) {
-        if (cooldown) await sleep(Math.max(0, this.lastRead + COOLDOWN_MS - Date.now()));
-        if (!this.keys.has(kid)) await this.refresh();
+      if (typeof kid === 'string' && !this.keys.has(kid) && Date.now() - this.lastMessageRead >= MESSAGE_COOLDOWN_MS) {
+        this.lastMessageRead = Date.now();
+        const read = this.refresh().catch(() => undefined);
+        await Promise.race([read, sleep(MESSAGE_WAIT_MS)]);
       }
-      const known = this.keys.get(kid);
-      if (!known || known.retiredAt <= at) throw new errors.JWKSNoMatchingKey();
-      return known.key;
+      return this.lookup(kid, at);
     };
   }
 
-  retire(kid: string, at: number, jwk?: JWK): Promise<void> | void {
+  private lookup(kid: unknown, at: number): CryptoKey {
+    const known = typeof kid === 'string' ? this.keys.get(kid) : undefined;
+    if (!known || known.retiredAt <= at) throw new errors.JWKSNoMatchingKey();
+    return known.key;
+  }
+
+  /** Retires a key from `at` (ms); `jwk` makes a key never seen known for what it signed before. True when it was not retired yet. */
+  async retire(kid: string, at: number, jwk?: JWK): Promise<boolean> {
     const known = this.keys.get(kid);
-    if (known) known.retiredAt = Math.min(known.retiredAt, at);
-    else if (jwk) return importKey(jwk).then((key) => void this.keys.set(kid, { key, retiredAt: at }));
+    if (known) {
+      const newly = known.retiredAt === Infinity;
+      known.retiredAt = Math.min(known.retiredAt, at);
+      return newly;
+    }
+    if (jwk) this.keys.set(kid, { key: await importKey(jwk), retiredAt: at });
+    return false;
   }
 }
 
@@ -93,11 +119,13 @@ export class NetworkKeys {
 
   /**
    * `jwksUrlOf` answers for members (and the operator) only: any other issuer is unknown.
-   * `isSuspended`: grants held by a suspended member are refused too.
+   * `isSuspended`: grants held by a suspended member are refused too. `onRetired`: a key found
+   * retired by a read of its organization's JWKS (not announced).
    */
   constructor(
     private readonly jwksUrlOf: (org: string) => string | undefined,
     private readonly isSuspended: (org: string) => boolean = () => false,
+    private readonly onRetired: (org: string, kid: string) => void = () => undefined,
   ) {}
 
   private keysOf(org: string): OrgKeys | undefined {
@@ -105,7 +133,10 @@ export class NetworkKeys {
     if (url === undefined) return undefined;
     let keys = this.orgs.get(org);
     if (keys?.jwksUrl !== url) {
-      keys = new OrgKeys(url);
+      keys = new OrgKeys(url, (kid) => {
+        this.verified.clear();
+        this.onRetired(org, kid);
+      });
       this.orgs.set(org, keys);
     }
     return keys;
@@ -113,26 +144,27 @@ export class NetworkKeys {
 
   /** Key lookup for tokens `org` signed; undefined for an organization that is not a member. */
   getKey(org: string): JWTVerifyGetKey | undefined {
-    return this.keysOf(org)?.keyAt(Date.now(), true);
+    return this.keysOf(org)?.tokenKey;
   }
 
   /** Key lookup for a message `org` signed that the bus stored at `at` (ms); undefined for an organization that is not a member. */
   messageKey(org: string, at: number): JWTVerifyGetKey | undefined {
-    return this.keysOf(org)?.keyAt(at, false);
+    return this.keysOf(org)?.messageKey(at);
   }
 
-  /** Reads an organization's JWKS now (e.g. when it joins), so that its keys are known before they are needed. */
+  /** Reads an organization's JWKS now (when it joins, and now and then), so that its keys are known before they are needed. */
   async refresh(org: string): Promise<void> {
     await this.keysOf(org)?.refresh();
   }
 
   /**
    * A key retired by its organization (`at`, ms): nothing it signs from then on counts. `jwk`
-   * makes a key never seen known for what it signed before.
+   * makes a key never seen known for what it signed before. True when it was not retired yet.
    */
-  async retire(org: string, kid: string, at: number, jwk?: JWK): Promise<void> {
-    await this.keysOf(org)?.retire(kid, at, jwk);
-    this.verified.clear();
+  async retire(org: string, kid: string, at: number, jwk?: JWK): Promise<boolean> {
+    const newly = (await this.keysOf(org)?.retire(kid, at, jwk)) ?? false;
+    if (newly) this.verified.clear();
+    return newly;
   }
 
   /** Membership changed: tokens verified for an organization that left must not be recalled. */
@@ -140,15 +172,21 @@ export class NetworkKeys {
     this.verified.clear();
   }
 
+  /** Whether a verified token still counts: its issuer a member, a grant's holder not suspended. */
+  private stillCounts(token: PresentedToken): boolean {
+    return this.jwksUrlOf(token.org) !== undefined && !(token.kind === 'grant' && this.isSuspended(token.partner));
+  }
+
   /** Verifies a token against its issuer's keys, or recalls its verification. */
   async verify(token: string, kinds: readonly TokenKind[]): Promise<PresentedToken> {
     const known = this.verified.get(token, kinds);
-    if (known && known.expiresAt.getTime() > Date.now()) return known;
+    // Checked again on recall: a verification that finished just after a suspension is not trusted.
+    if (known && known.expiresAt.getTime() > Date.now() && this.stillCounts(known)) return known;
     const org = claimedIssuer(token);
     const getKey = org === null ? undefined : this.getKey(org);
     if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
     const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
-    if (verified.kind === 'grant' && this.isSuspended(verified.partner)) throw unauthenticated(TokenProblem.INVALID);
+    if (!this.stillCounts(verified)) throw unauthenticated(TokenProblem.INVALID);
     this.verified.set(token, verified);
     return verified;
   }
@@ -174,7 +212,8 @@ export function closedFor(closed: ClosedAccess, token: VerifiedToken): TokenProb
       // An organization revokes its own tokens only.
       return token.org === closed.org && token.jti === closed.jti ? TokenProblem.REVOKED : null;
     case 'key-retired':
-      return token.org === closed.org && token.kid === closed.kid ? TokenProblem.REVOKED : null;
+      // As its issuer and every other place then refuse it: its key is not valid any more.
+      return token.org === closed.org && token.kid === closed.kid ? TokenProblem.INVALID : null;
     case 'suspended':
       // The suspended organization's own tokens, and the grants others gave it.
       return token.org === closed.org || (token.kind === 'grant' && token.partner === closed.org) ? TokenProblem.INVALID : null;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { Logger } from '../logger.ts';
+import type { NetworkKeys } from './network.ts';
 
 /**
  * Where an organization publishes the access it closed: its revoked tokens that have not
@@ -23,4 +25,26 @@ export async function fetchRevocations(subgraphUrl: string, timeoutMs = 3000): P
   const response = await fetch(new URL(REVOCATIONS_PATH, subgraphUrl), { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`${REVOCATIONS_PATH}: HTTP ${response.status}`);
   return revocationListSchema.parse(await response.json());
+}
+
+/**
+ * Reads each member's keys (JWKS) and revocation list, and hands each list to `apply`: what
+ * gateways and the directory do when they start, when a member joins and now and then. A member
+ * that cannot be read is logged and read again next time.
+ */
+export async function readMembersAccess(
+  members: readonly { slug: string; subgraphUrl: string }[],
+  keys: Pick<NetworkKeys, 'refresh'>,
+  apply: (org: string, list: RevocationList) => Promise<void>,
+  logger: Logger,
+): Promise<void> {
+  await Promise.all(
+    members.map(async (member) => {
+      try {
+        await Promise.all([keys.refresh(member.slug), fetchRevocations(member.subgraphUrl).then((list) => apply(member.slug, list))]);
+      } catch (error) {
+        logger.warn({ err: error, org: member.slug }, 'keys or revocation list not read, will retry');
+      }
+    }),
+  );
 }

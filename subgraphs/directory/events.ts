@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { OPERATOR_DURABLES } from '../../lib/bus/credentials.ts';
-import { RejectedMessage, verifyMessage, type RejectionCounts } from '../../lib/bus/signing.ts';
+import { fromJetStream, RejectedMessage, verifyMessage, type RejectionCounts } from '../../lib/bus/signing.ts';
 import type { AccessClosedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { consumeDurable, natsNames, type NatsConnection } from '../../lib/nats.ts';
@@ -56,23 +56,20 @@ async function applyAccessClosed(db: DirectoryDb, keys: NetworkKeys, announcemen
  * Keeps the catalog current from the organizations' twin lifecycle events, and records the
  * tokens they revoke and the keys they retire. Both consumers are durable and ordered: the
  * directory catches up on whatever happened while it was down. A message that is not what its
- * subject's organization signed is counted and dropped, never applied; one whose signer's keys
- * cannot be read right now is tried again.
+ * subject's organization signed is counted and dropped, never applied.
  */
 export async function startDirectoryEvents(options: DirectoryEventsOptions): Promise<{ stop: () => Promise<void> }> {
   const { db, nats, logger, keys } = options;
   const names = natsNames(options.subjectPrefix);
   const verified = async (message: JsMsg) => {
     try {
-      return await verifyMessage(
-        { subject: message.subject, data: message.data, headers: message.headers, storedAt: message.info.timestampNanos / 1e6 },
-        { subjectPrefix: options.subjectPrefix, keysOf: (org, at) => keys.messageKey(org, at) },
-      );
+      return await verifyMessage(fromJetStream(message), { subjectPrefix: options.subjectPrefix, keys });
     } catch (error) {
       if (!(error instanceof RejectedMessage)) throw error;
       // A member the registry lists a moment later (its first events can come before this
-      // replica heard of it): tried again a few times, then dropped like any other refusal.
-      if (error.reason === 'unknown-signer' && message.info.deliveryCount < UNKNOWN_SIGNER_DELIVERIES) throw error;
+      // replica heard of it), a key its JWKS did not list yet: tried again a few times (the
+      // lookup reads the JWKS meanwhile), then dropped like any other refusal.
+      if ((error.reason === 'unknown-signer' || error.reason === 'unknown-key') && message.info.deliveryCount < UNKNOWN_SIGNER_DELIVERIES) throw error;
       options.rejected.add(error.reason);
       logger.warn({ subject: message.subject, seq: message.seq, reason: error.reason, err: error }, 'bus message refused');
       return null;

@@ -14,7 +14,7 @@ import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnecti
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
-import { fetchRevocations } from '../../lib/tokens/revocations.ts';
+import { readMembersAccess } from '../../lib/tokens/revocations.ts';
 import { claimedIssuer } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from '../org/auth/keys.ts';
@@ -123,22 +123,17 @@ export function createDirectory(options: DirectoryOptions): Directory {
     logger.info({ members: registry.composed().map((m) => `${m.slug}:${m.status}`) }, 'directory schema rebuilt');
   }
 
-  /** Reads every member's revocation list: the issuer is the source of truth, whatever the bus carried. */
+  /** Reads every member's keys and revocation list: the issuer is the source of truth, whatever the bus carried. */
   async function syncRevocations(): Promise<void> {
     await db.revokedToken.deleteMany({ where: { expiresAt: { lt: new Date() } } });
-    await Promise.all(
-      registry.composed().map(async (member) => {
-        try {
-          await applyRevocationList(db, keys, member.slug, await fetchRevocations(member.subgraphUrl));
-        } catch (error) {
-          logger.warn({ err: error, org: member.slug }, 'revocation list not read, will retry');
-        }
-      }),
-    );
+    await readMembersAccess(registry.composed(), keys, (org, list) => applyRevocationList(db, keys, org, list), logger);
   }
 
-  const quietly = (what: string, run: () => Promise<void>) => () => void run().catch((error) => logger.error({ err: error }, `${what} failed`));
-  const syncRevocationsQuietly = quietly('revocation sync', syncRevocations);
+  /** Revocation lists read one after another; `stop()` waits for the last. */
+  let syncing: Promise<void> = Promise.resolve();
+  const syncRevocationsQuietly = () => {
+    syncing = syncing.then(syncRevocations).catch((error: unknown) => logger.error({ err: error }, 'revocation sync failed'));
+  };
 
   /** Acts on a change of the registry: NATS account and streams, tokens forgotten, gateways told. */
   async function membershipActions(): Promise<void> {
@@ -179,7 +174,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     return refreshing;
   }
 
-  const refreshQuietly = quietly('registry refresh', () => refresh());
+  const refreshQuietly = () => void refresh().catch((error: unknown) => logger.error({ err: error }, 'registry refresh failed'));
 
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
@@ -263,6 +258,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       });
       await events?.stop();
       await refreshing.catch(() => undefined);
+      await syncing;
       await apollo?.stop();
     },
   };

@@ -9,6 +9,7 @@ import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer, KEY_SECRET, type TestOrg } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
+import type { Client } from 'graphql-ws';
 import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
 
 /**
@@ -28,22 +29,27 @@ let second: Gateway;
 const EVENTS = `subscription($after: String) { twinEvents(filter: { types: [STATE] }, after: $after) { twinId } }`;
 const LIST = `{ twins(first: 50) { edges { node { id } } } }`;
 
-/** Subscriptions with these tokens on both gateways, from the end of the stream. */
-async function subscribeOnBoth(headers: Record<string, string>): Promise<TestSubscription[]> {
+/** Subscriptions with these tokens on both gateways (a connection each), from the end of the stream. */
+async function subscribeOnBoth(headers: Record<string, string>): Promise<(TestSubscription & { client: Client })[]> {
   const after = await endOfStream(net);
   return [net.gateway, second].map((gateway) => {
     const client = connect(gateway.url, headers);
     disposers.add(async () => client.dispose());
-    return subscribe(client, EVENTS, { after });
+    return { ...subscribe(client, EVENTS, { after }), client };
   });
 }
 
-/** Each subscription's next result is an error with this reason, and the subscription is over. */
-async function endedWith(subscriptions: TestSubscription[], reason: string): Promise<void> {
+/**
+ * Each subscription's next result is an error with this reason, the subscription is over, and a
+ * new one on the same connection (opened while the tokens still counted) is refused the same way.
+ */
+async function endedWith(subscriptions: (TestSubscription & { client: Client })[], reason: string): Promise<void> {
   for (const subscription of subscriptions) {
     const last = await subscription.next();
     expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason });
     await subscription.completed;
+    const again = await subscribe(subscription.client, EVENTS).next();
+    expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason });
   }
 }
 
@@ -78,7 +84,7 @@ describe('closing access', () => {
     await acme.auth.sync();
     const fresh = bearer(await acme.memberToken('viewer', 'new-key-holder'));
     expect(await retireKey(acme.db, 'acme', old.kid)).toBe(true);
-    await endedWith(subscriptions, 'REVOKED');
+    await endedWith(subscriptions, 'INVALID');
     for (const gateway of [net.gateway, second]) {
       const refused = await graphql(gateway.url, LIST, undefined, headers);
       expect(refused.status).toBe(401);

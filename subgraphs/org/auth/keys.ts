@@ -62,8 +62,8 @@ export class KeyRing {
   private published: JWK[] = [];
   private loaded = 0;
   private loading: Promise<void> = Promise.resolve();
-  /** The signing key, decrypted once per key rather than once per signature. */
-  private signer?: { kid: string; privateKey: Promise<CryptoKey> };
+  /** Private keys, decrypted once per key rather than once per signature. */
+  private readonly decrypted = new Map<string, Promise<CryptoKey>>();
 
   constructor(
     private readonly db: OrgDb,
@@ -109,15 +109,27 @@ export class KeyRing {
     return { keys: this.published };
   }
 
-  /** The newest key that is not retired, decrypted (once per key); read through `client` within a transaction. */
+  /** The newest key that is not retired, decrypted; read through `client` within a transaction. */
   async signingKey(client: Pick<OrgDb, 'signingKey'> = this.db): Promise<{ kid: string; privateKey: CryptoKey }> {
     const row = await client.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' }, select: { kid: true, privateJwe: true } });
     if (!row) throw new Error('the organization has no signing key: run `twinx org init`');
-    if (this.signer?.kid !== row.kid) {
-      const privateJwk = unseal(row.privateJwe, this.keySecret, row.kid).then((text) => JSON.parse(text) as JWK);
-      this.signer = { kid: row.kid, privateKey: privateJwk.then((jwk) => importJWK(jwk, TOKEN_ALGORITHM) as Promise<CryptoKey>) };
+    return { kid: row.kid, privateKey: await this.decrypt(row) };
+  }
+
+  /** One key, retired or not, decrypted: a retirement is announced with the key it retires (it can only close access). */
+  async keyOf(kid: string, client: Pick<OrgDb, 'signingKey'> = this.db): Promise<{ kid: string; privateKey: CryptoKey }> {
+    return { kid, privateKey: await this.decrypt(await client.signingKey.findUniqueOrThrow({ where: { kid }, select: { kid: true, privateJwe: true } })) };
+  }
+
+  private decrypt(row: { kid: string; privateJwe: string }): Promise<CryptoKey> {
+    let key = this.decrypted.get(row.kid);
+    if (!key) {
+      key = unseal(row.privateJwe, this.keySecret, row.kid).then((text) => importJWK(JSON.parse(text) as JWK, TOKEN_ALGORITHM) as Promise<CryptoKey>);
+      // A failure (a wrong key secret) is not remembered: the next signature tries again.
+      key.catch(() => this.decrypted.delete(row.kid));
+      this.decrypted.set(row.kid, key);
     }
-    return { kid: row.kid, privateKey: await this.signer.privateKey };
+    return key;
   }
 }
 

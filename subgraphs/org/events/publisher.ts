@@ -75,11 +75,15 @@ export class OutboxPublisher {
         const done: bigint[] = [];
         let failure: unknown = null;
         // Through the transaction: a store with a single connection (PGlite) has no other.
-        const signer = events.length > 0 ? { org, key: await keys.signingKey(tx) } : null;
+        const key = events.length > 0 ? await keys.signingKey(tx) : null;
         for (const event of events) {
           try {
+            const payload = event.payload as { type?: string; kid?: string };
+            // A key's retirement is signed by that key: whoever still trusts it can check at once
+            // (no need to learn a newer key first), and a retirement can only close access.
+            const signer = { org, key: payload.type === 'key.retired' ? await keys.keyOf(payload.kid!, tx) : key! };
             const body = new TextEncoder().encode(JSON.stringify(event.payload));
-            const headers = signMessage(event.subject, body, signer!);
+            const headers = signMessage(event.subject, body, signer);
             await this.js.publish(`${subjectPrefix}.${event.subject}`, body, { msgID: event.eventId, headers });
           } catch (error) {
             // Keep what JetStream acknowledged: committed below, not sent again.
