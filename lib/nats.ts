@@ -90,8 +90,9 @@ export function natsNames(prefix: string) {
   };
 }
 
-/** JetStream API error code (JetStreamApiCodes.StreamNotFound). */
+/** JetStream API error codes (JetStreamApiCodes.StreamNotFound, ConsumerNotFound). */
 const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
 
 /** Creates the stream, or brings an existing one to this configuration. */
 export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
@@ -110,8 +111,34 @@ export const DAY_NS = 24 * 3600 * 1e9;
 export const DEDUPE_WINDOW_NS = 120e9;
 
 /**
- * Makes sure the network's shared streams exist. The network operator's services do it: nobody
- * else may create, change or purge a stream.
+ * The durable consumers of the network's streams, created with them by the network operator:
+ * their users may take their messages but not create consumers (a push consumer delivers where
+ * its creator says, whatever that one may publish).
+ */
+export const DURABLES = {
+  /** The directory's catalog, from every organization's lifecycle events. */
+  catalog: 'directory-catalog',
+  /** The directory's record of revoked tokens and retired keys. */
+  revocations: 'directory-revocations',
+  /** An organization's device telemetry (a work queue: replicas share it). */
+  ingest: 'org-ingest',
+  /** Gateways' access reports to an organization. */
+  accessReports: 'org-access-reports',
+} as const;
+
+/** Creates a durable consumer unless it exists (its configuration is then left as it is). */
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, config.durable_name);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === CONSUMER_NOT_FOUND)) throw error;
+    await jsm.consumers.add(stream, config);
+  }
+}
+
+/**
+ * Makes sure the network's shared streams and the directory's consumers exist. The network
+ * operator's services do it: nobody else may create, change or purge a stream or a consumer.
  */
 export async function ensureNetworkStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
   const names = natsNames(subjectPrefix);
@@ -122,9 +149,13 @@ export async function ensureNetworkStreams(nats: NatsConnection, subjectPrefix: 
   await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
   // Kept longer than any token lives (grants: at most 366 days).
   await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
+  // Applied in order, one at a time.
+  const inOrder = { ack_policy: AckPolicy.Explicit, max_ack_pending: 1 };
+  await ensureConsumer(jsm, names.eventsStream, { durable_name: DURABLES.catalog, filter_subject: names.lifecycleFilter, ...inOrder });
+  await ensureConsumer(jsm, names.revocationsStream, { durable_name: DURABLES.revocations, filter_subject: names.revocationsSubjects, ...inOrder });
 }
 
-/** Makes sure the streams of one member exist: its devices' telemetry, its dead letters, gateways' reports to it. */
+/** Makes sure the streams of one member exist (its devices' telemetry, its dead letters, gateways' reports to it), with their consumers. */
 export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: string, org: string): Promise<void> {
   const names = natsNames(subjectPrefix);
   const jsm = await jetstreamManager(nats);
@@ -140,6 +171,9 @@ export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: s
     duplicate_window: DEDUPE_WINDOW_NS,
     max_msg_size: ACCESS_REPORT_LIMITS.bytes,
   });
+  // Batches in parallel (each is idempotent); a batch not acknowledged in 30 s is delivered again.
+  await ensureConsumer(jsm, names.ingestStream(org), { durable_name: DURABLES.ingest, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });
+  await ensureConsumer(jsm, names.accessReportStream(org), { durable_name: DURABLES.accessReports, ack_policy: AckPolicy.Explicit, max_ack_pending: 1 });
 }
 
 /** Deletes every stream of a deployment's subject prefix (tests, benchmarks, teardown). */
@@ -163,8 +197,8 @@ export interface Consuming {
 export interface KeepConsumingOptions {
   nats: NatsConnection;
   stream: string;
-  /** The durable consumer: replicas sharing it share the work. */
-  consumer: Partial<ConsumerConfig> & { durable_name: string };
+  /** The durable consumer (one of DURABLES): replicas sharing it share the work. */
+  durable: string;
   /** Messages asked for at a time. */
   maxMessages: number;
   /** Handles one message, in order; it acknowledges it (or not) itself. */
@@ -175,26 +209,25 @@ export interface KeepConsumingOptions {
 }
 
 /**
- * Consumes a stream through a durable consumer until stopped. While the stream does not exist
- * yet (the network operator creates members' streams when it adds them) or cannot be reached,
- * it waits and tries again: a service starts whatever the order.
+ * Consumes a stream through its durable consumer until stopped. While they do not exist yet
+ * (the network operator creates members' streams and consumers when it adds them) or cannot be
+ * reached, it waits and tries again: a service starts whatever the order.
  */
 export function keepConsuming(options: KeepConsumingOptions): Consuming {
-  const log = options.logger.child({ stream: options.stream, consumer: options.consumer.durable_name });
+  const log = options.logger.child({ stream: options.stream, consumer: options.durable });
   let messages: ConsumerMessages | undefined;
   let stopped = false;
   const stop = new AbortController();
   const done = (async () => {
     while (!stopped) {
       try {
-        await (await jetstreamManager(options.nats)).consumers.add(options.stream, options.consumer);
-        messages = await (
-          await jetstream(options.nats).consumers.get(options.stream, options.consumer.durable_name)
-        ).consume({ max_messages: options.maxMessages });
+        messages = await (await jetstream(options.nats).consumers.get(options.stream, options.durable)).consume({ max_messages: options.maxMessages });
         if (stopped) await messages.close();
         for await (const message of messages) await options.handle(message);
+        if (!stopped) throw new Error('the consumer stopped delivering');
       } catch (error) {
-        log.warn({ err: error }, 'not consuming yet (is the stream there? has the network operator added this organization?), will retry');
+        messages = undefined;
+        log.warn({ err: error }, 'not consuming (are the stream and its consumer there? has the network operator added this organization?), will retry');
         await sleep(options.retryMs ?? 2000, undefined, { signal: stop.signal }).catch(() => undefined);
       }
     }
@@ -212,26 +245,11 @@ export function keepConsuming(options: KeepConsumingOptions): Consuming {
   };
 }
 
-/** Options of a durable JetStream consumer. */
-interface DurableConsumerOptions {
-  nats: NatsConnection;
-  stream: string;
-  /** Durable name: replicas sharing it share the work. */
-  durable: string;
-  filterSubject: string;
-  /** Handles one message; it is acknowledged once this resolves, redelivered if it throws. */
-  handle: (message: JsMsg) => Promise<void>;
-  logger: Logger;
-}
-
-/** Consumes a stream in order, each message acknowledged after it was handled. */
-export function consumeDurable(options: DurableConsumerOptions): Consuming {
+/** Consumes a stream in order through its durable consumer, each message acknowledged after it was handled (redelivered if that throws). */
+export function consumeDurable(options: Omit<KeepConsumingOptions, 'maxMessages' | 'retryMs'>): Consuming {
   return keepConsuming({
-    nats: options.nats,
-    stream: options.stream,
-    consumer: { durable_name: options.durable, ack_policy: AckPolicy.Explicit, filter_subject: options.filterSubject, max_ack_pending: 1 },
+    ...options,
     maxMessages: 100,
-    logger: options.logger,
     handle: async (message) => {
       try {
         await options.handle(message);

@@ -17,7 +17,7 @@ import {
   type KeyPair,
   type Permissions,
 } from '@nats-io/jwt';
-import { connectNats, inboxPrefixIn, natsNames } from '../nats.ts';
+import { connectNats, DURABLES, inboxPrefixIn, natsNames } from '../nats.ts';
 
 /** One who connects to a network's NATS account. */
 export type BusRole =
@@ -46,20 +46,25 @@ export function busUserName(role: BusRole): string {
   }
 }
 
-/** JetStream API subjects a consumer of a stream needs (never stream changes). */
-function consumerApi(stream: string): string[] {
+/**
+ * JetStream API subjects to read a stream through ephemeral ordered consumers (gateways):
+ * creating them, reading, deleting them. A consumer created this way could be a push consumer
+ * delivering anywhere: only the gateways, run for the network operator, may.
+ */
+function orderedConsumerApi(stream: string): string[] {
   return [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.CONSUMER.CREATE.${stream}.>`,
     `$JS.API.CONSUMER.INFO.${stream}.>`,
     `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
     `$JS.API.CONSUMER.DELETE.${stream}.>`,
-    `$JS.ACK.${stream}.>`,
   ];
 }
 
-/** Durable consumers of the operator's services, which others reading the same streams must leave alone. */
-export const OPERATOR_DURABLES = { catalog: 'directory-catalog', revocations: 'directory-revocations' };
+/** JetStream API subjects to take the messages of one durable consumer the operator created (never to create or change one). */
+function durableConsumerApi(stream: string, durable: string): string[] {
+  return [`$JS.API.CONSUMER.INFO.${stream}.${durable}`, `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`];
+}
 
 /** Every JetStream API subject that reaches one durable consumer. */
 function durableApi(stream: string, durable: string): string[] {
@@ -90,8 +95,8 @@ export function busPermissions(role: BusRole, subjectPrefix: string): Partial<Pe
     case 'gateway':
       return {
         pub: {
-          allow: ['$JS.API.INFO', ...consumerApi(names.eventsStream), ...consumerApi(names.revocationsStream), names.accessReportSubject('*')],
-          deny: [...durableApi(names.eventsStream, OPERATOR_DURABLES.catalog), ...durableApi(names.revocationsStream, OPERATOR_DURABLES.revocations)],
+          allow: ['$JS.API.INFO', ...orderedConsumerApi(names.eventsStream), ...orderedConsumerApi(names.revocationsStream), names.accessReportSubject('*')],
+          deny: [...durableApi(names.eventsStream, DURABLES.catalog), ...durableApi(names.revocationsStream, DURABLES.revocations)],
         },
         sub: { allow: [inbox, names.networkChangedSubject] },
       };
@@ -100,8 +105,8 @@ export function busPermissions(role: BusRole, subjectPrefix: string): Partial<Pe
         pub: {
           allow: [
             '$JS.API.INFO',
-            ...consumerApi(names.ingestStream(role.org)),
-            ...consumerApi(names.accessReportStream(role.org)),
+            ...durableConsumerApi(names.ingestStream(role.org), DURABLES.ingest),
+            ...durableConsumerApi(names.accessReportStream(role.org), DURABLES.accessReports),
             names.orgEventSubjects(role.org),
             names.revocationSubject(role.org),
             names.deadLetterSubject(role.org),

@@ -1,9 +1,8 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { OPERATOR_DURABLES } from '../../lib/bus/credentials.ts';
 import { fromJetStream, RejectedMessage, verifyMessage, type RejectionCounts } from '../../lib/bus/signing.ts';
 import type { AccessClosedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { consumeDurable, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { consumeDurable, DURABLES, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import type { NetworkKeys } from '../../lib/tokens/network.ts';
 import type { RevocationList } from '../../lib/tokens/revocations.ts';
 import type { DirectoryDb } from './db.ts';
@@ -75,23 +74,21 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
       return null;
     }
   };
-  const catalog = await consumeDurable({
+  const catalog = consumeDurable({
     nats,
     logger,
     stream: names.eventsStream,
-    durable: OPERATOR_DURABLES.catalog,
-    filterSubject: names.lifecycleFilter,
+    durable: DURABLES.catalog,
     handle: async (message) => {
       const verifiedMessage = await verified(message);
       if (verifiedMessage?.kind === 'event' && verifiedMessage.event.type === 'twin') await applyLifecycle(db, verifiedMessage.event);
     },
   });
-  const revocations = await consumeDurable({
+  const revocations = consumeDurable({
     nats,
     logger,
     stream: names.revocationsStream,
-    durable: OPERATOR_DURABLES.revocations,
-    filterSubject: names.revocationsSubjects,
+    durable: DURABLES.revocations,
     handle: async (message) => {
       const verifiedMessage = await verified(message);
       if (verifiedMessage?.kind === 'access-closed') await applyAccessClosed(db, keys, verifiedMessage.announcement);

@@ -148,6 +148,16 @@ describe('a member on the bus with its own credentials', () => {
     }
   });
 
+  it('cannot create consumers, even on its own streams (a push consumer delivers wherever it is told)', async () => {
+    const jsm = await jetstreamManager(rogue, { checkAPI: false });
+    for (const stream of [names.ingestStream('mallory'), names.accessReportStream('mallory')]) {
+      await expect(
+        jsm.consumers.add(stream, { durable_name: 'pusher', ack_policy: 'none' as never, deliver_subject: names.networkChangedSubject }),
+      ).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.consumers.delete(stream, 'org-ingest')).rejects.toThrow(/Permissions Violation/);
+    }
+  });
+
   it('cannot purge, delete or edit the shared streams or their messages', async () => {
     const jsm = await jetstreamManager(rogue, { checkAPI: false });
     const admin = await jetstreamManager(net.nats);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ACCESS_REPORT_LIMITS, type AccessReport } from '../../../lib/events.ts';
 import { parseTwinId } from '../../../lib/ids.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { consumeDurable, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
+import { consumeDurable, DURABLES, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
 import type { OrgDb } from '../db.ts';
 
 /** What a report must be to be recorded: well formed, bounded, about this organization's twins only. */
@@ -91,8 +91,7 @@ export function startAccessReports(options: AccessReportsOptions): Consuming {
   return consumeDurable({
     nats: options.nats,
     stream: names.accessReportStream(options.org),
-    durable: 'org-access-reports',
-    filterSubject: names.accessReportSubject(options.org),
+    durable: DURABLES.accessReports,
     logger: log,
     handle: async (message) => {
       const report = parse(message);

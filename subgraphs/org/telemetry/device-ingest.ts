@@ -1,8 +1,8 @@
-import { AckPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import { keepConsuming, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
+import { DURABLES, keepConsuming, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
 import type { IngestResult } from './ingest.ts';
 
 /** Options of the device ingest consumer. */
@@ -33,8 +33,6 @@ export interface DeviceIngestOptions {
 
 /** Why a message was dead-lettered, in its headers. */
 export const DEAD_LETTER_HEADERS = { code: 'Twinx-Error-Code', reason: 'Twinx-Error', subject: 'Twinx-Original-Subject', sequence: 'Twinx-Stream-Sequence' };
-
-const DURABLE = 'org-ingest';
 
 /** Retry delay after a store outage: grows with the delivery count, at most 10 s. */
 function retryDelay(deliveries: number): number {
@@ -101,7 +99,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
   return keepConsuming({
     nats: options.nats,
     stream,
-    consumer: { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 },
+    durable: DURABLES.ingest,
     maxMessages: 64,
     logger: log,
     retryMs: options.retryMs,
