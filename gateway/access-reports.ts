@@ -1,11 +1,11 @@
 import { jetstream } from '@nats-io/jetstream';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { randomUUID } from 'node:crypto';
-import type { AccessReport, AccessReportEntry } from '../lib/events.ts';
+import { ACCESS_REPORT_LIMITS, accessReportSchema, type AccessReport, type AccessReportEntry } from '../lib/events.ts';
 import type { Logger } from '../lib/logger.ts';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
+import { Tally } from '../lib/tally.ts';
 import type { PresentedToken } from '../lib/tokens/network.ts';
-import { claimedIssuer, TOKEN_TYPES } from '../lib/tokens/tokens.ts';
+import { claimedGrant, claimedIssuer } from '../lib/tokens/tokens.ts';
 
 export interface AccessReporterOptions {
   nats: NatsConnection;
@@ -19,49 +19,61 @@ export interface AccessReporterOptions {
   flushMs?: number;
 }
 
-/** Different accesses one organization's report holds at most per window; beyond, they are counted in the log only. */
-const MAX_ENTRIES = 5000;
-/** Entries per report message (a report stays well below NATS's default 1 MiB payload). */
-const ENTRIES_PER_REPORT = 500;
-/** Longest claimed value (partner, jti) repeated from a token that did not verify. */
-const MAX_CLAIM = 128;
+/** What one entry says, before it is added up. */
+type Access = Omit<AccessReportEntry, 'count' | 'firstAt' | 'lastAt'>;
+
+/**
+ * Different deliveries added up per organization and window before they are folded per partner
+ * and grants (`twinIds: []`: several twins); they are bounded by real subscriptions anyway.
+ */
+const MAX_DELIVERIES = 5000;
+/**
+ * Different refusals per organization and window before they are folded per reason under
+ * partner `*`: anyone can present tokens claiming to be an organization's grants, each with
+ * other claims (the organization's own audit log folds its refusals the same way).
+ */
+const MAX_REFUSALS = 100;
+/** Bytes of a report left for the envelope (id, gateway name). */
+const ENVELOPE_BYTES = 512;
+
+/** An organization's window of accesses. */
+class Window {
+  readonly deliveries = new Tally<Access>(MAX_DELIVERIES, (access) => ({ ...access, twinIds: [] }));
+  readonly refusals = new Tally<Access>(MAX_REFUSALS, (access) => ({ ...access, partner: '*', grantJtis: [] }));
+
+  /** Its entries, emptied. */
+  take(): AccessReportEntry[] {
+    return [...this.deliveries.take(), ...this.refusals.take()].map(({ item, count, first, last }) => ({
+      ...item,
+      count,
+      firstAt: first.toISOString(),
+      lastAt: last.toISOString(),
+    }));
+  }
+}
 
 /**
  * What the gateway tells each organization of its partners' accesses that never reach the
  * organization itself (ARCHITECTURE.md, "Trust between members": the owner sees every partner
  * access): events delivered to partners' subscriptions, added up per partner, grants and twin
- * over a few seconds, and tokens it issued that the gateway refused. Published on the
- * organization's report subject (lib/events.ts `AccessReport`), which only gateways may use.
+ * over a few seconds, and refused tokens claiming to be its grants. Published on the
+ * organization's report subject (lib/events.ts `accessReportSchema`), which only gateways may use.
  */
 export class AccessReporter {
-  private pending = new Map<string, Map<string, AccessReportEntry>>();
-  private dropped = 0;
-  private readonly timer: NodeJS.Timeout;
+  private windows = new Map<string, Window>();
+  private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: AccessReporterOptions) {
-    this.timer = setInterval(() => void this.flush(), options.flushMs ?? 5000);
-    this.timer.unref();
+  constructor(private readonly options: AccessReporterOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.options.flushMs ?? 5000);
   }
 
-  /** Adds accesses to the window's entry of the same partner, grants, action, twins and reason. */
-  private add(org: string, entry: AccessReportEntry): void {
-    const entries = this.pending.get(org) ?? new Map<string, AccessReportEntry>();
-    this.pending.set(org, entries);
-    const { count, firstAt, lastAt, ...what } = entry;
-    const key = JSON.stringify(what);
-    const known = entries.get(key);
-    if (known) {
-      known.count += count;
-      known.firstAt = firstAt < known.firstAt ? firstAt : known.firstAt;
-      known.lastAt = lastAt > known.lastAt ? lastAt : known.lastAt;
-    } else if (entries.size < MAX_ENTRIES) entries.set(key, { ...entry });
-    else this.dropped += count;
-  }
-
-  private now(org: string, entry: Omit<AccessReportEntry, 'count' | 'firstAt' | 'lastAt'>, count: number): void {
-    const at = new Date().toISOString();
-    this.add(org, { ...entry, count, firstAt: at, lastAt: at });
+  private windowOf(org: string): Window {
+    let window = this.windows.get(org);
+    if (!window) this.windows.set(org, (window = new Window()));
+    return window;
   }
 
   /** An event about a twin of `org` sent to `subscribers` subscriptions resting on `tokens`. A member's own twins are not audited. */
@@ -69,53 +81,84 @@ export class AccessReporter {
     const grants = tokens.filter((token) => token.kind === 'grant' && token.org === event.org);
     const [first] = grants;
     if (first?.kind !== 'grant' || subscribers === 0) return;
-    const grantJtis = grants.map((grant) => grant.jti);
-    this.now(event.org, { partner: first.partner, grantJtis, action: 'deliver', twinIds: [event.twinId], allowed: true, reason: null }, subscribers);
+    const access: Access = {
+      partner: first.partner,
+      grantJtis: grants.map((grant) => grant.jti),
+      action: 'deliver',
+      twinIds: [event.twinId],
+      allowed: true,
+      reason: null,
+      claimsVerified: true,
+    };
+    this.windowOf(event.org).deliveries.add(access, subscribers);
   }
 
   /**
-   * A token refused here, reported to the organization it claims to come from if it claims to
-   * be a grant: partner and jti as claimed (unverified, so only repeated, and cut short).
+   * A token refused here, reported to the organization it claims to come from if it claims to be
+   * a grant of a member: partner and jti as claimed, unless `verified` (a revoked grant).
    */
-  refused(token: string, reason: string): void {
+  refused(token: string, reason: string, verified = false): void {
     const org = claimedIssuer(token);
-    let claims: { sub?: unknown; jti?: unknown };
-    try {
-      if (org === null || !this.options.isMember(org) || decodeProtectedHeader(token).typ !== TOKEN_TYPES.grant) return;
-      claims = decodeJwt(token);
-    } catch {
-      return;
-    }
-    const claimed = (value: unknown) => (typeof value === 'string' ? value.slice(0, MAX_CLAIM) : '?');
-    this.now(org, { partner: claimed(claims.sub), grantJtis: [claimed(claims.jti)], action: 'authenticate', twinIds: [], allowed: false, reason }, 1);
+    const claims = org === null || !this.options.isMember(org) ? null : claimedGrant(token, org);
+    if (org === null || claims === null) return;
+    const access: Access = {
+      partner: claims.partner,
+      grantJtis: claims.jti === null ? [] : [claims.jti],
+      action: 'authenticate',
+      twinIds: [],
+      allowed: false,
+      reason,
+      claimsVerified: verified,
+    };
+    this.windowOf(org).refusals.add(access);
   }
 
-  /** Publishes what was added up so far, one report (or a few) per organization. */
+  /** Publishes what was added up so far: for each organization, reports within the size it accepts. */
   flush(): Promise<void> {
-    const pending = this.pending;
-    this.pending = new Map();
-    if (this.dropped > 0) {
-      this.options.logger.warn({ accesses: this.dropped }, 'too many different accesses in one window: some were not reported');
-      this.dropped = 0;
-    }
+    const windows = this.windows;
+    this.windows = new Map();
     this.flushing = this.flushing.then(async () => {
-      const js = jetstream(this.options.nats);
-      const names = natsNames(this.options.subjectPrefix);
-      for (const [org, entries] of pending) {
-        const all = [...entries.values()];
-        for (let start = 0; start < all.length; start += ENTRIES_PER_REPORT) {
-          const report: AccessReport = { reportId: randomUUID(), gateway: this.options.gateway(), entries: all.slice(start, start + ENTRIES_PER_REPORT) };
-          try {
-            await js.publish(names.accessReportSubject(org), JSON.stringify(report), { msgID: report.reportId });
-          } catch (error) {
-            // NATS down, or the organization's report stream not there yet: reported with the next window.
-            this.options.logger.warn({ err: error, org, entries: report.entries.length }, 'access report not delivered, will retry');
-            if (this.options.isMember(org)) for (const entry of report.entries) this.add(org, entry);
-          }
-        }
-      }
+      for (const [org, window] of windows) for (const report of this.reports(window.take())) await this.publish(org, report);
     });
     return this.flushing;
+  }
+
+  /** Entries cut into reports of at most ACCESS_REPORT_LIMITS entries and bytes. */
+  private *reports(entries: AccessReportEntry[]): Generator<AccessReport> {
+    let batch: AccessReportEntry[] = [];
+    let bytes = ENVELOPE_BYTES;
+    for (const entry of entries) {
+      const size = JSON.stringify(entry).length + 1;
+      if (batch.length === ACCESS_REPORT_LIMITS.entries || bytes + size > ACCESS_REPORT_LIMITS.bytes) {
+        yield { reportId: randomUUID(), gateway: this.options.gateway(), entries: batch };
+        batch = [];
+        bytes = ENVELOPE_BYTES;
+      }
+      batch.push(entry);
+      bytes += size;
+    }
+    if (batch.length > 0) yield { reportId: randomUUID(), gateway: this.options.gateway(), entries: batch };
+  }
+
+  private async publish(org: string, report: AccessReport): Promise<void> {
+    const checked = accessReportSchema(org).safeParse(report);
+    if (!checked.success) {
+      this.options.logger.error({ org, err: checked.error }, 'access report not made as organizations accept them: dropped');
+      return;
+    }
+    try {
+      await jetstream(this.options.nats).publish(natsNames(this.options.subjectPrefix).accessReportSubject(org), JSON.stringify(report), {
+        msgID: report.reportId,
+      });
+    } catch (error) {
+      // NATS down, or the organization's report stream not there yet: reported with the next window.
+      this.options.logger.warn({ err: error, org, entries: report.entries.length }, 'access report not delivered, will retry');
+      if (!this.options.isMember(org)) return;
+      const window = this.windowOf(org);
+      for (const { count, firstAt, lastAt, ...access } of report.entries) {
+        (access.action === 'deliver' ? window.deliveries : window.refusals).add(access, count, new Date(firstAt), new Date(lastAt));
+      }
+    }
   }
 
   async stop(): Promise<void> {

@@ -156,7 +156,7 @@ export function createGateway(options: GatewayOptions): Gateway {
                   error instanceof TwinxError ? ((error.details.reason as TokenProblem | undefined) ?? TokenProblem.INVALID) : TokenProblem.INVALID,
               );
           if (problem) {
-            reporter.refused(token.token, problem);
+            reporter.refused(token.token, problem, problem === TokenProblem.REVOKED);
             return problem;
           }
         }
@@ -201,6 +201,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     async start() {
       await apollo.start();
+      reporter.start();
       // Known before any subscription starts: a revocation the bus lost still counts.
       await syncing;
       await hub.start();

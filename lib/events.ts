@@ -4,6 +4,7 @@
  * Whoever receives one checks it against its schema: it may come from a member gone rogue.
  */
 import { z } from 'zod';
+import { parseTwinId } from './ids.ts';
 
 const text = (max: number) => z.string().min(1).max(max);
 const time = z.iso.datetime({ offset: true });
@@ -76,36 +77,6 @@ export const networkChangedEventSchema = z.object({ type: z.literal('network.cha
 export type NetworkChangedEvent = z.infer<typeof networkChangedEventSchema>;
 
 /**
- * What a gateway tells an organization about partners' accesses that never reached the
- * organization itself: events delivered by subscription (aggregated over a short window) and
- * tokens it issued that the gateway refused. Published on `<prefix>.audit.<org>`, which only
- * gateways may publish on.
- */
-export interface AccessReport {
-  /** Also the `Nats-Msg-Id`: a report sent twice is stored once. */
-  reportId: string;
-  /** Which gateway saw the accesses. */
-  gateway: string;
-  entries: AccessReportEntry[];
-}
-
-export interface AccessReportEntry {
-  partner: string;
-  grantJtis: string[];
-  /** `deliver`: events sent to a subscription; `authenticate`: a token refused before any twin was reached. */
-  action: 'deliver' | 'authenticate';
-  /** Global ids. */
-  twinIds: string[];
-  allowed: boolean;
-  /** The refusal's reason (e.g. `EXPIRED`), when refused. */
-  reason: string | null;
-  /** How many times this happened between `firstAt` and `lastAt`. */
-  count: number;
-  firstAt: string;
-  lastAt: string;
-}
-
-/**
  * The most an organization accepts of one access report; a report beyond any of these is
  * refused as a whole (and acknowledged), so that no report can fill the audit log.
  */
@@ -116,3 +87,46 @@ export const ACCESS_REPORT_LIMITS = {
   twinIdsPerEntry: 1000,
   grantJtisPerEntry: 16,
 };
+
+/** A partner named in an access report: a slug, or what a refused token claimed (`?` when nothing readable, `*` for many). */
+const reportedPartner = z.string().min(1).max(64);
+
+/**
+ * What a gateway tells an organization about partners' accesses that never reached the
+ * organization itself: events delivered by subscription (added up over a short window) and
+ * tokens claiming to be its grants that the gateway refused. Published on
+ * `<prefix>.audit.<org>`, which only gateways may publish on. The organization checks every
+ * report against this schema (bounded, about its own twins only) before it records it, and the
+ * gateway checks what it sends against the same.
+ */
+export function accessReportSchema(org: string) {
+  const entry = z
+    .object({
+      partner: reportedPartner,
+      grantJtis: z.array(z.string().min(1).max(128)).max(ACCESS_REPORT_LIMITS.grantJtisPerEntry),
+      /** `deliver`: events sent to a subscription; `authenticate`: a token refused before any twin was reached. */
+      action: z.enum(['deliver', 'authenticate']),
+      /** Global ids; ids are owned: a report to an organization is about its own twins only. */
+      twinIds: z.array(z.string().refine((id) => parseTwinId(id)?.org === org, `expected an id of ${org}`)).max(ACCESS_REPORT_LIMITS.twinIdsPerEntry),
+      allowed: z.boolean(),
+      /** The refusal's reason (e.g. `EXPIRED`), when refused. */
+      reason: z.string().max(64).nullable(),
+      /** Whether partner and grants were verified (false: only what a refused token claimed). */
+      claimsVerified: z.boolean(),
+      /** How many times this happened between `firstAt` and `lastAt`. */
+      count: z.number().int().min(1).max(1e9),
+      firstAt: time,
+      lastAt: time,
+    })
+    .refine((e) => Date.parse(e.lastAt) >= Date.parse(e.firstAt), 'lastAt is before firstAt');
+  return z.object({
+    /** Also the `Nats-Msg-Id`: a report sent twice is stored once. */
+    reportId: z.string().min(1).max(128),
+    /** Which gateway saw the accesses. */
+    gateway: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    entries: z.array(entry).max(ACCESS_REPORT_LIMITS.entries),
+  });
+}
+
+export type AccessReport = z.infer<ReturnType<typeof accessReportSchema>>;
+export type AccessReportEntry = AccessReport['entries'][number];

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Gateway } from '../../gateway/server.ts';
+import { createGateway, type Gateway } from '../../gateway/server.ts';
 import { TOKEN_TYPES } from '../../lib/tokens/tokens.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
@@ -18,8 +18,9 @@ let net: TestNetwork;
 let globex: TestOrg;
 let gateway: Gateway;
 
-const AUDIT = `query($filter: AuditFilter) { globex { auditEvents(filter: $filter, first: 100) {
-  edges { node { partner grantJtis action twinIds allowed reason count source } } } } }`;
+const PING = '{ __typename }';
+const AUDIT = `query($filter: AuditFilter) { globex { auditEvents(filter: $filter, first: 500) {
+  edges { node { partner grantJtis action twinIds allowed reason count source claimsVerified } } } } }`;
 
 async function audited(filter: Record<string, unknown>): Promise<any[]> {
   const response = await globex.request(AUDIT, { filter });
@@ -120,6 +121,26 @@ describe('access reports from gateways', () => {
         ].sort(),
       );
       expect(refusals.every((entry) => entry.action === 'authenticate')).toBe(true);
+    });
+  });
+
+  it('keeps a flood of made-up refused tokens to a bounded number of rows, without losing what else it reports', async () => {
+    const grant = await globex.grantToken({ partner: 'acme', scopes: ['twins:read'], selector: { ids: ['globex:mill-1'] } });
+    const [header, payload, signature] = grant.token.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    const made = (i: number) =>
+      `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: `${'x'.repeat(100)}${i}`, jti: `flood-${i}` })).toString('base64url')}.${signature}`;
+    // A gateway whose window spans the whole flood; stopping it reports what it added up.
+    const flooded = createGateway({ ...net.gatewayOptions, name: 'gw-flooded', accessReportMs: 600_000 });
+    await flooded.start();
+    for (let i = 0; i < 300; i++) expect((await graphql(flooded.url, PING, undefined, bearer(made(i)))).status).toBe(401);
+    await flooded.stop();
+    await eventually(async () => {
+      const rows = (await audited({ allowed: false })).filter((entry) => entry.source === 'gateway:gw-flooded');
+      expect(rows.reduce((sum, entry) => sum + entry.count, 0)).toBe(300);
+      // 100 kept apart at most, the rest added up under partner `*`.
+      expect(rows.length).toBeLessThanOrEqual(101);
+      expect(rows.find((entry) => entry.partner === '*')).toMatchObject({ count: 200, reason: 'INVALID', claimsVerified: false });
     });
   });
 });

@@ -31,6 +31,7 @@ function entry(partner: string, overrides: Partial<AccessReportEntry> = {}): Acc
     twinIds: ['acme:press-1', 'acme:press-2'],
     allowed: true,
     reason: null,
+    claimsVerified: true,
     count: 12,
     firstAt: '2026-01-01T00:00:00.000Z',
     lastAt: '2026-01-01T00:00:05.000Z',
@@ -61,6 +62,7 @@ describe('access reports from gateways', () => {
       twinIds: [],
       allowed: false,
       reason: 'EXPIRED',
+      claimsVerified: false,
       count: 3,
       grantJtis: ['g-old'],
     });

@@ -1,4 +1,5 @@
 import type { Logger } from '../../../lib/logger.ts';
+import { Tally } from '../../../lib/tally.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { AuditEntry } from '../access.ts';
 import type { OrgDb } from '../db.ts';
@@ -19,11 +20,6 @@ const REFUSAL_WINDOW_MS = 5000;
  */
 const MAX_REFUSALS_PER_WINDOW = 100;
 
-/** What makes refused attempts identical. */
-function refusalKey(entry: AuditEntry): string {
-  return JSON.stringify([entry.action, entry.reason, entry.claimsVerified, entry.partner, entry.grantJtis]);
-}
-
 type AuditRow = AuditEntry & { operation: string | null; at: Date; count?: number; lastAt?: Date };
 
 /**
@@ -33,8 +29,8 @@ type AuditRow = AuditEntry & { operation: string | null; at: Date; count?: numbe
  */
 export class AuditLog {
   private pending: AuditRow[] = [];
-  /** The current window's refused attempts, by what they are; written when the window ends. */
-  private refusals = new Map<string, AuditRow & { count: number }>();
+  /** The current window's refused attempts, added up; written when the window ends. */
+  private readonly refusals = new Tally<AuditEntry>(MAX_REFUSALS_PER_WINDOW, (entry) => ({ ...entry, partner: '*', grantJtis: [] }));
   private windowEnds = Infinity;
   private writing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
@@ -51,18 +47,8 @@ export class AuditLog {
 
   /** Records attempts refused before any twin was reached: identical ones over a window become one row with a count. */
   refused(entries: AuditEntry[]): void {
-    const at = new Date();
-    for (let entry of entries) {
-      if (this.refusals.size >= MAX_REFUSALS_PER_WINDOW && !this.refusals.has(refusalKey(entry))) entry = { ...entry, partner: '*', grantJtis: [] };
-      const row = this.refusals.get(refusalKey(entry));
-      if (row) {
-        row.count++;
-        row.lastAt = at;
-      } else {
-        this.refusals.set(refusalKey(entry), { ...entry, operation: null, at, count: 1 });
-        this.windowEnds = Math.min(this.windowEnds, at.getTime() + REFUSAL_WINDOW_MS);
-      }
-    }
+    for (const entry of entries) this.refusals.add(entry);
+    if (this.refusals.size > 0) this.windowEnds = Math.min(this.windowEnds, Date.now() + REFUSAL_WINDOW_MS);
   }
 
   /** Writes every entry recorded so far. */
@@ -73,8 +59,9 @@ export class AuditLog {
   /** Writes the pending entries, and the refused attempts when their window ends. */
   private write(endWindow: boolean): Promise<void> {
     if (endWindow) {
-      this.pending.push(...this.refusals.values());
-      this.refusals = new Map();
+      // A single attempt has a time, not a span.
+      for (const { item, count, first, last } of this.refusals.take())
+        this.pending.push({ ...item, operation: null, at: first, count, lastAt: count > 1 ? last : undefined });
       this.windowEnds = Infinity;
     }
     const batch = this.pending.splice(0);

@@ -1,34 +1,9 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
-import { ACCESS_REPORT_LIMITS, type AccessReport } from '../../../lib/events.ts';
-import { parseTwinId } from '../../../lib/ids.ts';
+import { ACCESS_REPORT_LIMITS, accessReportSchema, type AccessReport } from '../../../lib/events.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { consumeDurable, DURABLES, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
 import type { OrgDb } from '../db.ts';
-
-/** What a report must be to be recorded: well formed, bounded, about this organization's twins only. */
-function reportSchema(org: string): z.ZodType<AccessReport> {
-  const time = z.iso.datetime({ offset: true });
-  const entry = z
-    .object({
-      partner: z.string().min(1).max(64),
-      grantJtis: z.array(z.string().min(1).max(128)).max(ACCESS_REPORT_LIMITS.grantJtisPerEntry),
-      action: z.enum(['deliver', 'authenticate']),
-      // Ids are owned: a gateway reports to an organization about its own twins only.
-      twinIds: z.array(z.string().refine((id) => parseTwinId(id)?.org === org, `expected an id of ${org}`)).max(ACCESS_REPORT_LIMITS.twinIdsPerEntry),
-      allowed: z.boolean(),
-      reason: z.string().max(64).nullable(),
-      count: z.number().int().min(1).max(1e9),
-      firstAt: time,
-      lastAt: time,
-    })
-    .refine((e) => Date.parse(e.lastAt) >= Date.parse(e.firstAt), 'lastAt is before firstAt');
-  return z.object({
-    reportId: z.string().min(1).max(128),
-    gateway: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
-    entries: z.array(entry).max(ACCESS_REPORT_LIMITS.entries),
-  });
-}
 
 /**
  * Records a gateway's access report in the audit log: one row per entry, standing for its
@@ -47,7 +22,6 @@ export function recordAccessReport(db: OrgDb, report: AccessReport): Promise<boo
         at: new Date(firstAt),
         lastAt: new Date(lastAt),
         source: `gateway:${report.gateway}`,
-        claimsVerified: entry.allowed,
       })),
     });
     return true;
@@ -73,7 +47,7 @@ export interface AccessReportsOptions {
  */
 export function startAccessReports(options: AccessReportsOptions): Consuming {
   const names = natsNames(options.subjectPrefix);
-  const schema = reportSchema(options.org);
+  const schema = accessReportSchema(options.org);
   const log = options.logger.child({ component: 'access-reports' });
 
   function parse(message: JsMsg): AccessReport | { refused: string } {
