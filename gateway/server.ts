@@ -15,8 +15,8 @@ import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
-import { presentedTokens, type Presented } from '../lib/tokens/headers.ts';
-import { NetworkKeys, verifyNetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
+import { presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
+import { NetworkKeys, type PresentedToken } from '../lib/tokens/network.ts';
 import { TokenProblem } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
@@ -92,22 +92,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     flushMs: options.accessReportMs,
     logger,
   });
-  /** Tells the organizations whose tokens were refused (only when a request is refused). */
-  const reportRefused = async (presented: Presented) => {
-    for (const token of [...(presented.bearer === undefined ? [] : [presented.bearer]), ...presented.grants]) {
-      await keys.verify(token, ['member', 'grant']).catch((error: unknown) => {
-        if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
-      });
-    }
-  };
-  /** Verifies a request's tokens; those refused are reported to the organizations they claim to come from. */
-  const verifyTokens = async (presented: Presented) => {
-    try {
-      return await verifyNetworkTokens(presented, keys);
-    } catch (error) {
-      await reportRefused(presented);
-      throw error;
-    }
+  /**
+   * Verifies a request's tokens (as verifyNetworkTokens does), each refused one reported to the
+   * organization it claims to come from.
+   */
+  const verifyTokens = async (presented: Presented): Promise<PresentedToken[]> => {
+    const list = presentedKinds(presented);
+    const results = await Promise.allSettled(list.map(({ token, kinds }) => keys.verify(token, kinds)));
+    const refused = results.flatMap((result, index) => (result.status === 'rejected' ? [{ token: list[index]!.token, error: result.reason as unknown }] : []));
+    for (const { token, error } of refused) if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
+    if (refused.length > 0) throw refused[0]!.error;
+    return results.map((result) => (result as PromiseFulfilledResult<PresentedToken>).value);
   };
   /** Reading members' keys and revocation lists, one reading after another (`stop()` waits for the last). */
   let syncing: Promise<void> = Promise.resolve();

@@ -83,6 +83,8 @@ export type NetworkChangedEvent = z.infer<typeof networkChangedEventSchema>;
 export const ACCESS_REPORT_LIMITS = {
   /** Bytes of the message (also the stream's `max_msg_size`). */
   bytes: 256 * 1024,
+  /** Days the stream keeps a report (an organization's outage), and so how long its id is remembered. */
+  keptDays: 7,
   entries: 500,
   twinIdsPerEntry: 1000,
   grantJtisPerEntry: 16,

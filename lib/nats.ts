@@ -108,7 +108,7 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
 /** A day in nanoseconds, the unit of JetStream durations. */
 export const DAY_NS = 24 * 3600 * 1e9;
 /** How long JetStream remembers a `Nats-Msg-Id` to drop a second copy, in ns. */
-export const DEDUPE_WINDOW_NS = 120e9;
+const DEDUPE_WINDOW_NS = 120e9;
 
 /**
  * The durable consumers of the network's streams, created with them by the network operator:
@@ -167,7 +167,7 @@ export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: s
   await ensureStream(jsm, {
     name: names.accessReportStream(org),
     subjects: [names.accessReportSubject(org)],
-    max_age: 7 * DAY_NS,
+    max_age: ACCESS_REPORT_LIMITS.keptDays * DAY_NS,
     duplicate_window: DEDUPE_WINDOW_NS,
     max_msg_size: ACCESS_REPORT_LIMITS.bytes,
   });
@@ -194,7 +194,7 @@ export interface Consuming {
 }
 
 /** Options of {@link keepConsuming}. */
-export interface KeepConsumingOptions {
+interface KeepConsumingOptions {
   nats: NatsConnection;
   stream: string;
   /** The durable consumer (one of DURABLES): replicas sharing it share the work. */

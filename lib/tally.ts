@@ -1,5 +1,5 @@
 /** An item added up over a window: how many times, the first and the last time. */
-export interface Tallied<T> {
+interface Tallied<T> {
   item: T;
   count: number;
   first: Date;

@@ -107,6 +107,20 @@ function matches(filter: Filter | null | undefined, event: TwinEvent): boolean {
   );
 }
 
+/** The longest delay `setTimeout` takes (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Runs `run` at `time` (ms), however far off (tokens live up to 366 days); returns its cancellation. */
+function when(time: number, run: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const wait = time - Date.now();
+    timer = wait > MAX_TIMEOUT_MS ? setTimeout(arm, MAX_TIMEOUT_MS) : setTimeout(run, Math.max(0, wait));
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 /** A queue read as an async iterator; `fail` ends it with an error event. */
 export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
   private readonly items: (T | GraphQLError)[] = [];
@@ -198,7 +212,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
     const refusal = await deps.refusal(ctx.tokens);
     if (refusal) throw failure(unauthenticated(refusal));
-    const reach = reachOf(ctx.tokens, new Set(), 'twins:subscribe');
+    const reach = reachOf(ctx.tokens, 'twins:subscribe');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
     if (args.after) {
@@ -228,8 +242,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       }),
     );
     const expiresAt = Math.min(...ctx.tokens.map((token) => token.expiresAt.getTime()));
-    const expiry = setTimeout(() => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED))), Math.max(0, expiresAt - Date.now()));
-    cleanups.push(() => clearTimeout(expiry));
+    cleanups.push(when(expiresAt, () => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED)))));
     if (from === null) cleanups.push(deps.hub.onEvent(deliver));
     else cleanups.push(await deps.hub.replay(from, deliver));
     return channel;

@@ -34,7 +34,7 @@ export type BusRole =
 export const DEVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A user's name in its JWT, which also names its inbox. */
-export function busUserName(role: BusRole): string {
+function busUserName(role: BusRole): string {
   switch (role.kind) {
     case 'operator':
     case 'gateway':
@@ -157,7 +157,7 @@ export function publicKeyOf(seed: string): string {
  * The network's account JWT, signed by the operator. `revoked` maps user public keys to the
  * time (seconds) up to which their JWTs no longer count: suspended members' users.
  */
-export function networkAccountJwt(seeds: BusSeeds, revoked: Record<string, number> = {}): Promise<string> {
+function networkAccountJwt(seeds: BusSeeds, revoked: Record<string, number> = {}): Promise<string> {
   return encodeAccount(
     'twinx',
     pair(seeds.account),

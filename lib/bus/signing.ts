@@ -34,16 +34,16 @@ import { globalTwinId, OPERATOR } from '../ids.ts';
 import { issuerOf, TOKEN_ALGORITHM } from '../tokens/tokens.ts';
 
 /** The header carrying a message's signature: a JWS with a detached, unencoded payload (RFC 7797), `<protected>..<signature>`. */
-export const SIGNATURE_HEADER = 'Twinx-Signature';
+const SIGNATURE_HEADER = 'Twinx-Signature';
 /** JetStream's dedupe header, which signed JetStream messages must carry (and whose value the payload's `eventId` repeats). */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** `typ` of a signed bus message (RFC 8725 §3.11: not to be confused with a token). */
 const MESSAGE_TYPE = 'twinx-message+jws';
 /** Furthest a message's signing time may be from when the bus stored it (see the top of this file). */
-export const MAX_SIGNATURE_AGE_MS = 30_000;
+const MAX_SIGNATURE_AGE_MS = 30_000;
 
 /** A key that signs: an organization's current signing key. */
-export interface MessageSigner {
+interface MessageSigner {
   org: string;
   key: { kid: string; privateKey: CryptoKey };
 }
@@ -92,7 +92,7 @@ export function signMessage(path: string, body: Uint8Array, signer: MessageSigne
 export type RejectionReason = 'unsigned' | 'malformed' | 'wrong-signer' | 'unknown-signer' | 'unknown-key' | 'bad-signature' | 'stale' | 'mismatch';
 
 /** Where message signers' keys are looked up (lib/tokens/network.ts: NetworkKeys). */
-export interface MessageKeys {
+interface MessageKeys {
   /** The key lookup for what `org` signed that the bus stored at `at` (ms); undefined for an organization that is not a member. */
   messageKey(org: string, at: number): JWTVerifyGetKey | undefined;
 }
@@ -108,7 +108,7 @@ export class RejectedMessage extends Error {
 }
 
 /** A message as received from NATS (core or JetStream). */
-export interface ReceivedMessage {
+interface ReceivedMessage {
   subject: string;
   data: Uint8Array;
   headers?: MsgHdrs;

@@ -22,6 +22,8 @@ export function isServiceSdlQuery(body: unknown): boolean {
 
 /** The query gateways send a subgraph for its SDL. */
 const SERVICE_SDL_QUERY = JSON.stringify({ query: '{ _service { sdl } }' });
+/** Largest answer read for a member's SDL (the template is about 10 KiB): a member cannot make gateways read without end. */
+const MAX_SDL_ANSWER_BYTES = 1024 * 1024;
 
 /** Fetches the SDL a subgraph serves (`_service { sdl }`); throws when it does not answer with one in time. */
 export async function fetchServiceSdl(url: string, timeoutMs: number): Promise<string> {
@@ -39,7 +41,14 @@ export async function fetchServiceSdl(url: string, timeoutMs: number): Promise<s
     throw new Error(`${url}: ${typeof cause === 'string' ? cause : error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const sdl = ((await response.json()) as { data?: { _service?: { sdl?: unknown } } } | null)?.data?._service?.sdl;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.length;
+    if (size > MAX_SDL_ANSWER_BYTES) throw new Error(`${url}: the SDL answer exceeds ${MAX_SDL_ANSWER_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const sdl = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: { _service?: { sdl?: unknown } } } | null)?.data?._service?.sdl;
   if (typeof sdl !== 'string' || sdl === '') throw new Error(`${url}: no SDL in the answer`);
   return sdl;
 }

@@ -34,7 +34,15 @@ export function tokenHeaders(tokens: readonly string[]): Record<string, string> 
   return { authorization: `Bearer ${first}`, ...(rest.length > 0 ? { [GRANTS_HEADER]: rest.join(', ') } : {}) };
 }
 
-/** Verifies every presented token at once: the bearer as a member token or a grant, the others as grants. */
-export function verifyPresented<T>({ bearer, grants }: Presented, verify: (token: string, kinds: readonly TokenKind[]) => Promise<T>): Promise<T[]> {
-  return Promise.all([...(bearer === undefined ? [] : [verify(bearer, ['member', 'grant'])]), ...grants.map((token) => verify(token, ['grant']))]);
+/** Each presented token with the kinds it may be: the bearer a member token or a grant, the others grants. */
+export function presentedKinds({ bearer, grants }: Presented): { token: string; kinds: readonly TokenKind[] }[] {
+  return [
+    ...(bearer === undefined ? [] : [{ token: bearer, kinds: ['member', 'grant'] as const }]),
+    ...grants.map((token) => ({ token, kinds: ['grant'] as const })),
+  ];
+}
+
+/** Verifies every presented token at once. */
+export function verifyPresented<T>(presented: Presented, verify: (token: string, kinds: readonly TokenKind[]) => Promise<T>): Promise<T[]> {
+  return Promise.all(presentedKinds(presented).map(({ token, kinds }) => verify(token, kinds)));
 }

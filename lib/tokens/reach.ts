@@ -7,12 +7,12 @@ export type Reach = ReadonlyMap<string, 'all' | readonly TwinSelector[]>;
 
 /**
  * What a caller's tokens let it do with a scope: every twin of an organization whose member
- * it is, and what valid grants select at the others. Revoked grants count for nothing.
+ * it is, and what valid grants select at the others (revoked tokens are the caller's to leave out).
  */
-export function reachOf(tokens: readonly VerifiedToken[], revoked: ReadonlySet<string>, scope: Scope): Reach {
+export function reachOf(tokens: readonly VerifiedToken[], scope: Scope): Reach {
   const reach = new Map<string, 'all' | TwinSelector[]>();
   for (const token of tokens) {
-    if (!token.scopes.includes(scope) || revoked.has(token.jti)) continue;
+    if (!token.scopes.includes(scope)) continue;
     const current = reach.get(token.org);
     if (token.kind === 'member' || current === 'all') reach.set(token.org, 'all');
     else reach.set(token.org, [...(current ?? []), token.selector]);

@@ -10,7 +10,7 @@ import type { NetworkKeys } from './network.ts';
  */
 export const REVOCATIONS_PATH = '/.well-known/twinx/revocations';
 
-export const revocationListSchema = z.object({
+const revocationListSchema = z.object({
   revoked: z.array(z.object({ jti: z.string().min(1).max(128), kind: z.enum(['GRANT', 'MEMBER']), expiresAt: z.iso.datetime({ offset: true }) })).max(100_000),
   /** Retired keys with their public halves: what they signed before their retirement still verifies (events kept in streams). */
   retiredKeys: z
@@ -21,7 +21,7 @@ export const revocationListSchema = z.object({
 export type RevocationList = z.infer<typeof revocationListSchema>;
 
 /** Reads an organization's revocation list from beside its GraphQL endpoint. */
-export async function fetchRevocations(subgraphUrl: string, timeoutMs = 3000): Promise<RevocationList> {
+async function fetchRevocations(subgraphUrl: string, timeoutMs = 3000): Promise<RevocationList> {
   const response = await fetch(new URL(REVOCATIONS_PATH, subgraphUrl), { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`${REVOCATIONS_PATH}: HTTP ${response.status}`);
   return revocationListSchema.parse(await response.json());

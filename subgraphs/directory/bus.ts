@@ -63,6 +63,12 @@ export class NetworkBus {
    * suspending a member revokes its users; the operator's own services mint theirs at start.
    */
   async credentials(role: BusRole, subjectPrefix: string): Promise<BusCredentials> {
+    if (role.kind === 'member' || role.kind === 'device') {
+      // A suspended member's new user would count until the next account update. (One not
+      // registered yet may have its: nothing it says is heard before it is.)
+      const member = await this.db.organization.findUnique({ where: { slug: role.org }, select: { status: true } });
+      if (member?.status === 'SUSPENDED') throw new Error(`${role.org} is suspended: no credentials for it`);
+    }
     const issued = await issueBusCredentials(this.seeds.account, role, subjectPrefix);
     if (role.kind !== 'operator') {
       const org = role.kind === 'gateway' ? null : role.org;

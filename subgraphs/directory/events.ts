@@ -32,7 +32,7 @@ async function applyLifecycle(db: DirectoryDb, event: TwinLifecycleEvent): Promi
 }
 
 /** Records that a token was revoked: the directory stops honouring it. */
-export async function recordRevoked(db: DirectoryDb, org: string, tokens: readonly { jti: string; kind: string; expiresAt: string }[]): Promise<void> {
+async function recordRevoked(db: DirectoryDb, org: string, tokens: readonly { jti: string; kind: string; expiresAt: string }[]): Promise<void> {
   if (tokens.length === 0) return;
   await db.revokedToken.createMany({
     data: tokens.map((token) => ({ jti: token.jti, org, kind: token.kind, expiresAt: new Date(token.expiresAt) })),

@@ -85,8 +85,8 @@ export class Registry {
     return this.members.find((member) => member.slug === slug);
   }
 
-  /** A member whose tokens and grants count (composed: not suspended). */
-  composedMember(slug: string): Organization | undefined {
+  /** A member whose tokens and grants count: one not suspended. */
+  unsuspendedMember(slug: string): Organization | undefined {
     const member = this.get(slug);
     return member?.status === 'SUSPENDED' ? undefined : member;
   }

@@ -93,7 +93,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
   const registry = new Registry(db);
   // Tokens and messages of members only: a suspended member's (and grants held by it) count for nothing.
   const keys = new NetworkKeys(
-    (org) => registry.composedMember(org)?.jwksUrl,
+    (org) => registry.unsuspendedMember(org)?.jwksUrl,
     (org) => registry.get(org)?.status === 'SUSPENDED',
   );
   const rejected = new RejectionCounts();
@@ -191,12 +191,15 @@ export function createDirectory(options: DirectoryOptions): Directory {
     }
     const verified = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
     // A revocation counts for its issuer's tokens only.
-    const revoked =
-      verified.length === 0 ? [] : await db.revokedToken.findMany({ where: { OR: verified.map(({ org, jti }) => ({ org, jti })) }, select: { jti: true } });
+    const rows = verified.length === 0 ? [] : await db.revokedToken.findMany({ where: { OR: verified.map(({ org, jti }) => ({ org, jti })) } });
+    const revoked = new Set(rows.map((row) => `${row.org} ${row.jti}`));
     return createDirectoryContext({
       db,
       registry,
-      reach: reachOf(verified, new Set(revoked.map((row) => row.jti)), 'twins:read'),
+      reach: reachOf(
+        verified.filter((token) => !revoked.has(`${token.org} ${token.jti}`)),
+        'twins:read',
+      ),
       handedOut: handedOut(registry, headers[COMPOSED_HEADER]),
       operator,
       membershipChanged: () => refresh(true),

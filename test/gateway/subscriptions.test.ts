@@ -166,6 +166,21 @@ describe('live twin events through the gateway', () => {
     await sub.completed;
   });
 
+  it('keeps a subscription on a long-lived grant open (beyond what one timer can wait)', async () => {
+    const grant = await net.orgs.globex!.grantToken({
+      partner: 'acme',
+      scopes: ['twins:subscribe'],
+      selector: { ids: ['globex:mill-1'] },
+      expiresAt: new Date(Date.now() + 90 * 86_400_000),
+    });
+    const sub = subscribe(client(bearer(grant.token)), EVENTS, { after: await endOfStream(net) });
+    await ingest('globex', 'globex:mill-1', 42);
+    const event = await sub.next();
+    expect(event.errors).toBeUndefined();
+    expect(event.data.twinEvents).toMatchObject({ twinId: 'globex:mill-1', state: { metrics: [{ metric: 'temperature', value: 42 }] } });
+    await sub.close();
+  });
+
   it('refuses subscribers without twins:subscribe, bad tokens, and cursors older than the stream', async () => {
     const scoped = await net.orgs.acme!.request(
       `mutation($at: DateTime!) { acme { issueMemberToken(input: { subject: "svc", scopes: ["twins:read"], expiresAt: $at }) { token } } }`,

@@ -12,7 +12,7 @@ import type { OrgDb } from '../db.ts';
  * and `reportId`, however often it is delivered.
  * @returns false when the report was recorded before.
  */
-export function recordAccessReport(db: OrgDb, report: AccessReport): Promise<boolean> {
+function recordAccessReport(db: OrgDb, report: AccessReport): Promise<boolean> {
   return db.$transaction(async (tx) => {
     const { count } = await tx.receivedAccessReport.createMany({ data: [{ gateway: report.gateway, reportId: report.reportId }], skipDuplicates: true });
     if (count === 0) return false;
@@ -62,7 +62,17 @@ export function startAccessReports(options: AccessReportsOptions): Consuming {
     return parsed.success ? parsed.data : { refused: z.prettifyError(parsed.error).slice(0, 1000) };
   }
 
-  return consumeDurable({
+  // A report id needs remembering only while the stream could deliver that report again.
+  let forgetting: Promise<unknown> = Promise.resolve();
+  const forget = () => {
+    forgetting = options.db.receivedAccessReport
+      .deleteMany({ where: { receivedAt: { lt: new Date(Date.now() - ACCESS_REPORT_LIMITS.keptDays * 86_400_000) } } })
+      .catch((error: unknown) => log.warn({ err: error }, 'old report ids not forgotten, will retry'));
+  };
+  forget();
+  const timer = setInterval(forget, 3_600_000);
+  timer.unref();
+  const consuming = consumeDurable({
     nats: options.nats,
     stream: names.accessReportStream(options.org),
     durable: DURABLES.accessReports,
@@ -73,4 +83,14 @@ export function startAccessReports(options: AccessReportsOptions): Consuming {
       if (!(await recordAccessReport(options.db, report))) log.debug({ seq: message.seq, reportId: report.reportId }, 'access report already recorded');
     },
   });
+  return {
+    get consuming() {
+      return consuming.consuming;
+    },
+    async stop() {
+      clearInterval(timer);
+      await consuming.stop();
+      await forgetting;
+    },
+  };
 }

@@ -4,7 +4,7 @@ import type { RevocationList } from '../../../lib/tokens/revocations.ts';
 import type { OrgDb } from '../db.ts';
 
 /** The access this organization closed, as gateways and the directory read it (lib/tokens/revocations.ts). */
-export async function revocationList(db: OrgDb): Promise<RevocationList> {
+async function revocationList(db: OrgDb): Promise<RevocationList> {
   const [tokens, keys] = await Promise.all([
     db.token.findMany({ where: { revokedAt: { not: null }, expiresAt: { gt: new Date() } }, select: { jti: true, kind: true, expiresAt: true } }),
     db.signingKey.findMany({ where: { retiredAt: { not: null } }, select: { kid: true, retiredAt: true, publicJwk: true } }),
