@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
 import { TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
+import { inputPlugin } from '../lib/graphql/input.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -17,7 +18,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
 import { NetworkKeys, type PresentedToken } from '../lib/tokens/network.ts';
-import { TokenProblem } from '../lib/tokens/tokens.ts';
+import { TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
 import { SubgraphDataSource } from './data-source.ts';
@@ -94,10 +95,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   /**
    * Verifies a request's tokens (as verifyNetworkTokens does), each refused one reported to the
-   * organization it claims to come from.
+   * organization it claims to come from; a request without any is refused (`MISSING`).
    */
   const verifyTokens = async (presented: Presented): Promise<PresentedToken[]> => {
     const list = presentedKinds(presented);
+    // Nothing is readable without a token (README, "Access"): no token is refused as the organizations refuse it.
+    if (list.length === 0) throw unauthenticated(TokenProblem.MISSING);
     const results = await Promise.allSettled(list.map(({ token, kinds }) => keys.verify(token, kinds)));
     const refused = results.flatMap((result, index) => (result.status === 'rejected' ? [{ token: list[index]!.token, error: result.reason as unknown }] : []));
     for (const { token, error } of refused) if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
@@ -135,7 +138,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      inputPlugin(),
+      queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 }),
+    ],
   });
   let subscriptions: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {

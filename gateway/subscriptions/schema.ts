@@ -8,11 +8,13 @@ import {
   type FragmentDefinitionNode,
   type GraphQLFieldResolver,
   type GraphQLResolveInfo,
+  type GraphQLScalarType,
   type GraphQLSchema,
 } from 'graphql';
 import type { WebSocket } from 'ws';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
+import { DateTimeScalar } from '../../lib/graphql/scalars.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
@@ -207,6 +209,10 @@ function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; v
  */
 export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionDeps): GraphQLSchema {
   const schema = extendSchema(apiSchema, parse(SUBSCRIPTION_SDL));
+  // The network graph's DateTime passes subgraphs' values through; events' times (written by
+  // organizations' stores in other spellings) are served as the subgraphs serve theirs.
+  // extendSchema made this type for this schema only.
+  (schema.getType('DateTime') as GraphQLScalarType).serialize = DateTimeScalar.serialize;
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
@@ -216,13 +222,16 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
     if (args.after) {
-      const seq = Number(decodeCursor(CURSOR, args.after));
-      if (!Number.isSafeInteger(seq) || seq < 0)
-        throw failure(new TwinxError(ErrorCode.INVALID_INPUT, 'after: not a cursor of twinEvents.', { argument: 'after' }));
+      let seq: number;
+      try {
+        seq = decodePositionCursor(CURSOR, args.after);
+      } catch (error) {
+        throw failure(error as TwinxError);
+      }
       if (seq + 1 < (await deps.hub.firstSeq())) {
         throw failure(
           new TwinxError(ErrorCode.CURSOR_EXPIRED, 'The events after this cursor are no longer kept: subscribe without `after` and reload the state.', {
-            argument: 'after',
+            field: 'after',
           }),
         );
       }

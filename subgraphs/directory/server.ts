@@ -8,6 +8,7 @@ import { TwinxError } from '../../lib/errors.ts';
 import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { inputPlugin } from '../../lib/graphql/input.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
@@ -15,7 +16,7 @@ import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
 import { readMembersAccess } from '../../lib/tokens/revocations.ts';
-import { claimedIssuer } from '../../lib/tokens/tokens.ts';
+import { claimedIssuer, TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
 import { jwksRoute, type KeyRing } from '../org/auth/keys.ts';
 import type { NetworkBus } from './bus.ts';
@@ -115,6 +116,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
+      plugins: [inputPlugin()],
     });
     await next.start();
     const previous = apollo;
@@ -179,6 +181,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
     const { bearer, grants } = presentedTokens(headers);
+    // Nothing is readable without a token (README, "Access"), as at the organizations.
+    if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
     const operatorTokens: string[] = [];
     const memberTokens: string[] = [];
     for (const token of [...(bearer === undefined ? [] : [bearer]), ...grants]) {

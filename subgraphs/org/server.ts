@@ -2,6 +2,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { inputPlugin } from '../../lib/graphql/input.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Consuming, NatsConnection } from '../../lib/nats.ts';
@@ -79,6 +80,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     includeStacktraceInErrorResponses: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      inputPlugin(),
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
