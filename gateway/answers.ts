@@ -81,9 +81,9 @@ function follows(operation: SubgraphOperation, path: readonly unknown[], represe
  * representation came from is not known here.
  */
 export function placeError(operation: SubgraphOperation, fetchPath: readonly (string | number)[], errorPath: unknown, representations: number): ResponsePath {
-  const path = Array.isArray(errorPath) && follows(operation, errorPath, representations) ? (errorPath as ResponsePath) : undefined;
   const listAt = fetchPath.indexOf('@');
   if (listAt >= 0) return fetchPath.slice(0, listAt);
+  const path = Array.isArray(errorPath) && follows(operation, errorPath, representations) ? (errorPath as ResponsePath) : undefined;
   const [root] = operation.definition.selectionSet.selections;
   const entities = root?.kind === Kind.FIELD && root.name.value === '_entities';
   if (entities) return [...fetchPath, ...(path?.slice(2) ?? [])];
