@@ -15,7 +15,7 @@ import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
-import { presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
+import { connectionHeaders, presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
 import { NetworkKeys, type PresentedToken } from '../lib/tokens/network.ts';
 import { TokenProblem } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
@@ -24,6 +24,7 @@ import { SubgraphDataSource } from './data-source.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
+import { withSubscriptions } from './subscriptions/gateway.ts';
 import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
@@ -130,16 +131,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
-  const apollo = new ApolloServer<GatewayContext>({
-    gateway,
-    logger,
-    formatError: formatError(logger),
-    includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
-  });
   let subscriptions: GraphQLSchema | undefined;
-  gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
-    subscriptions = subscriptionSchema(apiSchema, {
+  // The schema subscriptions run on is the one Apollo Server validates and introspects.
+  const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
+    (subscriptions = subscriptionSchema(apiSchema, {
       hub,
       refusal: async (tokens) => {
         for (const token of tokens) {
@@ -164,7 +159,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
         return (response.body.singleResult.data as { twin: unknown } | undefined)?.twin ?? null;
       },
-    });
+    }));
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway: withSubscriptions(gateway, extend),
+    logger,
+    formatError: formatError(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
   });
   const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, logger });
   const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
@@ -174,7 +175,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.tokens = await verifyTokens(presentedTokens((ctx.connectionParams ?? {}) as Record<string, string>));
+          ctx.extra.tokens = await verifyTokens(presentedTokens(connectionHeaders(ctx.connectionParams)));
           return true;
         } catch {
           return false;

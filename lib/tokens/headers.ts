@@ -27,6 +27,16 @@ export function presentedTokens(headers: IncomingHttpHeaders | Record<string, st
   return { bearer, grants };
 }
 
+/**
+ * A subscription's connection parameters read as HTTP headers are: names in any case (RFC 9110
+ * §5.1), string values only. The same name twice in different cases is ambiguous and refused.
+ */
+export function connectionHeaders(params: Readonly<Record<string, unknown>> | undefined): Record<string, string> {
+  const names = Object.keys(params ?? {}).map((name) => name.toLowerCase());
+  if (new Set(names).size < names.length) throw unauthenticated(TokenProblem.MALFORMED);
+  return Object.fromEntries(Object.entries(params ?? {}).flatMap(([name, value]) => (typeof value === 'string' ? [[name.toLowerCase(), value]] : [])));
+}
+
 /** Headers presenting tokens: the first in `Authorization`, the others in the grants header. */
 export function tokenHeaders(tokens: readonly string[]): Record<string, string> {
   const [first, ...rest] = tokens;
