@@ -102,9 +102,11 @@ describe('live twin events through the gateway', () => {
     expect(event.errors).toBeUndefined();
     expect(event.data.twinEvents.twinId).toBe('globex:mill-1');
     await sub.close();
-    // The same header twice is ambiguous: refused.
-    const twice = subscribe(client({ Authorization: token, authorization: token }), EVENTS, {});
-    expect(await twice.failed).toMatchObject({ code: 4403 });
+    // The same header twice is ambiguous, a token that is not a string malformed: refused.
+    for (const params of [{ Authorization: token, authorization: token }, { Authorization: 42 }, { 'Twin-Grants': { token: grants } }]) {
+      const refused = subscribe(client(params as unknown as Record<string, string>), EVENTS, {});
+      expect(await refused.failed).toMatchObject({ code: 4403 });
+    }
   });
 
   it('shows the subscriptions in the gateway’s introspection, and sends subscriptions over HTTP to the WebSocket', async () => {
