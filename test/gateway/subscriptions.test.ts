@@ -117,9 +117,9 @@ describe('live twin events through the gateway', () => {
     expect(twinEvents?.args.map((arg) => `${arg.name}: ${String(arg.type)}`)).toEqual(['filter: TwinEventFilter', 'after: String']);
     expect(String(twinEvents?.type)).toBe('TwinEvent!');
     expect(String((schema.getType('TwinEvent') as GraphQLObjectType).getFields().twin!.type)).toBe('Twin');
-    // Queries still go to the network graph.
-    const twins = await net.query(`{ __typename twin(id: "globex:mill-1") { name } }`, undefined, engineer);
-    expect(twins.data).toEqual({ __typename: 'Query', twin: { name: 'GLOBEX:MILL-1' } });
+    // Introspection next to a query of the network graph.
+    const mixed = await net.query(`{ __typename twin(id: "globex:mill-1") { name } __schema { subscriptionType { name } } }`, undefined, engineer);
+    expect(mixed.data).toEqual({ __typename: 'Query', twin: { name: 'GLOBEX:MILL-1' }, __schema: { subscriptionType: { name: 'Subscription' } } });
     const overHttp = await net.query(`subscription { twinEvents { cursor } }`, undefined, engineer);
     expect(overHttp.status).toBe(400);
     expect(codes(overHttp)).toEqual(['BAD_REQUEST']);
