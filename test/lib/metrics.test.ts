@@ -1,6 +1,8 @@
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
+import { createServer } from 'node:http';
+import { listen, sendJson } from '../../lib/http.ts';
 import { natsNames } from '../../lib/nats.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
@@ -219,9 +221,22 @@ describe('the gateway', () => {
     expect(before.value('twinx_compositions_total')).toBeGreaterThanOrEqual(1);
     expect(before.value('twinx_composition_failures_total')).toBe(0);
     expect(before.value('twinx_composition_last_success_timestamp_seconds')).toBeGreaterThan(0);
-    // A member joining is announced: the gateway composes it in a new round.
-    await net.join(await net.startOrg('initech'));
-    await eventually(async () => expect((await scrape(gateway.metricsUrl)).value('twinx_composition_members', { state: 'composed' })).toBe(3));
+    // Members joining are announced: the gateway composes them in a new round. Mallory serves
+    // what the organization template does not make.
+    const mallory = createServer((_req, res) => sendJson(res, 200, { data: { _service: { sdl: 'type Query { mallory: Int }' } } }));
+    disposers.add(async () => mallory.close());
+    const initech = await net.startOrg('initech');
+    await net.join(initech);
+    await net.join({ org: 'mallory', url: await listen(mallory, 0, '127.0.0.1') });
+    await eventually(async () => {
+      const composition = await scrape(gateway.metricsUrl);
+      expect(composition.value('twinx_composition_members', { state: 'composed' })).toBe(3);
+      expect(composition.value('twinx_composition_members', { state: 'refused' })).toBe(1);
+    });
+    // Initech goes down: composed from the template at the next round.
+    await initech.stop();
+    await net.directory.membershipChanged();
+    await eventually(async () => expect((await scrape(gateway.metricsUrl)).value('twinx_composition_members', { state: 'unreachable' })).toBe(1));
     const after = await scrape(gateway.metricsUrl);
     expect(after.value('twinx_compositions_total')).toBeGreaterThan(before.value('twinx_compositions_total'));
     expect(after.value('twinx_composition_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(
