@@ -97,14 +97,22 @@ export class ServiceMetrics {
     };
   }
 
-  /** A gauge read when scraped (each its own read: prom-client collects metrics concurrently). */
+  /**
+   * A gauge read when scraped (each its own read: prom-client collects metrics concurrently).
+   * One that cannot be read now (store or NATS unreachable, stream not created yet) is NaN: the
+   * scrape, with every other metric, still succeeds.
+   */
   protected gauge(name: string, help: string, read: () => number | Promise<number>): void {
     new Gauge({
       name,
       help,
       registers: [this.registry],
       async collect() {
-        this.set(await read());
+        this.set(
+          await Promise.resolve()
+            .then(read)
+            .catch(() => NaN),
+        );
       },
     });
   }
@@ -268,7 +276,11 @@ export class OrgMetrics extends ServiceMetrics {
 
   constructor(sources: OrgMetricsSources) {
     super();
-    this.gauge('twinx_outbox_pending_events', 'Events committed but not yet published to NATS.', async () => (await sources.outbox()).pending);
+    this.gauge(
+      'twinx_outbox_pending_events',
+      'Events committed but not yet published to NATS (NaN: store unreachable).',
+      async () => (await sources.outbox()).pending,
+    );
     this.gauge('twinx_outbox_oldest_pending_age_seconds', 'Age of the oldest event not yet published (0: none).', async () => {
       const { oldest } = await sources.outbox();
       return oldest === null ? 0 : (Date.now() - oldest.getTime()) / 1000;
@@ -277,15 +289,8 @@ export class OrgMetrics extends ServiceMetrics {
       pending: 'Device messages waiting for the ingest consumer (NaN: consumer unreachable, e.g. the organization not added yet).',
       unacknowledged: 'Device messages delivered to the ingest consumer and not yet acknowledged (NaN: consumer unreachable).',
     };
-    for (const [field, help] of Object.entries(backlog) as [keyof typeof backlog, string][]) {
-      // A scrape never fails for the consumer: its stream may not exist yet.
-      this.gauge(`twinx_ingest_consumer_${field}_messages`, help, () =>
-        sources.ingestBacklog().then(
-          (counts) => counts[field],
-          () => NaN,
-        ),
-      );
-    }
+    for (const [field, help] of Object.entries(backlog) as [keyof typeof backlog, string][])
+      this.gauge(`twinx_ingest_consumer_${field}_messages`, help, async () => (await sources.ingestBacklog())[field]);
   }
 
   /** A device batch stored, `publishedAt` when it reached the stream. */

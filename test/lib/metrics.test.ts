@@ -1,13 +1,15 @@
 import { jetstream } from '@nats-io/jetstream';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
-import { createServer } from 'node:http';
 import { listen, sendJson } from '../../lib/http.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { natsNames } from '../../lib/nats.ts';
+import { initOrg, startOrgSubgraph } from '../../subgraphs/org/main.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { bearer, type TestOrg } from '../support/org.ts';
-import { Disposers, eventually, onServer } from '../support/services.ts';
+import { bearer, KEY_SECRET, type TestOrg } from '../support/org.ts';
+import { createStore, Disposers, eventually, onServer, randomName } from '../support/services.ts';
 import { connect, endOfStream, subscribe } from '../support/subscriptions.ts';
 
 /**
@@ -146,6 +148,23 @@ describe('an organization', () => {
     expect(delta('twinx_ingest_readings_total', { result: 'duplicate' })).toBe(1);
     expect(delta('twinx_ingest_lag_seconds_count')).toBe(2);
     expect(after.value('twinx_ingest_consumer_pending_messages')).toBe(0);
+  });
+
+  it('serves its metrics before the network operator created its streams, the ingest consumer’s backlog unknown (NaN)', async () => {
+    const store = await createStore('org');
+    disposers.add(store.drop);
+    const config = { org: 'umbrella', databaseUrl: store.url, keySecret: KEY_SECRET };
+    await initOrg(config, 'test', 3_600_000);
+    const { subgraph, stop } = await startOrgSubgraph(
+      { ...config, subjectPrefix: randomName('t'), port: 0, host: '127.0.0.1' },
+      net.nats,
+      createLogger('test', 'silent'),
+    );
+    disposers.add(stop);
+    const metrics = await scrape(subgraph.metricsUrl);
+    expect(metrics.value('twinx_ingest_consumer_pending_messages')).toBeNaN();
+    expect(metrics.value('twinx_ingest_consumer_unacknowledged_messages')).toBeNaN();
+    expect(metrics.value('twinx_outbox_pending_events')).toBe(0);
   });
 
   it('reports the outbox’s pending events and the age of the oldest, until they are published', async () => {
