@@ -14,7 +14,7 @@ export interface MetricsListen {
 }
 
 /** A label value standing for every value beyond those a label keeps apart. */
-export const OTHER = '(other)';
+const OTHER = '(other)';
 
 /**
  * Label values as they come, up to `max` distinct ones; any further one is {@link OTHER}.
@@ -59,7 +59,7 @@ function codeOf(extensions: Record<string, unknown> | undefined): string {
  * services), served with the process's metrics on `/metrics` of a listener of its own.
  */
 export class ServiceMetrics {
-  readonly registry = new Registry();
+  protected readonly registry = new Registry();
   private readonly operationNames = new BoundedLabel(100);
   private readonly errorCodes = new BoundedLabel(50);
   private readonly operations = new Histogram({
