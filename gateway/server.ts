@@ -11,6 +11,7 @@ import { formatError } from '../lib/graphql/errors.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
+import { GatewayMetrics, type MetricsListen } from '../lib/metrics.ts';
 import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
@@ -63,10 +64,14 @@ export interface GatewayOptions {
   name?: string;
   /** How long partners' accesses are added up before they are reported to the organizations, in ms. @default 5000 */
   accessReportMs?: number;
+  /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
+  metricsListen?: MetricsListen;
 }
 
 export interface Gateway {
   readonly url: string;
+  /** `http://host:port/metrics`, once started. */
+  readonly metricsUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -124,6 +129,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       void syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
     },
   });
+  const metrics = new GatewayMetrics({
+    subscriptions: (): number => groups.subscriptions,
+    composition: () => {
+      const { members, unreachable, refused } = supergraph.readiness();
+      const { compositions: rounds, failures, lastSuccess } = supergraph;
+      return { composed: members.length, unreachable: unreachable.length, refused: refused.length, rounds, failures, lastSuccess };
+    },
+  });
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
@@ -165,9 +178,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      metrics.plugin(),
+      queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 }),
+    ],
   });
-  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, logger });
+  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
   const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
     {
@@ -190,10 +207,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   let ready = false;
   let changes: Subscription | undefined;
   let revocationsPoll: NodeJS.Timeout | undefined;
+  let metricsUrl = '';
 
   return {
     get url() {
       return url;
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     async start() {
       await apollo.start();
@@ -242,7 +263,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       );
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
-      logger.info({ url }, 'gateway listening');
+      metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
+      logger.info({ url, metricsUrl }, 'gateway listening');
     },
     async stop() {
       ready = false;
@@ -255,6 +277,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await hub.stop();
       await reporter.stop();
       await apollo.stop();
+      await metrics.stop();
     },
   };
 }
