@@ -1,10 +1,16 @@
 import {
   extendSchema,
   GraphQLError,
+  isAbstractType,
+  Kind,
   parse,
   print,
+  TypeInfo,
   visit,
+  visitWithTypeInfo,
   type ASTNode,
+  type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLFieldResolver,
   type GraphQLResolveInfo,
@@ -197,10 +203,30 @@ function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; v
   while (used.has(id)) id = `_${id}`;
   const definitions = (info.operation.variableDefinitions ?? []).filter((definition) => used.has(definition.variable.name.value)).map((d) => print(d));
   const variables = Object.fromEntries([...used].map((name) => [name, info.variableValues[name]]));
-  return {
-    query: `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { __typename ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
-    variables: { ...variables, [id]: twinId },
-  };
+  const query = parse(
+    `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
+  );
+  return { query: print(withTypenames(query, info.schema)), variables: { ...variables, [id]: twinId } };
+}
+
+const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } };
+
+/**
+ * The document with `__typename` selected wherever an interface or union is, as federation's
+ * query planner does for the same reason: the answer is executed again here, and an abstract
+ * type resolves to its object type from `__typename`.
+ */
+function withTypenames(document: DocumentNode, schema: GraphQLSchema): DocumentNode {
+  const types = new TypeInfo(schema);
+  return visit(
+    document,
+    visitWithTypeInfo(types, {
+      SelectionSet: (set) => {
+        const parent = types.getParentType();
+        return parent && isAbstractType(parent) ? { ...set, selections: [TYPENAME, ...set.selections] } : undefined;
+      },
+    }),
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
@@ -71,10 +72,14 @@ export interface DirectoryOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
+  metricsListen?: MetricsListen;
 }
 
 export interface Directory {
   readonly url: string;
+  /** `http://host:port/metrics`, once started. */
+  readonly metricsUrl: string;
   start(): Promise<void>;
   /** Re-reads the registry now and acts on what changed (NATS account, streams, gateways told). */
   membershipChanged(): Promise<void>;
@@ -99,11 +104,13 @@ export function createDirectory(options: DirectoryOptions): Directory {
   );
   const rejected = new RejectionCounts();
   const httpServer: Server = createServer();
+  const metrics = new ServiceMetrics();
   let apollo: ApolloServer<DirectoryContext> | undefined;
   let events: { stop: () => Promise<void> } | undefined;
   let listening: Listening | undefined;
   const timers: NodeJS.Timeout[] = [];
   let url = '';
+  let metricsUrl = '';
   /** The composed members' slugs the schema was built for: all it depends on. */
   let schemaSlugs: string | undefined;
   let refreshing: Promise<void> = Promise.resolve();
@@ -116,7 +123,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
-      plugins: [inputPlugin()],
+      plugins: [metrics.plugin(), inputPlugin()],
     });
     await next.start();
     const previous = apollo;
@@ -214,6 +221,9 @@ export function createDirectory(options: DirectoryOptions): Directory {
     get url() {
       return url;
     },
+    get metricsUrl() {
+      return metricsUrl;
+    },
     membershipChanged: () => refresh(true),
     async start() {
       await refresh();
@@ -254,7 +264,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
         }),
       );
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
-      logger.info({ url }, 'directory listening');
+      metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
+      logger.info({ url, metricsUrl }, 'directory listening');
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
@@ -267,6 +278,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       await refreshing.catch(() => undefined);
       await syncing;
       await apollo?.stop();
+      await metrics.stop();
     },
   };
 }
