@@ -20,6 +20,8 @@ export const directorySettings = {
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4100) },
   host: commonSettings.host,
+  maxDepth: commonSettings.maxDepth,
+  maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,
 };

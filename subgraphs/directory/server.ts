@@ -8,6 +8,8 @@ import { TwinxError } from '../../lib/errors.ts';
 import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
@@ -70,6 +72,8 @@ export interface DirectoryOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. */
+  queryLimits?: LimitSettings;
 }
 
 export interface Directory {
@@ -97,6 +101,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     (org) => registry.get(org)?.status === 'SUSPENDED',
   );
   const rejected = new RejectionCounts();
+  const queryLimits = twinQueryLimits(options.queryLimits);
   const httpServer: Server = createServer();
   let apollo: ApolloServer<DirectoryContext> | undefined;
   let events: { stop: () => Promise<void> } | undefined;
@@ -115,6 +120,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
+      plugins: [queryLimitsPlugin(queryLimits)],
     });
     await next.start();
     const previous = apollo;
@@ -226,6 +232,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
         graphqlHandler({
           apollo: () => apollo!,
           maxBodyBytes: 1024 * 1024,
+          limits: queryLimits,
           context: async (req) => {
             try {
               return await contextFor(req.headers);

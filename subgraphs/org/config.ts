@@ -29,6 +29,8 @@ export const orgSettings = {
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4001) },
   host: commonSettings.host,
   maxIngestBatch: { flag: 'max-ingest-batch', env: 'TWINX_MAX_INGEST_BATCH', schema: values.positiveInt(5000) },
+  maxDepth: commonSettings.maxDepth,
+  maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,
 };

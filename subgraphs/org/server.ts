@@ -2,6 +2,8 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Consuming, NatsConnection } from '../../lib/nats.ts';
@@ -41,6 +43,8 @@ export interface OrgSubgraphOptions {
   /** @default '127.0.0.1' */
   host?: string;
   limits?: Partial<OrgLimits>;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. */
+  queryLimits?: LimitSettings;
   /**
    * Largest HTTP request body in bytes.
    * @default 8 MiB (a full ingest batch of 5,000 readings is about 0.6 MiB)
@@ -72,6 +76,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const audit = new AuditLog({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;
   const httpServer: Server = createServer();
+  const queryLimits = twinQueryLimits(options.queryLimits);
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
     logger,
@@ -79,6 +84,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     includeStacktraceInErrorResponses: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      queryLimitsPlugin(queryLimits),
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
@@ -127,6 +133,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+          limits: queryLimits,
           context: async (req, body) => {
             let principal: Principal;
             try {
