@@ -124,7 +124,7 @@ const twinListSize: NonNullable<CostOptions['listSize']> = (field, argument) => 
 };
 
 /** The query limits of an endpoint serving twins (gateway, organizations, directory): the defaults, with the settings given. */
-export function twinQueryLimits(settings: LimitSettings = {}): QueryLimits {
+export function twinQueryLimits(settings: LimitSettings = {}): QueryLimits & CostOptions {
   const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
   return { ...DEFAULT_QUERY_LIMITS, listSize: twinListSize, ...given };
 }

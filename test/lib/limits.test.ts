@@ -3,6 +3,7 @@ import { buildSchema, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../lib/errors.ts';
 import { operationCost, operationDepth, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 
 const typeDefs = /* GraphQL */ `
   type Twin {
@@ -194,5 +195,35 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     expect(small.http.status).toBeUndefined();
     const big = await server.executeOperation({ query, operationName: 'Big' });
     expect(big.http.status).toBe(400);
+  });
+});
+
+describe('twinQueryLimits', () => {
+  const federated = buildSchema(`
+    type Bucket { avg: Float count: Int }
+    type AcmeTwin { id: ID! aggregates(metric: String!, from: String!, to: String!, bucketSeconds: Int!): [Bucket!] }
+    union _Entity = AcmeTwin
+    type Query { _entities(representations: [String!]!): [_Entity]! twin: AcmeTwin }
+  `);
+  const limits = twinQueryLimits();
+  const cost = (query: string, variables?: Record<string, unknown>) => operationCost(federated, parse(query), variables, limits);
+
+  it('prices aggregates by the buckets they compute', () => {
+    const aggregates = (to: string, bucketSeconds: number) =>
+      cost(`{ twin { aggregates(metric: "t", from: "2026-01-01T00:00:00Z", to: "${to}", bucketSeconds: ${bucketSeconds}) { avg count } } }`);
+    expect(aggregates('2026-01-01T01:00:00Z', 60)).toBe(1 + 1 + 60 * 2);
+    expect(aggregates('2026-01-02T00:00:00Z', 1)).toBe(1 + 1 + 86_400 * 2);
+    // Ranges the resolver refuses are priced by the default list size.
+    expect(aggregates('not a date', 60)).toBe(1 + 1 + 50 * 2);
+  });
+
+  it('prices _entities by the representations the gateway sends', () => {
+    const query = 'query ($r: [String!]!) { _entities(representations: $r) { ... on AcmeTwin { id } } }';
+    expect(cost(query, { r: Array.from({ length: 500 }, (_, i) => `acme:t-${i}`) })).toBe(1 + 500 * 1);
+    expect(cost(query, { r: ['acme:t-1'] })).toBe(1 + 1);
+  });
+
+  it('keeps the defaults for what the settings leave out', () => {
+    expect(twinQueryLimits({ maxDepth: 3, maxCost: undefined })).toMatchObject({ maxTokens: 10_000, maxDepth: 3, maxCost: 20_000, defaultListSize: 50 });
   });
 });
