@@ -7,6 +7,7 @@ import {
   GraphQLError,
   isCompositeType,
   isInterfaceType,
+  isIntrospectionType,
   isListType,
   isObjectType,
   Kind,
@@ -197,7 +198,7 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
             const computed = options.listSize?.(definition, (name) => argumentValue(selection, definition, name));
             if (computed !== undefined) multiplier = size(computed);
             else if (sized) multiplier = size(argumentValue(selection, definition, SIZE_ARGUMENT));
-            else if (list) multiplier = inConnection ? 1 : defaultListSize;
+            else if (list) multiplier = inConnection || isIntrospectionType(parent!) ? 1 : defaultListSize;
             connection = sized && !list;
             const named = getNamedType(definition.type);
             child = isCompositeType(named) ? named : undefined;

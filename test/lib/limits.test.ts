@@ -1,8 +1,8 @@
 import { ApolloServer } from '@apollo/server';
-import { buildSchema, parse } from 'graphql';
+import { buildSchema, getIntrospectionQuery, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../lib/errors.ts';
-import { operationCost, operationDepth, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
+import { DEFAULT_QUERY_LIMITS, operationCost, operationDepth, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 
 const typeDefs = /* GraphQL */ `
@@ -87,6 +87,11 @@ describe('operationCost', () => {
     expect(costOf(aliases('__typename', 1000))).toBe(1000);
     expect(costOf(aliases('__schema { types { name } }', 100))).toBe(100 * 3);
     expect(costOf('{ __type(name: "Twin") { fields { name type { name } } } }')).toBe(1 + (1 + 1 + (1 + 1)));
+    expect(costOf('{ __schema { ...S } } fragment S on __Schema { types { fields { name } } }')).toBe(1 + (1 + (1 + 1)));
+    // What GraphiQL, Sandbox and codegen send passes the default limits.
+    expect(operationCost(schema, parse(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true })), {}, DEFAULT_QUERY_LIMITS)).toBeLessThan(
+      DEFAULT_QUERY_LIMITS.maxCost,
+    );
   });
 
   it('sizes a list by listSize where it has a rule, else by first', () => {
