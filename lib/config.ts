@@ -75,4 +75,7 @@ export const commonSettings = {
   host: { flag: 'host', env: 'TWINX_HOST', schema: z.string().min(1).default('127.0.0.1') },
   migrate: { flag: 'migrate', env: 'TWINX_MIGRATE', schema: values.flag },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel },
+  /** Query limits of a GraphQL endpoint (lib/graphql/limits.ts). */
+  maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
+  maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },
 };

@@ -45,7 +45,7 @@ export async function initNetwork(
  */
 export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<DirectoryConfig, 'metricsListen'>>,
+    Partial<Pick<DirectoryConfig, 'metricsListen' | 'maxDepth' | 'maxCost'>>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -82,6 +82,7 @@ export async function startDirectory(
         port: config.port,
         host: config.host,
         metricsListen: config.metricsListen,
+        queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
       });
       await directory.start();
       return { directory, db, stop };

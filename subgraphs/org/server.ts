@@ -3,6 +3,8 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
+import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
@@ -43,6 +45,8 @@ export interface OrgSubgraphOptions {
   /** @default '127.0.0.1' */
   host?: string;
   limits?: Partial<OrgLimits>;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. */
+  queryLimits?: LimitSettings;
   /**
    * Largest HTTP request body in bytes.
    * @default 8 MiB (a full ingest batch of 5,000 readings is about 0.6 MiB)
@@ -82,6 +86,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     outbox: () => outboxBacklog(options.db),
     ingestBacklog: () => ingestBacklog(options.nats, options.subjectPrefix, options.org),
   });
+  const queryLimits = twinQueryLimits(options.queryLimits);
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
     logger,
@@ -91,6 +96,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       ApolloServerPluginDrainHttpServer({ httpServer }),
       metrics.plugin(),
       inputPlugin(),
+      queryLimitsPlugin(queryLimits),
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
@@ -145,6 +151,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+          limits: queryLimits,
           context: async (req, body) => {
             let principal: Principal;
             try {

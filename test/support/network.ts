@@ -45,7 +45,10 @@ export interface TestNetwork {
 export async function startNetwork(
   disposers: Disposers,
   slugs: string[],
-  options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer } = {},
+  options: {
+    /** A NATS server of the test's own. */ nats?: OwnNatsServer;
+    /** Options of the network's first gateway. */ gateway?: Partial<GatewayOptions>;
+  } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const own = await natsForTest(options.nats);
@@ -96,7 +99,7 @@ export async function startNetwork(
     disposers.add(() => gateway.stop());
     return gateway;
   };
-  const gateway = await startGateway({ pollMs: 60_000, subgraphTimeoutMs: 2000 });
+  const gateway = await startGateway({ pollMs: 60_000, subgraphTimeoutMs: 2000, ...options.gateway });
 
   return {
     nats,
