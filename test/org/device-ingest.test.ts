@@ -99,7 +99,7 @@ describe('device ingest over NATS JetStream', () => {
     expect(after.messages - before.messages).toBe(poison);
     const sequences = new Set<string>();
     for (let seq = before.last_seq + 1; seq <= after.last_seq; seq++) {
-      sequences.add((await jsm.streams.getMessage(names.deadLetterStream('acme'), { seq })).header.get(DEAD_LETTER_HEADERS.sequence));
+      sequences.add((await jsm.streams.getMessage(names.deadLetterStream('acme'), { seq }))!.header.get(DEAD_LETTER_HEADERS.sequence));
     }
     expect(sequences.size).toBe(poison);
   });
