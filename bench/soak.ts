@@ -237,7 +237,7 @@ try {
   })();
 
   // Subscribers. Each event is identified by the device message it came from (its value).
-  const query = `subscription($after: String) { twinEvents(filter: { orgs: ["acme"], types: [STATE] }, after: $after) { cursor twinId state { metrics { value } } } }`;
+  const query = `subscription($after: String) { twinEvents(filter: { orgs: ["acme"], types: [STATE] }, after: $after) { cursor state { metrics { value } } } }`;
   interface Subscriber {
     received: Map<number, number>;
     cursor: string;
@@ -292,7 +292,7 @@ try {
 
   // The hostile client, one request at a time; health checks timed meanwhile.
   const hostile: Record<string, Record<string, number>> = {};
-  const count = (name: string, outcome: string | number) => ((hostile[name] ??= {})[outcome] = (hostile[name]![outcome] ?? 0) + 1);
+  const count = (name: string, outcome: string) => ((hostile[name] ??= {})[outcome] = (hostile[name]![outcome] ?? 0) + 1);
   const post = (body: string, headers: Record<string, string> = auth) =>
     fetch(gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (response) => {
       const json = (await response.json().catch(() => null)) as { errors?: { extensions?: { code?: string } }[] } | null;
