@@ -95,6 +95,7 @@ export function registerNetworkCommands(program: Command): void {
       "bytes of device telemetry waiting per organization, then devices' publishes are refused (env TWINX_INGEST_MAX_BYTES; default 1 GiB)",
     )
     .option('--ingest-max-message-bytes <bytes>', 'largest device message (env TWINX_INGEST_MAX_MESSAGE_BYTES; default 1 MiB)')
+    .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9500)')
     .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => serveDirectory(loadConfig(directorySettings, flags, process.env)));
@@ -197,6 +198,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--nats-creds <file>', 'its NATS credentials, from `twinx network credentials --role gateway` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4000)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9400)')
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')

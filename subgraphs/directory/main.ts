@@ -44,7 +44,9 @@ export async function initNetwork(
  * from the network's NATS keys (none if the network has none).
  */
 export async function startDirectory(
-  config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> & Partial<StreamLimits>,
+  config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
+    Partial<Pick<DirectoryConfig, 'metricsListen'>> &
+    Partial<StreamLimits>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -81,6 +83,7 @@ export async function startDirectory(
         logger,
         port: config.port,
         host: config.host,
+        metricsListen: config.metricsListen,
       });
       await directory.start();
       return { directory, db, stop };
