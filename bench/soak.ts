@@ -74,7 +74,8 @@ const processes: Record<string, ChildProcess> = {};
 function serve(name: string, command: string[], env: Record<string, string>): void {
   const log = openSync(join(dir, `${name}.log`), 'w');
   const child = spawn(process.execPath, ['bin/twinx.mjs', ...command], {
-    env: { ...process.env, NODE_ENV: 'production', TWINX_SUBJECT_PREFIX: PREFIX, TWINX_KEY_SECRET: KEY_SECRET, ...env },
+    // Metrics on ports of their own: no clash with services already running on this machine.
+    env: { ...process.env, NODE_ENV: 'production', TWINX_SUBJECT_PREFIX: PREFIX, TWINX_KEY_SECRET: KEY_SECRET, TWINX_METRICS_LISTEN: '127.0.0.1:0', ...env },
     stdio: ['ignore', log, log],
   });
   processes[name] = child;
