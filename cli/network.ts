@@ -89,6 +89,12 @@ export function registerNetworkCommands(program: Command): void {
     .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4100)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option('--events-max-bytes <bytes>', "bytes of events the network's stream keeps, oldest dropped first (env TWINX_EVENTS_MAX_BYTES; default 8 GiB)")
+    .option(
+      '--ingest-max-bytes <bytes>',
+      "bytes of device telemetry waiting per organization, then devices' publishes are refused (env TWINX_INGEST_MAX_BYTES; default 1 GiB)",
+    )
+    .option('--ingest-max-message-bytes <bytes>', 'largest device message (env TWINX_INGEST_MAX_MESSAGE_BYTES; default 1 MiB)')
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9500)')
     .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')

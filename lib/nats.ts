@@ -1,5 +1,6 @@
 import {
   AckPolicy,
+  DiscardPolicy,
   jetstream,
   JetStreamApiError,
   jetstreamManager,
@@ -136,40 +137,130 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Par
   }
 }
 
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
 /**
- * Makes sure the network's shared streams and the directory's consumers exist. The network
- * operator's services do it: nobody else may create, change or purge a stream or a consumer.
+ * The sizes of the network's streams an operator chooses (`twinx directory serve`). Every stream
+ * has a size, so that the disk a network's JetStream takes is bounded by their sum whatever its
+ * members publish (the network's NATS account refuses a stream without one:
+ * lib/bus/credentials.ts).
  */
-export async function ensureNetworkStreams(nats: NatsConnection, subjectPrefix: string): Promise<void> {
+export interface StreamLimits {
+  /** Bytes of events kept, every organization's together; the oldest go first. @default 8 GiB */
+  eventsMaxBytes: number;
+  /** Bytes of device telemetry waiting to be stored, per organization; beyond it devices' publishes are refused. @default 1 GiB */
+  ingestMaxBytes: number;
+  /** Largest device message (one batch), in bytes; nats-server's own `max_payload` (1 MiB by default) applies too. @default 1 MiB */
+  ingestMaxMessageBytes: number;
+}
+
+const DEFAULT_STREAM_LIMITS: StreamLimits = { eventsMaxBytes: 8 * GiB, ingestMaxBytes: GiB, ingestMaxMessageBytes: MiB };
+
+/**
+ * Fixed limits of the other streams: what the messages on them can be (lib/events.ts bounds
+ * every field of events and announcements), and how much of them is worth keeping.
+ */
+const FIXED_LIMITS = {
+  /** The largest event (100 metrics, 100 suppliers, 32 tags) is about 30 KiB, plus its signature. */
+  eventBytes: 64 * 1024,
+  /** A revocation or key retirement is well under 1 KiB, plus its signature. */
+  revocationBytes: 16 * 1024,
+  revocationsMaxBytes: 256 * MiB,
+  /** Announcements kept per organization (its own subject): one flooding its subject drops only its own oldest. */
+  revocationsPerOrg: 10_000,
+  /** What the reason and origin headers add to a dead-lettered device message. */
+  deadLetterHeaderBytes: 4096,
+  deadLettersMaxBytes: 256 * MiB,
+  accessReportsMaxBytes: 256 * MiB,
+};
+
+/**
+ * Makes sure the network's shared streams and the directory's consumers exist, with these
+ * limits (an existing stream is brought to them). The network operator's services do it:
+ * nobody else may create, change or purge a stream or a consumer.
+ */
+export async function ensureNetworkStreams(nats: NatsConnection, subjectPrefix: string, limits: Partial<StreamLimits> = {}): Promise<void> {
   const names = natsNames(subjectPrefix);
   const jsm = await jetstreamManager(nats);
   // Two minutes of server-side dedupe by Nats-Msg-Id covers a publisher crashing between
   // publishing and recording it (and bounds replays: see lib/bus/signing.ts); retention bounds
-  // how far back a subscriber can resume.
-  await ensureStream(jsm, { name: names.eventsStream, subjects: [names.eventsSubjects], max_age: 7 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
-  // Kept longer than any token lives (grants: at most 366 days).
-  await ensureStream(jsm, { name: names.revocationsStream, subjects: [names.revocationsSubjects], max_age: 400 * DAY_NS, duplicate_window: DEDUPE_WINDOW_NS });
+  // how far back a subscriber can resume (older: CURSOR_EXPIRED). Full, the oldest events go
+  // (discard old): an organization publishing from its outbox is never refused, whatever another
+  // one publishes. No limit per subject: a subscriber resuming is owed every event of a twin, and
+  // a member names its own twins, so such a limit would bound nothing.
+  await ensureStream(jsm, {
+    name: names.eventsStream,
+    subjects: [names.eventsSubjects],
+    max_age: 7 * DAY_NS,
+    duplicate_window: DEDUPE_WINDOW_NS,
+    max_bytes: limits.eventsMaxBytes ?? DEFAULT_STREAM_LIMITS.eventsMaxBytes,
+    max_msg_size: FIXED_LIMITS.eventBytes,
+    discard: DiscardPolicy.Old,
+  });
+  // Kept longer than any token lives (grants: at most 366 days). Each organization announces on
+  // a subject of its own, so a limit per subject keeps one from pushing out the others'
+  // announcements; a dropped announcement is still learnt from its owner's revocation list
+  // (read every minute).
+  await ensureStream(jsm, {
+    name: names.revocationsStream,
+    subjects: [names.revocationsSubjects],
+    max_age: 400 * DAY_NS,
+    duplicate_window: DEDUPE_WINDOW_NS,
+    max_bytes: FIXED_LIMITS.revocationsMaxBytes,
+    max_msgs_per_subject: FIXED_LIMITS.revocationsPerOrg,
+    max_msg_size: FIXED_LIMITS.revocationBytes,
+    discard: DiscardPolicy.Old,
+  });
   // Applied in order, one at a time.
   const inOrder = { ack_policy: AckPolicy.Explicit, max_ack_pending: 1 };
   await ensureConsumer(jsm, names.eventsStream, { durable_name: DURABLES.catalog, filter_subject: names.lifecycleFilter, ...inOrder });
   await ensureConsumer(jsm, names.revocationsStream, { durable_name: DURABLES.revocations, filter_subject: names.revocationsSubjects, ...inOrder });
 }
 
-/** Makes sure the streams of one member exist (its devices' telemetry, its dead letters, gateways' reports to it), with their consumers. */
-export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: string, org: string): Promise<void> {
+/**
+ * Makes sure the streams of one member exist (its devices' telemetry, its dead letters, gateways'
+ * reports to it), with their consumers and these limits (an existing stream is brought to them).
+ * Each is the member's own: what one member's devices or subgraph publish never takes another's room.
+ */
+export async function ensureMemberStreams(nats: NatsConnection, subjectPrefix: string, org: string, limits: Partial<StreamLimits> = {}): Promise<void> {
   const names = natsNames(subjectPrefix);
+  const ingestMaxMessageBytes = limits.ingestMaxMessageBytes ?? DEFAULT_STREAM_LIMITS.ingestMaxMessageBytes;
   const jsm = await jetstreamManager(nats);
-  // A work queue: each batch is stored by one replica of the organization's subgraph, then removed.
-  await ensureStream(jsm, { name: names.ingestStream(org), subjects: [names.ingestSubject(org)], retention: RetentionPolicy.Workqueue, max_age: 7 * DAY_NS });
-  await ensureStream(jsm, { name: names.deadLetterStream(org), subjects: [names.deadLetterSubject(org)], max_age: 30 * DAY_NS });
+  // A work queue: each batch is stored by one replica of the organization's subgraph, then
+  // removed. Full (the organization down for long, or its devices flooding), new batches are
+  // refused (discard new): a device sees its publish fail and keeps its readings, where dropping
+  // the oldest would lose readings already accepted.
+  await ensureStream(jsm, {
+    name: names.ingestStream(org),
+    subjects: [names.ingestSubject(org)],
+    retention: RetentionPolicy.Workqueue,
+    max_age: 7 * DAY_NS,
+    max_bytes: limits.ingestMaxBytes ?? DEFAULT_STREAM_LIMITS.ingestMaxBytes,
+    max_msg_size: ingestMaxMessageBytes,
+    discard: DiscardPolicy.New,
+  });
+  // Full, the oldest dead letters go (discard old): dead-lettering must never fail, or a bad
+  // message would stay in the ingest queue.
+  await ensureStream(jsm, {
+    name: names.deadLetterStream(org),
+    subjects: [names.deadLetterSubject(org)],
+    max_age: 30 * DAY_NS,
+    max_bytes: FIXED_LIMITS.deadLettersMaxBytes,
+    max_msg_size: ingestMaxMessageBytes + FIXED_LIMITS.deadLetterHeaderBytes,
+    discard: DiscardPolicy.Old,
+  });
   // A week covers an organization's outage; the dedupe by Nats-Msg-Id (the report id) covers a
-  // gateway's retry, the organization's store covers the rest.
+  // gateway's retry, the organization's store covers the rest. Full, the oldest reports go
+  // (discard old): a gateway never waits on an organization that does not read its reports.
   await ensureStream(jsm, {
     name: names.accessReportStream(org),
     subjects: [names.accessReportSubject(org)],
     max_age: ACCESS_REPORT_LIMITS.keptDays * DAY_NS,
     duplicate_window: DEDUPE_WINDOW_NS,
+    max_bytes: FIXED_LIMITS.accessReportsMaxBytes,
     max_msg_size: ACCESS_REPORT_LIMITS.bytes,
+    discard: DiscardPolicy.Old,
   });
   // Batches in parallel (each is idempotent); a batch not acknowledged in 30 s is delivered again.
   await ensureConsumer(jsm, names.ingestStream(org), { durable_name: DURABLES.ingest, ack_policy: AckPolicy.Explicit, ack_wait: 30e9, max_ack_pending: 256 });

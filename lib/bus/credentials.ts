@@ -122,8 +122,12 @@ export function busPermissions(role: BusRole, subjectPrefix: string): Partial<Pe
 /** Limits of an account or a user: none beyond what the server itself has. */
 const UNLIMITED = { subs: -1, data: -1, payload: -1 };
 const UNLIMITED_ACCOUNT = { ...UNLIMITED, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
-/** JetStream enabled for the network's account, bounded by the server's own limits. */
-const JETSTREAM = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+/**
+ * JetStream enabled for the network's account, bounded by the server's own limits; every stream
+ * must declare its size (`max_bytes_required`, nats-server 2.7+), so that none can grow without
+ * bound (lib/nats.ts gives each its size).
+ */
+const JETSTREAM = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, max_bytes_required: true };
 
 /** The keys of a network's NATS identities, as seeds (`SO…`, `SA…`). */
 export interface BusSeeds {

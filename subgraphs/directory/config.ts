@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { commonSettings, values, type ConfigOf } from '../../lib/config.ts';
 import { orgStoreSettings } from '../org/config.ts';
 
@@ -13,12 +14,18 @@ export const operatorSettings = {
   keySecret: orgStoreSettings.keySecret,
 };
 
+const bytes = z.coerce.number().int().min(1).optional();
+
 /** Configuration of `twinx directory serve`. */
 export const directorySettings = {
   ...operatorSettings,
   natsUrl: commonSettings.natsUrl,
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4100) },
+  // Sizes of the network's streams; absent, lib/nats.ts's defaults (DEFAULT_STREAM_LIMITS).
+  eventsMaxBytes: { flag: 'events-max-bytes', env: 'TWINX_EVENTS_MAX_BYTES', schema: bytes },
+  ingestMaxBytes: { flag: 'ingest-max-bytes', env: 'TWINX_INGEST_MAX_BYTES', schema: bytes },
+  ingestMaxMessageBytes: { flag: 'ingest-max-message-bytes', env: 'TWINX_INGEST_MAX_MESSAGE_BYTES', schema: bytes },
   host: commonSettings.host,
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9500') },

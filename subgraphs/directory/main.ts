@@ -3,7 +3,7 @@ import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
-import { connectNats, type NatsConnection } from '../../lib/nats.ts';
+import { connectNats, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
 import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { initOrg, openOrgAuth } from '../org/main.ts';
 import { NetworkBus } from './bus.ts';
@@ -45,7 +45,8 @@ export async function initNetwork(
  */
 export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<DirectoryConfig, 'metricsListen' | 'maxDepth' | 'maxCost'>>,
+    Partial<Pick<DirectoryConfig, 'metricsListen' | 'maxDepth' | 'maxCost'>> &
+    Partial<StreamLimits>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -75,6 +76,7 @@ export async function startDirectory(
         store,
         nats: connection,
         subjectPrefix: config.subjectPrefix,
+        streamLimits: { eventsMaxBytes: config.eventsMaxBytes, ingestMaxBytes: config.ingestMaxBytes, ingestMaxMessageBytes: config.ingestMaxMessageBytes },
         bus: network ? { network, natsUrl: config.natsUrl } : undefined,
         operatorAuth: operator.auth,
         operatorKeys: operator.keys,

@@ -14,7 +14,7 @@ import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
-import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
@@ -60,6 +60,8 @@ export interface DirectoryOptions {
   /** NATS as the network operator's service: it creates the streams and announces membership changes. */
   nats: NatsConnection;
   subjectPrefix: string;
+  /** Sizes of the network's streams (lib/nats.ts: DEFAULT_STREAM_LIMITS). */
+  streamLimits?: Partial<StreamLimits>;
   /**
    * The network's NATS identities and the NATS servers to push its account to, so that a
    * suspended member's users are cut off; absent when the network's NATS runs without them.
@@ -158,8 +160,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
       headers: signMessage('network.changed', body, { org: OPERATOR, key: await options.operatorKeys.signingKey() }),
     });
     await options.bus?.network.pushAccount(options.bus.natsUrl);
-    await ensureNetworkStreams(nats, options.subjectPrefix);
-    for (const member of registry.composed()) await ensureMemberStreams(nats, options.subjectPrefix, member.slug);
+    await ensureNetworkStreams(nats, options.subjectPrefix, options.streamLimits);
+    for (const member of registry.composed()) await ensureMemberStreams(nats, options.subjectPrefix, member.slug, options.streamLimits);
     syncRevocationsQuietly();
   }
 

@@ -69,6 +69,41 @@ describe('device ingest over NATS JetStream', () => {
     await vi.waitFor(async () => expect(await readingCount('oven-1')).toBe(4), { timeout: 10_000 });
   });
 
+  it('settles each bad message once it is dead-lettered: more of them than the consumer may have pending never stall good ones', async () => {
+    // NATS 2.9 (the Debian server these tests run) ignores a +TERM that carries a reason: such
+    // messages stayed pending, and once max_ack_pending of them were, nothing else was delivered.
+    await acme.createTwin({ id: 'acme:kiln-1', name: 'Kiln', kind: 'furnace', metrics: [{ name: 'temperature', unit: 'C' }] });
+    const jsm = await jetstreamManager(acme.nats);
+    const consumer = () => jsm.consumers.info(names.ingestStream('acme'), 'org-ingest');
+    const deadLetters = async () => (await jsm.streams.info(names.deadLetterStream('acme'))).state;
+    const poison = (await consumer()).config.max_ack_pending! + 44;
+    const before = await deadLetters();
+    let good = 0;
+    for (let i = 0; i < poison; i++) {
+      // Not JSON, or an unknown metric.
+      await publish(i % 2 ? `{garbage ${i}` : { readings: [{ twinId: 'acme:kiln-1', metric: 'pressure', at: at(i), value: i }] });
+      if (i % 7 === 0) {
+        await publish({ readings: [{ twinId: 'acme:kiln-1', metric: 'temperature', at: at(i), value: i }] });
+        good++;
+      }
+    }
+
+    await vi.waitFor(async () => expect(await readingCount('kiln-1')).toBe(good), { timeout: 20_000 });
+    await vi.waitFor(async () => expect((await consumer()).num_ack_pending).toBe(0), { timeout: 10_000 });
+    const info = await consumer();
+    expect(info.num_redelivered).toBe(0);
+    expect(info.num_pending).toBe(0);
+    expect((await jsm.streams.info(names.ingestStream('acme'))).state.messages).toBe(0);
+    // Each bad message dead-lettered once, with the ingest sequence it had.
+    const after = await deadLetters();
+    expect(after.messages - before.messages).toBe(poison);
+    const sequences = new Set<string>();
+    for (let seq = before.last_seq + 1; seq <= after.last_seq; seq++) {
+      sequences.add((await jsm.streams.getMessage(names.deadLetterStream('acme'), { seq }))!.header.get(DEAD_LETTER_HEADERS.sequence));
+    }
+    expect(sequences.size).toBe(poison);
+  });
+
   it('keeps a batch unacknowledged while the store is down, and stores it once the store is back', async () => {
     // The subgraph's own consumer keeps serving its subjects; this one runs on a subject
     // prefix of its own, against a store that refuses connections.

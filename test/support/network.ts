@@ -1,6 +1,6 @@
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { connectNats, deleteStreams, type NatsConnection } from '../../lib/nats.ts';
+import { connectNats, deleteStreams, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
 import type { DirectoryDb } from '../../subgraphs/directory/db.ts';
 import { NetworkBus } from '../../subgraphs/directory/bus.ts';
 import { initNetwork, startDirectory } from '../../subgraphs/directory/main.ts';
@@ -48,6 +48,7 @@ export async function startNetwork(
   options: {
     /** A NATS server of the test's own. */ nats?: OwnNatsServer;
     /** Options of the network's first gateway. */ gateway?: Partial<GatewayOptions>;
+    /** Sizes of the network's streams, as the operator configures them. */ streamLimits?: Partial<StreamLimits>;
   } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -64,7 +65,11 @@ export async function startNetwork(
   // The network's NATS keys are the test account's: the directory's pushes reach the same account.
   const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, own.seeds);
   const operatorToken = operatorAdmin!.token;
-  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
+  const {
+    directory,
+    db: directoryDb,
+    stop,
+  } = await startDirectory({ ...stores, ...options.streamLimits, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
   disposers.add(stop);
   // Credentials as the network operator issues them (`twinx network add`, `network credentials`):
   // recorded, so that suspending a member revokes its users.

@@ -76,7 +76,10 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     h.set(DEAD_LETTER_HEADERS.sequence, String(message.seq));
     // The message id makes a retried dead-lettering (after a lost ack) a no-op.
     await js.publish(deadLetterSubject, message.data, { headers: h, msgID: `${stream}-${message.seq}` });
-    message.term(code);
+    // A bare +TERM: servers before 2.10.4 ignore a +TERM carrying a reason (nats-server#4697), which
+    // would leave the message pending, delivered and dead-lettered again after every ack wait. The
+    // reason travels in the dead letter's headers instead.
+    message.term();
     options.onDeadLettered?.(code);
     log.warn({ seq: message.seq, code, reason }, 'device message dead-lettered');
   }
