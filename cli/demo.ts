@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { loadConfig, values } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { runUntilSignal } from '../lib/run.ts';
-import { runDemo } from '../demo/network.ts';
 
 const demoSettings = {
   postgresUrl: { flag: 'postgres-url', env: 'TWINX_DEMO_POSTGRES_URL', schema: values.postgresUrl.optional() },
@@ -24,6 +23,7 @@ export function registerDemoCommand(program: Command): void {
       const config = loadConfig(demoSettings, flags, process.env);
       const logger = createLogger('demo', config.logLevel);
       console.log('starting the demo network (the first run sets up its stores; it takes a little longer)...');
+      const { runDemo } = await import('../demo/network.ts');
       const demo = await runDemo({ ...config, logger });
       const headers = Object.entries(demo.engineerHeaders)
         .map(([name, value]) => `-H '${name}: ${value}'`)

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isStoreLocation } from './db/store.ts';
+import { isStoreLocation } from './db/location.ts';
 import { isValidSlug } from './ids.ts';
 
 /** One configuration value: a command-line flag with an environment variable as fallback. */
