@@ -3,6 +3,7 @@ import type { BusRole } from '../lib/bus/credentials.ts';
 import { loadConfig } from '../lib/config.ts';
 import { gatewaySettings } from '../gateway/config.ts';
 import { directorySettings } from '../subgraphs/directory/config.ts';
+import { CORS_ORIGINS, CORS_ORIGINS_HELP } from './org.ts';
 
 /** What the network commands do, loaded only by the command that runs. */
 const actions = () => import('./network-actions.ts');
@@ -27,6 +28,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--subject-prefix <prefix>', 'NATS subject prefix of the network (env TWINX_SUBJECT_PREFIX)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4100)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {
@@ -94,6 +96,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--nats-creds <file>', 'its NATS credentials, from `twinx network credentials --role gateway` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4000)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')

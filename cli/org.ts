@@ -23,6 +23,11 @@ export function withOrgStoreOptions(command: Command): Command {
   return withKeySecretOption(withOrgDbOptions(command));
 }
 
+/** `--cors-origins`, as every service takes it. */
+export const CORS_ORIGINS = '--cors-origins <list>';
+export const CORS_ORIGINS_HELP =
+  'browser origins allowed to call it, comma-separated, e.g. https://dashboard.example.com (env TWINX_CORS_ORIGINS; default none: same origin only)';
+
 /** `--expires-in`: the life of the token a command issues; required unless given a default (ms). */
 export function expiresInSetting(fallback?: number) {
   return { flag: 'expires-in', env: 'TWINX_TOKEN_TTL', schema: fallback === undefined ? values.duration : values.duration.default(fallback) };
@@ -42,6 +47,7 @@ export function registerOrgCommands(program: Command): void {
     .option('--nats-creds <file>', 'its NATS credentials, from `twinx network add` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4001)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')

@@ -8,6 +8,7 @@ export const gatewaySettings = {
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4000) },
   host: commonSettings.host,
+  corsOrigins: commonSettings.corsOrigins,
   subgraphTimeoutMs: { flag: 'subgraph-timeout-ms', env: 'TWINX_SUBGRAPH_TIMEOUT_MS', schema: values.positiveInt(5000) },
   maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
   maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },

@@ -41,6 +41,8 @@ export interface GatewayOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
   /**
    * Longest wait for one subgraph's answer, in ms; then that subgraph's part of the answer is
    * an error and the rest of the network still answers.
@@ -220,6 +222,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: 8 * 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           context: async (req) => {
             try {
               // Bad tokens are refused here, before any subgraph is asked.

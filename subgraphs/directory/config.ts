@@ -20,6 +20,7 @@ export const directorySettings = {
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4100) },
   host: commonSettings.host,
+  corsOrigins: commonSettings.corsOrigins,
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,
 };

@@ -44,7 +44,8 @@ export async function initNetwork(
  * from the network's NATS keys (none if the network has none).
  */
 export async function startDirectory(
-  config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'>,
+  config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
+    Partial<Pick<DirectoryConfig, 'corsOrigins'>>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -80,6 +81,7 @@ export async function startDirectory(
         logger,
         port: config.port,
         host: config.host,
+        corsOrigins: config.corsOrigins,
       });
       await directory.start();
       return { directory, db, stop };

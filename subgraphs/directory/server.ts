@@ -70,6 +70,8 @@ export interface DirectoryOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
 }
 
 export interface Directory {
@@ -226,6 +228,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
         graphqlHandler({
           apollo: () => apollo!,
           maxBodyBytes: 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           context: async (req) => {
             try {
               return await contextFor(req.headers);

@@ -28,6 +28,7 @@ export const orgSettings = {
   subjectPrefix: commonSettings.subjectPrefix,
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4001) },
   host: commonSettings.host,
+  corsOrigins: commonSettings.corsOrigins,
   maxIngestBatch: { flag: 'max-ingest-batch', env: 'TWINX_MAX_INGEST_BATCH', schema: values.positiveInt(5000) },
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,

@@ -61,7 +61,8 @@ export async function openOrgAuth(
 
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
-  config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> & { limits?: Partial<OrgLimits>; poolSize?: number },
+  config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> &
+    Partial<Pick<OrgConfig, 'corsOrigins'>> & { limits?: Partial<OrgLimits>; poolSize?: number },
   nats: NatsConnection,
   logger: Logger,
 ): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; auth: OrgAuthenticator; stop: () => Promise<void> }> {
@@ -76,6 +77,7 @@ export async function startOrgSubgraph(
     logger,
     port: config.port,
     host: config.host,
+    corsOrigins: config.corsOrigins,
     limits: config.limits,
   });
   const stop = async () => {

@@ -40,6 +40,8 @@ export interface OrgSubgraphOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
   limits?: Partial<OrgLimits>;
   /**
    * Largest HTTP request body in bytes.
@@ -127,6 +129,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           context: async (req, body) => {
             let principal: Principal;
             try {

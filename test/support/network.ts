@@ -45,7 +45,7 @@ export interface TestNetwork {
 export async function startNetwork(
   disposers: Disposers,
   slugs: string[],
-  options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer } = {},
+  options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer; /** Browser origins every service allows (CORS). */ corsOrigins?: string[] } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const own = await natsForTest(options.nats);
@@ -61,7 +61,11 @@ export async function startNetwork(
   // The network's NATS keys are the test account's: the directory's pushes reach the same account.
   const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, own.seeds);
   const operatorToken = operatorAdmin!.token;
-  const { directory, db: directoryDb, stop } = await startDirectory({ ...stores, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
+  const {
+    directory,
+    db: directoryDb,
+    stop,
+  } = await startDirectory({ ...stores, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1', corsOrigins: options.corsOrigins }, logger, nats);
   disposers.add(stop);
   // Credentials as the network operator issues them (`twinx network add`, `network credentials`):
   // recorded, so that suspending a member revokes its users.
@@ -83,13 +87,13 @@ export async function startNetwork(
     if (activated.errors) throw new Error(JSON.stringify(activated.errors));
   };
   for (const slug of slugs) {
-    orgs[slug] = await startOrg(disposers, slug, { network: bus });
+    orgs[slug] = await startOrg(disposers, slug, { network: bus, corsOrigins: options.corsOrigins });
     await join(orgs[slug]!);
   }
 
   const gatewayNats = await bus.connect({ kind: 'gateway' }, 'twinx-test-gateway');
   disposers.add(() => gatewayNats.drain());
-  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats: gatewayNats, subjectPrefix, logger };
+  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats: gatewayNats, subjectPrefix, logger, corsOrigins: options.corsOrigins };
   const startGateway = async (extra: Partial<GatewayOptions> = {}) => {
     const gateway = createGateway({ ...gatewayOptions, ...extra });
     await gateway.start();
