@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { demoSettings } from '../../cli/demo.ts';
+import { loadConfig } from '../../lib/config.ts';
 import { twinx } from '../support/cli.ts';
 
 describe('twinx org serve', () => {
@@ -27,5 +29,16 @@ describe('twinx org serve', () => {
     expect(result.stderr.trim()).toBe(
       'twinx: invalid configuration: --database-url / DATABASE_URL: expected postgresql://…, pglite:<directory> or pglite:memory',
     );
+  });
+});
+
+describe('twinx demo', () => {
+  it("keeps clear of a real network: a prefix and ports of its own, whatever a real network's environment says", () => {
+    expect(loadConfig(demoSettings, {}, { TWINX_SUBJECT_PREFIX: 'twinx', TWINX_PORT: '4000' })).toMatchObject({ subjectPrefix: 'twinx_demo', port: 14000 });
+    expect(loadConfig(demoSettings, { subjectPrefix: 'trial', port: '0' }, {})).toMatchObject({ subjectPrefix: 'trial', port: 0 });
+    expect(loadConfig(demoSettings, {}, { TWINX_DEMO_SUBJECT_PREFIX: 'trial', TWINX_DEMO_PORT: '24000' })).toMatchObject({
+      subjectPrefix: 'trial',
+      port: 24000,
+    });
   });
 });
