@@ -1,6 +1,5 @@
 import { calculateJwkThumbprint, errors, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
-import { sendJson, type Route } from '../../../lib/http.ts';
 import { MIN_KEY_SECRET_LENGTH, seal, unseal } from '../../../lib/sealed.ts';
 import { TOKEN_ALGORITHM } from '../../../lib/tokens/tokens.ts';
 import type { OrgStoreConfig } from '../config.ts';
@@ -169,11 +168,6 @@ export class KeyRing {
     }
     return key;
   }
-}
-
-/** `GET /.well-known/jwks.json`: the keys' public halves, for whoever verifies their tokens. */
-export function jwksRoute(keys: KeyRing): Route {
-  return async (_req, res) => sendJson(res, 200, await keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' });
 }
 
 /** Runs a command that signs tokens or makes keys: the store and the organization's keys, the key secret checked first. */
