@@ -29,6 +29,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4100)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
+    .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9500)')
     .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {
@@ -97,6 +98,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4000)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
+    .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9400)')
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')

@@ -48,6 +48,7 @@ export function registerOrgCommands(program: Command): void {
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4001)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
+    .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9401)')
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')

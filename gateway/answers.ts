@@ -10,6 +10,7 @@ import {
   isUnionType,
   Kind,
   parse,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
   type GraphQLNamedType,
@@ -37,6 +38,57 @@ export function parseSubgraphOperation(query: string): SubgraphOperation {
   }
   if (definition === undefined) throw new TypeError('a subgraph operation without an operation');
   return { definition, fragments };
+}
+
+/** A path in a GraphQL response: response keys and list indexes. */
+export type ResponsePath = (string | number)[];
+
+/** The field an operation selects under a response key in a selection set, through its fragments. */
+function selectedField(operation: SubgraphOperation, selectionSet: SelectionSetNode, key: string): FieldNode | undefined {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      if ((selection.alias?.value ?? selection.name.value) === key) return selection;
+      continue;
+    }
+    const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : operation.fragments.get(selection.name.value);
+    const field = fragment && selectedField(operation, fragment.selectionSet, key);
+    if (field) return field;
+  }
+  return undefined;
+}
+
+/** Whether a path follows what the operation selects, `_entities` items only among the representations sent. */
+function follows(operation: SubgraphOperation, path: readonly unknown[], representations: number): boolean {
+  let selectionSet: SelectionSetNode | undefined = operation.definition.selectionSet;
+  for (const [index, key] of path.entries()) {
+    if (typeof key === 'number') {
+      if (!Number.isInteger(key) || key < 0 || (index === 1 && path[0] === '_entities' && key >= representations)) return false;
+    } else {
+      const field: FieldNode | undefined = typeof key === 'string' && selectionSet ? selectedField(operation, selectionSet, key) : undefined;
+      if (field === undefined) return false;
+      selectionSet = field.selectionSet;
+    }
+  }
+  return true;
+}
+
+/**
+ * Where, in the caller's response, an error a subgraph gave about its answer lies, so that no
+ * subgraph's error lands on another's part. `fetchPath` is where the gateway puts the answer (`@`
+ * for every item of a list). An error path that does not follow the operation is placed at the
+ * answer as a whole. Entities fetched for the items of a list are placed at the list: the gateway
+ * sends only some items' representations (those of the subgraph's type), and which item the n-th
+ * representation came from is not known here.
+ */
+export function placeError(operation: SubgraphOperation, fetchPath: readonly (string | number)[], errorPath: unknown, representations: number): ResponsePath {
+  const listAt = fetchPath.indexOf('@');
+  if (listAt >= 0) return fetchPath.slice(0, listAt);
+  const path = Array.isArray(errorPath) && follows(operation, errorPath, representations) ? (errorPath as ResponsePath) : undefined;
+  const [root] = operation.definition.selectionSet.selections;
+  const entities = root?.kind === Kind.FIELD && root.name.value === '_entities';
+  if (entities) return [...fetchPath, ...(path?.slice(2) ?? [])];
+  const first = root?.kind === Kind.FIELD ? [root.alias?.value ?? root.name.value] : [];
+  return [...fetchPath, ...(path ?? first)];
 }
 
 /** Where, in an answer, a member said what it may not, and what. */

@@ -17,6 +17,7 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     port: config.port,
     host: config.host,
     corsOrigins: config.corsOrigins,
+    metricsListen: config.metricsListen,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: { maxDepth: config.maxDepth, maxCost: config.maxCost, defaultListSize: 50 },
     maxBufferedBytes: config.maxBufferedBytes,

@@ -8,22 +8,25 @@ import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
 import { TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
+import { inputPlugin } from '../lib/graphql/input.ts';
 import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import type { Logger } from '../lib/logger.ts';
+import { GatewayMetrics, type MetricsListen } from '../lib/metrics.ts';
 import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
-import { presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
+import { connectionHeaders, presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
 import { NetworkKeys, type PresentedToken } from '../lib/tokens/network.ts';
-import { TokenProblem } from '../lib/tokens/tokens.ts';
+import { TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
 import { SubgraphDataSource } from './data-source.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
+import { withSubscriptions } from './subscriptions/gateway.ts';
 import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
@@ -64,10 +67,14 @@ export interface GatewayOptions {
   name?: string;
   /** How long partners' accesses are added up before they are reported to the organizations, in ms. @default 5000 */
   accessReportMs?: number;
+  /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
+  metricsListen?: MetricsListen;
 }
 
 export interface Gateway {
   readonly url: string;
+  /** `http://host:port/metrics`, once started. */
+  readonly metricsUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -96,10 +103,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   /**
    * Verifies a request's tokens (as verifyNetworkTokens does), each refused one reported to the
-   * organization it claims to come from.
+   * organization it claims to come from; a request without any is refused (`MISSING`).
    */
   const verifyTokens = async (presented: Presented): Promise<PresentedToken[]> => {
     const list = presentedKinds(presented);
+    // Nothing is readable without a token (README, "Access"): no token is refused as the organizations refuse it.
+    if (list.length === 0) throw unauthenticated(TokenProblem.MISSING);
     const results = await Promise.allSettled(list.map(({ token, kinds }) => keys.verify(token, kinds)));
     const refused = results.flatMap((result, index) => (result.status === 'rejected' ? [{ token: list[index]!.token, error: result.reason as unknown }] : []));
     for (const { token, error } of refused) if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
@@ -125,6 +134,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       void syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
     },
   });
+  const metrics = new GatewayMetrics({
+    subscriptions: (): number => groups.subscriptions,
+    composition: () => {
+      const { members, unreachable, refused } = supergraph.readiness();
+      const { compositions: rounds, failures, lastSuccess } = supergraph;
+      return { composed: members.length, unreachable: unreachable.length, refused: refused.length, rounds, failures, lastSuccess };
+    },
+  });
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
@@ -132,16 +149,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
-  const apollo = new ApolloServer<GatewayContext>({
-    gateway,
-    logger,
-    formatError: formatError(logger),
-    includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 })],
-  });
   let subscriptions: GraphQLSchema | undefined;
-  gateway.onSchemaLoadOrUpdate(({ apiSchema }) => {
-    subscriptions = subscriptionSchema(apiSchema, {
+  // The schema subscriptions run on is the one Apollo Server validates and introspects.
+  const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
+    (subscriptions = subscriptionSchema(apiSchema, {
       hub,
       refusal: async (tokens) => {
         for (const token of tokens) {
@@ -166,9 +177,20 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
         return (response.body.singleResult.data as { twin: unknown } | undefined)?.twin ?? null;
       },
-    });
+    }));
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway: withSubscriptions(gateway, extend),
+    logger,
+    formatError: formatError(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      metrics.plugin(),
+      inputPlugin(),
+      queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 }),
+    ],
   });
-  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, logger });
+  const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
   const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
     {
@@ -176,7 +198,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.tokens = await verifyTokens(presentedTokens((ctx.connectionParams ?? {}) as Record<string, string>));
+          ctx.extra.tokens = await verifyTokens(presentedTokens(connectionHeaders(ctx.connectionParams)));
           return true;
         } catch {
           return false;
@@ -191,10 +213,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   let ready = false;
   let changes: Subscription | undefined;
   let revocationsPoll: NodeJS.Timeout | undefined;
+  let metricsUrl = '';
 
   return {
     get url() {
       return url;
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     async start() {
       await apollo.start();
@@ -244,7 +270,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       );
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
-      logger.info({ url }, 'gateway listening');
+      metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
+      logger.info({ url, metricsUrl }, 'gateway listening');
     },
     async stop() {
       ready = false;
@@ -257,6 +284,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await hub.stop();
       await reporter.stop();
       await apollo.stop();
+      await metrics.stop();
     },
   };
 }

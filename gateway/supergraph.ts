@@ -136,6 +136,12 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   /** Composition rounds since start: each reads the registry and the members' SDL, and composes if anything changed. */
   compositions = 0;
 
+  /** Composition rounds that failed since start. */
+  failures = 0;
+
+  /** When a composition round last succeeded. */
+  lastSuccess: Date | null = null;
+
   composedSlugs(): string {
     return this.slugs;
   }
@@ -230,8 +236,10 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
     try {
       const next = await this.composeNow();
       this.lastFailure = null;
+      this.lastSuccess = new Date();
       if (next !== undefined) this.adopt(next, update);
     } catch (error) {
+      this.failures++;
       this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
       this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
     }
@@ -256,6 +264,7 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
     // Nothing composed yet: the first round always composes.
     const first = (await this.composeNow())!;
     this.adopt(first);
+    this.lastSuccess = new Date();
     this.recompose = () => this.requestRecomposition(update);
     this.timer = setInterval(this.recompose, this.options.pollMs ?? 5000);
     return {

@@ -66,6 +66,17 @@ export const values = {
     .string()
     .regex(/^\d+[smhd]$/, 'expected a duration such as 30d, 12h or 45m')
     .transform((text) => Number(text.slice(0, -1)) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.at(-1) as 's' | 'm' | 'h' | 'd']),
+  /** An address to listen on, `host:port` (`[::1]:9400` for IPv6). */
+  listen: (fallback: string) =>
+    z
+      .string()
+      .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9400')
+      .transform((text) => {
+        const at = text.lastIndexOf(':');
+        return { host: text.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(at + 1)) };
+      })
+      .refine((address) => address.port <= 65535, 'port above 65535')
+      .prefault(fallback),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

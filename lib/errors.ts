@@ -46,6 +46,9 @@ export type ErrorDetails = Record<string, string | number | boolean | null | und
 
 /** An error with a stable code; becomes a `GraphQLError` when it leaves a resolver. */
 export class TwinxError extends Error {
+  /** Where in the response the error lies, when not where it was raised (a subgraph's error, placed by the gateway). */
+  responsePath?: readonly (string | number)[];
+
   constructor(
     readonly code: ErrorCode,
     message: string,

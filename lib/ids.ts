@@ -67,7 +67,7 @@ export function parseTwinId(id: string): TwinRef | null {
 /** Parses a global id or throws `INVALID_INPUT` naming the argument. */
 export function requireTwinId(id: string, argument: string): TwinRef {
   const ref = parseTwinId(id);
-  if (!ref) throw fail(ErrorCode.INVALID_INPUT, `${argument}: "${id}" is not a twin id of the form <org>:<local-id>.`, { argument });
+  if (!ref) throw fail(ErrorCode.INVALID_INPUT, `${argument}: "${id}" is not a twin id of the form <org>:<local-id>.`, { field: argument });
   return ref;
 }
 

@@ -2,6 +2,7 @@ import { createSourceEventStream, execute, GraphQLError, print, type ExecutionAr
 import type { WebSocket } from 'ws';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
+import type { GatewayMetrics } from '../../lib/metrics.ts';
 import type { PresentedToken } from '../../lib/tokens/network.ts';
 import type { AccessReporter } from '../access-reports.ts';
 import type { FeedEvent } from './hub.ts';
@@ -24,6 +25,8 @@ interface GroupOptions {
   maxBufferedBytes: number;
   /** Tells the twins' owners what their partners received. */
   reporter: AccessReporter;
+  /** Counts deliveries and their lag. */
+  metrics: GatewayMetrics;
   logger: Logger;
 }
 
@@ -102,7 +105,10 @@ class Group {
         const json = JSON.stringify(result);
         let sent = 0;
         for (const member of this.members) if (this.send(member, json)) sent++;
-        if (!(payload instanceof GraphQLError)) this.options.reporter.delivered(this.tokens, payload.event, sent);
+        if (!(payload instanceof GraphQLError)) {
+          this.options.reporter.delivered(this.tokens, payload.event, sent);
+          if (sent > 0) this.options.metrics.delivered(payload.event, sent, !this.source.live);
+        }
       }
     } catch (error) {
       this.options.logger.error({ err: error }, 'subscription results could not be made; its subscribers are told and ended');

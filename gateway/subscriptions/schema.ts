@@ -1,18 +1,26 @@
 import {
   extendSchema,
   GraphQLError,
+  isAbstractType,
+  Kind,
   parse,
   print,
+  TypeInfo,
   visit,
+  visitWithTypeInfo,
   type ASTNode,
+  type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLFieldResolver,
   type GraphQLResolveInfo,
+  type GraphQLScalarType,
   type GraphQLSchema,
 } from 'graphql';
 import type { WebSocket } from 'ws';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
+import { DateTimeScalar } from '../../lib/graphql/scalars.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
@@ -195,10 +203,30 @@ function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; v
   while (used.has(id)) id = `_${id}`;
   const definitions = (info.operation.variableDefinitions ?? []).filter((definition) => used.has(definition.variable.name.value)).map((d) => print(d));
   const variables = Object.fromEntries([...used].map((name) => [name, info.variableValues[name]]));
-  return {
-    query: `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { __typename ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
-    variables: { ...variables, [id]: twinId },
-  };
+  const query = parse(
+    `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
+  );
+  return { query: print(withTypenames(query, info.schema)), variables: { ...variables, [id]: twinId } };
+}
+
+const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } };
+
+/**
+ * The document with `__typename` selected wherever an interface or union is, as federation's
+ * query planner does for the same reason: the answer is executed again here, and an abstract
+ * type resolves to its object type from `__typename`.
+ */
+function withTypenames(document: DocumentNode, schema: GraphQLSchema): DocumentNode {
+  const types = new TypeInfo(schema);
+  return visit(
+    document,
+    visitWithTypeInfo(types, {
+      SelectionSet: (set) => {
+        const parent = types.getParentType();
+        return parent && isAbstractType(parent) ? { ...set, selections: [TYPENAME, ...set.selections] } : undefined;
+      },
+    }),
+  );
 }
 
 /**
@@ -207,6 +235,10 @@ function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; v
  */
 export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionDeps): GraphQLSchema {
   const schema = extendSchema(apiSchema, parse(SUBSCRIPTION_SDL));
+  // The network graph's DateTime passes subgraphs' values through; events' times (written by
+  // organizations' stores in other spellings) are served as the subgraphs serve theirs.
+  // extendSchema made this type for this schema only.
+  (schema.getType('DateTime') as GraphQLScalarType).serialize = DateTimeScalar.serialize;
   const field = schema.getSubscriptionType()!.getFields().twinEvents!;
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
@@ -216,13 +248,16 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
     if (args.after) {
-      const seq = Number(decodeCursor(CURSOR, args.after));
-      if (!Number.isSafeInteger(seq) || seq < 0)
-        throw failure(new TwinxError(ErrorCode.INVALID_INPUT, 'after: not a cursor of twinEvents.', { argument: 'after' }));
+      let seq: number;
+      try {
+        seq = decodePositionCursor(CURSOR, args.after);
+      } catch (error) {
+        throw failure(error as TwinxError);
+      }
       if (seq + 1 < (await deps.hub.firstSeq())) {
         throw failure(
           new TwinxError(ErrorCode.CURSOR_EXPIRED, 'The events after this cursor are no longer kept: subscribe without `after` and reload the state.', {
-            argument: 'after',
+            field: 'after',
           }),
         );
       }

@@ -20,11 +20,26 @@ const APOLLO_REQUEST_CODES = new Set([
 
 const CATALOGUE = new Set<unknown>(Object.values(ErrorCode));
 
+/** Our error behind a GraphQL error: thrown by a resolver, or given by a subgraph to the gateway (which wraps it without a path). */
+function twinxErrorOf(error: unknown): TwinxError | undefined {
+  const original = unwrapResolverError(error);
+  if (original instanceof TwinxError) return original;
+  return original instanceof GraphQLError && original.originalError instanceof TwinxError ? original.originalError : undefined;
+}
+
 export function formatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const twinx = twinxErrorOf(error);
+    if (twinx) {
+      const path = twinx.responsePath ?? formatted.path;
+      return { message: twinx.message, locations: formatted.locations, ...(path ? { path } : {}), extensions: { ...twinx.details, code: twinx.code } };
+    }
     const original = unwrapResolverError(error);
-    if (original instanceof TwinxError) return { ...formatted, message: original.message, extensions: { ...original.details, code: original.code } };
     const code = formatted.extensions?.code;
+    // A scalar's refusal of a literal argument reaches us as a validation error: its code counts.
+    const cause = original instanceof GraphQLError ? original.originalError : undefined;
+    if (cause instanceof GraphQLError && cause.extensions.code === ErrorCode.INVALID_INPUT)
+      return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INVALID_INPUT } };
     if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) return formatted;
     // Raised by us outside resolvers (authentication) and already in the catalogue's terms.
     if (original instanceof GraphQLError && CATALOGUE.has(code)) return formatted;

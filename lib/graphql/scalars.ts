@@ -1,17 +1,17 @@
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { z } from 'zod';
+import { ErrorCode } from '../errors.ts';
 
 function invalid(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+  return new GraphQLError(message, { extensions: { code: ErrorCode.INVALID_INPUT } });
 }
 
+/** RFC 3339 with an explicit offset, of a day the calendar has (no 30 February); epoch numbers are ambiguous (s or ms?). */
+const rfc3339 = z.iso.datetime({ offset: true });
+
 function parseDate(value: unknown): Date {
-  // RFC 3339 timestamps with an explicit offset; epoch numbers are ambiguous (s or ms?).
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
-    throw invalid('DateTime must be an RFC 3339 timestamp with offset, e.g. 2026-01-31T12:00:00Z.');
-  }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw invalid(`DateTime "${value}" is not a valid date.`);
-  return date;
+  if (!rfc3339.safeParse(value).success) throw invalid('DateTime must be an RFC 3339 timestamp with offset of a real date, e.g. 2026-01-31T12:00:00Z.');
+  return new Date(value as string);
 }
 
 /** RFC 3339 timestamps; parsed to `Date`, served as ISO strings in UTC. */

@@ -14,17 +14,28 @@ export interface Presented {
 }
 
 /** The tokens presented by a request's headers (or a subscription's connection parameters). */
-export function presentedTokens(headers: IncomingHttpHeaders | Record<string, string | undefined>): Presented {
+export function presentedTokens(headers: IncomingHttpHeaders | Readonly<Record<string, unknown>>): Presented {
   const authorization = headers.authorization;
   const bearer = typeof authorization === 'string' ? authorization.match(/^Bearer\s+(\S+)$/i)?.[1] : undefined;
   if (authorization !== undefined && bearer === undefined) throw unauthenticated(TokenProblem.MALFORMED);
   const raw = headers[GRANTS_HEADER];
+  if (raw !== undefined && typeof raw !== 'string' && !Array.isArray(raw)) throw unauthenticated(TokenProblem.MALFORMED);
   const grants = (Array.isArray(raw) ? raw.join(',') : (raw ?? ''))
     .split(',')
     .map((token) => token.trim())
     .filter(Boolean);
   if (grants.length + 1 > MAX_TOKENS) throw unauthenticated(TokenProblem.MALFORMED);
   return { bearer, grants };
+}
+
+/**
+ * A subscription's connection parameters read as HTTP headers are: names in any case (RFC 9110
+ * §5.1). The same name twice in different cases is ambiguous and refused.
+ */
+export function connectionHeaders(params: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const headers = Object.fromEntries(Object.entries(params ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  if (Object.keys(headers).length < Object.keys(params ?? {}).length) throw unauthenticated(TokenProblem.MALFORMED);
+  return headers;
 }
 
 /** Headers presenting tokens: the first in `Authorization`, the others in the grants header. */

@@ -21,6 +21,8 @@ export const directorySettings = {
   port: { flag: 'port', env: 'TWINX_PORT', schema: values.port(4100) },
   host: commonSettings.host,
   corsOrigins: commonSettings.corsOrigins,
+  // Apart from the public port: metrics tell business (which partners read what, and how often).
+  metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9500') },
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,
 };

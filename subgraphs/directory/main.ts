@@ -45,7 +45,7 @@ export async function initNetwork(
  */
 export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<DirectoryConfig, 'corsOrigins'>>,
+    Partial<Pick<DirectoryConfig, 'corsOrigins' | 'metricsListen'>>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -82,6 +82,7 @@ export async function startDirectory(
         port: config.port,
         host: config.host,
         corsOrigins: config.corsOrigins,
+        metricsListen: config.metricsListen,
       });
       await directory.start();
       return { directory, db, stop };

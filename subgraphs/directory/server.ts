@@ -8,14 +8,16 @@ import { TwinxError } from '../../lib/errors.ts';
 import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { inputPlugin } from '../../lib/graphql/input.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
 import { readMembersAccess } from '../../lib/tokens/revocations.ts';
-import { claimedIssuer } from '../../lib/tokens/tokens.ts';
+import { claimedIssuer, TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
 import type { KeyRing } from '../org/auth/keys.ts';
 import { jwksRoute } from '../org/auth/revocations.ts';
@@ -73,10 +75,14 @@ export interface DirectoryOptions {
   host?: string;
   /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
   corsOrigins?: readonly string[];
+  /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
+  metricsListen?: MetricsListen;
 }
 
 export interface Directory {
   readonly url: string;
+  /** `http://host:port/metrics`, once started. */
+  readonly metricsUrl: string;
   start(): Promise<void>;
   /** Re-reads the registry now and acts on what changed (NATS account, streams, gateways told). */
   membershipChanged(): Promise<void>;
@@ -101,11 +107,13 @@ export function createDirectory(options: DirectoryOptions): Directory {
   );
   const rejected = new RejectionCounts();
   const httpServer: Server = createServer();
+  const metrics = new ServiceMetrics();
   let apollo: ApolloServer<DirectoryContext> | undefined;
   let events: { stop: () => Promise<void> } | undefined;
   let listening: Listening | undefined;
   const timers: NodeJS.Timeout[] = [];
   let url = '';
+  let metricsUrl = '';
   /** The composed members' slugs the schema was built for: all it depends on. */
   let schemaSlugs: string | undefined;
   let refreshing: Promise<void> = Promise.resolve();
@@ -118,6 +126,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
+      plugins: [metrics.plugin(), inputPlugin()],
     });
     await next.start();
     const previous = apollo;
@@ -182,6 +191,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
     const { bearer, grants } = presentedTokens(headers);
+    // Nothing is readable without a token (README, "Access"), as at the organizations.
+    if (bearer === undefined && grants.length === 0) throw unauthenticated(TokenProblem.MISSING);
     const operatorTokens: string[] = [];
     const memberTokens: string[] = [];
     for (const token of [...(bearer === undefined ? [] : [bearer]), ...grants]) {
@@ -212,6 +223,9 @@ export function createDirectory(options: DirectoryOptions): Directory {
   return {
     get url() {
       return url;
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     membershipChanged: () => refresh(true),
     async start() {
@@ -254,7 +268,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
         }),
       );
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
-      logger.info({ url }, 'directory listening');
+      metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
+      logger.info({ url, metricsUrl }, 'directory listening');
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
@@ -267,6 +282,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       await refreshing.catch(() => undefined);
       await syncing;
       await apollo?.stop();
+      await metrics.stop();
     },
   };
 }

@@ -62,7 +62,7 @@ export async function openOrgAuth(
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
   config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<OrgConfig, 'corsOrigins'>> & { limits?: Partial<OrgLimits>; poolSize?: number },
+    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & { limits?: Partial<OrgLimits>; poolSize?: number },
   nats: NatsConnection,
   logger: Logger,
 ): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; auth: OrgAuthenticator; stop: () => Promise<void> }> {
@@ -78,6 +78,7 @@ export async function startOrgSubgraph(
     port: config.port,
     host: config.host,
     corsOrigins: config.corsOrigins,
+    metricsListen: config.metricsListen,
     limits: config.limits,
   });
   const stop = async () => {

@@ -2,8 +2,10 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
+import { inputPlugin } from '../../lib/graphql/input.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import type { Consuming, NatsConnection } from '../../lib/nats.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
@@ -11,7 +13,7 @@ import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
-import { OutboxPublisher } from './events/publisher.ts';
+import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
 import { RefusedTokenError, type Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
 import { jwksRoute, revocationsRoute } from './auth/revocations.ts';
@@ -20,7 +22,7 @@ import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts'
 import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
 import { orgSchema } from './schema.ts';
-import { startDeviceIngest } from './telemetry/device-ingest.ts';
+import { ingestBacklog, startDeviceIngest } from './telemetry/device-ingest.ts';
 import { ingestReadings } from './telemetry/ingest.ts';
 
 /** Options of an organization subgraph. The caller owns `db` and `nats` and closes them after `stop()`. */
@@ -48,11 +50,15 @@ export interface OrgSubgraphOptions {
    * @default 8 MiB (a full ingest batch of 5,000 readings is about 0.6 MiB)
    */
   maxBodyBytes?: number;
+  /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
+  metricsListen?: MetricsListen;
 }
 
 export interface OrgSubgraph {
   /** `http://host:port/graphql`, once started. */
   readonly url: string;
+  /** `http://host:port/metrics`, once started. */
+  readonly metricsUrl: string;
   start(): Promise<void>;
   /** Resolves once every event committed so far is published (or a try failed). */
   eventsPublished(): Promise<void>;
@@ -74,6 +80,10 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const audit = new AuditLog({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;
   const httpServer: Server = createServer();
+  const metrics = new OrgMetrics({
+    outbox: () => outboxBacklog(options.db),
+    ingestBacklog: () => ingestBacklog(options.nats, options.subjectPrefix, options.org),
+  });
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
     logger,
@@ -81,11 +91,15 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     includeStacktraceInErrorResponses: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      metrics.plugin(),
+      inputPlugin(),
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
           willSendResponse: async ({ contextValue, operationName, operation }) => {
-            audit.record(contextValue.access.auditEntries(), operationName ?? null);
+            const entries = contextValue.access.auditEntries();
+            audit.record(entries, operationName ?? null);
+            metrics.accessed(entries);
             // A mutation may have left events in the outbox: publish them now, not at the next poll.
             if (operation?.operation === 'mutation') publisher?.kick();
           },
@@ -96,6 +110,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   let deviceIngest: Consuming | undefined;
   let accessReports: Consuming | undefined;
   let url = '';
+  let metricsUrl = '';
 
   /** What `/readyz` reports: 503 unless the store and NATS are reachable; consumers wait for the network operator's streams. */
   async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean; accessReports: boolean }> {
@@ -110,6 +125,9 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   return {
     get url() {
       return url;
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     eventsPublished: () => publisher?.flushed() ?? Promise.resolve(),
     async start() {
@@ -136,7 +154,10 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               const anonymous = req.headers.authorization === undefined && req.headers[GRANTS_HEADER] === undefined;
               principal = anonymous && isServiceSdlQuery(body) ? SDL_READER : await options.auth.authenticate(req.headers);
             } catch (error) {
-              if (error instanceof RefusedTokenError) audit.refused(error.audit);
+              if (error instanceof RefusedTokenError) {
+                audit.refused(error.audit);
+                metrics.accessed(error.audit);
+              }
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
             return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
@@ -159,12 +180,24 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         subjectPrefix: options.subjectPrefix,
         org: options.org,
         ingest: (readings) => ingestReadings({ ...base, access: deviceAccess }, readings),
-        onStored: () => publisher?.kick(),
+        onStored: (result, publishedAt) => {
+          publisher?.kick();
+          metrics.ingested(result.accepted, result.duplicates, publishedAt);
+        },
+        onDeadLettered: (code) => metrics.deadLettered(code),
         logger,
       });
-      accessReports = startAccessReports({ nats: options.nats, subjectPrefix: options.subjectPrefix, org: options.org, db: options.db, logger });
+      accessReports = startAccessReports({
+        nats: options.nats,
+        subjectPrefix: options.subjectPrefix,
+        org: options.org,
+        db: options.db,
+        onRecorded: (entries) => metrics.accessed(entries),
+        logger,
+      });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
-      logger.info({ url }, 'organization subgraph listening');
+      metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
+      logger.info({ url, metricsUrl }, 'organization subgraph listening');
     },
     async stop() {
       await deviceIngest?.stop();
@@ -172,6 +205,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       await apollo.stop();
       await publisher?.stop();
       await audit.stop();
+      await metrics.stop();
     },
   };
 }

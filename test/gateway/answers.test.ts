@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemberAnswers, parseSubgraphOperation } from '../../gateway/answers.ts';
+import { MemberAnswers, parseSubgraphOperation, placeError } from '../../gateway/answers.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
 import { orgSdl } from '../../subgraphs/org/schema.ts';
 
@@ -91,5 +91,27 @@ describe('MemberAnswers: what a member may say in its answers', () => {
     expect(problemIn(`{ mallory { twin(id: "x") { id secret } } }`, { mallory: { twin: { id: 'mallory:a', secret: 1 } } })?.what).toBe(
       'is asked for MalloryTwin.secret, which the schema it was composed from lacks',
     );
+  });
+});
+
+describe('placeError: where a subgraph’s error lands in the caller’s answer', () => {
+  const entities = parseSubgraphOperation(ENTITIES);
+  const root = parseSubgraphOperation(`{ mallory { twin(id: "mallory:a") { name } } }`);
+
+  it('follows a path along what the operation selected', () => {
+    expect(placeError(root, [], ['mallory', 'twin', 'name'], 0)).toEqual(['mallory', 'twin', 'name']);
+    expect(placeError(entities, ['twin'], ['_entities', 0, 'name'], 1)).toEqual(['twin', 'name']);
+  });
+
+  it('places at the subgraph’s part a path that leaves it, or an item it was not sent', () => {
+    expect(placeError(root, [], ['twins', 0], 0)).toEqual(['mallory']);
+    expect(placeError(root, [], ['mallory', 'twin', 'description'], 0)).toEqual(['mallory']);
+    expect(placeError(root, [], undefined, 0)).toEqual(['mallory']);
+    expect(placeError(entities, ['twin'], ['_entities', 1, 'name'], 1)).toEqual(['twin']);
+    expect(placeError(entities, ['twin'], ['_entities', 0, 'suppliedBy', 0, 'name'], 1)).toEqual(['twin']);
+  });
+
+  it('places the errors of a list’s entities at the list', () => {
+    expect(placeError(entities, ['twins', 'edges', '@', 'node'], ['_entities', 0, 'name'], 2)).toEqual(['twins', 'edges']);
   });
 });

@@ -1,8 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Client } from 'graphql-ws';
+import { buildClientSchema, getIntrospectionQuery, type GraphQLObjectType, type IntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../lib/cursor.ts';
 import { natsNames } from '../../lib/nats.ts';
+import { codes } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
@@ -33,12 +35,12 @@ function client(headers: Record<string, string>, url = net.gateway.url): Client 
 beforeAll(async () => {
   net = await startNetwork(disposers, ['acme', 'globex']);
   const metric = [{ name: 'temperature', unit: 'C', min: 0, max: 100 }];
-  for (const [org, id, kind] of [
-    ['acme', 'acme:press-1', 'press'],
-    ['globex', 'globex:mill-1', 'mill'],
-    ['globex', 'globex:mill-2', 'mill'],
+  for (const [org, id, kind, suppliedByIds] of [
+    ['acme', 'acme:press-1', 'press', ['globex:mill-1', 'globex:mill-2']],
+    ['globex', 'globex:mill-1', 'mill', []],
+    ['globex', 'globex:mill-2', 'mill', []],
   ] as const) {
-    await net.orgs[org]!.createTwin({ id, name: id.toUpperCase(), kind, metrics: metric });
+    await net.orgs[org]!.createTwin({ id, name: id.toUpperCase(), kind, metrics: metric, suppliedByIds });
   }
   await net.catalogHas(['acme:press-1', 'globex:mill-1', 'globex:mill-2']);
   const grant = await net.orgs.globex!.grantToken({ partner: 'acme', scopes: ['twins:read', 'twins:subscribe'], selector: { ids: ['globex:mill-1'] } });
@@ -74,6 +76,53 @@ describe('live twin events through the gateway', () => {
     expect(event.errors).toBeUndefined();
     expect(event.data.twinEvents).toEqual({ type: 'STATE', twin: { name: 'ACME:PRESS-1', telemetry: { edges: [{ node: { value: 15 } }] } } });
     await sub.close();
+  });
+
+  it('resolves twins at any depth from selections without __typename, as clients write them', async () => {
+    const sub = subscribe(
+      client(engineer),
+      `subscription($after: String) { twinEvents(filter: { twinIds: ["acme:press-1"] }, after: $after) {
+         twin { name suppliedBy { id ...Named } } } }
+       fragment Named on Twin { name suppliedBy { id } }`,
+      { after: await endOfStream(net) },
+    );
+    await ingest('acme', 'acme:press-1', 16);
+    const event = await sub.next();
+    expect(event.errors).toBeUndefined();
+    // globex:mill-2 is not granted: it behaves as if it did not exist.
+    expect(event.data.twinEvents.twin).toEqual({ name: 'ACME:PRESS-1', suppliedBy: [{ id: 'globex:mill-1', name: 'GLOBEX:MILL-1', suppliedBy: [] }] });
+    await sub.close();
+  });
+
+  it('reads tokens from connection parameters whatever the case of their names, as HTTP reads headers', async () => {
+    const [token, grants] = [engineer.authorization!, engineer['twin-grants']!];
+    const sub = subscribe(client({ Authorization: token, 'Twin-Grants': grants }), EVENTS, { after: await endOfStream(net), filter: { orgs: ['globex'] } });
+    await ingest('globex', 'globex:mill-1', 17);
+    const event = await sub.next();
+    expect(event.errors).toBeUndefined();
+    expect(event.data.twinEvents.twinId).toBe('globex:mill-1');
+    await sub.close();
+    // The same header twice is ambiguous, a token that is not a string malformed: refused.
+    for (const params of [{ Authorization: token, authorization: token }, { Authorization: 42 }, { 'Twin-Grants': { token: grants } }]) {
+      const refused = subscribe(client(params as unknown as Record<string, string>), EVENTS, {});
+      expect(await refused.failed).toMatchObject({ code: 4403 });
+    }
+  });
+
+  it('shows the subscriptions in the gateway’s introspection, and sends subscriptions over HTTP to the WebSocket', async () => {
+    const introspection = await net.query(getIntrospectionQuery(), undefined, engineer);
+    expect(introspection.errors).toBeUndefined();
+    const schema = buildClientSchema(introspection.data as unknown as IntrospectionQuery);
+    const twinEvents = schema.getSubscriptionType()?.getFields().twinEvents;
+    expect(twinEvents?.args.map((arg) => `${arg.name}: ${String(arg.type)}`)).toEqual(['filter: TwinEventFilter', 'after: String']);
+    expect(String(twinEvents?.type)).toBe('TwinEvent!');
+    expect(String((schema.getType('TwinEvent') as GraphQLObjectType).getFields().twin!.type)).toBe('Twin');
+    // Introspection next to a query of the network graph.
+    const mixed = await net.query(`{ __typename twin(id: "globex:mill-1") { name } __schema { subscriptionType { name } } }`, undefined, engineer);
+    expect(mixed.data).toEqual({ __typename: 'Query', twin: { name: 'GLOBEX:MILL-1' }, __schema: { subscriptionType: { name: 'Subscription' } } });
+    const overHttp = await net.query(`subscription { twinEvents { cursor } }`, undefined, engineer);
+    expect(overHttp.status).toBe(400);
+    expect(codes(overHttp)).toEqual(['BAD_REQUEST']);
   });
 
   it('sends only events of twins the subscriber may see, that pass its filter', async () => {

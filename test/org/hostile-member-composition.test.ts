@@ -301,7 +301,7 @@ describe('a member’s SDL is composed only as the organization template makes i
       expect(ready.members).toEqual(['acme:ACTIVE', 'globex:ACTIVE', 'mallory:ACTIVE', 'mallory-labs:ACTIVE']);
       expect(ready.refused).toEqual([]);
     });
-    const both = await net.query(`{ mallory { gauge { value } } malloryLabs { gauge { value } } }`);
+    const both = await net.query(`{ mallory { gauge { value } } malloryLabs { gauge { value } } }`, undefined, engineer);
     expect(both).toEqual({ status: 200, data: { mallory: { gauge: { value: 1 } }, malloryLabs: { gauge: { value: 1 } } } });
 
     mallory.serve(hostile(`type MalloryLabsGauge { value: Float }`), answering(LAB));
@@ -309,7 +309,7 @@ describe('a member’s SDL is composed only as the organization template makes i
       expect(ready.refused).toEqual([{ slug: 'mallory', reason: expect.stringContaining('declares MalloryLabsGauge, outside its namespace (Mallory_*)') }]);
       expect(ready.members).toContain('mallory-labs:ACTIVE');
     });
-    expect((await net.query(`{ malloryLabs { gauge { value } } }`)).data).toEqual({ malloryLabs: { gauge: { value: 1 } } });
+    expect((await net.query(`{ malloryLabs { gauge { value } } }`, undefined, engineer)).data).toEqual({ malloryLabs: { gauge: { value: 1 } } });
     await net.admin(`mutation { network { suspendOrganization(slug: "mallory-labs") { status } } }`);
     await honest();
     expect((await readyz()).members).not.toContain('mallory-labs:ACTIVE');
@@ -361,11 +361,11 @@ describe('a refused, broken or unreachable member never stops the others', () =>
 
   it('a running gateway keeps serving the others after mallory turns bad', async () => {
     await honest();
-    const own = await net.query(`{ mallory { twin(id: "mallory:lab-1") { id name } } }`);
+    const own = await net.query(`{ mallory { twin(id: "mallory:lab-1") { id name } } }`, undefined, engineer);
     expect(own.data).toEqual({ mallory: { twin: { id: 'mallory:lab-1', name: 'Lab 1' } } });
     mallory.serve(bad(), answering(LAB));
     await recomposed((ready) => expect(ready.refused.map((refusal) => refusal.slug)).toEqual(['mallory']));
-    expect(codes(await net.query(`{ mallory { twin(id: "mallory:lab-1") { id } } }`))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(codes(await net.query(`{ mallory { twin(id: "mallory:lab-1") { id } } }`, undefined, engineer))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     await expectUnchanged();
   });
 

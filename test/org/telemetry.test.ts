@@ -107,7 +107,7 @@ describe('ingest', () => {
       const response = await ingest([good, bad]);
       expect(response.errors?.[0]?.extensions).toMatchObject({ code, ...details });
     }
-    expect(codes(await ingest([{ ...good, at: 'yesterday' }]))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await ingest([{ ...good, at: 'yesterday' }]))).toEqual(['INVALID_INPUT']);
     expect(codes(await ingest([]))).toEqual(['INVALID_INPUT']);
     expect(await acme.db.reading.count({ where: { twinId: 'f-5' } })).toBe(0);
     expect((await state('acme:f-5')).status).toBe('UNKNOWN');

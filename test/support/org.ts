@@ -21,6 +21,8 @@ export function bearer(token: string, grants: string[] = []): Record<string, str
 export interface TestOrg {
   org: string;
   url: string;
+  /** Where its `/metrics` is served. */
+  metricsUrl: string;
   db: OrgDb;
   databaseUrl: string;
   /** The network's NATS as its operator (any subject): to play a device, or to look at streams. */
@@ -104,6 +106,7 @@ export async function startOrg(
   return {
     org,
     url: subgraph.url,
+    metricsUrl: subgraph.metricsUrl,
     db,
     databaseUrl: store.url,
     nats,

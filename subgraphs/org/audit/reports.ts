@@ -36,6 +36,8 @@ export interface AccessReportsOptions {
   /** The organization the reports on `<prefix>.audit.<org>` are for. */
   org: string;
   db: OrgDb;
+  /** Called with the entries of each report recorded (once per report). */
+  onRecorded?: (entries: AccessReport['entries']) => void;
   logger: Logger;
 }
 
@@ -80,7 +82,8 @@ export function startAccessReports(options: AccessReportsOptions): Consuming {
     handle: async (message) => {
       const report = parse(message);
       if ('refused' in report) return log.warn({ seq: message.seq, reason: report.refused }, 'access report refused');
-      if (!(await recordAccessReport(options.db, report))) log.debug({ seq: message.seq, reportId: report.reportId }, 'access report already recorded');
+      if (await recordAccessReport(options.db, report)) options.onRecorded?.(report.entries);
+      else log.debug({ seq: message.seq, reportId: report.reportId }, 'access report already recorded');
     },
   });
   return {

@@ -1,5 +1,4 @@
-import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
-import { ErrorCode, fail } from '../../../lib/errors.ts';
+import { connection, decodePositionCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import type { OrgContext } from '../context.ts';
 import type { OrgNames } from '../names.ts';
@@ -76,8 +75,7 @@ export function auditResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       auditEvents: async (_: unknown, args: { filter?: AuditFilter; first: number; after?: string }, ctx: OrgContext) => {
         ctx.access.require('audit:read');
         const first = pageSize(args.first, ctx.limits.maxPageSize);
-        const after = args.after ? decodeCursor(CURSOR, args.after) : null;
-        if (after !== null && !/^\d+$/.test(after)) throw fail(ErrorCode.INVALID_INPUT, 'after: not a cursor of this list.', { argument: 'after' });
+        const after = args.after ? decodePositionCursor(CURSOR, args.after) : null;
         // What this replica has recorded so far is part of the answer.
         await ctx.audit.flush();
         const rows = await ctx.db.auditEvent.findMany({

@@ -107,3 +107,9 @@ export class OutboxPublisher {
     await this.running;
   }
 }
+
+/** Events committed but not yet published, and when the oldest of them was committed. */
+export async function outboxBacklog(db: OrgDb): Promise<{ pending: number; oldest: Date | null }> {
+  const { _count, _min } = await db.outboxEvent.aggregate({ where: { publishedAt: null }, _count: true, _min: { createdAt: true } });
+  return { pending: _count, oldest: _min.createdAt };
+}

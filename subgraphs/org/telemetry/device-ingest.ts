@@ -14,8 +14,10 @@ export interface DeviceIngestOptions {
   org: string;
   /** Stores one batch; the message is acknowledged only after it resolves. */
   ingest: (readings: unknown[]) => Promise<IngestResult>;
-  /** Called after a batch was stored (e.g. to publish the events it left in the outbox). */
-  onStored?: () => void;
+  /** Called after a batch was stored (e.g. to publish the events it left in the outbox), with when it reached the stream. */
+  onStored?: (result: IngestResult, publishedAt: Date) => void;
+  /** Called after a message was dead-lettered, with its error code. */
+  onDeadLettered?: (code: string) => void;
   logger: Logger;
   /**
    * Deliveries of a message that keeps failing with an internal error before it is moved to
@@ -75,6 +77,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     // The message id makes a retried dead-lettering (after a lost ack) a no-op.
     await js.publish(deadLetterSubject, message.data, { headers: h, msgID: `${stream}-${message.seq}` });
     message.term(code);
+    options.onDeadLettered?.(code);
     log.warn({ seq: message.seq, code, reason }, 'device message dead-lettered');
   }
 
@@ -82,7 +85,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     try {
       const result = await options.ingest(readingsOf(message));
       message.ack();
-      options.onStored?.();
+      options.onStored?.(result, message.time);
       log.debug({ seq: message.seq, ...result }, 'device batch stored');
     } catch (error) {
       const known = fromPrismaError(error);
@@ -114,4 +117,12 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
       }
     },
   });
+}
+
+/** Device messages waiting for the organization's ingest consumer: not delivered yet, and delivered but not acknowledged. */
+export async function ingestBacklog(nats: NatsConnection, subjectPrefix: string, org: string): Promise<{ pending: number; unacknowledged: number }> {
+  const consumer = await jetstream(nats).consumers.get(natsNames(subjectPrefix).ingestStream(org), DURABLES.ingest);
+  // Fetched by `get` just now.
+  const info = await consumer.info(true);
+  return { pending: info.num_pending, unacknowledged: info.num_ack_pending };
 }

@@ -1,4 +1,4 @@
-import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
+import { connection, decodePositionCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 import type { OrgBase } from '../context.ts';
 import type { TwinRow } from '../twins/store.ts';
@@ -27,8 +27,8 @@ export interface ReadingsArgs {
 export async function readingsPage(ctx: OrgBase, twin: TwinRow, args: ReadingsArgs) {
   requireMetric(ctx, twin, args.metric);
   const first = pageSize(args.first, ctx.limits.maxPageSize);
-  const after = args.after ? new Date(Number(decodeCursor(CURSOR, args.after))) : null;
-  if (after && Number.isNaN(after.getTime())) throw fail(ErrorCode.INVALID_INPUT, 'after: not a cursor of this list.', { argument: 'after' });
+  const after = args.after ? new Date(decodePositionCursor(CURSOR, args.after)) : null;
+  if (after && Number.isNaN(after.getTime())) throw fail(ErrorCode.INVALID_INPUT, 'after: not a cursor of this list.', { field: 'after' });
   const at: { gte?: Date; lt?: Date; gt?: Date } = {};
   if (args.from) at.gte = args.from;
   if (args.to) at.lt = args.to;
@@ -52,13 +52,13 @@ export interface AggregateArgs {
 export async function aggregates(ctx: OrgBase, twin: TwinRow, args: AggregateArgs) {
   requireMetric(ctx, twin, args.metric);
   const span = args.to.getTime() - args.from.getTime();
-  if (span <= 0) throw fail(ErrorCode.INVALID_INPUT, 'to must be after from.', { argument: 'to' });
+  if (span <= 0) throw fail(ErrorCode.INVALID_INPUT, 'to must be after from.', { field: 'to' });
   if (!Number.isInteger(args.bucketSeconds) || args.bucketSeconds < 1) {
-    throw fail(ErrorCode.INVALID_INPUT, 'bucketSeconds must be a positive integer.', { argument: 'bucketSeconds' });
+    throw fail(ErrorCode.INVALID_INPUT, 'bucketSeconds must be a positive integer.', { field: 'bucketSeconds' });
   }
   if (span / (args.bucketSeconds * 1000) > ctx.limits.maxBuckets) {
     throw fail(ErrorCode.INVALID_INPUT, `At most ${ctx.limits.maxBuckets} buckets per query: widen bucketSeconds or narrow the range.`, {
-      argument: 'bucketSeconds',
+      field: 'bucketSeconds',
     });
   }
   const rows = await ctx.db.$queryRawUnsafe<{ start: Date; count: bigint; avg: number; min: number; max: number; last: number }[]>(

@@ -75,7 +75,7 @@ type MetricInput = z.output<typeof metricInput>;
 /** Maps a global id of this organization to its local id; any other id is unknown here. */
 export function localIdOf(names: OrgNames, id: string, argument: string): string {
   const ref = requireTwinId(id, argument);
-  if (ref.org !== names.slug) throw fail(ErrorCode.UNKNOWN_TWIN, `${argument}: no twin ${id} here.`, { argument, twinId: id });
+  if (ref.org !== names.slug) throw fail(ErrorCode.UNKNOWN_TWIN, `${argument}: no twin ${id} here.`, { field: argument, twinId: id });
   return ref.localId;
 }
 
