@@ -35,7 +35,8 @@ function heap(): number {
 
 const disposers = new Disposers();
 try {
-  const net = await startNetwork(disposers, ['acme']);
+  // Every subscriber shares one token: the per-token rate limit would refuse most of them.
+  const net = await startNetwork(disposers, ['acme'], { gateway: { rateLimit: { perSecond: 1e9, burst: 1e9 } } });
   const acme = net.orgs.acme!;
   await acme.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
   await acme.eventsPublished();

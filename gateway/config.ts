@@ -12,8 +12,10 @@ export const gatewaySettings = {
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9400') },
   subgraphTimeoutMs: { flag: 'subgraph-timeout-ms', env: 'TWINX_SUBGRAPH_TIMEOUT_MS', schema: values.positiveInt(5000) },
-  maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
-  maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },
+  maxDepth: commonSettings.maxDepth,
+  maxCost: commonSettings.maxCost,
+  rateLimit: { flag: 'rate-limit', env: 'TWINX_RATE_LIMIT', schema: values.positiveInt(50) },
+  rateBurst: { flag: 'rate-burst', env: 'TWINX_RATE_BURST', schema: values.positiveInt(200) },
   maxBufferedBytes: { flag: 'max-buffered-bytes', env: 'TWINX_MAX_BUFFERED_BYTES', schema: values.positiveInt(1024 * 1024) },
   logLevel: commonSettings.logLevel,
 };

@@ -19,8 +19,9 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     corsOrigins: config.corsOrigins,
     metricsListen: config.metricsListen,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
-    limits: { maxDepth: config.maxDepth, maxCost: config.maxCost, defaultListSize: 50 },
+    limits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
     maxBufferedBytes: config.maxBufferedBytes,
+    rateLimit: { perSecond: config.rateLimit, burst: config.rateBurst },
   });
   await gateway.start();
   await runUntilSignal(logger, [() => gateway.stop(), () => nats.drain()]);

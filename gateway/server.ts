@@ -1,16 +1,18 @@
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { execute, GraphQLError, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
-import { TwinxError } from '../lib/errors.ts';
+import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { inputPlugin } from '../lib/graphql/input.ts';
-import { queryLimitsPlugin, type QueryLimits } from '../lib/graphql/limits.ts';
+import { operationLimitError, queryLimitsPlugin, sourceLimitError, type LimitSettings } from '../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
+import { RateLimiter, type RateLimitOptions } from '../lib/rate-limit.ts';
 import type { Logger } from '../lib/logger.ts';
 import { GatewayMetrics, type MetricsListen } from '../lib/metrics.ts';
 import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
@@ -27,7 +29,7 @@ import { RegistrySupergraph, type Member, type RegistryView } from './supergraph
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { withSubscriptions } from './subscriptions/gateway.ts';
-import { responseKeyResolver, subscriptionSchema, type SubscriptionContext } from './subscriptions/schema.ts';
+import { failure, responseKeyResolver, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -52,8 +54,8 @@ export interface GatewayOptions {
    * @default 5000
    */
   subgraphTimeoutMs?: number;
-  /** @default { maxDepth: 12, maxCost: 20000, defaultListSize: 50 } */
-  limits?: QueryLimits;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. @default { maxTokens: 10000, maxDepth: 12, maxCost: 20000, defaultListSize: 50 } */
+  limits?: LimitSettings;
   /** How often the registry is re-read besides when told of a change. @default 5000 */
   pollMs?: number;
   /** How often members' revocation lists are read besides when they join. @default 60000 */
@@ -63,6 +65,20 @@ export interface GatewayOptions {
    * @default 1 MiB
    */
   maxBufferedBytes?: number;
+  /** Largest WebSocket message in bytes (`connection_init` with its tokens, `subscribe` with its query); a larger one closes the connection (1009). @default 256 KiB */
+  maxPayloadBytes?: number;
+  /** Subscriptions one connection may hold at once. @default 100 */
+  maxSubscriptionsPerConnection?: number;
+  /** Subscriptions resuming after a cursor (each with a consumer of its own) one connection may hold at once. @default 10 */
+  maxReplaysPerConnection?: number;
+  /** Different `twin { … }` selections one subscription may make (each is a federated query per event; aliases of the same one share it). @default 5 */
+  maxTwinSelections?: number;
+  /**
+   * Requests (HTTP operations, subscriptions) each caller may make: keyed by its first token
+   * (issuer and id), without one by its address; beyond, `RATE_LIMITED` (HTTP 429, `Retry-After`).
+   * @default { perSecond: 50, burst: 200 }
+   */
+  rateLimit?: RateLimitOptions;
   /** Names this gateway in the reports organizations receive of their partners' accesses. @default host-port */
   name?: string;
   /** How long partners' accesses are added up before they are reported to the organizations, in ms. @default 5000 */
@@ -115,6 +131,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (refused.length > 0) throw refused[0]!.error;
     return results.map((result) => (result as PromiseFulfilledResult<PresentedToken>).value);
   };
+  const limiter = new RateLimiter(options.rateLimit ?? { perSecond: 50, burst: 200 });
+  /** Takes a request from its caller's bucket: its first token's (issuer and id), without one its address's. */
+  const takeRequest = (tokens: readonly PresentedToken[], address: string | undefined): void => {
+    const waitMs = limiter.take(tokens[0] ? `token ${tokens[0].org} ${tokens[0].jti}` : `address ${address}`);
+    if (waitMs === 0) return;
+    const retryAfterSeconds = Math.ceil(waitMs / 1000);
+    throw new TwinxError(ErrorCode.RATE_LIMITED, `Too many requests: retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });
+  };
   /** Reading members' keys and revocation lists, one reading after another (`stop()` waits for the last). */
   let syncing: Promise<void> = Promise.resolve();
   /** Reads members' keys and revocation lists: the issuer is the source of truth, whatever the bus carried. */
@@ -149,11 +173,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
+  const limits = twinQueryLimits(options.limits);
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
     (subscriptions = subscriptionSchema(apiSchema, {
       hub,
+      maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,
       refusal: async (tokens) => {
         for (const token of tokens) {
           const problem = hub.isRevoked(token)
@@ -170,12 +196,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         return null;
       },
-      resolveTwin: async (query, variables, tokens) => {
+      resolveTwins: async (query, variables, tokens) => {
         const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
         if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
         const [error] = response.body.singleResult.errors ?? [];
         if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
-        return (response.body.singleResult.data as { twin: unknown } | undefined)?.twin ?? null;
+        return response.body.singleResult.data ?? {};
       },
     }));
   const apollo = new ApolloServer<GatewayContext>({
@@ -183,18 +209,52 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
-      metrics.plugin(),
-      inputPlugin(),
-      queryLimitsPlugin(options.limits ?? { maxDepth: 12, maxCost: 20_000, defaultListSize: 50 }),
-    ],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), metrics.plugin(), inputPlugin(), queryLimitsPlugin(limits)],
   });
   const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
-  const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[] }>(
+  // Frames are bounded before they are read: ws refuses a larger one and closes the connection (1009).
+  const webSockets = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: options.maxPayloadBytes ?? 256 * 1024 });
+  const maxSubscriptions = options.maxSubscriptionsPerConnection ?? 100;
+  const graphqlWs = useServer<Record<string, unknown>, { tokens?: PresentedToken[]; replays: { count: number } }>(
     {
-      schema: () => subscriptions!,
+      // A subscription is bounded as a query is (size, depth, cost, with its variables) before it starts.
+      onSubscribe: (ctx, _id, { query, operationName, variables }) => {
+        const schema = subscriptions!;
+        try {
+          takeRequest(ctx.extra.tokens ?? [], ctx.extra.request.socket.remoteAddress);
+        } catch (error) {
+          return [failure(error as TwinxError)];
+        }
+        // graphql-ws has counted this one in already.
+        if (Object.keys(ctx.subscriptions).length > maxSubscriptions) {
+          return [
+            failure(
+              new TwinxError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${maxSubscriptions} subscriptions per connection.`, {
+                kind: 'subscriptions',
+                limit: maxSubscriptions,
+              }),
+            ),
+          ];
+        }
+        const tooLarge = sourceLimitError(query, limits);
+        if (tooLarge) return [tooLarge];
+        let document: DocumentNode;
+        try {
+          document = parse(query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        const operation = getOperationAST(document, operationName);
+        const tooComplex =
+          operation &&
+          (operationLimitError(schema, document, operation, variables ?? undefined, limits) ??
+            twinSelectionsError(schema, document, operation, options.maxTwinSelections ?? 5));
+        if (tooComplex) return [tooComplex];
+        return { schema, document, operationName, variableValues: variables };
+      },
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
       onConnect: async (ctx) => {
         try {
@@ -204,7 +264,12 @@ export function createGateway(options: GatewayOptions): Gateway {
           return false;
         }
       },
-      context: (ctx, id): SubscriptionContext => ({ tokens: ctx.extra.tokens ?? [], socket: ctx.extra.socket, id }),
+      context: (ctx, id): SubscriptionContext => ({
+        tokens: ctx.extra.tokens ?? [],
+        socket: ctx.extra.socket,
+        id,
+        replays: (ctx.extra.replays ??= { count: 0 }),
+      }),
       execute: (args) => execute({ ...args, fieldResolver: responseKeyResolver }),
       subscribe: groups.subscribe,
     },
@@ -249,10 +314,16 @@ export function createGateway(options: GatewayOptions): Gateway {
           apollo: () => apollo,
           maxBodyBytes: 8 * 1024 * 1024,
           corsOrigins: options.corsOrigins,
+          limits,
           context: async (req) => {
             try {
+              const presented = presentedTokens(req.headers);
+              // Anonymous callers are limited by address before anything else; others by their token once verified.
+              if (presentedKinds(presented).length === 0) takeRequest([], req.socket.remoteAddress);
               // Bad tokens are refused here, before any subgraph is asked.
-              return { tokens: await verifyTokens(presentedTokens(req.headers)) };
+              const tokens = await verifyTokens(presented);
+              if (tokens.length > 0) takeRequest(tokens, req.socket.remoteAddress);
+              return { tokens };
             } catch (error) {
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }

@@ -91,4 +91,7 @@ export const commonSettings = {
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel },
   /** Browser origins allowed to call the service (CORS); none by default: same origin only. */
   corsOrigins: { flag: 'cors-origins', env: 'TWINX_CORS_ORIGINS', schema: values.origins.default([]) },
+  /** Query limits of a GraphQL endpoint (lib/graphql/limits.ts). */
+  maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
+  maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },
 };

@@ -21,10 +21,14 @@ export enum ErrorCode {
   ALREADY_EXISTS = 'ALREADY_EXISTS',
   /** A batch holds more items than the service accepts in one call. */
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
-  /** The operation is deeper or costlier than the gateway allows; `kind` ('depth' | 'cost'), `limit`, `actual`. */
+  /** The operation is larger, deeper or costlier than the service allows; `kind` ('tokens' | 'depth' | 'cost'), `limit`, `actual`. */
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** A connection asked for more subscriptions (`kind`: 'subscriptions' | 'replays') than the gateway serves on one; `limit`. */
+  TOO_MANY_SUBSCRIPTIONS = 'TOO_MANY_SUBSCRIPTIONS',
   /** A subscription asked to resume after an event the stream no longer keeps. */
   CURSOR_EXPIRED = 'CURSOR_EXPIRED',
+  /** The caller (its token; without one, its address) sent more requests than the gateway allows; `retryAfterSeconds` (HTTP 429 with `Retry-After`). */
+  RATE_LIMITED = 'RATE_LIMITED',
   /** No valid credentials were presented. */
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** Valid credentials, but they do not allow this operation. */
@@ -58,9 +62,14 @@ export class TwinxError extends Error {
     this.name = 'TwinxError';
   }
 
-  /** For errors raised outside resolvers (e.g. authentication): 401 for `UNAUTHENTICATED`. */
+  /** For errors raised outside resolvers (e.g. authentication, rate limits): 401 for `UNAUTHENTICATED`, 429 with `Retry-After` for `RATE_LIMITED`. */
   toGraphQLError(): GraphQLError {
-    const http = this.code === ErrorCode.UNAUTHENTICATED ? { http: { status: 401 } } : {};
+    const http =
+      this.code === ErrorCode.UNAUTHENTICATED
+        ? { http: { status: 401 } }
+        : this.code === ErrorCode.RATE_LIMITED
+          ? { http: { status: 429, headers: new Map([['retry-after', String(this.details.retryAfterSeconds)]]) } }
+          : {};
     return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code, ...http } });
   }
 }

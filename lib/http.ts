@@ -4,6 +4,7 @@ import cors from 'cors';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode } from './errors.ts';
+import { sourceLimitError, type QueryLimits } from './graphql/limits.ts';
 
 /** A plain HTTP route next to `/graphql` (health, JWKS...). */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -15,6 +16,10 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   context: (req: IncomingMessage, body: unknown) => Promise<TContext>;
   /** Largest accepted request body in bytes; larger requests get `REQUEST_TOO_LARGE` (413). */
   maxBodyBytes: number;
+  /** Query limits; `maxTokens` is checked here, on the query text before it is parsed (the rest by `queryLimitsPlugin`). */
+  limits: QueryLimits;
+  /** Deepest nesting of arrays and objects accepted in a JSON body; deeper ones get `BAD_REQUEST` (400). @default 64 */
+  maxJsonDepth?: number;
   /** Other paths served by the same server. */
   routes?: Record<string, Route>;
   /**
@@ -51,6 +56,26 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
 }
 
 /**
+ * Whether JSON text nests arrays and objects deeper than `max`, found in one pass that keeps no
+ * stack: deep nesting is refused before `JSON.parse` (and everything after it) spends time on it.
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c /* backslash */) i++;
+      else if (char === 0x22 /* " */) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b /* [ */ || char === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (char === 0x5d /* ] */ || char === 0x7d /* } */) depth--;
+  }
+  return false;
+}
+
+/**
  * Serves Apollo Server on `/graphql` of a plain Node HTTP server, with a body size limit,
  * plus the given routes. No web framework: the services need nothing more.
  */
@@ -84,12 +109,17 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
         }
         throw error;
       }
+      const maxJsonDepth = options.maxJsonDepth ?? 64;
+      if (nestsDeeperThan(text, maxJsonDepth)) return sendError(res, 400, ErrorCode.BAD_REQUEST, `The request body nests deeper than ${maxJsonDepth} levels.`);
       try {
         body = text === '' ? undefined : JSON.parse(text);
       } catch {
         return sendError(res, 400, ErrorCode.BAD_REQUEST, 'The request body is not valid JSON.');
       }
     }
+    const query = req.method === 'POST' ? (body as { query?: unknown } | undefined)?.query : url.searchParams.get('query');
+    const tooLarge = typeof query === 'string' ? sourceLimitError(query, options.limits) : undefined;
+    if (tooLarge) return sendJson(res, 400, { errors: [tooLarge] });
     const headers = new HeaderMap();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);

@@ -1,4 +1,4 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { fromJetStream, RejectedMessage, RejectionCounts, verifyMessage, type VerifiedMessage } from '../../lib/bus/signing.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -14,6 +14,16 @@ export interface FeedEvent {
 }
 
 type Listener<T> = (item: T) => void;
+
+/**
+ * Ends an ordered consumer: its messages, then the consumer itself, which would otherwise stay
+ * on the server for five idle minutes (one per subscription that resumed and ended). If NATS
+ * cannot be reached, the server removes it once it has been idle that long.
+ */
+async function closeOrdered(consumer: Consumer, messages: ConsumerMessages): Promise<void> {
+  await messages.close();
+  await consumer.delete().catch(() => undefined);
+}
 
 export interface EventHubOptions {
   nats: NatsConnection;
@@ -36,7 +46,8 @@ export class EventHub {
   private readonly closedListeners = new Set<Listener<ClosedAccess>>();
   /** Revoked tokens (`<issuer> <jti>`: an organization revokes its own tokens only), until they would have expired (ms). */
   private readonly revoked = new Map<string, number>();
-  private readonly feeds: ConsumerMessages[] = [];
+  /** Closes each feed the hub consumes. */
+  private readonly feeds: (() => Promise<void>)[] = [];
   /** Messages dropped, by reason (`/readyz`). */
   readonly rejected = new RejectionCounts();
 
@@ -47,11 +58,14 @@ export class EventHub {
   async start(): Promise<void> {
     const js = jetstream(this.options.nats);
     // Every revocation ever announced (the stream keeps them longer than any token lives).
-    const revocations = await (await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects })).consume();
-    const events = await (
-      await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New })
-    ).consume();
-    this.feeds.push(revocations, events);
+    const revocationsConsumer = await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects });
+    const revocations = await revocationsConsumer.consume();
+    const eventsConsumer = await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New });
+    const events = await eventsConsumer.consume();
+    this.feeds.push(
+      () => closeOrdered(revocationsConsumer, revocations),
+      () => closeOrdered(eventsConsumer, events),
+    );
     this.pump(revocations, async (verified) => {
       if (verified.kind !== 'access-closed') return;
       const { announcement } = verified;
@@ -146,10 +160,10 @@ export class EventHub {
       },
       true,
     );
-    return async () => void (await messages.close());
+    return () => closeOrdered(consumer, messages);
   }
 
   async stop(): Promise<void> {
-    for (const feed of this.feeds) await feed.close();
+    for (const close of this.feeds) await close();
   }
 }

@@ -16,6 +16,8 @@ import {
   type GraphQLResolveInfo,
   type GraphQLScalarType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionNode,
 } from 'graphql';
 import type { WebSocket } from 'ws';
 import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
@@ -72,7 +74,7 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
 const CURSOR = 'event';
 
 /** A catalogue error as a subscription result carries it (no HTTP status: this is a WebSocket). */
-function failure(error: TwinxError): GraphQLError {
+export function failure(error: TwinxError): GraphQLError {
   return new GraphQLError(error.message, { extensions: { ...error.details, code: error.code } });
 }
 
@@ -82,17 +84,21 @@ export interface SubscriptionContext {
   socket: WebSocket;
   /** The subscription's id on its connection (graphql-ws). */
   id: string;
+  /** Subscriptions of its connection resuming after a cursor (each holds a consumer of its own). */
+  replays: { count: number };
 }
 
 export interface SubscriptionDeps {
   hub: EventHub;
+  /** Subscriptions resuming after a cursor one connection may hold at once. */
+  maxReplaysPerConnection: number;
   /**
    * Why the connection's tokens no longer count (revoked, key retired, issuer or holder
    * suspended since the connection was opened), or null: checked for every new subscription.
    */
   refusal: (tokens: readonly PresentedToken[]) => Promise<TokenProblem | null>;
-  /** Resolves `twin { … }` of an event through the network graph, with the subscriber's tokens. */
-  resolveTwin: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<unknown>;
+  /** Runs the query of an event's `twin { … }` selections through the network graph, with the subscriber's tokens; its data. */
+  resolveTwins: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<Record<string, unknown>>;
 }
 
 interface Filter {
@@ -178,12 +184,64 @@ export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
   }
 }
 
+/** What `twin { … }` under one response key asks for (its field nodes taken together), as text. */
+function selectionText(nodes: readonly FieldNode[]): string {
+  return nodes
+    .flatMap((node) => node.selectionSet?.selections ?? [])
+    .map((selection) => print(selection))
+    .join(' ');
+}
+
 /**
- * The selection of `twin { … }` in the subscriber's operation, as a query against the network
- * graph: with the fragments it spreads and the operation's variables it uses (only those, as
- * GraphQL refuses unused ones), and the twin's id in a variable of its own.
+ * The distinct `twin { … }` selections of a subscription's operation on its events (through its
+ * fragments), each with its selections: aliases asking for the same thing are one selection.
  */
-function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown> } {
+export function twinSelections(
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+  fragments: Readonly<Record<string, FragmentDefinitionNode>>,
+): Map<string, SelectionNode[]> {
+  const byKey = new Map<string, FieldNode[]>();
+  const spread = new Set<string>();
+  const typeInfo = new TypeInfo(schema);
+  const visitor = visitWithTypeInfo(typeInfo, {
+    Field: (node) => {
+      if (typeInfo.getParentType()?.name !== 'TwinEvent') return undefined;
+      const key = node.alias?.value ?? node.name.value;
+      if (node.name.value === 'twin') byKey.set(key, [...(byKey.get(key) ?? []), node]);
+      // Nothing under an event's fields is an event.
+      return false;
+    },
+    FragmentSpread: (node) => {
+      const fragment = fragments[node.name.value];
+      if (fragment && !spread.has(node.name.value)) {
+        spread.add(node.name.value);
+        visit(fragment, visitor);
+      }
+    },
+  });
+  visit(operation, visitor);
+  return new Map([...byKey.values()].map((nodes) => [selectionText(nodes), nodes.flatMap((node) => node.selectionSet?.selections ?? [])]));
+}
+
+/** Refuses a subscription selecting more distinct `twin { … }` than `max`: each is a federated query per event. */
+export function twinSelectionsError(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, max: number): GraphQLError | undefined {
+  const fragments = Object.fromEntries(document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const actual = twinSelections(schema, operation, fragments).size;
+  if (actual <= max) return undefined;
+  return new GraphQLError(`${actual} different twin { … } selections exceed the limit of ${max}: each is a query per event.`, {
+    nodes: operation,
+    extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'twins', limit: max, actual },
+  });
+}
+
+/**
+ * The `twin { … }` selections of a subscriber's operation as one query against the network
+ * graph (`t0`, `t1`… in the order of `selections`): with the fragments they spread and the
+ * operation's variables they use (only those, as GraphQL refuses unused ones), and the twin's
+ * id in a variable of its own.
+ */
+function twinQuery(twinId: string, selections: readonly SelectionNode[][], info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown> } {
   const fragments = new Map<string, FragmentDefinitionNode>();
   const used = new Set<string>();
   const collect = (node: ASTNode) =>
@@ -197,14 +255,14 @@ function twinQuery(twinId: string, info: GraphQLResolveInfo): { query: string; v
       },
       Variable: (variable) => void used.add(variable.name.value),
     });
-  const selections = info.fieldNodes.flatMap((node) => node.selectionSet?.selections ?? []);
-  selections.forEach(collect);
+  selections.flat().forEach(collect);
   let id = 'twinId';
   while (used.has(id)) id = `_${id}`;
   const definitions = (info.operation.variableDefinitions ?? []).filter((definition) => used.has(definition.variable.name.value)).map((d) => print(d));
   const variables = Object.fromEntries([...used].map((name) => [name, info.variableValues[name]]));
+  const fields = selections.map((nodes, index) => `t${index}: twin(id: $${id}) { ${nodes.map((node) => print(node)).join(' ')} }`);
   const query = parse(
-    `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { twin(id: $${id}) { ${selections.map((node) => print(node)).join(' ')} } } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
+    `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { ${fields.join(' ')} } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
   );
   return { query: print(withTypenames(query, info.schema)), variables: { ...variables, [id]: twinId } };
 }
@@ -263,6 +321,11 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       }
       from = seq + 1;
     }
+    const { replays } = ctx;
+    if (from !== null && replays.count >= deps.maxReplaysPerConnection) {
+      const limit = deps.maxReplaysPerConnection;
+      throw failure(new TwinxError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${limit} resuming subscriptions per connection.`, { kind: 'replays', limit }));
+    }
 
     const cleanups: (() => unknown)[] = [];
     const channel = new Channel<FeedEvent>(() => cleanups.forEach((cleanup) => void cleanup()), from === null);
@@ -279,7 +342,16 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     const expiresAt = Math.min(...ctx.tokens.map((token) => token.expiresAt.getTime()));
     cleanups.push(when(expiresAt, () => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED)))));
     if (from === null) cleanups.push(deps.hub.onEvent(deliver));
-    else cleanups.push(await deps.hub.replay(from, deliver));
+    else {
+      replays.count++;
+      cleanups.push(() => replays.count--);
+      try {
+        cleanups.push(await deps.hub.replay(from, deliver));
+      } catch (error) {
+        void channel.return();
+        throw error;
+      }
+    }
     return channel;
   }) as GraphQLFieldResolver<unknown, SubscriptionContext>;
 
@@ -297,12 +369,20 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     };
   };
 
+  /** Each event's twins: one query for all its distinct `twin { … }` selections, and their order in it. */
+  const fetched = new WeakMap<object, { order: string[]; data: Promise<Record<string, unknown>> }>();
   const twinField = schema.getType('TwinEvent') as { getFields(): Record<string, { resolve?: GraphQLFieldResolver<unknown, SubscriptionContext> }> };
-  twinField.getFields().twin!.resolve = (source, _args, ctx, info) => {
+  twinField.getFields().twin!.resolve = async (source, _args, ctx, info) => {
     const { event } = source as { event: TwinEvent };
     if (event.type === 'twin' && event.change === 'deleted') return null;
-    const { query, variables } = twinQuery(event.twinId, info);
-    return deps.resolveTwin(query, variables, ctx.tokens);
+    let twins = fetched.get(source as object);
+    if (!twins) {
+      const selections = twinSelections(info.schema, info.operation, info.fragments);
+      const { query, variables } = twinQuery(event.twinId, [...selections.values()], info);
+      twins = { order: [...selections.keys()], data: deps.resolveTwins(query, variables, ctx.tokens) };
+      fetched.set(source as object, twins);
+    }
+    return (await twins.data)[`t${twins.order.indexOf(selectionText(info.fieldNodes))}`] ?? null;
   };
   return schema;
 }

@@ -7,9 +7,13 @@ import {
   GraphQLError,
   isCompositeType,
   isInterfaceType,
+  isIntrospectionType,
   isListType,
   isObjectType,
   Kind,
+  Lexer,
+  Source,
+  TokenKind,
   valueFromASTUntyped,
   type ASTNode,
   type DocumentNode,
@@ -24,18 +28,25 @@ import {
 } from 'graphql';
 
 /**
- * Query depth and cost limits for the gateway.
+ * Query size, depth and cost limits, for every GraphQL endpoint (gateway, organizations, directory).
+ *
+ * Tokens: the number of lexical tokens of the document (names, punctuation, values), counted
+ * before it is parsed or validated, so that a huge document (400,000 aliases) costs the time to
+ * lex `maxTokens` tokens and no more.
  *
  * Depth: the largest number of nested fields on any path, e.g. `{ twins { suppliedBy { id } } }`
  * is 3. Fragment spreads and inline fragments add no level of their own; introspection fields
- * (`__schema`, `__type`, `__typename`) and everything under them are not counted.
+ * (`__schema`, `__type`, `__typename`) and everything under them are not counted: graphql-js's
+ * `MaxIntrospectionDepthRule` bounds their nesting, and the cost below counts them.
  *
- * Cost: every field costs 1, times the sizes of the lists it sits in. A field multiplies the cost
- * of its selection by its `first` argument (literal, variable, the variable's default, the
- * argument's schema default) or, if that has no usable value, by `defaultListSize`, when
- *  - it returns a list, or
- *  - it takes a `first` argument without returning a list (a Relay connection); the lists directly
+ * Cost: every field costs 1 (aliases, `__typename` and introspection fields included), times the
+ * sizes of the lists it sits in. A field multiplies the cost of its selection by
+ *  - the size `listSize` computes from its arguments (e.g. the buckets an aggregate returns), else
+ *  - its `first` argument (literal, variable, the variable's default, the argument's schema
+ *    default) or, if that has no usable value, by `defaultListSize`, when it returns a list, or
+ *    takes a `first` argument without returning a list (a Relay connection): the lists directly
  *    inside it that take no `first` of their own (`edges`, `nodes`) are that page and count once.
+ * Lists under introspection fields count once: they are bounded by the schema, not by data.
  * Fields that appear twice (e.g. through two fragments) are counted twice, and `@skip`/`@include`
  * are ignored: the estimate errs on the high side.
  *
@@ -45,19 +56,30 @@ import {
  */
 
 /** Which limit an operation exceeded: `extensions.kind`. */
-type LimitKind = 'depth' | 'cost';
+type LimitKind = 'tokens' | 'depth' | 'cost';
+
+/** An argument's value as the request gives it (literal, variable, the variable's default, the argument's default). */
+export type ArgumentReader = (name: string) => unknown;
 
 export interface CostOptions {
   /** Size assumed for a list whose `first` is absent, null or not a number. */
   defaultListSize: number;
+  /** The size of the list a field returns, computed from its arguments; `undefined` when it has no such rule. */
+  listSize?: (field: GraphQLField<unknown, unknown>, argument: ArgumentReader) => number | undefined;
 }
 
 interface CostLimitOptions extends CostOptions {
   maxCost: number;
 }
 
-/** `maxDepth` and/or `maxCost` (with `defaultListSize`); an absent limit is not checked. */
-export type QueryLimits = { maxDepth?: number } & (CostLimitOptions | { maxCost?: undefined; defaultListSize?: number });
+/** `maxTokens`, `maxDepth` and/or `maxCost` (with `defaultListSize`); an absent limit is not checked. */
+export type QueryLimits = { maxTokens?: number; maxDepth?: number } & (CostLimitOptions | { maxCost?: undefined; defaultListSize?: number });
+
+/** Limits a service is configured with, each replacing its default. */
+export type LimitSettings = Partial<Pick<CostLimitOptions, 'maxCost' | 'defaultListSize'> & { maxTokens: number; maxDepth: number }>;
+
+/** The limits every twinx endpoint applies unless configured otherwise. */
+export const DEFAULT_QUERY_LIMITS = { maxTokens: 10_000, maxDepth: 12, maxCost: 20_000, defaultListSize: 50 } satisfies QueryLimits;
 
 /** Variable values as they arrive in a request (before coercion). */
 type VariableValues = Readonly<Record<string, unknown>>;
@@ -140,18 +162,22 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
     return isCompositeType(type) ? type : undefined;
   }
 
-  /** The list size from `first` as GraphQL would pass it to the resolver, else `defaultListSize`. */
-  function sizeArgument(field: FieldNode, definition: GraphQLField<unknown, unknown>): number {
-    const node = field.arguments?.find((argument) => argument.name.value === SIZE_ARGUMENT)?.value;
+  /** An argument's value as GraphQL would pass it to the resolver (before coercion). */
+  function argumentValue(field: FieldNode, definition: GraphQLField<unknown, unknown>, name: string): unknown {
+    const node = field.arguments?.find((argument) => argument.name.value === name)?.value;
     let value: unknown;
     if (node?.kind === Kind.VARIABLE) {
-      const name = node.name.value;
-      if (Object.hasOwn(variables, name)) value = variables[name];
-      else if (variableDefaults.has(name)) value = valueFromASTUntyped(variableDefaults.get(name) as ValueNode);
+      const variable = node.name.value;
+      if (Object.hasOwn(variables, variable)) value = variables[variable];
+      else if (variableDefaults.has(variable)) value = valueFromASTUntyped(variableDefaults.get(variable) as ValueNode);
     } else if (node) {
       value = valueFromASTUntyped(node, variables);
     }
-    if (value === undefined) value = definition.args.find((argument) => argument.name === SIZE_ARGUMENT)?.defaultValue;
+    return value === undefined ? definition.args.find((argument) => argument.name === name)?.defaultValue : value;
+  }
+
+  /** A usable list size, else `defaultListSize`. */
+  function size(value: unknown): number {
     return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? cap(Math.ceil(value)) : defaultListSize;
   }
 
@@ -160,7 +186,6 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
     for (const selection of selectionSet.selections) {
       let cost: number;
       if (selection.kind === Kind.FIELD) {
-        if (isIntrospection(selection)) continue;
         cost = 1;
         const definition = fieldDefinition(parent, selection.name.value);
         if (selection.selectionSet) {
@@ -170,8 +195,10 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
           if (definition) {
             const list = isListType(getNullableType(definition.type));
             const sized = definition.args.some((argument) => argument.name === SIZE_ARGUMENT);
-            if (sized) multiplier = sizeArgument(selection, definition);
-            else if (list) multiplier = inConnection ? 1 : defaultListSize;
+            const computed = options.listSize?.(definition, (name) => argumentValue(selection, definition, name));
+            if (computed !== undefined) multiplier = size(computed);
+            else if (sized) multiplier = size(argumentValue(selection, definition, SIZE_ARGUMENT));
+            else if (list) multiplier = inConnection || isIntrospectionType(parent!) ? 1 : defaultListSize;
             connection = sized && !list;
             const named = getNamedType(definition.type);
             child = isCompositeType(named) ? named : undefined;
@@ -204,12 +231,13 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
   return selectionSetCost(operation.selectionSet, schema.getRootType(operation.operation) ?? undefined, false);
 }
 
-function tooComplex(kind: LimitKind, limit: number, actual: number, node: ASTNode): GraphQLError {
-  const label = kind === 'depth' ? 'Query depth' : 'Query cost';
-  return new GraphQLError(`${label} ${actual} exceeds the limit of ${limit}.`, {
-    nodes: node,
-    extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind, limit, actual, http: { status: 400 } },
-  });
+function tooComplex(kind: LimitKind, limit: number, actual?: number, node?: ASTNode): GraphQLError {
+  const message = {
+    tokens: `The document exceeds the limit of ${limit} tokens.`,
+    depth: `Query depth ${actual} exceeds the limit of ${limit}.`,
+    cost: `Query cost ${actual} exceeds the limit of ${limit}.`,
+  }[kind];
+  return new GraphQLError(message, { nodes: node, extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind, limit, actual } });
 }
 
 function checkLimit(name: string, value: number): void {
@@ -217,9 +245,46 @@ function checkLimit(name: string, value: number): void {
 }
 
 function checkLimits(limits: QueryLimits): void {
+  if (limits.maxTokens !== undefined) checkLimit('maxTokens', limits.maxTokens);
   if (limits.maxDepth !== undefined) checkLimit('maxDepth', limits.maxDepth);
   if (limits.maxCost !== undefined) checkLimit('maxCost', limits.maxCost);
   if (limits.defaultListSize !== undefined) checkLimit('defaultListSize', limits.defaultListSize);
+}
+
+/**
+ * The error for a document of more than `maxTokens` tokens, found reading at most that many: run
+ * on the source before parsing it. A document that does not lex is left to the parser to refuse.
+ */
+export function sourceLimitError(source: string, limits: QueryLimits): GraphQLError | undefined {
+  if (limits.maxTokens === undefined) return undefined;
+  const lexer = new Lexer(new Source(source));
+  let tokens = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) if (++tokens > limits.maxTokens) return tooComplex('tokens', limits.maxTokens);
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/** The error for an operation deeper than `maxDepth` or costlier than `maxCost` given its variables (before it runs). */
+export function operationLimitError(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: VariableValues | undefined,
+  limits: QueryLimits,
+): GraphQLError | undefined {
+  const fragments = documentFragments(document);
+  if (limits.maxDepth !== undefined) {
+    const depth = depthOf(operation, fragments);
+    if (depth > limits.maxDepth) return tooComplex('depth', limits.maxDepth, depth, operation);
+  }
+  if (limits.maxCost !== undefined) {
+    const cost = costOf(schema, operation, fragments, variables ?? {}, limits);
+    if (cost > limits.maxCost) return tooComplex('cost', limits.maxCost, cost, operation);
+  }
+  return undefined;
 }
 
 /** Depth of the operation `operationName` (or the document's only operation); 0 if there is none. */
@@ -245,6 +310,8 @@ export function operationCost(
  * validation, before execution or any subgraph call), rejects it if it is deeper than
  * `maxDepth` or costlier than `maxCost` given the request's variables. The error has
  * `extensions: { code: 'QUERY_TOO_COMPLEX', kind, limit, actual }` and makes the response HTTP 400.
+ * `maxTokens` is the transport's to check, before Apollo parses (lib/http.ts, graphql-ws):
+ * Apollo has no hook between receiving a document and parsing it that may refuse it.
  */
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
   checkLimits(limits);
@@ -252,16 +319,8 @@ export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, operation, request }) {
-          if (!operation) return;
-          const fragments = documentFragments(document);
-          if (limits.maxDepth !== undefined) {
-            const depth = depthOf(operation, fragments);
-            if (depth > limits.maxDepth) throw tooComplex('depth', limits.maxDepth, depth, operation);
-          }
-          if (limits.maxCost !== undefined) {
-            const cost = costOf(schema, operation, fragments, request.variables ?? {}, limits);
-            if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, cost, operation);
-          }
+          const error = operation && operationLimitError(schema, document, operation, request.variables, limits);
+          if (error) throw new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, http: { status: 400 } } });
         },
       };
     },

@@ -1,3 +1,4 @@
+import { DEFAULT_QUERY_LIMITS, type CostOptions, type LimitSettings, type QueryLimits } from './limits.ts';
 import { DateTimeScalar, JSONScalar } from './scalars.ts';
 
 /**
@@ -107,3 +108,23 @@ export const twinContractFields = [
 ];
 
 export const twinScalarResolvers = { DateTime: DateTimeScalar, JSON: JSONScalar };
+
+/**
+ * What lists of a twin-serving subgraph return where `first` does not say it, for query cost
+ * (lib/graphql/limits.ts): `aggregates` computes one bucket per `bucketSeconds` of `[from, to)`;
+ * Federation's `_entities` resolves one entity per representation the gateway sends.
+ */
+const twinListSize: NonNullable<CostOptions['listSize']> = (field, argument) => {
+  if (field.name === '_entities') {
+    const representations = argument('representations');
+    return Array.isArray(representations) ? representations.length : undefined;
+  }
+  if (field.name !== 'aggregates') return undefined;
+  return (Date.parse(String(argument('to'))) - Date.parse(String(argument('from')))) / (Number(argument('bucketSeconds')) * 1000);
+};
+
+/** The query limits of an endpoint serving twins (gateway, organizations, directory): the defaults, with the settings given. */
+export function twinQueryLimits(settings: LimitSettings = {}): QueryLimits & CostOptions {
+  const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  return { ...DEFAULT_QUERY_LIMITS, listSize: twinListSize, ...given };
+}

@@ -23,6 +23,8 @@ export const directorySettings = {
   corsOrigins: commonSettings.corsOrigins,
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9500') },
+  maxDepth: commonSettings.maxDepth,
+  maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,
   logLevel: commonSettings.logLevel,
 };

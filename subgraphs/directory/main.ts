@@ -45,7 +45,7 @@ export async function initNetwork(
  */
 export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<DirectoryConfig, 'corsOrigins' | 'metricsListen'>>,
+    Partial<Pick<DirectoryConfig, 'corsOrigins' | 'metricsListen' | 'maxDepth' | 'maxCost'>>,
   logger: Logger,
   nats?: NatsConnection,
 ): Promise<{ directory: Directory; db: DirectoryDb; stop: () => Promise<void> }> {
@@ -83,6 +83,7 @@ export async function startDirectory(
         host: config.host,
         corsOrigins: config.corsOrigins,
         metricsListen: config.metricsListen,
+        queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
       });
       await directory.start();
       return { directory, db, stop };

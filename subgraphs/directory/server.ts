@@ -9,6 +9,8 @@ import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
+import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
@@ -77,6 +79,8 @@ export interface DirectoryOptions {
   corsOrigins?: readonly string[];
   /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
   metricsListen?: MetricsListen;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. */
+  queryLimits?: LimitSettings;
 }
 
 export interface Directory {
@@ -106,6 +110,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     (org) => registry.get(org)?.status === 'SUSPENDED',
   );
   const rejected = new RejectionCounts();
+  const queryLimits = twinQueryLimits(options.queryLimits);
   const httpServer: Server = createServer();
   const metrics = new ServiceMetrics();
   let apollo: ApolloServer<DirectoryContext> | undefined;
@@ -126,7 +131,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
-      plugins: [metrics.plugin(), inputPlugin()],
+      plugins: [metrics.plugin(), inputPlugin(), queryLimitsPlugin(queryLimits)],
     });
     await next.start();
     const previous = apollo;
@@ -244,6 +249,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
           apollo: () => apollo!,
           maxBodyBytes: 1024 * 1024,
           corsOrigins: options.corsOrigins,
+          limits: queryLimits,
           context: async (req) => {
             try {
               return await contextFor(req.headers);

@@ -7,6 +7,7 @@ import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
 import { createSigningKey, KeyRing, listKeys, withOrgStore } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
+import type { LimitSettings } from '../../lib/graphql/limits.ts';
 import type { OrgLimits } from './context.ts';
 import { createOrgDb, type OrgDb } from './db.ts';
 import { issueMemberToken, type Issuer } from './grants/store.ts';
@@ -62,7 +63,11 @@ export async function openOrgAuth(
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
   config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & { limits?: Partial<OrgLimits>; poolSize?: number },
+    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & {
+      limits?: Partial<OrgLimits>;
+      queryLimits?: LimitSettings;
+      poolSize?: number;
+    },
   nats: NatsConnection,
   logger: Logger,
 ): Promise<{ subgraph: OrgSubgraph; issuer: Issuer; auth: OrgAuthenticator; stop: () => Promise<void> }> {
@@ -80,6 +85,7 @@ export async function startOrgSubgraph(
     corsOrigins: config.corsOrigins,
     metricsListen: config.metricsListen,
     limits: config.limits,
+    queryLimits: config.queryLimits,
   });
   const stop = async () => {
     await subgraph.stop();
@@ -97,6 +103,10 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     logger.info({ applied }, 'migrations applied');
   }
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`, config.natsCreds && readFileSync(config.natsCreds, 'utf8'));
-  const { stop } = await startOrgSubgraph({ ...config, limits: { maxIngestBatch: config.maxIngestBatch } }, nats, logger);
+  const { stop } = await startOrgSubgraph(
+    { ...config, limits: { maxIngestBatch: config.maxIngestBatch }, queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost } },
+    nats,
+    logger,
+  );
   await runUntilSignal(logger, [stop, () => nats.drain()]);
 }

@@ -3,6 +3,8 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { createServer, type Server } from 'node:http';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
+import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
@@ -45,6 +47,8 @@ export interface OrgSubgraphOptions {
   /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
   corsOrigins?: readonly string[];
   limits?: Partial<OrgLimits>;
+  /** Query limits (lib/graphql/limits.ts), each replacing its default. */
+  queryLimits?: LimitSettings;
   /**
    * Largest HTTP request body in bytes.
    * @default 8 MiB (a full ingest batch of 5,000 readings is about 0.6 MiB)
@@ -84,6 +88,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     outbox: () => outboxBacklog(options.db),
     ingestBacklog: () => ingestBacklog(options.nats, options.subjectPrefix, options.org),
   });
+  const queryLimits = twinQueryLimits(options.queryLimits);
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
     logger,
@@ -93,6 +98,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       ApolloServerPluginDrainHttpServer({ httpServer }),
       metrics.plugin(),
       inputPlugin(),
+      queryLimitsPlugin(queryLimits),
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
@@ -148,6 +154,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
           corsOrigins: options.corsOrigins,
+          limits: queryLimits,
           context: async (req, body) => {
             let principal: Principal;
             try {

@@ -1,8 +1,9 @@
 import { ApolloServer } from '@apollo/server';
-import { buildSchema, parse } from 'graphql';
+import { buildSchema, getIntrospectionQuery, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../lib/errors.ts';
-import { operationCost, operationDepth, queryLimitsPlugin } from '../../lib/graphql/limits.ts';
+import { DEFAULT_QUERY_LIMITS, operationCost, operationDepth, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
+import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 
 const typeDefs = /* GraphQL */ `
   type Twin {
@@ -73,12 +74,32 @@ describe('operationCost', () => {
     expect(costOf('{ twin(id: "a") { id suppliedBy { id suppliedBy { id } } } }')).toBe(1 + (1 + (1 + 20 * (1 + (1 + 20 * 1)))));
   });
 
-  it('counts fragments per spread, narrows types, and makes __typename free', () => {
+  it('counts fragments per spread, narrows types, and counts __typename', () => {
     const query = `
       { twins(first: 2) { __typename ...T ...T ... on Twin { suppliedBy { id } } } }
       fragment T on Twin { supplies(first: 3) { id } }
     `;
-    expect(costOf(query)).toBe(1 + 2 * (2 * (1 + 3) + (1 + 20)));
+    expect(costOf(query)).toBe(1 + 2 * (1 + 2 * (1 + 3) + (1 + 20)));
+  });
+
+  it('counts every alias, introspection fields included, their lists once', () => {
+    const aliases = (field: string, n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
+    expect(costOf(aliases('__typename', 1000))).toBe(1000);
+    expect(costOf(aliases('__schema { types { name } }', 100))).toBe(100 * 3);
+    expect(costOf('{ __type(name: "Twin") { fields { name type { name } } } }')).toBe(1 + (1 + 1 + (1 + 1)));
+    expect(costOf('{ __schema { ...S } } fragment S on __Schema { types { fields { name } } }')).toBe(1 + (1 + (1 + 1)));
+    // What GraphiQL, Sandbox and codegen send passes the default limits.
+    expect(operationCost(schema, parse(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true })), {}, DEFAULT_QUERY_LIMITS)).toBeLessThan(
+      DEFAULT_QUERY_LIMITS.maxCost,
+    );
+  });
+
+  it('sizes a list by listSize where it has a rule, else by first', () => {
+    const listSize = (field: { name: string }, argument: (name: string) => unknown) => (field.name === 'supplies' ? Number(argument('first')) * 2 : undefined);
+    const query = parse('query ($n: Int) { twins(first: 3) { supplies(first: $n) { id } } }');
+    expect(operationCost(schema, query, { n: 5 }, { ...cost, listSize })).toBe(1 + 3 * (1 + 10 * 1));
+    // No usable size: the default list size.
+    expect(operationCost(schema, query, {}, { ...cost, listSize })).toBe(1 + 3 * (1 + 20 * 1));
   });
 
   it('saturates instead of overflowing', () => {
@@ -103,8 +124,20 @@ describe('operationCost', () => {
   });
 });
 
+describe('sourceLimitError', () => {
+  it('refuses a document of more than maxTokens tokens, reading no further', () => {
+    expect(sourceLimitError('{ twins { id } }', { maxTokens: 6 })).toBeUndefined();
+    expect(sourceLimitError('{ twins { id } }', { maxTokens: 5 })?.extensions).toEqual({ code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'tokens', limit: 5 });
+    // What follows the limit is never read: a lexing error past it does not matter.
+    expect(sourceLimitError('{ a b c d e f g h i j k l m n o p q r s t u v w x y z \u0000', { maxTokens: 10 })?.extensions.kind).toBe('tokens');
+    // A document that does not lex is the parser's to refuse.
+    expect(sourceLimitError('{ "unterminated', { maxTokens: 10 })).toBeUndefined();
+  });
+});
+
 describe('limits', () => {
   it('are refused when invalid', () => {
+    expect(() => queryLimitsPlugin({ maxTokens: 0.5 })).toThrow(RangeError);
     expect(() => queryLimitsPlugin({ maxDepth: -1 })).toThrow(RangeError);
     expect(() => queryLimitsPlugin({ maxCost: 10, defaultListSize: 1.5 })).toThrow(RangeError);
   });
@@ -167,5 +200,35 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     expect(small.http.status).toBeUndefined();
     const big = await server.executeOperation({ query, operationName: 'Big' });
     expect(big.http.status).toBe(400);
+  });
+});
+
+describe('twinQueryLimits', () => {
+  const federated = buildSchema(`
+    type Bucket { avg: Float count: Int }
+    type AcmeTwin { id: ID! aggregates(metric: String!, from: String!, to: String!, bucketSeconds: Int!): [Bucket!] }
+    union _Entity = AcmeTwin
+    type Query { _entities(representations: [String!]!): [_Entity]! twin: AcmeTwin }
+  `);
+  const limits = twinQueryLimits();
+  const cost = (query: string, variables?: Record<string, unknown>) => operationCost(federated, parse(query), variables, limits);
+
+  it('prices aggregates by the buckets they compute', () => {
+    const aggregates = (to: string, bucketSeconds: number) =>
+      cost(`{ twin { aggregates(metric: "t", from: "2026-01-01T00:00:00Z", to: "${to}", bucketSeconds: ${bucketSeconds}) { avg count } } }`);
+    expect(aggregates('2026-01-01T01:00:00Z', 60)).toBe(1 + 1 + 60 * 2);
+    expect(aggregates('2026-01-02T00:00:00Z', 1)).toBe(1 + 1 + 86_400 * 2);
+    // Ranges the resolver refuses are priced by the default list size.
+    expect(aggregates('not a date', 60)).toBe(1 + 1 + 50 * 2);
+  });
+
+  it('prices _entities by the representations the gateway sends', () => {
+    const query = 'query ($r: [String!]!) { _entities(representations: $r) { ... on AcmeTwin { id } } }';
+    expect(cost(query, { r: Array.from({ length: 500 }, (_, i) => `acme:t-${i}`) })).toBe(1 + 500 * 1);
+    expect(cost(query, { r: ['acme:t-1'] })).toBe(1 + 1);
+  });
+
+  it('keeps the defaults for what the settings leave out', () => {
+    expect(twinQueryLimits({ maxDepth: 3, maxCost: undefined })).toMatchObject({ maxTokens: 10_000, maxDepth: 3, maxCost: 20_000, defaultListSize: 50 });
   });
 });

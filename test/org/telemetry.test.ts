@@ -171,7 +171,10 @@ describe('history', () => {
     const query = (args: string) => acme.request(`query { acme { twin(id: "acme:h-1") { aggregates(${args}) { count } } } }`);
     expect(codes(await query(`metric: "nope", from: "${at(0)}", to: "${at(1)}", bucketSeconds: 60`))).toEqual(['UNKNOWN_METRIC']);
     expect(codes(await query(`metric: "temperature", from: "${at(5)}", to: "${at(1)}", bucketSeconds: 60`))).toEqual(['INVALID_INPUT']);
-    expect(codes(await query(`metric: "temperature", from: "${at(0)}", to: "${at(500)}", bucketSeconds: 1`))).toEqual(['INVALID_INPUT']);
+    // 300 buckets: within the query cost limit, beyond this organization's maxBuckets (100).
+    expect(codes(await query(`metric: "temperature", from: "${at(0)}", to: "${at(5)}", bucketSeconds: 1`))).toEqual(['INVALID_INPUT']);
+    // 30,000 buckets: refused by their cost before anything runs.
+    expect(codes(await query(`metric: "temperature", from: "${at(0)}", to: "${at(500)}", bucketSeconds: 1`))).toEqual(['QUERY_TOO_COMPLEX']);
     const badCursor = await acme.request(`query { acme { twin(id: "acme:h-1") { telemetry(metric: "temperature", after: "eA") { edges { cursor } } } } }`);
     expect(codes(badCursor)).toEqual(['INVALID_INPUT']);
   });

@@ -45,7 +45,11 @@ export interface TestNetwork {
 export async function startNetwork(
   disposers: Disposers,
   slugs: string[],
-  options: { /** A NATS server of the test's own. */ nats?: OwnNatsServer; /** Browser origins every service allows (CORS). */ corsOrigins?: string[] } = {},
+  options: {
+    /** A NATS server of the test's own. */ nats?: OwnNatsServer;
+    /** Options of the network's first gateway. */ gateway?: Partial<GatewayOptions>;
+    /** Browser origins every service allows (CORS). */ corsOrigins?: string[];
+  } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
   const own = await natsForTest(options.nats);
@@ -100,7 +104,7 @@ export async function startNetwork(
     disposers.add(() => gateway.stop());
     return gateway;
   };
-  const gateway = await startGateway({ pollMs: 60_000, subgraphTimeoutMs: 2000 });
+  const gateway = await startGateway({ pollMs: 60_000, subgraphTimeoutMs: 2000, ...options.gateway });
 
   return {
     nats,

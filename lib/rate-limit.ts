@@ -1,0 +1,41 @@
+export interface RateLimitOptions {
+  /** Requests per second each key is allowed on average. */
+  perSecond: number;
+  /** Requests a key may make at once after being idle. */
+  burst: number;
+  /**
+   * Keys remembered at most; beyond, the least recently seen is forgotten (it starts with a full
+   * burst again), so that memory stays bounded whatever the number of callers.
+   * @default 100000
+   */
+  maxKeys?: number;
+}
+
+/** A token bucket per key (a caller's token, an address), refilled at `perSecond` up to `burst`. */
+export class RateLimiter {
+  /** In the order keys were last seen: the first is the least recent. */
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly maxKeys: number;
+
+  constructor(private readonly options: RateLimitOptions) {
+    if (!(options.perSecond > 0)) throw new TypeError(`perSecond must be positive, got ${options.perSecond}`);
+    if (!(options.burst >= 1)) throw new TypeError(`burst must be at least 1, got ${options.burst}`);
+    this.maxKeys = options.maxKeys ?? 100_000;
+  }
+
+  /** Takes one request from `key`'s bucket: 0 if it may go ahead, else the milliseconds until it may. */
+  take(key: string, now = Date.now()): number {
+    const { perSecond, burst } = this.options;
+    const bucket = this.buckets.get(key);
+    let tokens = burst;
+    if (bucket) {
+      this.buckets.delete(key);
+      tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    } else if (this.buckets.size >= this.maxKeys) {
+      this.buckets.delete(this.buckets.keys().next().value as string);
+    }
+    const allowed = tokens >= 1;
+    this.buckets.set(key, { tokens: allowed ? tokens - 1 : tokens, at: now });
+    return allowed ? 0 : Math.ceil(((1 - tokens) / perSecond) * 1000);
+  }
+}
