@@ -3,7 +3,10 @@
 import { relative } from 'node:path';
 import { type Command, Option } from 'commander';
 import { loadConfig, values } from '../lib/config.ts';
-import { createMigration, migrateDeploy, migrationStatus, schemaDrift, storePaths, type StoreKind } from '../lib/db/migrate.ts';
+import type { StoreKind } from '../lib/db/migrate.ts';
+
+/** The migration runner, loaded by the command that uses it. */
+const migrations = () => import('../lib/db/migrate.ts');
 
 const dbSettings = {
   databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', schema: values.storeLocation },
@@ -21,13 +24,14 @@ export function registerDbCommands(program: Command): void {
   withStoreOptions(db.command('migrate'))
     .description('apply the pending migrations (prisma migrate deploy)')
     .action(async (flags: DbFlags) => {
-      const { applied } = await migrateDeploy({ kind: flags.store, databaseUrl: databaseUrl(flags) });
+      const { applied } = await (await migrations()).migrateDeploy({ kind: flags.store, databaseUrl: databaseUrl(flags) });
       console.log(applied.length === 0 ? `${flags.store}: no pending migration` : applied.map((name) => `${flags.store}: applied ${name}`).join('\n'));
     });
 
   withStoreOptions(db.command('status'))
     .description('compare the database with the migrations folder; exit code 1 unless in sync')
     .action(async (flags: DbFlags) => {
+      const { migrationStatus, storePaths } = await migrations();
       const status = await migrationStatus({ kind: flags.store, databaseUrl: databaseUrl(flags) });
       const lines = [
         ...status.pending.map((name) => `pending: ${name}`),
@@ -42,7 +46,7 @@ export function registerDbCommands(program: Command): void {
   withStoreOptions(db.command('drift'))
     .description('print the SQL that would make the database match schema.prisma; exit code 2 if there is any')
     .action(async (flags: DbFlags) => {
-      const sql = await schemaDrift({ kind: flags.store, databaseUrl: databaseUrl(flags) });
+      const sql = await (await migrations()).schemaDrift({ kind: flags.store, databaseUrl: databaseUrl(flags) });
       if (sql === '') {
         console.log(`${flags.store}: no drift`);
       } else {
@@ -61,7 +65,9 @@ export function registerDbCommands(program: Command): void {
     .action(async (name: string, flags: DbFlags & { shadowDatabaseUrl?: string }) => {
       if (!/^\w+$/.test(name)) throw new Error(`migration name "${name}": use letters, digits and _ only`);
       const { databaseUrl, shadowDatabaseUrl } = loadConfig(dbSettings, flags, process.env);
-      const directory = await createMigration({ kind: flags.store, name, databaseUrl, ...(shadowDatabaseUrl ? { shadowDatabaseUrl } : {}) });
+      const directory = await (
+        await migrations()
+      ).createMigration({ kind: flags.store, name, databaseUrl, ...(shadowDatabaseUrl ? { shadowDatabaseUrl } : {}) });
       console.log(
         directory === null
           ? `${flags.store}: schema.prisma matches the migrations, nothing to create`

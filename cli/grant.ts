@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
-import { revokeToken } from '../subgraphs/org/auth/authenticator.ts';
-import { orgDbSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
-import { grantWhere, issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
-import { withOrgDb, withOrgStore } from '../subgraphs/org/main.ts';
-import { cliActor, expiresInSetting, withOrgDatabaseOption, withOrgDbOptions, withOrgStoreOptions } from './org.ts';
+import { withAdmin, withAdminOptions } from './admin.ts';
+import { expiresInSetting } from './org.ts';
 
 const list = (value: string | undefined) =>
   value
@@ -13,24 +10,21 @@ const list = (value: string | undefined) =>
         .map((item) => item.trim())
         .filter(Boolean)
     : undefined;
-const issueSettings = { ...orgStoreSettings, expiresIn: expiresInSetting() };
+const expiresAt = (flags: object) => new Date(Date.now() + loadConfig({ expiresIn: expiresInSetting() }, flags, process.env).expiresIn);
 
-function revokeCommand(parent: Command, kind: 'GRANT' | 'MEMBER', description: string, argument: string): void {
-  withOrgDbOptions(parent.command('revoke'))
+function revokeCommand(parent: Command, revoke: 'revokeGrant' | 'revokeMemberToken', description: string, argument: string): void {
+  withAdminOptions(parent.command('revoke'), 'write')
     .description(description)
     .argument('<jti>', argument)
     .action(async (jti: string, flags: object) => {
-      const config = loadConfig(orgDbSettings, flags, process.env);
-      await withOrgDb(config, async (db) => {
-        await revokeToken(db, config.org, jti, kind, cliActor());
-        console.log(`revoked ${jti}`);
-      });
+      await withAdmin(flags, 'write', (admin) => admin[revoke](jti));
+      console.log(`revoked ${jti}`);
     });
 }
 
 export function registerGrantCommands(program: Command): void {
   const grant = program.command('grant').description('access to twins given to partner organizations');
-  withOrgStoreOptions(grant.command('issue'))
+  withAdminOptions(grant.command('issue'), 'sign')
     .description('issue a grant token to a partner (printed once)')
     .requiredOption('--partner <slug>', 'the partner organization')
     .requiredOption('--scopes <list>', 'comma-separated: twins:read, telemetry:read, twins:subscribe, twins:write, telemetry:write')
@@ -41,56 +35,43 @@ export function registerGrantCommands(program: Command): void {
     .requiredOption('--expires-in <duration>', 'e.g. 30d')
     .option('--note <text>', 'why the grant exists')
     .action(async (flags: Record<string, string | undefined>) => {
-      const config = loadConfig(issueSettings, flags, process.env);
-      await withOrgStore(config, async (store) => {
-        const { token, grant: issued } = await issueGrant(store, cliActor(), {
-          partner: flags.partner,
-          scopes: list(flags.scopes),
-          selector: { ids: list(flags.ids), idGlobs: list(flags.globs), kinds: list(flags.kinds), tags: list(flags.tags) },
-          expiresAt: new Date(Date.now() + config.expiresIn),
-          note: flags.note,
-        });
-        console.log(`grant ${issued.jti} for ${issued.subject}: ${issued.scopes.join(' ')}, expires ${issued.expiresAt.toISOString()}`);
-        console.log(`token (shown once):\n${token}`);
-      });
+      const input = {
+        partner: flags.partner,
+        scopes: list(flags.scopes),
+        selector: { ids: list(flags.ids), idGlobs: list(flags.globs), kinds: list(flags.kinds), tags: list(flags.tags) },
+        expiresAt: expiresAt(flags),
+        note: flags.note,
+      };
+      const { token, grant: issued } = await withAdmin(flags, 'sign', (admin) => admin.issueGrant(input));
+      console.log(`grant ${issued.jti} for ${issued.partner}: ${issued.scopes.join(' ')}, expires ${issued.expiresAt}`);
+      console.log(`token (shown once):\n${token}`);
     });
-  withOrgDatabaseOption(grant.command('list'))
+  withAdminOptions(grant.command('list'), 'read')
     .description('list grants, newest first')
     .option('--partner <slug>', 'only this partner')
     .option('--all', 'include revoked and expired grants')
     .action(async (flags: { partner?: string; all?: boolean }) => {
-      await withOrgDb(loadConfig({ databaseUrl: orgDbSettings.databaseUrl }, flags, process.env), async (db) => {
-        const grants = await db.token.findMany({
-          where: grantWhere({ partner: flags.partner, active: flags.all ? null : true }),
-          orderBy: { issuedAt: 'desc' },
-        });
-        for (const g of grants) {
-          const state = g.revokedAt ? `revoked ${g.revokedAt.toISOString()}` : g.expiresAt <= new Date() ? 'expired' : `expires ${g.expiresAt.toISOString()}`;
-          console.log(`${g.jti}  ${g.subject}  ${g.scopes.join(' ')}  ${JSON.stringify(g.selector)}  ${state}${g.note ? `  "${g.note}"` : ''}`);
-        }
-      });
+      const grants = await withAdmin(flags, 'read', (admin) => admin.listGrants({ partner: flags.partner, active: flags.all ? null : true }));
+      const now = new Date().toISOString();
+      for (const g of grants) {
+        const state = g.revokedAt ? `revoked ${g.revokedAt}` : g.expiresAt <= now ? 'expired' : `expires ${g.expiresAt}`;
+        console.log(`${g.jti}  ${g.partner}  ${g.scopes.join(' ')}  ${JSON.stringify(g.selector)}  ${state}${g.note ? `  "${g.note}"` : ''}`);
+      }
     });
-  revokeCommand(grant, 'GRANT', 'revoke a grant: it stops working at once', 'the grant id');
+  revokeCommand(grant, 'revokeGrant', 'revoke a grant: it stops working at once', 'the grant id');
 
   const token = program.command('token').description("tokens for the organization's own people and services");
-  withOrgStoreOptions(token.command('issue'))
+  withAdminOptions(token.command('issue'), 'sign')
     .description('issue a member token (printed once)')
     .requiredOption('--subject <name>', 'who it is for, e.g. alice or svc:dashboard')
     .option('--role <role>', 'admin, operator or viewer')
     .option('--scopes <list>', 'explicit scopes instead of a role')
     .requiredOption('--expires-in <duration>', 'e.g. 90d')
     .action(async (flags: Record<string, string | undefined>) => {
-      const config = loadConfig(issueSettings, flags, process.env);
-      await withOrgStore(config, async (store) => {
-        const issued = await issueMemberToken(store, cliActor(), {
-          subject: flags.subject,
-          role: flags.role,
-          scopes: list(flags.scopes),
-          expiresAt: new Date(Date.now() + config.expiresIn),
-        });
-        console.log(`member token ${issued.jti} for ${issued.subject}: ${issued.scopes.join(' ')}, expires ${issued.expiresAt.toISOString()}`);
-        console.log(`token (shown once):\n${issued.token}`);
-      });
+      const input = { subject: flags.subject, role: flags.role, scopes: list(flags.scopes), expiresAt: expiresAt(flags) };
+      const issued = await withAdmin(flags, 'sign', (admin) => admin.issueMemberToken(input));
+      console.log(`member token ${issued.jti} for ${issued.subject}: ${issued.scopes.join(' ')}, expires ${issued.expiresAt}`);
+      console.log(`token (shown once):\n${issued.token}`);
     });
-  revokeCommand(token, 'MEMBER', 'revoke a member token', 'the token id');
+  revokeCommand(token, 'revokeMemberToken', 'revoke a member token', 'the token id');
 }

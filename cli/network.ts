@@ -1,20 +1,12 @@
 import { Option, type Command } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { z } from 'zod';
-import { DEVICE_NAME, type BusRole } from '../lib/bus/credentials.ts';
-import { commonSettings, loadConfig } from '../lib/config.ts';
-import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
+import type { BusRole } from '../lib/bus/credentials.ts';
+import { loadConfig } from '../lib/config.ts';
 import { gatewaySettings } from '../gateway/config.ts';
-import { checkMemberSdl } from '../gateway/membership.ts';
-import { serveGateway } from '../gateway/main.ts';
-import { NetworkBus } from '../subgraphs/directory/bus.ts';
-import { directoryDbSettings, directorySettings, operatorSettings } from '../subgraphs/directory/config.ts';
-import { createDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
-import { initNetwork, migrateNetworkStores, serveDirectory } from '../subgraphs/directory/main.ts';
-import { addOrganization, setStatus, type Organization } from '../subgraphs/directory/registry.ts';
-import { orgDbSettings } from '../subgraphs/org/config.ts';
-import { cliActor, expiresInSetting } from './org.ts';
+import { directorySettings } from '../subgraphs/directory/config.ts';
+import { CORS_ORIGINS, CORS_ORIGINS_HELP } from './org.ts';
+
+/** What the network commands do, loaded only by the command that runs. */
+const actions = () => import('./network-actions.ts');
 
 function withDirectoryDatabaseOption(command: Command): Command {
   return command.option('--database-url <url>', "the directory's store: postgresql://…, pglite:<dir> (env DATABASE_URL)");
@@ -25,59 +17,6 @@ function withNetworkStoreOptions(command: Command): Command {
     '--operator-database-url <url>',
     "the network operator's store, its keys and tokens (env TWINX_OPERATOR_DATABASE_URL)",
   );
-}
-
-/** Runs `run` on the directory's store, then closes it. */
-async function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
-  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-  try {
-    return await run(db);
-  } finally {
-    await db.$disconnect();
-  }
-}
-
-/** Changes the registry in the directory's store; every directory replica hears of it (NOTIFY) and tells the gateways. */
-async function changeRegistry(flags: object, change: (db: DirectoryDb) => Promise<Organization>): Promise<void> {
-  const member = await withDirectoryDb(loadConfig(directoryDbSettings, flags, process.env), change);
-  console.log(`${member.slug}  ${member.status}  ${member.subgraphUrl}`);
-}
-
-/** What issuing NATS credentials needs: the directory's store, the key secret, the network's subject prefix. */
-const credentialSettings = {
-  ...directoryDbSettings,
-  keySecret: operatorSettings.keySecret,
-  subjectPrefix: commonSettings.subjectPrefix,
-};
-
-/**
- * Issues NATS credentials for a role and writes them to `out` (mode 600), or prints them. Says
- * which inbox prefix the client must use.
- */
-async function issueCredentials(flags: object, role: BusRole, out: string | undefined): Promise<void> {
-  const config = loadConfig(credentialSettings, flags, process.env);
-  await withDirectoryDb(config, async (db) => {
-    const network = await NetworkBus.open(db, config.keySecret);
-    if (!network) throw new Error('this network has no NATS keys: run `twinx network init` first');
-    const issued = await network.credentials(role, config.subjectPrefix);
-    const about = `NATS user ${issued.publicKey}${issued.inboxPrefix ? `; its clients must use the inbox prefix ${issued.inboxPrefix}` : ''}`;
-    if (out) {
-      writeFileSync(out, issued.creds, { mode: 0o600 });
-      console.log(`${about}\ncredentials written to ${out}`);
-    } else console.log(`${about}\n${issued.creds}`);
-  });
-}
-
-/** What gateways make of the SDL a member serves, checked as they check it (gateway/membership.ts). */
-async function verdictOn(member: Organization): Promise<string> {
-  let sdl: string;
-  try {
-    sdl = await fetchServiceSdl(member.subgraphUrl, 3000);
-  } catch (error) {
-    return `unreachable, composed from the template: ${error instanceof Error ? error.message : String(error)}`;
-  }
-  const check = checkMemberSdl(member.slug, sdl);
-  return check.accepted ? `template v${check.version}` : `refused: ${check.reason}`;
 }
 
 export function registerNetworkCommands(program: Command): void {
@@ -95,10 +34,15 @@ export function registerNetworkCommands(program: Command): void {
       "bytes of device telemetry waiting per organization, then devices' publishes are refused (env TWINX_INGEST_MAX_BYTES; default 1 GiB)",
     )
     .option('--ingest-max-message-bytes <bytes>', 'largest device message (env TWINX_INGEST_MAX_MESSAGE_BYTES; default 1 MiB)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9500)')
     .option('--migrate', 'apply pending migrations first (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
-    .action(async (flags: object) => serveDirectory(loadConfig(directorySettings, flags, process.env)));
+    .action(async (flags: object) => {
+      const config = loadConfig(directorySettings, flags, process.env);
+      const { serveDirectory } = await import('../subgraphs/directory/main.ts');
+      await serveDirectory(config);
+    });
 
   const network = program.command('network').description("the network's membership, administered by its operator");
   withNetworkStoreOptions(network.command('init'))
@@ -108,26 +52,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--nats-config <file>', "where to write the NATS server's configuration for this network (default twinx-nats.conf)")
     .option('--nats-jwt-dir <dir>', 'where the NATS server keeps account JWTs (default twinx-nats-jwt, beside the configuration)')
     .action(async (flags: object) => {
-      const config = loadConfig(
-        {
-          ...operatorSettings,
-          expiresIn: expiresInSetting(90 * 86_400_000),
-          natsConfig: { flag: 'nats-config', env: 'TWINX_NATS_CONFIG', schema: z.string().min(1).default('twinx-nats.conf') },
-          natsJwtDir: { flag: 'nats-jwt-dir', env: 'TWINX_NATS_JWT_DIR', schema: z.string().min(1).default('twinx-nats-jwt') },
-        },
-        flags,
-        process.env,
-      );
-      await migrateNetworkStores(config);
-      const { admin, natsServerConfig } = await initNetwork(config, cliActor(), config.expiresIn);
-      writeFileSync(config.natsConfig, await natsServerConfig(resolve(config.natsJwtDir)), { mode: 0o600 });
-      console.log(`NATS server configuration written to ${config.natsConfig}: run \`nats-server -js -c ${config.natsConfig}\` (nats-server 2.9 or later)`);
-      if (!admin) {
-        console.log('the network is already set up');
-        return;
-      }
-      console.log(`the network is set up; operator signing key ${admin.kid}`);
-      console.log(`operator administrator token (shown once, expires ${admin.expiresAt.toISOString()}):\n${admin.token}`);
+      await (await actions()).initNetwork(flags);
     });
   const credentialOptions = (command: Command) =>
     withDirectoryDatabaseOption(command)
@@ -141,15 +66,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--jwks-url <url>', 'its public keys (default: /.well-known/jwks.json beside --url)')
     .option('--creds-out <file>', 'write its NATS credentials there (default: print them)')
     .action(async (flags: { slug: string; name: string; url: string; jwksUrl?: string; credsOut?: string }) => {
-      await changeRegistry(flags, (db) =>
-        addOrganization(db, {
-          slug: flags.slug,
-          name: flags.name,
-          subgraphUrl: flags.url,
-          jwksUrl: flags.jwksUrl ?? new URL('/.well-known/jwks.json', flags.url).href,
-        }),
-      );
-      await issueCredentials(flags, { kind: 'member', org: flags.slug }, flags.credsOut);
+      await (await actions()).addMember(flags);
     });
   credentialOptions(network.command('credentials'))
     .description("issue NATS credentials: an organization's subgraph (member), one of its devices, or a gateway")
@@ -158,33 +75,21 @@ export function registerNetworkCommands(program: Command): void {
     .option('--device <name>', 'the device (letters, digits, - and _)')
     .option('--out <file>', 'write them there (default: print them)')
     .action(async (flags: { role: BusRole['kind']; org?: string; device?: string; out?: string }) => {
-      const org = () => loadConfig({ org: orgDbSettings.org }, flags, process.env).org;
-      const device = () => z.string().regex(DEVICE_NAME, '--device: letters, digits, - and _').parse(flags.device);
-      const role: BusRole =
-        flags.role === 'gateway'
-          ? { kind: 'gateway' }
-          : flags.role === 'member'
-            ? { kind: 'member', org: org() }
-            : { kind: 'device', org: org(), device: device() };
-      await issueCredentials(flags, role, flags.out);
+      await (await actions()).issueCredentialsFor(flags);
     });
   const registryOptions = withDirectoryDatabaseOption;
   registryOptions(network.command('activate'))
     .description("hand out the organization's twins (after gateways composed it)")
     .argument('<slug>')
-    .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'ACTIVE')));
+    .action(async (slug: string, flags: object) => (await actions()).setMemberStatus(flags, slug, 'ACTIVE'));
   registryOptions(network.command('suspend'))
     .description('take the organization out of the network graph')
     .argument('<slug>')
-    .action(async (slug: string, flags: object) => changeRegistry(flags, (db) => setStatus(db, slug, 'SUSPENDED')));
+    .action(async (slug: string, flags: object) => (await actions()).setMemberStatus(flags, slug, 'SUSPENDED'));
   withDirectoryDatabaseOption(network.command('list'))
     .description('list the members, each with what gateways make of the SDL it serves: its template version, refused (why) or unreachable')
     .action(async (flags: object) => {
-      const members = await withDirectoryDb(loadConfig(directoryDbSettings, flags, process.env), (db) =>
-        db.organization.findMany({ orderBy: { slug: 'asc' } }),
-      );
-      const verdicts = await Promise.all(members.map((member) => (member.status === 'SUSPENDED' ? '' : verdictOn(member))));
-      members.forEach((member, index) => console.log(`${member.slug}  ${member.status}  ${member.name}  ${member.subgraphUrl}  ${verdicts[index]}`.trimEnd()));
+      await (await actions()).listMembers(flags);
     });
 
   program
@@ -198,11 +103,16 @@ export function registerNetworkCommands(program: Command): void {
     .option('--nats-creds <file>', 'its NATS credentials, from `twinx network credentials --role gateway` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4000)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9400)')
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')
     .option('--max-buffered-bytes <n>', 'bytes a subscriber may have waiting before it is closed as too slow (default 1048576)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
-    .action(async (flags: object) => serveGateway(loadConfig(gatewaySettings, flags, process.env)));
+    .action(async (flags: object) => {
+      const config = loadConfig(gatewaySettings, flags, process.env);
+      const { serveGateway } = await import('../gateway/main.ts');
+      await serveGateway(config);
+    });
 }

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import { loadConfig, values } from '../lib/config.ts';
-import { migrateDeploy } from '../lib/db/migrate.ts';
 import { orgSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
-import { initOrg, serveOrg } from '../subgraphs/org/main.ts';
 
 /** Adds the option every command on an organization's store takes. */
 export function withOrgDatabaseOption(command: Command): Command {
@@ -16,7 +14,7 @@ export function withOrgDbOptions(command: Command): Command {
 }
 
 /** Adds the key secret, for commands that sign tokens or make keys. */
-export function withKeySecretOption(command: Command): Command {
+function withKeySecretOption(command: Command): Command {
   return command.option('--key-secret <secret>', "secret encrypting the organization's private keys, 32+ characters (env TWINX_KEY_SECRET)");
 }
 
@@ -24,6 +22,11 @@ export function withKeySecretOption(command: Command): Command {
 export function withOrgStoreOptions(command: Command): Command {
   return withKeySecretOption(withOrgDbOptions(command));
 }
+
+/** `--cors-origins`, as every service takes it. */
+export const CORS_ORIGINS = '--cors-origins <list>';
+export const CORS_ORIGINS_HELP =
+  'browser origins allowed to call it, comma-separated, e.g. https://dashboard.example.com (env TWINX_CORS_ORIGINS; default none: same origin only)';
 
 /** `--expires-in`: the life of the token a command issues; required unless given a default (ms). */
 export function expiresInSetting(fallback?: number) {
@@ -44,17 +47,23 @@ export function registerOrgCommands(program: Command): void {
     .option('--nats-creds <file>', 'its NATS credentials, from `twinx network add` (env NATS_CREDS)')
     .option('--port <port>', 'HTTP port (env TWINX_PORT; default 4001)')
     .option('--host <host>', 'HTTP interface (env TWINX_HOST; default 127.0.0.1)')
+    .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9401)')
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
-    .action(async (flags: object) => serveOrg(loadConfig(orgSettings, flags, process.env)));
+    .action(async (flags: object) => {
+      const config = loadConfig(orgSettings, flags, process.env);
+      const { serveOrg } = await import('../subgraphs/org/main.ts');
+      await serveOrg(config);
+    });
 
   withOrgStoreOptions(org.command('init'))
     .description("set up an organization's store: apply migrations, create its first signing key, print a first admin token")
     .option('--expires-in <duration>', 'life of the admin token, e.g. 30d (default 90d)')
     .action(async (flags: object) => {
       const config = loadConfig({ ...orgStoreSettings, expiresIn: expiresInSetting(90 * 86_400_000) }, flags, process.env);
+      const [{ migrateDeploy }, { initOrg }] = await Promise.all([import('../lib/db/migrate.ts'), import('../subgraphs/org/main.ts')]);
       await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
       const admin = await initOrg(config, cliActor(), config.expiresIn);
       if (!admin) {

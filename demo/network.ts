@@ -18,7 +18,8 @@ import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
 import { createSigningKey } from '../subgraphs/org/auth/keys.ts';
 import { issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
-import { startOrgSubgraph, withOrgDb } from '../subgraphs/org/main.ts';
+import { withOrgDb } from '../subgraphs/org/db.ts';
+import { startOrgSubgraph } from '../subgraphs/org/main.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { DEFAULT_LIMITS } from '../subgraphs/org/server.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
@@ -28,13 +29,16 @@ export interface DemoOptions {
   /** Where the stores live: `pglite` directories under `dataDir`, or databases on this PostgreSQL server. */
   postgresUrl?: string;
   dataDir: string;
-  /** The gateway's port. */
+  /**
+   * The gateway's port; the organizations take the next ones and the directory the one 100
+   * above, as a real network's defaults are laid out (4000, 4001…, 4100). 0: free ports.
+   */
   port: number;
+  /** NATS subject prefix of the demo network. */
+  subjectPrefix: string;
   logger: Logger;
 }
 
-const SUBJECT_PREFIX = 'twinx';
-const DIRECTORY_PORT = 4100;
 const DAY = 86_400_000;
 /** Encrypts the demo stores' private keys. A demo's keys protect nothing: never use it elsewhere. */
 const DEMO_KEY_SECRET = 'twinx-demo-only-this-protects-nothing';
@@ -104,7 +108,8 @@ function sensorReadings(slug: string, at: Date): { twinId: string; metric: strin
  * organizations with seeded twins, grants and simulated sensors, and the gateway.
  */
 export async function runDemo(options: DemoOptions) {
-  const { logger } = options;
+  const { logger, subjectPrefix } = options;
+  const portOf = (offset: number) => (options.port === 0 ? 0 : options.port + offset);
   mkdirSync(options.dataDir, { recursive: true });
   const keySecret = DEMO_KEY_SECRET;
   const stops: (() => Promise<unknown>)[] = [];
@@ -121,15 +126,12 @@ export async function runDemo(options: DemoOptions) {
     const { natsServerConfig } = await initNetwork(network, 'demo', 90 * DAY);
     const natsServer = await demoNats(options.dataDir, natsServerConfig);
     stops.push(async () => natsServer.process.kill('SIGTERM'));
-    const directory = await startDirectory(
-      { ...network, natsUrl: natsServer.url, subjectPrefix: SUBJECT_PREFIX, port: DIRECTORY_PORT, host: '127.0.0.1' },
-      logger,
-    );
+    const directory = await startDirectory({ ...network, natsUrl: natsServer.url, subjectPrefix, port: portOf(100), host: '127.0.0.1' }, logger);
     stops.unshift(directory.stop);
     const bus = (await NetworkBus.open(directory.db, keySecret))!;
     /** A NATS connection with credentials of its own, closed when the demo stops. */
     const connectAs = async (role: BusRole, name: string) => {
-      const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, SUBJECT_PREFIX)).creds);
+      const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, subjectPrefix)).creds);
       stops.unshift(() => nats.drain());
       return nats;
     };
@@ -137,25 +139,24 @@ export async function runDemo(options: DemoOptions) {
     const tokens: Record<string, string> = {};
     const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
     const devices: Record<string, NatsConnection> = {};
-    for (const org of DEMO_ORGS) {
+    for (const [index, org] of DEMO_ORGS.entries()) {
       const databaseUrl = await storeLocation(options, org.slug);
       await prepareOrg(org.slug, databaseUrl, keySecret);
       const nats = await connectAs({ kind: 'member', org: org.slug }, `twinx-demo-${org.slug}`);
       const started = await startOrgSubgraph(
-        { org: org.slug, databaseUrl, keySecret, subjectPrefix: SUBJECT_PREFIX, port: org.port, host: '127.0.0.1' },
+        { org: org.slug, databaseUrl, keySecret, subjectPrefix, port: portOf(index + 1), host: '127.0.0.1' },
         nats,
         logger,
       );
       stops.unshift(started.stop);
       issuers[org.slug] = started.issuer;
       devices[org.slug] = await connectAs({ kind: 'device', org: org.slug, device: 'simulator' }, `twinx-demo-${org.slug}-sensors`);
-      const url = started.subgraph.url;
-      await addOrganization(directory.db, { slug: org.slug, name: org.name, subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href }).catch(
-        (error: unknown) => {
-          // Registered on an earlier run.
-          if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
-        },
-      );
+      const endpoints = { subgraphUrl: started.subgraph.url, jwksUrl: new URL('/.well-known/jwks.json', started.subgraph.url).href };
+      await addOrganization(directory.db, { slug: org.slug, name: org.name, ...endpoints }).catch(async (error: unknown) => {
+        if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
+        // Registered on an earlier run, maybe on other ports.
+        await directory.db.organization.update({ where: { slug: org.slug }, data: endpoints });
+      });
       await setStatus(directory.db, org.slug, 'ACTIVE');
       tokens[`${org.slug}Admin`] = (
         await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
@@ -184,11 +185,11 @@ export async function runDemo(options: DemoOptions) {
     }
 
     const gatewayNats = await connectAs({ kind: 'gateway' }, 'twinx-demo-gateway');
-    const gateway = createGateway({ directoryUrl: directory.directory.url, nats: gatewayNats, subjectPrefix: SUBJECT_PREFIX, logger, port: options.port });
+    const gateway = createGateway({ directoryUrl: directory.directory.url, nats: gatewayNats, subjectPrefix, logger, port: options.port });
     await gateway.start();
     stops.unshift(() => gateway.stop());
 
-    const names = natsNames(SUBJECT_PREFIX);
+    const names = natsNames(subjectPrefix);
     sensors = setInterval(() => {
       const at = new Date();
       for (const org of DEMO_ORGS) {
@@ -202,7 +203,7 @@ export async function runDemo(options: DemoOptions) {
     const engineerHeaders = tokenHeaders([engineer, ...grants]);
     writeFileSync(
       tokensFile,
-      `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
+      `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, subjectPrefix, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
       { mode: 0o600 },
     );
 

@@ -1,8 +1,8 @@
 /** The demo network: an OEM and two suppliers, with cross-organization supply relationships. */
 export const DEMO_ORGS = [
-  { slug: 'acme', name: 'ACME Motors (OEM)', port: 4001 },
-  { slug: 'globex', name: 'Globex Steel', port: 4002 },
-  { slug: 'initech', name: 'Initech Castings', port: 4003 },
+  { slug: 'acme', name: 'ACME Motors (OEM)' },
+  { slug: 'globex', name: 'Globex Steel' },
+  { slug: 'initech', name: 'Initech Castings' },
 ] as const;
 
 const temperature = (min: number, max: number) => ({ name: 'temperature', unit: 'C', min, max });

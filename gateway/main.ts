@@ -16,6 +16,7 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     logger,
     port: config.port,
     host: config.host,
+    corsOrigins: config.corsOrigins,
     metricsListen: config.metricsListen,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: { maxDepth: config.maxDepth, maxCost: config.maxCost },

@@ -46,6 +46,8 @@ export interface GatewayOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
   /**
    * Longest wait for one subgraph's answer, in ms; then that subgraph's part of the answer is
    * an error and the rest of the network still answers.
@@ -311,6 +313,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: 8 * 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           limits,
           context: async (req) => {
             try {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isStoreLocation } from './db/store.ts';
+import { isStoreLocation } from './db/location.ts';
 import { isValidSlug } from './ids.ts';
 
 /** One configuration value: a command-line flag with an environment variable as fallback. */
@@ -41,6 +41,20 @@ export const values = {
   subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected NATS subject tokens joined by ".", e.g. twinx'),
   slug: z.string().refine(isValidSlug, 'expected an organization slug such as acme or globex-steel'),
   httpUrl: z.url({ protocol: /^https?$/ }),
+  /** Comma-separated web origins, e.g. `https://dashboard.example.com,http://localhost:5173`. */
+  origins: z
+    .string()
+    .transform((text) => text.split(',').map((origin) => origin.trim()))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            (origin) => URL.canParse(origin) && new URL(origin).origin === origin,
+            'expected origins such as https://dashboard.example.com, comma-separated',
+          ),
+      ),
+    ),
   positiveInt: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
   /** A boolean flag, or `true`/`false`/`1`/`0` in the environment. */
   flag: z
@@ -75,6 +89,8 @@ export const commonSettings = {
   host: { flag: 'host', env: 'TWINX_HOST', schema: z.string().min(1).default('127.0.0.1') },
   migrate: { flag: 'migrate', env: 'TWINX_MIGRATE', schema: values.flag },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', schema: values.logLevel },
+  /** Browser origins allowed to call the service (CORS); none by default: same origin only. */
+  corsOrigins: { flag: 'cors-origins', env: 'TWINX_CORS_ORIGINS', schema: values.origins.default([]) },
   /** Query limits of a GraphQL endpoint (lib/graphql/limits.ts). */
   maxDepth: { flag: 'max-depth', env: 'TWINX_MAX_DEPTH', schema: values.positiveInt(12) },
   maxCost: { flag: 'max-cost', env: 'TWINX_MAX_COST', schema: values.positiveInt(20_000) },

@@ -1,5 +1,6 @@
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
+import cors from 'cors';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode } from './errors.ts';
@@ -21,6 +22,12 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   maxJsonDepth?: number;
   /** Other paths served by the same server. */
   routes?: Record<string, Route>;
+  /**
+   * Origins (`https://dashboard.example.com`) whose pages may call the service from a browser:
+   * they get CORS headers, preflights included; every other origin gets none.
+   * @default [] (same origin only)
+   */
+  corsOrigins?: readonly string[];
 }
 
 /** Writes a JSON response. */
@@ -73,7 +80,18 @@ function nestsDeeperThan(text: string, max: number): boolean {
  * plus the given routes. No web framework: the services need nothing more.
  */
 export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHandlerOptions<TContext>) {
+  const origins = new Set(options.corsOrigins);
+  // Another origin is passed on untouched (`false`): no CORS header at all, so browsers keep it out.
+  const allowOrigins = cors({
+    origin: (origin, allow) => allow(null, origin !== undefined && origins.has(origin) && origin),
+    methods: ['GET', 'POST'],
+    maxAge: 600,
+  });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The origin is decided at once (no callback waits): the middleware answers a preflight, or calls next.
+    let preflight = true;
+    allowOrigins(req, res, () => (preflight = false));
+    if (preflight) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = options.routes?.[url.pathname];
     if (route) return route(req, res);

@@ -14,7 +14,8 @@ import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMig
 import type * as EngineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine, SchemaFilter, SchemasContainer } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
-import { once, type OpenStore, openStore, parseStoreLocation } from './store.ts';
+import { parseStoreLocation } from './location.ts';
+import { once, type OpenStore, openStore } from './store.ts';
 
 /** The kinds of database twinx runs, each with `prisma/<kind>/schema.prisma` and `prisma/<kind>/migrations`. */
 export type StoreKind = 'org' | 'directory';

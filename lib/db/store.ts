@@ -4,51 +4,12 @@
 // migration runner take the driver adapter factory this module opens. ("bug N" below refers to
 // the list of adapter bugs in the shared note "Prisma 7 on machines with no internet".)
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { messages, PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { DriverAdapterError, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-
-/**
- * A store location, parsed. As a string, a location is one of:
- * - `postgresql://…` (or `postgres://…`): a database on a PostgreSQL server;
- * - `pglite:<directory>`: an embedded PGlite database kept in that directory, created with its
- *   parents on first open and reopened with its data afterwards (a relative path is resolved
- *   against the working directory);
- * - `pglite:memory`: an embedded database that lives only while it is open. Each open is a new,
- *   empty database: migrate it and use it through the same {@link OpenStore}.
- */
-export type StoreLocation = { engine: 'postgres'; url: string } | { engine: 'pglite'; dataDir: string } | { engine: 'pglite'; dataDir: null };
-
-const PGLITE_PREFIX = 'pglite:';
-const PGLITE_MEMORY = 'memory';
-
-/**
- * Parses a store location (see {@link StoreLocation}).
- * @throws when the string is none of the accepted forms; the message does not repeat the string,
- * which may hold a password.
- */
-export function parseStoreLocation(location: string): StoreLocation {
-  if (/^postgres(ql)?:\/\//.test(location)) return { engine: 'postgres', url: location };
-  if (location.startsWith(PGLITE_PREFIX)) {
-    const rest = location.slice(PGLITE_PREFIX.length);
-    if (rest === PGLITE_MEMORY) return { engine: 'pglite', dataDir: null };
-    // `pglite://…` would be a URL the next reader takes for a host name: refuse it.
-    if (rest !== '' && !rest.startsWith('//')) return { engine: 'pglite', dataDir: resolve(rest) };
-  }
-  throw new Error('invalid store location: expected postgresql://…, pglite:<directory> or pglite:memory');
-}
-
-/** True for the locations {@link parseStoreLocation} accepts: for configuration checks. */
-export function isStoreLocation(location: string): boolean {
-  try {
-    parseStoreLocation(location);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { parseStoreLocation } from './location.ts';
 
 /** Options of {@link openStore}. */
 interface OpenStoreOptions {
@@ -94,7 +55,7 @@ export interface OpenPGliteStore extends OpenStoreBase {
 export type OpenStore = OpenPostgresStore | OpenPGliteStore;
 
 /**
- * Opens a store (see {@link StoreLocation} for the forms of `location`) and returns the Prisma
+ * Opens a store (see `StoreLocation` in location.ts for the forms of `location`) and returns the Prisma
  * driver adapter factory that reaches it. The caller owns the store and calls `close()`.
  *
  * Synchronous: a PGlite database starts in the background (about 2–5 s for a new directory,
@@ -300,7 +261,7 @@ function isAlive(pid: number): boolean {
 /** Where a Prisma client connects: a location to open, or a store already open. */
 export type ClientOptions =
   | {
-      /** `postgresql://…` on a server, or `pglite:<directory>` / `pglite:memory` (see {@link StoreLocation}). */
+      /** `postgresql://…` on a server, or `pglite:<directory>` / `pglite:memory` (see `StoreLocation` in location.ts). */
       databaseUrl: string;
       /**
        * Connections in the pool (PostgreSQL only).

@@ -27,6 +27,7 @@ export const directorySettings = {
   ingestMaxBytes: { flag: 'ingest-max-bytes', env: 'TWINX_INGEST_MAX_BYTES', schema: bytes },
   ingestMaxMessageBytes: { flag: 'ingest-max-message-bytes', env: 'TWINX_INGEST_MAX_MESSAGE_BYTES', schema: bytes },
   host: commonSettings.host,
+  corsOrigins: commonSettings.corsOrigins,
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9500') },
   maxDepth: commonSettings.maxDepth,

@@ -45,7 +45,7 @@ export async function initNetwork(
  */
 export async function startDirectory(
   config: Pick<DirectoryConfig, 'databaseUrl' | 'operatorDatabaseUrl' | 'keySecret' | 'natsUrl' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<DirectoryConfig, 'metricsListen' | 'maxDepth' | 'maxCost'>> &
+    Partial<Pick<DirectoryConfig, 'corsOrigins' | 'metricsListen' | 'maxDepth' | 'maxCost'>> &
     Partial<StreamLimits>,
   logger: Logger,
   nats?: NatsConnection,
@@ -83,6 +83,7 @@ export async function startDirectory(
         logger,
         port: config.port,
         host: config.host,
+        corsOrigins: config.corsOrigins,
         metricsListen: config.metricsListen,
         queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
       });

@@ -21,7 +21,8 @@ import { reachOf } from '../../lib/tokens/reach.ts';
 import { readMembersAccess } from '../../lib/tokens/revocations.ts';
 import { claimedIssuer, TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import type { Authenticator } from '../org/auth/authenticator.ts';
-import { jwksRoute, type KeyRing } from '../org/auth/keys.ts';
+import type { KeyRing } from '../org/auth/keys.ts';
+import { jwksRoute } from '../org/auth/revocations.ts';
 import type { NetworkBus } from './bus.ts';
 import type { DirectoryDb } from './db.ts';
 import { applyRevocationList, startDirectoryEvents } from './events.ts';
@@ -76,6 +77,8 @@ export interface DirectoryOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
   /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
   metricsListen?: MetricsListen;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. */
@@ -247,6 +250,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
         graphqlHandler({
           apollo: () => apollo!,
           maxBodyBytes: 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           limits: queryLimits,
           context: async (req) => {
             try {

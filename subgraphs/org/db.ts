@@ -7,3 +7,13 @@ export type OrgDb = InstanceType<typeof PrismaClient>;
 export function createOrgDb(options: ClientOptions): OrgDb {
   return prismaClient((adapter) => new PrismaClient({ adapter }), options);
 }
+
+/** Runs a command against an organization's store, then closes it. */
+export async function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
+  const db = createOrgDb({ databaseUrl: config.databaseUrl, poolSize: 2 });
+  try {
+    return await run(db);
+  } finally {
+    await db.$disconnect();
+  }
+}

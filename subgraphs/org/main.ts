@@ -5,28 +5,13 @@ import { createLogger, type Logger } from '../../lib/logger.ts';
 import { connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
-import { createSigningKey, KeyRing, listKeys } from './auth/keys.ts';
+import { createSigningKey, KeyRing, listKeys, withOrgStore } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
 import type { LimitSettings } from '../../lib/graphql/limits.ts';
 import type { OrgLimits } from './context.ts';
 import { createOrgDb, type OrgDb } from './db.ts';
 import { issueMemberToken, type Issuer } from './grants/store.ts';
 import { createOrgSubgraph, type OrgSubgraph } from './server.ts';
-
-/** Runs a command against an organization's store, then closes it. */
-export async function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
-  const db = createOrgDb({ databaseUrl: config.databaseUrl, poolSize: 2 });
-  try {
-    return await run(db);
-  } finally {
-    await db.$disconnect();
-  }
-}
-
-/** Runs a command that signs tokens: the store and the organization's keys. */
-export function withOrgStore<T>(config: OrgStoreConfig, run: (store: Issuer) => Promise<T>): Promise<T> {
-  return withOrgDb(config, (db) => run({ db, keys: new KeyRing(db, config.keySecret), org: config.org }));
-}
 
 /**
  * Sets up an organization's keys: its first signing key and a first administrator token.
@@ -61,6 +46,7 @@ export async function openOrgAuth(
     async () => {
       if (!(await listKeys(db)).some((key) => key.signing)) throw new Error(noSigningKey);
       const keys = new KeyRing(db, config.keySecret);
+      await keys.checkKeySecret();
       const auth = new OrgAuthenticator({ org: config.org, db, store, keys, logger });
       await auth.start();
       const close = async () => {
@@ -77,7 +63,7 @@ export async function openOrgAuth(
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
   config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<OrgConfig, 'metricsListen'>> & {
+    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & {
       limits?: Partial<OrgLimits>;
       queryLimits?: LimitSettings;
       poolSize?: number;
@@ -96,6 +82,7 @@ export async function startOrgSubgraph(
     logger,
     port: config.port,
     host: config.host,
+    corsOrigins: config.corsOrigins,
     metricsListen: config.metricsListen,
     limits: config.limits,
     queryLimits: config.queryLimits,

@@ -17,8 +17,8 @@ import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
 import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
 import { RefusedTokenError, type Authenticator } from './auth/authenticator.ts';
-import { jwksRoute, type KeyRing } from './auth/keys.ts';
-import { revocationsRoute } from './auth/revocations.ts';
+import type { KeyRing } from './auth/keys.ts';
+import { jwksRoute, revocationsRoute } from './auth/revocations.ts';
 import { REVOCATIONS_PATH } from '../../lib/tokens/revocations.ts';
 import { createOrgContext, type OrgContext, type OrgLimits } from './context.ts';
 import type { OrgDb } from './db.ts';
@@ -44,6 +44,8 @@ export interface OrgSubgraphOptions {
   port?: number;
   /** @default '127.0.0.1' */
   host?: string;
+  /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
+  corsOrigins?: readonly string[];
   limits?: Partial<OrgLimits>;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. */
   queryLimits?: LimitSettings;
@@ -151,6 +153,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         graphqlHandler({
           apollo: () => apollo,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+          corsOrigins: options.corsOrigins,
           limits: queryLimits,
           context: async (req, body) => {
             let principal: Principal;

@@ -1,20 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
-const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
-
-/** Runs `twinx` with a clean environment; resolves with its exit code and output. */
-async function twinx(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [TWINX, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { demoSettings } from '../../cli/demo.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { twinx } from '../support/cli.ts';
 
 describe('twinx org serve', () => {
   it('fails fast naming every missing or malformed setting', async () => {
@@ -42,5 +29,16 @@ describe('twinx org serve', () => {
     expect(result.stderr.trim()).toBe(
       'twinx: invalid configuration: --database-url / DATABASE_URL: expected postgresql://…, pglite:<directory> or pglite:memory',
     );
+  });
+});
+
+describe('twinx demo', () => {
+  it("keeps clear of a real network: a prefix and ports of its own, whatever a real network's environment says", () => {
+    expect(loadConfig(demoSettings, {}, { TWINX_SUBJECT_PREFIX: 'twinx', TWINX_PORT: '4000' })).toMatchObject({ subjectPrefix: 'twinx_demo', port: 14000 });
+    expect(loadConfig(demoSettings, { subjectPrefix: 'trial', port: '0' }, {})).toMatchObject({ subjectPrefix: 'trial', port: 0 });
+    expect(loadConfig(demoSettings, {}, { TWINX_DEMO_SUBJECT_PREFIX: 'trial', TWINX_DEMO_PORT: '24000' })).toMatchObject({
+      subjectPrefix: 'trial',
+      port: 24000,
+    });
   });
 });

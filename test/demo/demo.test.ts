@@ -11,7 +11,7 @@ const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
 
 it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, and stops on Ctrl-C', { timeout: 180_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'twinx-demo-'));
-  const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   demo.stderr.on('data', (chunk) => (output += chunk));
   try {
@@ -22,8 +22,13 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
       });
       demo.once('exit', (code) => reject(new Error(`the demo exited (${code}):\n${output}`)));
     });
-    const tokens = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as { gateway: string; acmeEngineerHeaders: Record<string, string> };
+    const tokens = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as {
+      gateway: string;
+      subjectPrefix: string;
+      acmeEngineerHeaders: Record<string, string>;
+    };
     expect(output).toContain(tokens.gateway);
+    expect(tokens.subjectPrefix).toBe('twinx_demo');
     const query = `{ twins(first: 20) { edges { node { id name state { status } suppliedBy { id } } } } }`;
     const answer = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
     expect(answer.errors).toBeUndefined();

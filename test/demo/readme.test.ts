@@ -30,7 +30,12 @@ function everythingPresent(value: unknown, path = 'data'): void {
 beforeAll(async () => {
   // The README's commands read the tokens from ./.twinx/demo, where `npx twinx demo` writes them.
   home = await mkdtemp(join(tmpdir(), 'twinx-readme-'));
-  demo = await runDemo({ dataDir: join(home, '.twinx', 'demo'), port: 0, logger: createLogger('demo', process.env.LOG_LEVEL ?? 'silent') });
+  demo = await runDemo({
+    dataDir: join(home, '.twinx', 'demo'),
+    port: 0,
+    subjectPrefix: 'twinx_demo',
+    logger: createLogger('demo', process.env.LOG_LEVEL ?? 'silent'),
+  });
 }, 180_000);
 afterAll(async () => {
   await demo?.stop();

@@ -49,6 +49,7 @@ export async function startNetwork(
     /** A NATS server of the test's own. */ nats?: OwnNatsServer;
     /** Options of the network's first gateway. */ gateway?: Partial<GatewayOptions>;
     /** Sizes of the network's streams, as the operator configures them. */ streamLimits?: Partial<StreamLimits>;
+    /** Browser origins every service allows (CORS). */ corsOrigins?: string[];
   } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -69,7 +70,11 @@ export async function startNetwork(
     directory,
     db: directoryDb,
     stop,
-  } = await startDirectory({ ...stores, ...options.streamLimits, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1' }, logger, nats);
+  } = await startDirectory(
+    { ...stores, ...options.streamLimits, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1', corsOrigins: options.corsOrigins },
+    logger,
+    nats,
+  );
   disposers.add(stop);
   // Credentials as the network operator issues them (`twinx network add`, `network credentials`):
   // recorded, so that suspending a member revokes its users.
@@ -91,13 +96,13 @@ export async function startNetwork(
     if (activated.errors) throw new Error(JSON.stringify(activated.errors));
   };
   for (const slug of slugs) {
-    orgs[slug] = await startOrg(disposers, slug, { network: bus });
+    orgs[slug] = await startOrg(disposers, slug, { network: bus, corsOrigins: options.corsOrigins });
     await join(orgs[slug]!);
   }
 
   const gatewayNats = await bus.connect({ kind: 'gateway' }, 'twinx-test-gateway');
   disposers.add(() => gatewayNats.drain());
-  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats: gatewayNats, subjectPrefix, logger };
+  const gatewayOptions: GatewayOptions = { directoryUrl: directory.url, nats: gatewayNats, subjectPrefix, logger, corsOrigins: options.corsOrigins };
   const startGateway = async (extra: Partial<GatewayOptions> = {}) => {
     const gateway = createGateway({ ...gatewayOptions, ...extra });
     await gateway.start();

@@ -60,6 +60,7 @@ export async function startOrg(
   options: {
     limits?: Partial<OrgLimits>;
     /** Join a network's NATS instead of one of its own. */ network?: TestBus;
+    /** Browser origins it allows (CORS). */ corsOrigins?: string[];
   } = {},
 ): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -77,7 +78,17 @@ export async function startOrg(
   const own = await bus.connect({ kind: 'member', org }, `twinx-test-${org}`);
   disposers.add(() => own.drain());
   const started = await startOrgSubgraph(
-    { org, databaseUrl: store.url, keySecret: KEY_SECRET, subjectPrefix, port: 0, host: '127.0.0.1', limits: options.limits, poolSize: 4 },
+    {
+      org,
+      databaseUrl: store.url,
+      keySecret: KEY_SECRET,
+      subjectPrefix,
+      port: 0,
+      host: '127.0.0.1',
+      limits: options.limits,
+      poolSize: 4,
+      corsOrigins: options.corsOrigins,
+    },
     own,
     logger,
   );

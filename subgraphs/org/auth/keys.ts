@@ -1,8 +1,10 @@
 import { calculateJwkThumbprint, errors, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
-import { sendJson, type Route } from '../../../lib/http.ts';
+import { ErrorCode, fail } from '../../../lib/errors.ts';
 import { MIN_KEY_SECRET_LENGTH, seal, unseal } from '../../../lib/sealed.ts';
 import { TOKEN_ALGORITHM } from '../../../lib/tokens/tokens.ts';
-import type { OrgDb } from '../db.ts';
+import type { OrgStoreConfig } from '../config.ts';
+import { withOrgDb, type OrgDb } from '../db.ts';
+import type { Issuer } from '../grants/store.ts';
 import { keyRetired } from '../events/outbox.ts';
 
 /** A signing key as operators see it; `kid` is the RFC 7638 thumbprint of its public half. */
@@ -41,6 +43,17 @@ export async function retireKey(db: OrgDb, org: string, kid: string): Promise<bo
     await keyRetired(tx, org, kid);
     return true;
   });
+}
+
+/**
+ * Retires a key that no longer signs (see {@link retireKey}): the signing key cannot be retired,
+ * or nothing would sign. Returns the key as it now is.
+ */
+export async function retireVerifyingKey(db: OrgDb, org: string, kid: string): Promise<PublicKeyInfo> {
+  const key = (await listKeys(db)).find((candidate) => candidate.kid === kid);
+  if (key?.signing) throw fail(ErrorCode.INVALID_INPUT, `${kid} is the signing key: rotate first.`, { argument: 'kid' });
+  if (!key || key.retiredAt || !(await retireKey(db, org, kid))) throw fail(ErrorCode.NOT_FOUND, `No active key ${kid}.`, { argument: 'kid' });
+  return (await listKeys(db)).find((retired) => retired.kid === kid)!;
 }
 
 /** Every key, newest first, with which one signs. */
@@ -91,6 +104,26 @@ export class KeyRing {
     return read;
   }
 
+  /**
+   * Fails unless the key secret decrypts the signing key, so that a wrong secret is found when a
+   * service or command starts rather than at the first token it signs.
+   */
+  async checkKeySecret(): Promise<void> {
+    const row = await this.signingRow();
+    if (!row) return;
+    await this.decrypt(row).catch(() => {
+      throw new Error(
+        `the key secret (--key-secret / TWINX_KEY_SECRET) does not decrypt signing key ${row.kid}: it is not the secret the keys were stored with`,
+      );
+    });
+  }
+
+  /** Creates a signing key under this ring's key secret (checked first: a key sealed under a wrong one could never sign). */
+  async rotate(): Promise<string> {
+    await this.checkKeySecret();
+    return createSigningKey(this.db, this.keySecret);
+  }
+
   /** For `jwtVerify`: the public key named by the token's `kid`. */
   readonly getKey: JWTVerifyGetKey = async (header) => {
     const kid = header.kid;
@@ -111,7 +144,7 @@ export class KeyRing {
 
   /** The newest key that is not retired, decrypted; read through `client` within a transaction. */
   async signingKey(client: Pick<OrgDb, 'signingKey'> = this.db): Promise<{ kid: string; privateKey: CryptoKey }> {
-    const row = await client.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' }, select: { kid: true, privateJwe: true } });
+    const row = await this.signingRow(client);
     if (!row) throw new Error('the organization has no signing key: run `twinx org init`');
     return { kid: row.kid, privateKey: await this.decrypt(row) };
   }
@@ -119,6 +152,10 @@ export class KeyRing {
   /** One key, retired or not, decrypted: a retirement is announced with the key it retires (it can only close access). */
   async keyOf(kid: string, client: Pick<OrgDb, 'signingKey'> = this.db): Promise<{ kid: string; privateKey: CryptoKey }> {
     return { kid, privateKey: await this.decrypt(await client.signingKey.findUniqueOrThrow({ where: { kid }, select: { kid: true, privateJwe: true } })) };
+  }
+
+  private signingRow(client: Pick<OrgDb, 'signingKey'> = this.db) {
+    return client.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: 'desc' }, select: { kid: true, privateJwe: true } });
   }
 
   private decrypt(row: { kid: string; privateJwe: string }): Promise<CryptoKey> {
@@ -133,7 +170,11 @@ export class KeyRing {
   }
 }
 
-/** `GET /.well-known/jwks.json`: the keys' public halves, for whoever verifies their tokens. */
-export function jwksRoute(keys: KeyRing): Route {
-  return async (_req, res) => sendJson(res, 200, await keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' });
+/** Runs a command that signs tokens or makes keys: the store and the organization's keys, the key secret checked first. */
+export function withOrgStore<T>(config: OrgStoreConfig, run: (store: Issuer) => Promise<T>): Promise<T> {
+  return withOrgDb(config, async (db) => {
+    const keys = new KeyRing(db, config.keySecret);
+    await keys.checkKeySecret();
+    return run({ db, keys, org: config.org });
+  });
 }
