@@ -11,7 +11,12 @@ export interface RateLimitOptions {
   maxKeys?: number;
 }
 
-/** A token bucket per key (a caller's token, an address), refilled at `perSecond` up to `burst`. */
+/**
+ * A token bucket per key (a caller's token, an address), refilled at `perSecond` up to `burst`.
+ * Written here rather than taken from rate-limiter-flexible or limiter: their in-memory stores keep
+ * a key (and a timer) per caller until it expires, and a caller inventing tokens or addresses must
+ * not be able to grow memory, so this one holds at most `maxKeys`.
+ */
 export class RateLimiter {
   /** In the order keys were last seen: the first is the least recent. */
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
