@@ -50,6 +50,7 @@ export async function startNetwork(
     /** Options of the network's first gateway. */ gateway?: Partial<GatewayOptions>;
     /** Sizes of the network's streams, as the operator configures them. */ streamLimits?: Partial<StreamLimits>;
     /** Browser origins every service allows (CORS). */ corsOrigins?: string[];
+    /** The PostgreSQL server of every store (test/support/postgres-server.ts), instead of the tests' own. */ postgresUrl?: string;
   } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -58,9 +59,9 @@ export async function startNetwork(
   disposers.add(() => nats.drain());
   disposers.add(() => deleteStreams(nats, subjectPrefix));
 
-  const directoryStore = await createStore('directory');
+  const directoryStore = await createStore('directory', options.postgresUrl);
   disposers.add(directoryStore.drop);
-  const operatorStore = await createStore('org');
+  const operatorStore = await createStore('org', options.postgresUrl);
   disposers.add(operatorStore.drop);
   const stores = { databaseUrl: directoryStore.url, operatorDatabaseUrl: operatorStore.url, keySecret: KEY_SECRET };
   // The network's NATS keys are the test account's: the directory's pushes reach the same account.
@@ -96,7 +97,7 @@ export async function startNetwork(
     if (activated.errors) throw new Error(JSON.stringify(activated.errors));
   };
   for (const slug of slugs) {
-    orgs[slug] = await startOrg(disposers, slug, { network: bus, corsOrigins: options.corsOrigins });
+    orgs[slug] = await startOrg(disposers, slug, { network: bus, corsOrigins: options.corsOrigins, postgresUrl: options.postgresUrl });
     await join(orgs[slug]!);
   }
 

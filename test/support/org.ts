@@ -61,10 +61,11 @@ export async function startOrg(
     limits?: Partial<OrgLimits>;
     /** Join a network's NATS instead of one of its own. */ network?: TestBus;
     /** Browser origins it allows (CORS). */ corsOrigins?: string[];
+    /** The PostgreSQL server of its store (test/support/postgres-server.ts), instead of the tests' own. */ postgresUrl?: string;
   } = {},
 ): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
-  const store = await createStore('org');
+  const store = await createStore('org', options.postgresUrl);
   disposers.add(store.drop);
   const { token: adminToken } = (await initOrg({ org, databaseUrl: store.url, keySecret: KEY_SECRET }, 'test', DAY, 'test-admin'))!;
   const bus = options.network ?? (await natsForTest());

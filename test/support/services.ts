@@ -31,19 +31,19 @@ export async function onServer<T>(run: (client: pg.Client) => Promise<T>, url = 
   }
 }
 
-/** A new, empty database; dropped by `drop()`. */
-export async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A new, empty database on the server (the tests' own, unless another is given); dropped by `drop()`. */
+export async function createDatabase(server = POSTGRES_URL): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = randomName('twinx_test');
-  await onServer((client) => client.query(`CREATE DATABASE ${name}`));
+  await onServer((client) => client.query(`CREATE DATABASE ${name}`), server);
   return {
-    url: withDatabase(POSTGRES_URL, name),
-    drop: () => onServer((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    url: withDatabase(server, name),
+    drop: () => onServer((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`), server).then(() => undefined),
   };
 }
 
 /** A new database with the store's committed migrations applied. */
-export async function createStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
-  const database = await createDatabase();
+export async function createStore(kind: StoreKind, server?: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const database = await createDatabase(server);
   await migrateDeploy({ kind, databaseUrl: database.url });
   return database;
 }
