@@ -81,9 +81,12 @@ export function fail(code: ErrorCode, message: string, details?: ErrorDetails): 
 
 /** What a Prisma driver adapter says went wrong (`meta.driverAdapterError.cause.kind`). */
 export function driverErrorKind(error: unknown): string | undefined {
-  const meta = (error as { meta?: { driverAdapterError?: { cause?: { kind?: unknown } } } } | null)?.meta;
-  const kind = meta?.driverAdapterError?.cause?.kind;
+  const kind = driverCause(error)?.kind;
   return typeof kind === 'string' ? kind : undefined;
+}
+
+function driverCause(error: unknown): { kind?: unknown; code?: unknown } | undefined {
+  return (error as { meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown } } } } | null)?.meta?.driverAdapterError?.cause;
 }
 
 /** Driver failures that pass: the database is down, restarting or overloaded. */
@@ -97,25 +100,52 @@ const TRANSIENT = new Set([
 ]);
 
 /**
+ * SQLSTATEs of a server going away or not there yet (PostgreSQL, Appendix A): class 08
+ * (connection exceptions), 57P01 admin_shutdown (a fast shutdown ends open sessions), 57P02
+ * crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, in recovery).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123])$/;
+
+/** Prisma's own codes for a database it cannot reach or lost (P1001, P1002, P1017) or whose pool is exhausted (P2024). */
+const UNAVAILABLE_PRISMA = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
+
+/** Socket failures on the way to the database, when they reach us unwrapped. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
+
+/**
+ * What node-postgres (pg 8, pg-pool 3) throws, with no code, when a connection broke or never came:
+ * Prisma's adapter passes these on as they are.
+ */
+const CONNECTION_LOST = new Set([
+  'Connection terminated unexpectedly',
+  'Client has encountered a connection error and is not queryable',
+  'Connection terminated due to connection timeout',
+  'timeout exceeded when trying to connect',
+]);
+
+/** Whether the error says the database is unreachable, restarting or overloaded: worth trying again, never the data's fault. */
+function storeUnavailable(error: unknown): boolean {
+  const kind = driverErrorKind(error);
+  if (kind !== undefined && TRANSIENT.has(kind)) return true;
+  const sqlState = kind === 'postgres' ? driverCause(error)?.code : (error as { code?: unknown } | null)?.code;
+  if (typeof sqlState === 'string' && (UNAVAILABLE_SQLSTATE.test(sqlState) || UNAVAILABLE_PRISMA.has(sqlState) || SOCKET_CODES.has(sqlState))) return true;
+  return error instanceof Error && CONNECTION_LOST.has(error.message);
+}
+
+/**
  * Maps an error thrown by Prisma (client or driver adapter) to the catalogue. Only known,
- * caller-caused failures keep their meaning; everything else becomes `INTERNAL` or
- * `UNAVAILABLE` so that no SQL or schema detail reaches a caller.
+ * caller-caused failures keep their meaning; a database that is down or restarting is
+ * `UNAVAILABLE`; everything else becomes `INTERNAL`, so that no SQL or schema detail reaches a caller.
  */
 export function fromPrismaError(error: unknown): TwinxError {
   if (error instanceof TwinxError) return error;
-  const kind = driverErrorKind(error);
-  if (kind === 'UniqueConstraintViolation') return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
-  if (kind !== undefined && TRANSIENT.has(kind)) return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
+  if (storeUnavailable(error)) return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
+  if (driverErrorKind(error) === 'UniqueConstraintViolation') return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
   switch ((error as { code?: unknown } | null)?.code) {
     case 'P2002':
       return fail(ErrorCode.ALREADY_EXISTS, 'Already exists.');
     case 'P2025':
       return fail(ErrorCode.UNKNOWN_TWIN, 'Not found.');
-    case 'P1001':
-    case 'P1002':
-    case 'P1017':
-    case 'P2024':
-      return fail(ErrorCode.UNAVAILABLE, 'The store is unavailable, try again.');
     default:
       return fail(ErrorCode.INTERNAL, 'Internal error.');
   }

@@ -43,7 +43,8 @@ export function formatError(logger: Logger) {
     if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) return formatted;
     // Raised by us outside resolvers (authentication) and already in the catalogue's terms.
     if (original instanceof GraphQLError && CATALOGUE.has(code)) return formatted;
-    const mapped = fromPrismaError(original);
+    // A failure before execution (the request's context) comes wrapped: what failed is inside.
+    const mapped = fromPrismaError(cause ?? original);
     logger.error({ err: original, path: formatted.path }, 'request failed');
     return { message: mapped.message, path: formatted.path, locations: formatted.locations, extensions: { code: mapped.code } };
   };
