@@ -35,6 +35,14 @@ async function nextDeadLetter(startSeq: number) {
   return message!;
 }
 
+/** The organization's streams under a subject prefix of their own: a consumer there leaves the subgraph's alone. */
+async function ownPrefix(suffix: string) {
+  const prefix = `${acme.subjectPrefix}_${suffix}`;
+  disposers.add(() => deleteStreams(acme.nats, prefix));
+  await ensureMemberStreams(acme.nats, prefix, 'acme');
+  return { prefix, names: natsNames(prefix) };
+}
+
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
   names = natsNames(acme.subjectPrefix);
@@ -104,6 +112,28 @@ describe('device ingest over NATS JetStream', () => {
     expect(sequences.size).toBe(poison);
   });
 
+  it('dead-letters a batch whatever its error says: a multi-line driver message becomes one header line', async () => {
+    // A consumer on a subject prefix of its own, whose store fails as a driver does, with a message over several lines.
+    const { prefix, names: lines } = await ownPrefix('lines');
+    const failing = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: prefix,
+      org: 'acme',
+      ingest: () => Promise.reject(new Error('\nInvalid `prisma.$queryRaw()` invocation:\r\n\n\tRaw query failed.\u0000 Code: `XX000`')),
+      maxFailures: 1,
+      logger: createLogger('test', 'silent'),
+    });
+    disposers.add(() => failing.stop());
+    await jetstream(acme.nats).publish(lines.ingestSubject('acme'), JSON.stringify({ readings: [] }));
+    const consumer = await jetstream(acme.nats).consumers.get(lines.deadLetterStream('acme'));
+    const deadLetter = await consumer.next({ expires: 10_000 });
+    expect(deadLetter).not.toBeNull();
+    expect(deadLetter!.headers!.get(DEAD_LETTER_HEADERS.code)).toBe('INTERNAL');
+    expect(deadLetter!.headers!.get(DEAD_LETTER_HEADERS.reason)).toBe(
+      'Failed 1 times: Invalid `prisma.$queryRaw()` invocation: Raw query failed. Code: `XX000`',
+    );
+  });
+
   it('keeps a batch unacknowledged while the store is down, and stores it once the store is back', async () => {
     // The subgraph's own consumer keeps serving its subjects; this one runs on a subject
     // prefix of its own, against a store that refuses connections.
@@ -116,10 +146,7 @@ describe('device ingest over NATS JetStream', () => {
       access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
     };
     const logger = createLogger('test', 'silent');
-    const otherPrefix = `${acme.subjectPrefix}_down`;
-    const other = natsNames(otherPrefix);
-    disposers.add(() => deleteStreams(acme.nats, otherPrefix));
-    await ensureMemberStreams(acme.nats, otherPrefix, 'acme');
+    const { prefix: otherPrefix, names: other } = await ownPrefix('down');
     const down = await startDeviceIngest({
       nats: acme.nats,
       subjectPrefix: otherPrefix,

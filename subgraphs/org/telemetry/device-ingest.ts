@@ -1,5 +1,5 @@
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
-import { headers } from '@nats-io/transport-node';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import { ErrorCode, fromPrismaError, TwinxError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { DURABLES, keepConsuming, natsNames, type Consuming, type NatsConnection } from '../../../lib/nats.ts';
@@ -36,9 +36,30 @@ export interface DeviceIngestOptions {
 /** Why a message was dead-lettered, in its headers. */
 export const DEAD_LETTER_HEADERS = { code: 'Twinx-Error-Code', reason: 'Twinx-Error', subject: 'Twinx-Original-Subject', sequence: 'Twinx-Stream-Sequence' };
 
-/** Retry delay after a store outage: grows with the delivery count, at most 10 s. */
+/**
+ * Retry delay after a failure: grows with the delivery count, at most 2 s, so that device
+ * batches are stored again within seconds of the store's return (issue 11).
+ */
 function retryDelay(deliveries: number): number {
-  return Math.min(10_000, 250 * 2 ** Math.min(deliveries, 6));
+  return Math.min(2000, 250 * 2 ** Math.min(deliveries, 3));
+}
+
+/** Longest header value a dead letter carries. */
+const MAX_HEADER_VALUE = 1000;
+
+/**
+ * A dead letter's headers. NATS headers are lines of text: a value holding CR or LF (a driver's
+ * multi-line message) would make publishing throw, so each value is made one line of text here,
+ * control characters and the blanks around them becoming one space.
+ */
+function deadLetterHeaders(values: Record<keyof typeof DEAD_LETTER_HEADERS, string>): MsgHdrs {
+  const h = headers();
+  for (const [key, name] of Object.entries(DEAD_LETTER_HEADERS) as [keyof typeof DEAD_LETTER_HEADERS, string][]) {
+    // eslint-disable-next-line no-control-regex -- control characters are what this removes
+    const oneLine = values[key].replace(/\s*[\x00-\x1f\x7f]+\s*/g, ' ').trim();
+    h.set(name, oneLine.slice(0, MAX_HEADER_VALUE));
+  }
+  return h;
 }
 
 function readingsOf(message: JsMsg): unknown[] {
@@ -69,11 +90,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
   const log = options.logger.child({ component: 'device-ingest', stream });
 
   async function deadLetter(message: JsMsg, code: string, reason: string): Promise<void> {
-    const h = headers();
-    h.set(DEAD_LETTER_HEADERS.code, code);
-    h.set(DEAD_LETTER_HEADERS.reason, reason.slice(0, 1000));
-    h.set(DEAD_LETTER_HEADERS.subject, message.subject);
-    h.set(DEAD_LETTER_HEADERS.sequence, String(message.seq));
+    const h = deadLetterHeaders({ code, reason, subject: message.subject, sequence: String(message.seq) });
     // The message id makes a retried dead-lettering (after a lost ack) a no-op.
     await js.publish(deadLetterSubject, message.data, { headers: h, msgID: `${stream}-${message.seq}` });
     // A bare +TERM: servers before 2.10.4 ignore a +TERM carrying a reason (nats-server#4697), which
