@@ -299,3 +299,11 @@ export function prismaClient<C extends { $disconnect(): Promise<void> }>(
   };
   return client;
 }
+
+/** Whether the store answers a query now: `database` in a service's `/readyz`. */
+export function storeAnswers(db: { $queryRawUnsafe(query: string): Promise<unknown> }): Promise<boolean> {
+  return db.$queryRawUnsafe('SELECT 1').then(
+    () => true,
+    () => false,
+  );
+}

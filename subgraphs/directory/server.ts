@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import { RejectionCounts, signMessage } from '../../lib/bus/signing.ts';
 import { listen as listenToStore, type Listening } from '../../lib/db/notify.ts';
-import type { OpenStore } from '../../lib/db/store.ts';
+import { storeAnswers, type OpenStore } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
@@ -270,8 +270,11 @@ export function createDirectory(options: DirectoryOptions): Directory {
               }),
             '/.well-known/jwks.json': jwksRoute(options.operatorKeys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-            '/readyz': (_req, res) =>
-              sendJson(res, nats.isClosed() ? 503 : 200, { status: nats.isClosed() ? 'unavailable' : 'ready', rejectedMessages: rejected.snapshot() }),
+            '/readyz': async (_req, res) => {
+              const checks = { nats: !nats.isClosed(), database: await storeAnswers(db) };
+              const ready = checks.nats && checks.database;
+              sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...checks, rejectedMessages: rejected.snapshot() });
+            },
           },
         }),
       );

@@ -9,6 +9,7 @@ import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import type { Consuming, NatsConnection } from '../../lib/nats.ts';
+import { storeAnswers } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
@@ -121,10 +122,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   /** What `/readyz` reports: 503 unless the store and NATS are reachable; consumers wait for the network operator's streams. */
   async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean; accessReports: boolean }> {
     const nats = !options.nats.isClosed();
-    const database = await options.db.$queryRaw`SELECT 1`.then(
-      () => true,
-      () => false,
-    );
+    const database = await storeAnswers(options.db);
     return { ready: nats && database, nats, database, deviceIngest: deviceIngest?.consuming ?? false, accessReports: accessReports?.consuming ?? false };
   }
 
