@@ -195,6 +195,32 @@ export function createDirectory(options: DirectoryOptions): Directory {
 
   const refreshQuietly = () => void refresh().catch((error: unknown) => logger.error({ err: error }, 'registry refresh failed'));
 
+  let stopped = false;
+  let relistening: NodeJS.Timeout | undefined;
+
+  /**
+   * Registry changes made anywhere (the CLI, another replica) as they commit. A lost channel (the
+   * database restarting) is listened to again every second, and what changed meanwhile is read
+   * once it is back; the poll covers the gap.
+   */
+  async function listenToRegistry(): Promise<void> {
+    const channel = await listenToStore(options.store, REGISTRY_CHANNEL, {
+      name: 'twinx-directory-registry',
+      onMessage: refreshQuietly,
+      onLost: (error) => {
+        logger.warn({ err: error }, 'registry channel lost, listening again');
+        listenAgain();
+      },
+    });
+    if (stopped) await channel.close();
+    else listening = channel;
+  }
+
+  function listenAgain(): void {
+    if (stopped) return;
+    relistening = setTimeout(() => listenToRegistry().then(() => !stopped && refreshQuietly(), listenAgain), 1000);
+  }
+
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
   async function contextFor(headers: IncomingHttpHeaders): Promise<DirectoryContext> {
     const { bearer, grants } = presentedTokens(headers);
@@ -238,12 +264,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
     async start() {
       await refresh();
       events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, keys, rejected, logger });
-      listening = await listenToStore(options.store, REGISTRY_CHANNEL, {
-        name: 'twinx-directory-registry',
-        onMessage: refreshQuietly,
-        // The poll below covers the time it takes to come back.
-        onLost: (error) => logger.warn({ err: error }, 'registry channel lost'),
-      });
+      await listenToRegistry();
       timers.push(setInterval(refreshQuietly, POLL_MS), setInterval(syncRevocationsQuietly, REVOCATIONS_POLL_MS));
       httpServer.on(
         'request',
@@ -283,6 +304,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger.info({ url, metricsUrl }, 'directory listening');
     },
     async stop() {
+      stopped = true;
+      clearTimeout(relistening);
       for (const timer of timers) clearInterval(timer);
       await listening?.close();
       await new Promise<void>((resolve) => {

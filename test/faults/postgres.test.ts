@@ -11,7 +11,7 @@ import { codes, type GraphQLResponse } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { startPostgresServer, type OwnPostgresServer } from '../support/postgres-server.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, onServer } from '../support/services.ts';
 import { connect, subscribe } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
@@ -81,6 +81,12 @@ async function expectRecovery(returnedAt: number): Promise<void> {
   await vi.waitFor(
     async () => {
       for (const url of [net.orgs.acme!.url, net.directory.url]) expect((await readyz(url)).status).toBe(200);
+      // Changes announced by NOTIFY (registry, revocations, keys) are heard again.
+      const { rows } = await onServer(
+        (client) => client.query<{ name: string }>(`SELECT DISTINCT application_name AS name FROM pg_stat_activity`),
+        pgServer.url,
+      );
+      expect(rows.map((row) => row.name)).toEqual(expect.arrayContaining(['twinx-directory-registry', 'twinx-auth-listener']));
     },
     { timeout: 5000, interval: 100 },
   );
