@@ -154,7 +154,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    * Verifies a request's tokens (verifyNetworkTokens), each refused one reported to the
    * organization it claims to come from; a request without any is refused (`MISSING`).
    */
-  const verifyTokens = (presented: Presented): Promise<NetworkTokens> => {
+  const verifyTokens = async (presented: Presented): Promise<NetworkTokens> => {
     // Nothing is readable without a token (README, "Access"): no token is refused as the organizations refuse it.
     if (presentedKinds(presented).length === 0) throw unauthenticated(TokenProblem.MISSING);
     return verifyNetworkTokens(presented, keys, (token, error) => reporter.refused(token, String(error.details.reason ?? error.code)));
