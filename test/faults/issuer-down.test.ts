@@ -212,6 +212,21 @@ describe('an issuer that is down', () => {
     });
   });
 
+  it('sets aside at the directory too a grant signed by a key it could not learn', async () => {
+    const member = await globex.memberToken('viewer', 'catalog-reader');
+    await whileAcmeIsDown(async () => {
+      // acme signs with a key made while it is down: nobody could read it from its JWKS yet.
+      await createSigningKey(acme.db, KEY_SECRET);
+      await acme.auth.sync();
+      const { token: grant } = await acme.grantToken({ partner: 'globex', scopes: ['twins:read'], selector: { idGlobs: ['acme:*'] } });
+      const answer = await graphql(net.directory.url, LIST, undefined, bearer(member, [grant]));
+      expect(answer.status).toBe(200);
+      expect(answer.data.twins.edges).toEqual([{ node: { id: 'globex:mill-1' } }]);
+      const alone = await graphql(net.directory.url, LIST, undefined, bearer(grant));
+      expect(alone.errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', org: 'acme' });
+    });
+  });
+
   it('takes no key from the state directory for an issuer at another JWKS URL than the registered one', async () => {
     const { publicKey, privateKey } = await generateKeyPair('Ed25519', { extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: 'planted' };
