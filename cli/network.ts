@@ -109,6 +109,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')
     .option('--max-buffered-bytes <n>', 'bytes a subscriber may have waiting before it is closed as too slow (default 1048576)')
+    .option('--state-dir <dir>', "where members' keys are kept between runs, one per gateway (env TWINX_GATEWAY_STATE_DIR; default .twinx/gateway)")
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {
       const config = loadConfig(gatewaySettings, flags, process.env);

@@ -185,7 +185,14 @@ export async function runDemo(options: DemoOptions) {
     }
 
     const gatewayNats = await connectAs({ kind: 'gateway' }, 'twinx-demo-gateway');
-    const gateway = createGateway({ directoryUrl: directory.directory.url, nats: gatewayNats, subjectPrefix, logger, port: options.port });
+    const gateway = createGateway({
+      directoryUrl: directory.directory.url,
+      nats: gatewayNats,
+      subjectPrefix,
+      logger,
+      port: options.port,
+      stateDir: join(options.dataDir, 'gateway'),
+    });
     await gateway.start();
     stops.unshift(() => gateway.stop());
 

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { commonSettings, values, type ConfigOf } from '../lib/config.ts';
 
 /** Configuration of `twinx gateway serve`. */
@@ -17,6 +18,8 @@ export const gatewaySettings = {
   rateLimit: { flag: 'rate-limit', env: 'TWINX_RATE_LIMIT', schema: values.positiveInt(50) },
   rateBurst: { flag: 'rate-burst', env: 'TWINX_RATE_BURST', schema: values.positiveInt(200) },
   maxBufferedBytes: { flag: 'max-buffered-bytes', env: 'TWINX_MAX_BUFFERED_BYTES', schema: values.positiveInt(1024 * 1024) },
+  // Members' keys kept between runs: one directory per gateway.
+  stateDir: { flag: 'state-dir', env: 'TWINX_GATEWAY_STATE_DIR', schema: z.string().min(1).default('.twinx/gateway') },
   logLevel: commonSettings.logLevel,
 };
 

@@ -22,6 +22,7 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     limits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
     maxBufferedBytes: config.maxBufferedBytes,
     rateLimit: { perSecond: config.rateLimit, burst: config.rateBurst },
+    stateDir: config.stateDir,
   });
   await gateway.start();
   await runUntilSignal(logger, [() => gateway.stop(), () => nats.drain()]);

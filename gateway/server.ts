@@ -1,10 +1,11 @@
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { execute, getOperationAST, GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
@@ -20,8 +21,9 @@ import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { natsNames, type NatsConnection } from '../lib/nats.ts';
 import { connectionHeaders, presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
-import { NetworkKeys, type PresentedToken } from '../lib/tokens/network.ts';
-import { TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
+import { KeyFile } from '../lib/tokens/key-file.ts';
+import { NetworkKeys, verifyNetworkTokens, type NetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
+import { issuerUnavailable, TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
 import { SubgraphDataSource } from './data-source.ts';
@@ -34,7 +36,12 @@ import { failure, responseKeyResolver, subscriptionSchema, twinSelectionsError, 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
   tokens: PresentedToken[];
+  /** Issuers of the tokens set aside for this request (unreachable, their keys unknown): said in the answer's `warnings`. */
+  setAside?: string[];
 }
+
+/** Close code of a subscription connection whose every token's issuer is unreachable (as HTTP 503): retry later. */
+export const ISSUER_UNAVAILABLE = 4503;
 
 export interface GatewayOptions {
   /** The directory's GraphQL URL. */
@@ -56,7 +63,7 @@ export interface GatewayOptions {
   subgraphTimeoutMs?: number;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. @default { maxTokens: 10000, maxDepth: 12, maxCost: 20000, defaultListSize: 50 } */
   limits?: LimitSettings;
-  /** How often the registry is re-read besides when told of a change. @default 5000 */
+  /** How often the registry is re-read besides when told of a change, and members whose keys could not be read are read again. @default 5000 */
   pollMs?: number;
   /** How often members' revocation lists are read besides when they join. @default 60000 */
   revocationsPollMs?: number;
@@ -79,6 +86,12 @@ export interface GatewayOptions {
    * @default { perSecond: 50, burst: 200 }
    */
   rateLimit?: RateLimitOptions;
+  /**
+   * Where the gateway keeps what it must remember between runs: members' keys (`keys.json`), so
+   * that a gateway started while an organization is down still verifies that organization's tokens.
+   * @default none (kept in memory only)
+   */
+  stateDir?: string;
   /** Names this gateway in the reports organizations receive of their partners' accesses. @default host-port */
   name?: string;
   /** How long partners' accesses are added up before they are reported to the organizations, in ms. @default 5000 */
@@ -95,6 +108,24 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/** What an answer says of the tokens set aside for it. */
+function setAsideWarnings(orgs: readonly string[]): { code: ErrorCode; org: string; message: string }[] {
+  return orgs.map((org) => ({ code: ErrorCode.UNAVAILABLE, org, message: `${issuerUnavailable(org).message} Its tokens were not applied.` }));
+}
+
+/** Names the tokens set aside for a request in its answer's `extensions.warnings`. */
+const setAsidePlugin: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ contextValue, response }) {
+        if (!contextValue.setAside?.length || response.body.kind !== 'single') return;
+        const { singleResult } = response.body;
+        singleResult.extensions = { ...singleResult.extensions, warnings: setAsideWarnings(contextValue.setAside) };
+      },
+    };
+  },
+};
+
 /** The supplier-network gateway: one graph over the directory and every member organization. */
 export function createGateway(options: GatewayOptions): Gateway {
   const logger = options.logger.child({ service: 'gateway' });
@@ -102,10 +133,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   const memberOf = (org: string): Member | undefined => registry.members.find((member) => member.slug === org);
   const operatorJwks = new URL('/.well-known/jwks.json', options.directoryUrl).href;
   // Tokens and messages of members only: a suspended member's (and grants held by it) count for nothing.
+  const keyFile = options.stateDir === undefined ? undefined : new KeyFile(join(options.stateDir, 'keys.json'), logger);
   const keys = new NetworkKeys(
     (org) => (org === OPERATOR ? operatorJwks : memberOf(org)?.jwksUrl),
     (org) => registry.suspended.includes(org),
     (org, kid) => hub.close({ kind: 'key-retired', org, kid }),
+    keyFile,
   );
   const hub = new EventHub({ nats: options.nats, subjectPrefix: options.subjectPrefix, keys, logger });
   let url = '';
@@ -118,18 +151,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
   });
   /**
-   * Verifies a request's tokens (as verifyNetworkTokens does), each refused one reported to the
+   * Verifies a request's tokens (verifyNetworkTokens), each refused one reported to the
    * organization it claims to come from; a request without any is refused (`MISSING`).
    */
-  const verifyTokens = async (presented: Presented): Promise<PresentedToken[]> => {
-    const list = presentedKinds(presented);
+  const verifyTokens = async (presented: Presented): Promise<NetworkTokens> => {
     // Nothing is readable without a token (README, "Access"): no token is refused as the organizations refuse it.
-    if (list.length === 0) throw unauthenticated(TokenProblem.MISSING);
-    const results = await Promise.allSettled(list.map(({ token, kinds }) => keys.verify(token, kinds)));
-    const refused = results.flatMap((result, index) => (result.status === 'rejected' ? [{ token: list[index]!.token, error: result.reason as unknown }] : []));
-    for (const { token, error } of refused) if (error instanceof TwinxError) reporter.refused(token, String(error.details.reason ?? error.code));
-    if (refused.length > 0) throw refused[0]!.error;
-    return results.map((result) => (result as PromiseFulfilledResult<PresentedToken>).value);
+    if (presentedKinds(presented).length === 0) throw unauthenticated(TokenProblem.MISSING);
+    return verifyNetworkTokens(presented, keys, (token, error) => reporter.refused(token, String(error.details.reason ?? error.code)));
   };
   const limiter = new RateLimiter(options.rateLimit ?? { perSecond: 50, burst: 200 });
   /** Takes a request from its caller's bucket: its first token's (issuer and id), without one its address's. */
@@ -141,9 +169,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   /** Reading members' keys and revocation lists, one reading after another (`stop()` waits for the last). */
   let syncing: Promise<void> = Promise.resolve();
+  /**
+   * Members whose keys or revocation list could not be read (down): read again at every registry
+   * poll, so that what one announced while it was down (a key retired) counts soon after it is back.
+   */
+  let unread = new Set<string>();
   /** Reads members' keys and revocation lists: the issuer is the source of truth, whatever the bus carried. */
   const syncRevocations = (members: readonly Member[]) =>
-    (syncing = syncing.then(() => readMembersAccess(members, keys, (org, list) => hub.apply(org, list), logger)));
+    (syncing = syncing.then(async () => {
+      const failed = await readMembersAccess(members, keys, (org, list) => hub.apply(org, list), logger);
+      unread = new Set([...[...unread].filter((slug) => !members.some((member) => member.slug === slug)), ...failed]);
+    }));
   const supergraph = new RegistrySupergraph({
     directoryUrl: options.directoryUrl,
     logger,
@@ -209,7 +245,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), metrics.plugin(), inputPlugin(), queryLimitsPlugin(limits)],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), metrics.plugin(), inputPlugin(), queryLimitsPlugin(limits), setAsidePlugin],
   });
   const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
   // Frames are bounded before they are read: ws refuses a larger one and closes the connection (1009).
@@ -256,11 +292,14 @@ export function createGateway(options: GatewayOptions): Gateway {
         return { schema, document, operationName, variableValues: variables };
       },
       // Tokens come in connection_init, as the HTTP headers would: `authorization`, `twin-grants`.
+      // Tokens set aside are named in the acknowledgement's `warnings`, as in an HTTP answer's extensions.
       onConnect: async (ctx) => {
         try {
-          ctx.extra.tokens = await verifyTokens(presentedTokens(connectionHeaders(ctx.connectionParams)));
-          return true;
-        } catch {
+          const { tokens, setAside } = await verifyTokens(presentedTokens(connectionHeaders(ctx.connectionParams)));
+          ctx.extra.tokens = tokens;
+          return setAside.length > 0 ? { warnings: setAsideWarnings(setAside) } : true;
+        } catch (error) {
+          if (error instanceof TwinxError && error.code === ErrorCode.UNAVAILABLE) ctx.extra.socket.close(ISSUER_UNAVAILABLE, error.message);
           return false;
         }
       },
@@ -278,6 +317,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let ready = false;
   let changes: Subscription | undefined;
   let revocationsPoll: NodeJS.Timeout | undefined;
+  let unreadPoll: NodeJS.Timeout | undefined;
   let metricsUrl = '';
 
   return {
@@ -288,12 +328,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       return metricsUrl;
     },
     async start() {
+      await keyFile?.open();
       await apollo.start();
       reporter.start();
       // Known before any subscription starts: a revocation the bus lost still counts.
       await syncing;
       await hub.start();
       revocationsPoll = setInterval(() => void syncRevocations(registry.members), options.revocationsPollMs ?? 60_000);
+      unreadPoll = setInterval(
+        () => unread.size > 0 && void syncRevocations(registry.members.filter((member) => unread.has(member.slug))),
+        options.pollMs ?? 5000,
+      );
       changes = options.nats.subscribe(natsNames(options.subjectPrefix).networkChangedSubject, {
         // Only what the network operator signed makes the gateway read the registry again.
         callback: (error, message) => {
@@ -321,9 +366,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               // Anonymous callers are limited by address before anything else; others by their token once verified.
               if (presentedKinds(presented).length === 0) takeRequest([], req.socket.remoteAddress);
               // Bad tokens are refused here, before any subgraph is asked.
-              const tokens = await verifyTokens(presented);
+              const { tokens, setAside } = await verifyTokens(presented);
               if (tokens.length > 0) takeRequest(tokens, req.socket.remoteAddress);
-              return { tokens };
+              return { tokens, setAside };
             } catch (error) {
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
@@ -347,6 +392,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async stop() {
       ready = false;
       clearInterval(revocationsPoll);
+      clearInterval(unreadPoll);
       await syncing;
       changes?.unsubscribe();
       for (const socket of webSockets.clients) socket.close(1001, 'the gateway is going away');
@@ -356,6 +402,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await reporter.stop();
       await apollo.stop();
       await metrics.stop();
+      await keyFile?.flush();
     },
   };
 }

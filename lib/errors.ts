@@ -62,14 +62,16 @@ export class TwinxError extends Error {
     this.name = 'TwinxError';
   }
 
-  /** For errors raised outside resolvers (e.g. authentication, rate limits): 401 for `UNAUTHENTICATED`, 429 with `Retry-After` for `RATE_LIMITED`. */
+  /** For errors raised outside resolvers (e.g. authentication, rate limits): 401 for `UNAUTHENTICATED`, 429 with `Retry-After` for `RATE_LIMITED`, 503 for `UNAVAILABLE`. */
   toGraphQLError(): GraphQLError {
     const http =
       this.code === ErrorCode.UNAUTHENTICATED
         ? { http: { status: 401 } }
         : this.code === ErrorCode.RATE_LIMITED
           ? { http: { status: 429, headers: new Map([['retry-after', String(this.details.retryAfterSeconds)]]) } }
-          : {};
+          : this.code === ErrorCode.UNAVAILABLE
+            ? { http: { status: 503 } }
+            : {};
     return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code, ...http } });
   }
 }

@@ -1,8 +1,19 @@
 import { errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { verifyPresented, type Presented } from './headers.ts';
-import { claimedIssuer, TOKEN_ALGORITHM, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from './tokens.ts';
+import { ErrorCode, TwinxError } from '../errors.ts';
+import { presentedKinds, type Presented } from './headers.ts';
+import {
+  claimedIssuer,
+  issuerUnavailable,
+  TOKEN_ALGORITHM,
+  TokenProblem,
+  unauthenticated,
+  VerifiedCache,
+  verifyToken,
+  type TokenKind,
+  type VerifiedToken,
+} from './tokens.ts';
 
 /** A verified token and its text, to forward to the organization that issued it. */
 export type PresentedToken = VerifiedToken & { token: string };
@@ -20,10 +31,19 @@ const MESSAGE_COOLDOWN_MS = 30_000;
 const MESSAGE_WAIT_MS = 500;
 
 /** A public key, and since when it is retired. */
-interface KnownKey {
+export interface KnownKey {
+  /** Its public half, as the organization's JWKS (or revocation list) gave it. */
+  jwk: JWK;
   key: CryptoKey;
   /** Time (ms) from which nothing it signs counts; `Infinity` while it is in use. */
   retiredAt: number;
+}
+
+/** Where an organization's keys are kept between runs (lib/tokens/key-file.ts). */
+export interface KeyStore {
+  /** The keys kept for `org` as read from `jwksUrl`: none when its registered JWKS URL is another. */
+  load(org: string, jwksUrl: string): Map<string, KnownKey>;
+  save(org: string, jwksUrl: string, keys: ReadonlyMap<string, KnownKey>): void;
 }
 
 /**
@@ -31,19 +51,25 @@ interface KnownKey {
  * retired (announced, or absent from a later read of the JWKS), not until a cache expires: an
  * organization being down does not make its keys unknown (ARCHITECTURE.md, "Trust between
  * members"). An unknown key id prompts a read (a key the organization may have just created),
- * within limits. A retired key is kept for what it signed before it was retired: events a
- * subscription replays.
+ * within limits; while the organization cannot be read, a token with such a key is neither
+ * accepted nor refused (`issuerUnavailable`). A retired key is kept for what it signed before it
+ * was retired: events a subscription replays.
  */
 class OrgKeys {
-  private readonly keys = new Map<string, KnownKey>();
   private lastRead = 0;
+  /** When the last read failed; `-Infinity` once one succeeded. */
+  private failedAt = -Infinity;
   private lastMessageRead = 0;
   private reading?: Promise<void>;
 
   constructor(
+    readonly org: string,
     readonly jwksUrl: string,
+    /** Keys already known (kept from an earlier run); every change is handed to `onChange`. */
+    private readonly keys: Map<string, KnownKey>,
     /** Called for each key found retired by a read of the JWKS. */
     private readonly onRetired: (kid: string) => void,
+    private readonly onChange: (keys: ReadonlyMap<string, KnownKey>) => void,
   ) {}
 
   /** Reads the JWKS: keys it no longer lists are retired from now. */
@@ -54,9 +80,15 @@ class OrgKeys {
         const response = await fetch(this.jwksUrl, { signal: AbortSignal.timeout(3000) });
         if (!response.ok) throw new Error(`${this.jwksUrl}: HTTP ${response.status}`);
         const { keys } = jwksSchema.parse(await response.json());
+        this.failedAt = -Infinity;
         const listed = new Set(keys.map((jwk) => jwk.kid));
-        for (const jwk of keys) if (!this.keys.has(jwk.kid)) this.keys.set(jwk.kid, { key: await importKey(jwk), retiredAt: Infinity });
+        const added = keys.filter((jwk) => !this.keys.has(jwk.kid));
+        for (const jwk of added) this.keys.set(jwk.kid, { jwk, key: await importKey(jwk), retiredAt: Infinity });
+        if (added.length > 0) this.onChange(this.keys);
         for (const kid of this.keys.keys()) if (!listed.has(kid) && (await this.retire(kid, Date.now()))) this.onRetired(kid);
+      } catch (error) {
+        this.failedAt = Date.now();
+        throw error;
       } finally {
         this.reading = undefined;
       }
@@ -64,11 +96,16 @@ class OrgKeys {
     return this.reading;
   }
 
-  /** Key lookup for tokens: an unknown key id waits for a read of the JWKS once the cooldown has passed (a wait, never a wrong refusal). */
+  /**
+   * Key lookup for tokens: an unknown key id waits for a read of the JWKS once the cooldown has
+   * passed (a wait, never a wrong refusal); when the organization cannot be read (or could not be
+   * within the cooldown), `issuerUnavailable`.
+   */
   readonly tokenKey: JWTVerifyGetKey = async ({ kid }) => {
     if (typeof kid === 'string' && !this.keys.has(kid)) {
+      if (Date.now() - this.failedAt < TOKEN_COOLDOWN_MS) throw issuerUnavailable(this.org);
       await sleep(Math.max(0, this.lastRead + TOKEN_COOLDOWN_MS - Date.now()));
-      if (!this.keys.has(kid)) await this.refresh();
+      if (!this.keys.has(kid)) await this.refresh().catch(() => Promise.reject(issuerUnavailable(this.org)));
     }
     return this.lookup(kid, Date.now());
   };
@@ -95,16 +132,21 @@ class OrgKeys {
   async retire(kid: string, at: number, jwk?: JWK): Promise<boolean> {
     const known = this.keys.get(kid);
     if (known) {
+      if (known.retiredAt <= at) return false;
       const newly = known.retiredAt === Infinity;
-      known.retiredAt = Math.min(known.retiredAt, at);
+      known.retiredAt = at;
+      this.onChange(this.keys);
       return newly;
     }
-    if (jwk) this.keys.set(kid, { key: await importKey(jwk), retiredAt: at });
+    if (jwk) {
+      this.keys.set(kid, { jwk, key: await importKey(jwk), retiredAt: at });
+      this.onChange(this.keys);
+    }
     return false;
   }
 }
 
-function importKey(jwk: JWK): Promise<CryptoKey> {
+export function importKey(jwk: JWK): Promise<CryptoKey> {
   return importJWK(jwk, TOKEN_ALGORITHM) as Promise<CryptoKey>;
 }
 
@@ -120,12 +162,14 @@ export class NetworkKeys {
   /**
    * `jwksUrlOf` answers for members (and the operator) only: any other issuer is unknown.
    * `isSuspended`: grants held by a suspended member are refused too. `onRetired`: a key found
-   * retired by a read of its organization's JWKS (not announced).
+   * retired by a read of its organization's JWKS (not announced). `store`: where keys are kept
+   * between runs, so that an organization's tokens still verify while it is down.
    */
   constructor(
     private readonly jwksUrlOf: (org: string) => string | undefined,
     private readonly isSuspended: (org: string) => boolean = () => false,
     private readonly onRetired: (org: string, kid: string) => void = () => undefined,
+    private readonly store?: KeyStore,
   ) {}
 
   private keysOf(org: string): OrgKeys | undefined {
@@ -133,10 +177,16 @@ export class NetworkKeys {
     if (url === undefined) return undefined;
     let keys = this.orgs.get(org);
     if (keys?.jwksUrl !== url) {
-      keys = new OrgKeys(url, (kid) => {
-        this.verified.clear();
-        this.onRetired(org, kid);
-      });
+      keys = new OrgKeys(
+        org,
+        url,
+        this.store?.load(org, url) ?? new Map(),
+        (kid) => {
+          this.verified.clear();
+          this.onRetired(org, kid);
+        },
+        (known) => this.store?.save(org, url, known),
+      );
       this.orgs.set(org, keys);
     }
     return keys;
@@ -192,13 +242,44 @@ export class NetworkKeys {
   }
 }
 
+/** A request's tokens once verified. */
+export interface NetworkTokens {
+  /** The tokens that count. */
+  tokens: PresentedToken[];
+  /** Issuers of tokens set aside: their key is unknown and they cannot be reached to learn it. */
+  setAside: string[];
+}
+
 /**
  * Verifies every token of a request, each against the keys of the organization that issued
  * it (signature, `typ`, `iss`, `aud`, times, claims). Revocation is for the issuer (and the
- * directory) to check. A token of an organization that is not a member is refused.
+ * directory) to check. A token of an organization that is not a member is refused, and with it
+ * the request (`onRefused` is told of each). A token whose issuer cannot be reached to learn its
+ * key is set aside: never accepted (its grants do not apply), but it does not take down the
+ * other tokens of the request; when nothing else is left, `UNAVAILABLE` (retry later).
  */
-export function verifyNetworkTokens(presented: Presented, keys: NetworkKeys): Promise<PresentedToken[]> {
-  return verifyPresented(presented, (token, kinds) => keys.verify(token, kinds));
+export async function verifyNetworkTokens(
+  presented: Presented,
+  keys: NetworkKeys,
+  onRefused: (token: string, error: TwinxError) => void = () => undefined,
+): Promise<NetworkTokens> {
+  const list = presentedKinds(presented);
+  const results = await Promise.allSettled(list.map(({ token, kinds }) => keys.verify(token, kinds)));
+  const tokens: PresentedToken[] = [];
+  const setAside: TwinxError[] = [];
+  const refused: TwinxError[] = [];
+  results.forEach((result, index) => {
+    if (result.status === 'fulfilled') tokens.push(result.value);
+    else if (!(result.reason instanceof TwinxError)) throw result.reason;
+    else if (result.reason.code === ErrorCode.UNAVAILABLE) setAside.push(result.reason);
+    else {
+      onRefused(list[index]!.token, result.reason);
+      refused.push(result.reason);
+    }
+  });
+  if (refused.length > 0) throw refused[0]!;
+  if (tokens.length === 0 && setAside.length > 0) throw setAside[0]!;
+  return { tokens, setAside: [...new Set(setAside.map((error) => String(error.details.org)))] };
 }
 
 /** Access closed after tokens were verified: a token revoked, a key retired, an organization taken out of the network. */

@@ -30,21 +30,24 @@ async function fetchRevocations(subgraphUrl: string, timeoutMs = 3000): Promise<
 /**
  * Reads each member's keys (JWKS) and revocation list, and hands each list to `apply`: what
  * gateways and the directory do when they start, when a member joins and now and then. A member
- * that cannot be read is logged and read again next time.
+ * that cannot be read is logged and read again next time; the slugs of those are returned.
  */
 export async function readMembersAccess(
   members: readonly { slug: string; subgraphUrl: string }[],
   keys: Pick<NetworkKeys, 'refresh'>,
   apply: (org: string, list: RevocationList) => Promise<void>,
   logger: Logger,
-): Promise<void> {
-  await Promise.all(
+): Promise<string[]> {
+  const unread = await Promise.all(
     members.map(async (member) => {
       try {
         await Promise.all([keys.refresh(member.slug), fetchRevocations(member.subgraphUrl).then((list) => apply(member.slug, list))]);
+        return [];
       } catch (error) {
         logger.warn({ err: error, org: member.slug }, 'keys or revocation list not read, will retry');
+        return [member.slug];
       }
     }),
   );
+  return unread.flat();
 }

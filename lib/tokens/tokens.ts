@@ -75,6 +75,14 @@ export function unauthenticated(reason: TokenProblem): TwinxError {
   return new TwinxError(ErrorCode.UNAUTHENTICATED, MESSAGES[reason], { reason });
 }
 
+/**
+ * `UNAVAILABLE`: the key a token of `org` was signed with is not known and `org` cannot be reached
+ * to learn it. The token is neither accepted nor refused: the request goes on without it.
+ */
+export function issuerUnavailable(org: string): TwinxError {
+  return new TwinxError(ErrorCode.UNAVAILABLE, `The token's issuer ${org} cannot be reached to check it; retry later.`, { org });
+}
+
 /** A verified token. */
 export type VerifiedToken =
   | { kind: 'member'; org: string; kid: string; jti: string; subject: string; scopes: Scope[]; expiresAt: Date }
@@ -125,6 +133,8 @@ export async function verifyToken(token: string, getKey: JWTVerifyGetKey, option
       clockTolerance: 5,
     }));
   } catch (error) {
+    // The key lookup's own verdict (its issuer unreachable) stands.
+    if (error instanceof TwinxError) throw error;
     if (error instanceof errors.JWTExpired) throw unauthenticated(TokenProblem.EXPIRED);
     if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') throw unauthenticated(TokenProblem.NOT_YET_VALID);
     throw unauthenticated(TokenProblem.INVALID);

@@ -236,7 +236,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       const principal = await options.operatorAuth.authenticate(tokenHeaders(operatorTokens));
       operator = principal.scopes.has('grants:admin') ? principal.subject : null;
     }
-    const verified = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
+    const { tokens: verified } = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
     // A revocation counts for its issuer's tokens only.
     const rows = verified.length === 0 ? [] : await db.revokedToken.findMany({ where: { OR: verified.map(({ org, jti }) => ({ org, jti })) } });
     const revoked = new Set(rows.map((row) => `${row.org} ${row.jti}`));
