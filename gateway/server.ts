@@ -19,7 +19,7 @@ import { GatewayMetrics, type MetricsListen } from '../lib/metrics.ts';
 import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
 import { OPERATOR } from '../lib/ids.ts';
 import type { Subscription } from '@nats-io/transport-node';
-import { natsNames, type NatsConnection } from '../lib/nats.ts';
+import { natsConnected, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { connectionHeaders, presentedKinds, presentedTokens, type Presented } from '../lib/tokens/headers.ts';
 import { KeyFile } from '../lib/tokens/key-file.ts';
 import { NetworkKeys, verifyNetworkTokens, type NetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
@@ -202,6 +202,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       return { composed: members.length, unreachable: unreachable.length, refused: refused.length, rounds, failures, lastSuccess };
     },
   });
+  /** NATS is there for the gateway once its live feeds (events, revocations) flow again. */
+  const natsUp = () => natsConnected(options.nats) && hub.consuming;
+  metrics.dependency('nats', natsUp);
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
@@ -375,13 +378,16 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
           routes: {
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-            '/readyz': (_req, res) =>
-              sendJson(res, ready && !options.nats.isClosed() ? 200 : 503, {
-                status: ready ? 'ready' : 'starting',
+            '/readyz': (_req, res) => {
+              const nats = natsUp();
+              sendJson(res, ready && nats ? 200 : 503, {
+                status: !ready ? 'starting' : nats ? 'ready' : 'unavailable',
+                nats,
                 ...supergraph.readiness(),
                 subscriptions: groups.subscriptions,
                 rejectedMessages: hub.rejected.snapshot(),
-              }),
+              });
+            },
           },
         }),
       );

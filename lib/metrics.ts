@@ -75,7 +75,32 @@ export class ServiceMetrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
+  /** How to tell whether each dependency is up, read when scraped. */
+  private readonly dependencies = new Map<string, () => boolean | Promise<boolean>>();
   private server?: Server;
+
+  constructor() {
+    const dependencies = this.dependencies;
+    new Gauge({
+      name: 'twinx_dependency_up',
+      help: 'Whether a dependency the service needs (nats...) is available to it now: 1 up, 0 down (the service is then not ready).',
+      labelNames: ['dependency'],
+      registers: [this.registry],
+      async collect() {
+        for (const [dependency, read] of dependencies) {
+          const up = await Promise.resolve()
+            .then(read)
+            .catch(() => false);
+          this.set({ dependency }, up ? 1 : 0);
+        }
+      },
+    });
+  }
+
+  /** Reports a dependency in `twinx_dependency_up`, as `up` reads it when scraped. */
+  dependency(name: string, up: () => boolean | Promise<boolean>): void {
+    this.dependencies.set(name, up);
+  }
 
   /** Counts requests, their latency and their errors; the same plugin for the gateway, the directory and organizations. */
   plugin<TContext extends BaseContext>(): ApolloServerPlugin<TContext> {

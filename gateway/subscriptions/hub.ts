@@ -2,7 +2,8 @@ import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type Consume
 import { fromJetStream, RejectedMessage, RejectionCounts, verifyMessage, type VerifiedMessage } from '../../lib/bus/signing.ts';
 import type { TwinEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { ErrorCode, TwinxError } from '../../lib/errors.ts';
+import { consumeLive, natsConnected, natsNames, type LiveMessages, type NatsConnection } from '../../lib/nats.ts';
 import type { JWK } from 'jose';
 import type { ClosedAccess, NetworkKeys } from '../../lib/tokens/network.ts';
 import type { RevocationList } from '../../lib/tokens/revocations.ts';
@@ -48,6 +49,8 @@ export class EventHub {
   private readonly revoked = new Map<string, number>();
   /** Closes each feed the hub consumes. */
   private readonly feeds: (() => Promise<void>)[] = [];
+  /** The live event stream and the revocations, as they are consumed. */
+  private readonly consumed: LiveMessages[] = [];
   /** Messages dropped, by reason (`/readyz`). */
   readonly rejected = new RejectionCounts();
 
@@ -59,20 +62,21 @@ export class EventHub {
     const js = jetstream(this.options.nats);
     // Every revocation ever announced (the stream keeps them longer than any token lives).
     const revocationsConsumer = await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects });
-    const revocations = await revocationsConsumer.consume();
+    const revocations = await consumeLive(this.options.nats, revocationsConsumer);
     const eventsConsumer = await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New });
-    const events = await eventsConsumer.consume();
+    const events = await consumeLive(this.options.nats, eventsConsumer);
+    this.consumed.push(revocations, events);
     this.feeds.push(
-      () => closeOrdered(revocationsConsumer, revocations),
-      () => closeOrdered(eventsConsumer, events),
+      () => closeOrdered(revocationsConsumer, revocations.messages),
+      () => closeOrdered(eventsConsumer, events.messages),
     );
-    this.pump(revocations, async (verified) => {
+    this.pump(revocations.messages, async (verified) => {
       if (verified.kind !== 'access-closed') return;
       const { announcement } = verified;
       if (announcement.type === 'token.revoked') this.revoke(announcement.org, announcement.jti, announcement.expiresAt);
       else await this.retireKey(announcement.org, announcement.kid, Date.parse(announcement.at));
     });
-    this.pump(events, (verified, message) => {
+    this.pump(events.messages, (verified, message) => {
       if (verified.kind !== 'event') return;
       const item = { seq: message.seq, event: verified.event };
       for (const listener of this.live) listener(item);
@@ -140,19 +144,43 @@ export class EventHub {
     return this.revoked.has(`${token.org} ${token.jti}`);
   }
 
+  /**
+   * Whether the live events and the revocations are flowing. While they are not (NATS down),
+   * subscriptions stay open: each follows its place in the stream, and receives what it missed
+   * once NATS is back.
+   */
+  get consuming(): boolean {
+    return this.consumed.length > 0 && this.consumed.every((feed) => feed.consuming);
+  }
+
+  /** A request to NATS for a subscription that resumes; NATS down (or not answering) is `UNAVAILABLE`, for the client to retry. */
+  private async ask<T>(request: () => Promise<T>): Promise<T> {
+    const unavailable = () =>
+      new TwinxError(ErrorCode.UNAVAILABLE, 'The event stream is unavailable (NATS): resume again in a moment.', { dependency: 'nats' });
+    if (!natsConnected(this.options.nats)) throw unavailable();
+    try {
+      return await request();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'event stream unavailable to a resuming subscription');
+      throw unavailable();
+    }
+  }
+
   /** The oldest event the stream still holds. */
-  async firstSeq(): Promise<number> {
-    return (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.first_seq;
+  firstSeq(): Promise<number> {
+    return this.ask(async () => (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.first_seq);
   }
 
   /** Events from a position on, for a subscription that resumes: its own ordered consumer, which then follows the live stream. */
   async replay(fromSeq: number, listener: Listener<FeedEvent>): Promise<() => Promise<void>> {
-    const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
-      filter_subjects: this.names.eventsSubjects,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: fromSeq,
+    const { consumer, messages } = await this.ask(async () => {
+      const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
+        filter_subjects: this.names.eventsSubjects,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: fromSeq,
+      });
+      return { consumer, messages: (await consumeLive(this.options.nats, consumer)).messages };
     });
-    const messages = await consumer.consume();
     this.pump(
       messages,
       (verified, message) => {

@@ -312,7 +312,10 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       } catch (error) {
         throw failure(error as TwinxError);
       }
-      if (seq + 1 < (await deps.hub.firstSeq())) {
+      const firstSeq = await deps.hub.firstSeq().catch((error: unknown) => {
+        throw failure(error as TwinxError);
+      });
+      if (seq + 1 < firstSeq) {
         throw failure(
           new TwinxError(ErrorCode.CURSOR_EXPIRED, 'The events after this cursor are no longer kept: subscribe without `after` and reload the state.', {
             field: 'after',
@@ -349,7 +352,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
         cleanups.push(await deps.hub.replay(from, deliver));
       } catch (error) {
         void channel.return();
-        throw error;
+        throw failure(error as TwinxError);
       }
     }
     return channel;

@@ -2,7 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { fromJetStream, RejectedMessage, verifyMessage, type RejectionCounts } from '../../lib/bus/signing.ts';
 import type { AccessClosedEvent, TwinLifecycleEvent } from '../../lib/events.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { consumeDurable, DURABLES, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { consumeDurable, DURABLES, natsNames, type Consuming, type NatsConnection } from '../../lib/nats.ts';
 import type { NetworkKeys } from '../../lib/tokens/network.ts';
 import type { RevocationList } from '../../lib/tokens/revocations.ts';
 import type { DirectoryDb } from './db.ts';
@@ -57,7 +57,7 @@ async function applyAccessClosed(db: DirectoryDb, keys: NetworkKeys, announcemen
  * directory catches up on whatever happened while it was down. A message that is not what its
  * subject's organization signed is counted and dropped, never applied.
  */
-export async function startDirectoryEvents(options: DirectoryEventsOptions): Promise<{ stop: () => Promise<void> }> {
+export async function startDirectoryEvents(options: DirectoryEventsOptions): Promise<Consuming> {
   const { db, nats, logger, keys } = options;
   const names = natsNames(options.subjectPrefix);
   const verified = async (message: JsMsg) => {
@@ -95,6 +95,9 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
     },
   });
   return {
+    get consuming() {
+      return catalog.consuming && revocations.consuming;
+    },
     async stop() {
       await catalog.stop();
       await revocations.stop();

@@ -14,7 +14,7 @@ import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
-import { ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
+import { ensureMemberStreams, ensureNetworkStreams, natsConnected, natsNames, type Consuming, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
 import { presentedTokens, tokenHeaders } from '../../lib/tokens/headers.ts';
 import { NetworkKeys, verifyNetworkTokens } from '../../lib/tokens/network.ts';
 import { reachOf } from '../../lib/tokens/reach.ts';
@@ -115,8 +115,12 @@ export function createDirectory(options: DirectoryOptions): Directory {
   const queryLimits = twinQueryLimits(options.queryLimits);
   const httpServer: Server = createServer();
   const metrics = new ServiceMetrics();
+  /** NATS is there for the directory once its consumers take the organizations' events again. */
+  const natsUp = () => natsConnected(nats) && (events?.consuming ?? false);
+  metrics.dependency('nats', natsUp);
+  metrics.dependency('database', () => storeAnswers(db));
   let apollo: ApolloServer<DirectoryContext> | undefined;
-  let events: { stop: () => Promise<void> } | undefined;
+  let events: Consuming | undefined;
   let listening: Listening | undefined;
   const timers: NodeJS.Timeout[] = [];
   let url = '';
@@ -292,7 +296,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
             '/.well-known/jwks.json': jwksRoute(options.operatorKeys),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': async (_req, res) => {
-              const checks = { nats: !nats.isClosed(), database: await storeAnswers(db) };
+              const checks = { nats: natsUp(), database: await storeAnswers(db) };
               const ready = checks.nats && checks.database;
               sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...checks, rejectedMessages: rejected.snapshot() });
             },

@@ -8,7 +8,7 @@ import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
-import type { Consuming, NatsConnection } from '../../lib/nats.ts';
+import { natsConnected, type Consuming, type NatsConnection } from '../../lib/nats.ts';
 import { storeAnswers } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
@@ -89,6 +89,8 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     outbox: () => outboxBacklog(options.db),
     ingestBacklog: () => ingestBacklog(options.nats, options.subjectPrefix, options.org),
   });
+  metrics.dependency('nats', () => natsConnected(options.nats));
+  metrics.dependency('database', () => storeAnswers(options.db));
   const queryLimits = twinQueryLimits(options.queryLimits);
   const apollo = new ApolloServer<OrgContext>({
     schema: orgSchema(names),
@@ -119,9 +121,9 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   let url = '';
   let metricsUrl = '';
 
-  /** What `/readyz` reports: 503 unless the store and NATS are reachable; consumers wait for the network operator's streams. */
+  /** What `/readyz` reports: 503 unless the store and NATS are reachable (NATS: connected now); consumers wait for the network operator's streams. */
   async function readiness(): Promise<{ ready: boolean; nats: boolean; database: boolean; deviceIngest: boolean; accessReports: boolean }> {
-    const nats = !options.nats.isClosed();
+    const nats = natsConnected(options.nats);
     const database = await storeAnswers(options.db);
     return { ready: nats && database, nats, database, deviceIngest: deviceIngest?.consuming ?? false, accessReports: accessReports?.consuming ?? false };
   }

@@ -50,7 +50,7 @@ async function readyz(graphqlUrl: string): Promise<{ status: number; body: Recor
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-/** Both services say they are not ready, naming the database; callers at the organization and through the gateway get UNAVAILABLE, and nothing more. */
+/** Both services say they are not ready, naming the database (on /readyz and in their metrics); callers at the organization and through the gateway get UNAVAILABLE, and nothing more. */
 async function expectHonestOutage(): Promise<void> {
   await vi.waitFor(
     async () => {
@@ -58,6 +58,10 @@ async function expectHonestOutage(): Promise<void> {
         const { status, body } = await readyz(url);
         expect(status).toBe(503);
         expect(body).toMatchObject({ status: 'unavailable', database: false, nats: true });
+      }
+      for (const { metricsUrl } of [net.orgs.acme!, net.directory]) {
+        const text = await (await fetch(metricsUrl)).text();
+        expect(text).toMatch(/^twinx_dependency_up\{dependency="database"\} 0$/m);
       }
     },
     { timeout: 10_000, interval: 100 },

@@ -18,6 +18,8 @@ export interface OwnNatsServer {
   url: string;
   trust: NatsTrust;
   stop(): Promise<void>;
+  /** Kills it (SIGKILL): no chance to close connections or flush anything. */
+  kill(): Promise<void>;
   start(): Promise<void>;
   dispose(): Promise<void>;
   /** Lets this process end while the server runs (it is then stopped when the process exits). */
@@ -32,18 +34,20 @@ export async function startNatsServer(trust?: NatsTrust): Promise<OwnNatsServer>
   const configFile = join(dir, 'nats.conf');
   await writeFile(configFile, await natsServerAuthConfig(seeds, join(dir, 'jwt')));
   let child: ChildProcess | undefined;
+  const end = async (signal: NodeJS.Signals) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    await exited;
+  };
   const server: OwnNatsServer = {
     url: `nats://127.0.0.1:${port}`,
     trust: { operator: seeds.operator, system: seeds.system },
     async start() {
       child = await spawnNatsServer(port, join(dir, 'jetstream'), configFile);
     },
-    async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
     async dispose() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { signMessage } from '../../../lib/bus/signing.ts';
 import type { Logger } from '../../../lib/logger.ts';
-import type { NatsConnection } from '../../../lib/nats.ts';
+import { natsConnected, type NatsConnection } from '../../../lib/nats.ts';
 import type { KeyRing } from '../auth/keys.ts';
 import type { OrgDb } from '../db.ts';
 
@@ -51,7 +51,9 @@ export class OutboxPublisher {
     this.running = this.running.then(async () => {
       this.again = false;
       try {
-        while (!this.stopped && (await this.publishBatch()) === BATCH);
+        // Nothing is sent while NATS is down: a request sent then waits out its whole timeout, even
+        // once NATS is back, where the next poll after its return publishes at once.
+        while (!this.stopped && natsConnected(this.options.nats) && (await this.publishBatch()) === BATCH);
       } catch (error) {
         this.options.logger.warn({ err: error }, 'outbox not published yet, will retry');
       }
