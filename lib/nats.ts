@@ -385,7 +385,8 @@ export function keepConsuming(options: KeepConsumingOptions): Consuming {
     while (!stopped) {
       try {
         live = await consumeLive(options.nats, await jetstream(options.nats).consumers.get(options.stream, options.durable), options.maxMessages);
-        if (stopped) await live.messages.close();
+        // Stopping is queued to the messages' iterator: it takes effect in the loop below.
+        if (stopped) live.messages.stop();
         for await (const message of live.messages) await options.handle(message);
         if (!stopped) throw new Error('the consumer stopped delivering');
       } catch (error) {
@@ -402,7 +403,7 @@ export function keepConsuming(options: KeepConsumingOptions): Consuming {
     async stop() {
       stopped = true;
       stop.abort();
-      await live?.messages.close();
+      live?.messages.stop();
       await done;
     },
   };

@@ -1,6 +1,7 @@
 import { jetstream, JetStreamApiError, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteStreams, ensureMemberStreams, ensureNetworkStreams, natsNames } from '../../lib/nats.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { consumeDurable, deleteStreams, DURABLES, ensureMemberStreams, ensureNetworkStreams, natsNames } from '../../lib/nats.ts';
 import { startNetwork } from '../support/network.ts';
 import { Disposers, natsForTest, randomName, type TestBus } from '../support/services.ts';
 
@@ -100,5 +101,22 @@ describe("the network's streams", () => {
     const names = natsNames(network.subjectPrefix);
     expect((await jsm.streams.info(names.eventsStream)).config.max_bytes).toBe(7 * 2 ** 20);
     expect((await jsm.streams.info(names.ingestStream('acme'))).config.max_bytes).toBe(6 * 2 ** 20);
+  });
+});
+
+describe('a durable consumer', () => {
+  it('stops at once when told to stop while it is still starting', async () => {
+    const { prefix, names } = ownPrefix();
+    await ensureMemberStreams(bus.nats, prefix, 'acme');
+    const consuming = consumeDurable({
+      nats: bus.nats,
+      stream: names.ingestStream('acme'),
+      durable: DURABLES.ingest,
+      handle: async () => undefined,
+      logger: createLogger('test', 'silent'),
+    });
+    // Told to stop before its messages were asked for: stopping must not wait for an iterator nobody runs.
+    await consuming.stop();
+    expect(consuming.consuming).toBe(false);
   });
 });
