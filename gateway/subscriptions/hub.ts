@@ -15,6 +15,16 @@ export interface FeedEvent {
 
 type Listener<T> = (item: T) => void;
 
+/** A subscription resuming after a cursor, as the hub feeds it. */
+export interface Follower {
+  /** Takes an event (the live feed never waits for it). */
+  push(item: FeedEvent): void;
+  /** Resolves once everything pushed has been taken: a replay reads on only then. */
+  taken(): Promise<void>;
+  /** Its events come from the live feed from now on. */
+  goLive(): void;
+}
+
 /**
  * Ends an ordered consumer: its messages, then the consumer itself, which would otherwise stay
  * on the server for five idle minutes (one per subscription that resumed and ended). If NATS
@@ -50,6 +60,8 @@ export class EventHub {
   private readonly feeds: (() => Promise<void>)[] = [];
   /** Messages dropped, by reason (`/readyz`). */
   readonly rejected = new RejectionCounts();
+  /** The stream position the live feed has handed out: every event after it is still to come. */
+  private livePosition = 0;
 
   constructor(private readonly options: EventHubOptions) {
     this.names = natsNames(options.subjectPrefix);
@@ -60,7 +72,13 @@ export class EventHub {
     // Every revocation ever announced (the stream keeps them longer than any token lives).
     const revocationsConsumer = await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects });
     const revocations = await revocationsConsumer.consume();
-    const eventsConsumer = await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New });
+    // From a known position (not DeliverPolicy.New), so that resuming subscriptions know where the live feed starts.
+    this.livePosition = (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.last_seq;
+    const eventsConsumer = await js.consumers.get(this.names.eventsStream, {
+      filter_subjects: this.names.eventsSubjects,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.livePosition + 1,
+    });
     const events = await eventsConsumer.consume();
     this.feeds.push(
       () => closeOrdered(revocationsConsumer, revocations),
@@ -72,18 +90,27 @@ export class EventHub {
       if (announcement.type === 'token.revoked') this.revoke(announcement.org, announcement.jti, announcement.expiresAt);
       else await this.retireKey(announcement.org, announcement.kid, Date.parse(announcement.at));
     });
-    this.pump(events, (verified, message) => {
-      if (verified.kind !== 'event') return;
-      const item = { seq: message.seq, event: verified.event };
-      for (const listener of this.live) listener(item);
-    });
+    this.pump(
+      events,
+      (verified, message) => {
+        if (verified.kind !== 'event') return;
+        const item = { seq: message.seq, event: verified.event };
+        for (const listener of this.live) listener(item);
+      },
+      { passed: (message) => (this.livePosition = message.seq) },
+    );
   }
 
   /**
    * Verifies each message, in order, then hands it to `handle`; one that does not verify is
-   * skipped, and counted unless `replay` (the live feed has counted it already).
+   * skipped, and counted unless `replay` (the live feed has counted it already). `passed` is
+   * told of every message once it is done with.
    */
-  private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown, replay = false): void {
+  private pump(
+    messages: ConsumerMessages,
+    handle: (verified: VerifiedMessage, message: JsMsg) => unknown,
+    { replay = false, passed }: { replay?: boolean; passed?: (message: JsMsg) => void } = {},
+  ): void {
     void (async () => {
       for await (const message of messages) {
         try {
@@ -95,6 +122,7 @@ export class EventHub {
             this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'bus message dropped');
           }
         }
+        passed?.(message);
       }
     })();
   }
@@ -125,6 +153,11 @@ export class EventHub {
     for (const key of list.retiredKeys) await this.retireKey(org, key.kid, Date.parse(key.retiredAt), key.jwk);
   }
 
+  /** The stream position the live feed has handed out: `onEvent` receives the events after it. */
+  get position(): number {
+    return this.livePosition;
+  }
+
   /** Live events from now on. */
   onEvent(listener: Listener<FeedEvent>): () => void {
     this.live.add(listener);
@@ -145,22 +178,55 @@ export class EventHub {
     return (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.first_seq;
   }
 
-  /** Events from a position on, for a subscription that resumes: its own ordered consumer, which then follows the live stream. */
-  async replay(fromSeq: number, listener: Listener<FeedEvent>): Promise<() => Promise<void>> {
-    const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
-      filter_subjects: this.names.eventsSubjects,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: fromSeq,
-    });
-    const messages = await consumer.consume();
-    this.pump(
-      messages,
-      (verified, message) => {
-        if (verified.kind === 'event') listener({ seq: message.seq, event: verified.event });
-      },
-      true,
-    );
-    return () => closeOrdered(consumer, messages);
+  /**
+   * Events from a position on, for a subscription that resumes. They are read with an ordered
+   * consumer of its own, each message once the follower has taken the one before (a long replay
+   * holds one batch of the consumer at most); once the replay has reached the position of the
+   * live feed, its consumer is deleted and the live feed carries on with the events after the
+   * last one replayed (by stream sequence: none missed, none twice). Returns its end.
+   */
+  async replay(fromSeq: number, follower: Follower): Promise<() => Promise<void>> {
+    let end = async () => {};
+    let ended = false;
+    let live = false;
+    const follow = (after: number) => {
+      live = true;
+      const off = this.onEvent((item) => item.seq > after && follower.push(item));
+      end = async () => void off();
+      follower.goLive();
+    };
+    if (fromSeq - 1 >= this.livePosition) follow(fromSeq - 1);
+    else {
+      const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
+        filter_subjects: this.names.eventsSubjects,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: fromSeq,
+      });
+      // Bounded: the ordered consumer pulls its next batch only as this reads on.
+      const messages = await consumer.consume();
+      end = () => closeOrdered(consumer, messages);
+      this.pump(
+        messages,
+        async (verified, message) => {
+          if (live || verified.kind !== 'event') return;
+          follower.push({ seq: message.seq, event: verified.event });
+          await follower.taken();
+        },
+        {
+          replay: true,
+          // In step with the live feed: every event after this message is still to come from it.
+          passed: (message) => {
+            if (live || ended || message.seq < this.livePosition) return;
+            void end();
+            follow(message.seq);
+          },
+        },
+      );
+    }
+    return () => {
+      ended = true;
+      return end();
+    };
   }
 
   async stop(): Promise<void> {
