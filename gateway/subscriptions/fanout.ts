@@ -64,7 +64,7 @@ class Group {
   constructor(
     readonly schema: GraphQLSchema,
     /** What its subscriptions share (see `sharedKey`). */
-    private readonly key: string,
+    readonly key: string,
     private readonly tokens: readonly PresentedToken[],
     private readonly source: Channel,
     private readonly run: (payload: FeedEvent | GraphQLError) => Promise<ExecutionResult> | ExecutionResult,
@@ -77,6 +77,11 @@ class Group {
 
   get open(): boolean {
     return !this.closed;
+  }
+
+  /** Its events come from the live feed: a new identical subscription joins it. */
+  get live(): boolean {
+    return this.source.live;
   }
 
   /**
@@ -109,21 +114,19 @@ class Group {
   }
 
   /**
-   * A group of resumed subscriptions shares the live feed once it can. If an identical live group
-   * exists and has taken no event this one has not sent, its subscribers move there, each
-   * receiving the events after this one's last (by stream position: none missed, none twice),
-   * and this group ends; without one, once its own events come from the live feed, it is the
-   * group later identical subscriptions join.
+   * Hands this group's subscribers to an identical group that has taken no event this one has
+   * not sent, each then receiving the events after this one's last (by stream position: none
+   * missed, none twice), and ends. A live group takes over from one behind it (a replay that
+   * has caught up); groups at the same position merge whatever their source (subscriptions
+   * resuming from the same cursor replay once). Checked whenever this group has sent an event.
    */
   handOver(): void {
     if (this.closed) return;
-    const shared = this.groups.shared(this.key, this.schema);
-    if (shared === this) return;
-    if (shared && this.sent >= shared.source.position) {
-      for (const member of this.members) shared.adopt(member, this.sent);
-      this.members.clear();
-      this.close();
-    } else if (!shared && this.source.live) this.groups.share(this.key, this);
+    const target = this.groups.identical(this).find(({ source }) => this.sent === source.position || (source.live && this.sent > source.position));
+    if (!target) return;
+    for (const member of this.members) target.adopt(member, this.sent);
+    this.members.clear();
+    this.close();
   }
 
   private adopt(member: Member, after: number): void {
@@ -140,7 +143,7 @@ class Group {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.groups.closed(this.key, this);
+    this.groups.closed(this);
     void this.source.return();
   }
 
@@ -224,13 +227,12 @@ function sharedKey(args: ExecutionArgs, tokens: readonly PresentedToken[]): { ke
  * (tokens only matter to `twin { … }`, but they are always part of the key, to keep that simple
  * and safe) join one group, so that with a thousand dashboards on one machine's events the work
  * per event is done once, not a thousand times. A subscription resuming after a cursor has a
- * group of its own while it replays, and joins the shared one once it has caught up.
+ * group of its own while it replays (shared with those resuming from the same position), and
+ * joins the live one once it has caught up.
  */
 export class SubscriptionGroups {
-  /** Groups following the live feed, by what they serve. */
-  private readonly live = new Map<string, Group>();
-  /** Groups running (each executes its events once). */
-  private running = 0;
+  /** Open groups, by what their subscriptions share. */
+  private readonly groups = new Map<string, Set<Group>>();
   private members = 0;
 
   constructor(private readonly options: GroupOptions) {}
@@ -240,24 +242,25 @@ export class SubscriptionGroups {
     return this.members;
   }
 
-  /** Executions of events running: one per distinct live subscription, and one per subscription replaying. */
+  /** Executions of events running (one per group): one per distinct live subscription, one per replay not merged yet. */
   get executions(): number {
-    return this.running;
+    return [...this.groups.values()].reduce((sum, groups) => sum + groups.size, 0);
   }
 
-  /** The open live group for `key` on `schema`. */
-  shared(key: string, schema: GraphQLSchema): Group | undefined {
-    const group = this.live.get(key);
-    return group?.open && group.schema === schema ? group : undefined;
+  /** The open groups serving `key` on `schema`. */
+  private serving(key: string, schema: GraphQLSchema): Group[] {
+    return [...(this.groups.get(key) ?? [])].filter((group) => group.open && group.schema === schema);
   }
 
-  share(key: string, group: Group): void {
-    this.live.set(key, group);
+  /** The other open groups serving what `group` serves. */
+  identical(group: Group): Group[] {
+    return this.serving(group.key, group.schema).filter((other) => other !== group);
   }
 
-  closed(key: string, group: Group): void {
-    this.running--;
-    if (this.live.get(key) === group) this.live.delete(key);
+  closed(group: Group): void {
+    const groups = this.groups.get(group.key)!;
+    groups.delete(group);
+    if (groups.size === 0) this.groups.delete(group.key);
   }
 
   readonly subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
@@ -267,7 +270,7 @@ export class SubscriptionGroups {
       this.members--;
       if (resumes) replays.count--;
     };
-    const shared = resumes ? undefined : this.shared(key, args.schema);
+    const shared = resumes ? undefined : this.serving(key, args.schema).find((group) => group.live);
     if (shared) {
       this.members++;
       return shared.join(socket, id, leave);
@@ -276,11 +279,12 @@ export class SubscriptionGroups {
     const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
     if (!(Symbol.asyncIterator in source)) return source;
     const channel = source as Channel;
-    this.running++;
     const run = (payload: FeedEvent | GraphQLError) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver });
     const group = new Group(args.schema, key, tokens, channel, run, this, this.options);
+    this.groups.set(key, (this.groups.get(key) ?? new Set()).add(group));
     this.members++;
     const joined = group.join(socket, id, leave);
+    group.handOver();
     channel.whenLive(() => group.handOver());
     return joined;
   };

@@ -15,6 +15,9 @@ export interface FeedEvent {
 
 type Listener<T> = (item: T) => void;
 
+/** Live events the hub keeps for replays joining the live feed (as many as a consumer's batch). */
+const RECENT_EVENTS = 100;
+
 /** A subscription resuming after a cursor, as the hub feeds it. */
 export interface Follower {
   /** Takes an event (the live feed never waits for it). */
@@ -62,6 +65,13 @@ export class EventHub {
   readonly rejected = new RejectionCounts();
   /** The stream position the live feed has handed out: every event after it is still to come. */
   private livePosition = 0;
+  /**
+   * The last events the live feed handed out, all those after `recentFrom`: a replay that has come
+   * this close joins the live feed without waiting to be level with it (under steady load it
+   * never quite is).
+   */
+  private readonly recent: FeedEvent[] = [];
+  private recentFrom = 0;
 
   constructor(private readonly options: EventHubOptions) {
     this.names = natsNames(options.subjectPrefix);
@@ -74,6 +84,7 @@ export class EventHub {
     const revocations = await revocationsConsumer.consume();
     // From a known position (not DeliverPolicy.New), so that resuming subscriptions know where the live feed starts.
     this.livePosition = (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.last_seq;
+    this.recentFrom = this.livePosition;
     const eventsConsumer = await js.consumers.get(this.names.eventsStream, {
       filter_subjects: this.names.eventsSubjects,
       deliver_policy: DeliverPolicy.StartSequence,
@@ -96,6 +107,8 @@ export class EventHub {
         if (verified.kind !== 'event') return;
         const item = { seq: message.seq, event: verified.event };
         for (const listener of this.live) listener(item);
+        this.recent.push(item);
+        if (this.recent.length > RECENT_EVENTS) this.recentFrom = this.recent.shift()!.seq;
       },
       { passed: (message) => (this.livePosition = message.seq) },
     );
@@ -181,8 +194,8 @@ export class EventHub {
   /**
    * Events from a position on, for a subscription that resumes. They are read with an ordered
    * consumer of its own, each message once the follower has taken the one before (a long replay
-   * holds one batch of the consumer at most); once the replay has reached the position of the
-   * live feed, its consumer is deleted and the live feed carries on with the events after the
+   * holds one batch of the consumer at most); once the replay has come within the events the live
+   * feed keeps, its consumer is deleted and the live feed carries on with the events after the
    * last one replayed (by stream sequence: none missed, none twice). Returns its end.
    */
   async replay(fromSeq: number, follower: Follower): Promise<() => Promise<void>> {
@@ -191,11 +204,12 @@ export class EventHub {
     let live = false;
     const follow = (after: number) => {
       live = true;
+      for (const item of this.recent) if (item.seq > after) follower.push(item);
       const off = this.onEvent((item) => item.seq > after && follower.push(item));
       end = async () => void off();
       follower.goLive();
     };
-    if (fromSeq - 1 >= this.livePosition) follow(fromSeq - 1);
+    if (fromSeq - 1 >= this.recentFrom) follow(fromSeq - 1);
     else {
       const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
         filter_subjects: this.names.eventsSubjects,
@@ -214,9 +228,9 @@ export class EventHub {
         },
         {
           replay: true,
-          // In step with the live feed: every event after this message is still to come from it.
+          // In step with the live feed: every event after this message is kept by it or still to come.
           passed: (message) => {
-            if (live || ended || message.seq < this.livePosition) return;
+            if (live || ended || message.seq < this.recentFrom) return;
             void end();
             follow(message.seq);
           },
