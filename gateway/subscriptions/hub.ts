@@ -107,9 +107,12 @@ export class EventHub {
         if (verified.kind !== 'event') return;
         const item = { seq: message.seq, event: verified.event };
         for (const listener of this.live) listener(item);
+        // In the same step as handing it out: a subscription starting now starts after it.
+        this.livePosition = item.seq;
         this.recent.push(item);
         if (this.recent.length > RECENT_EVENTS) this.recentFrom = this.recent.shift()!.seq;
       },
+      // Messages not handed out (not an event, or dropped) move it on too.
       { passed: (message) => (this.livePosition = message.seq) },
     );
   }
