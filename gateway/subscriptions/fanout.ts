@@ -160,7 +160,7 @@ class Group {
         if (!(payload instanceof GraphQLError)) {
           this.sent = payload.seq;
           this.options.reporter.delivered(this.tokens, payload.event, sent);
-          if (sent > 0) this.options.metrics.delivered(payload.event, sent, !this.source.live);
+          if (sent > 0) this.options.metrics.delivered(payload.event, sent, payload.seq <= this.source.replayedUpTo);
           this.handOver();
         }
       }

@@ -24,8 +24,8 @@ export interface Follower {
   push(item: FeedEvent): void;
   /** Resolves once everything pushed has been taken: a replay reads on only then. */
   taken(): Promise<void>;
-  /** Its events come from the live feed from now on. */
-  goLive(): void;
+  /** Its events come from the live feed from now on: those up to `replayedUpTo` were replayed. */
+  goLive(replayedUpTo: number): void;
 }
 
 /**
@@ -210,7 +210,7 @@ export class EventHub {
       for (const item of this.recent) if (item.seq > after) follower.push(item);
       const off = this.onEvent((item) => item.seq > after && follower.push(item));
       end = async () => void off();
-      follower.goLive();
+      follower.goLive(this.livePosition);
     };
     if (fromSeq - 1 >= this.recentFrom) follow(fromSeq - 1);
     else {

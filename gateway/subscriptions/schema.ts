@@ -149,6 +149,8 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
   private finishAfterPending = false;
   private drained: (() => void)[] = [];
   private wentLive: (() => void)[] = [];
+  /** The stream position up to which its events are replayed ones (after a cursor). */
+  replayedUpTo: number;
 
   constructor(
     private readonly onClose: () => void,
@@ -156,7 +158,9 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     public position: number,
     /** Follows the live stream (not replaying after a cursor), so identical subscriptions can share it. */
     public live: boolean,
-  ) {}
+  ) {
+    this.replayedUpTo = live ? 0 : Infinity;
+  }
 
   push(item: FeedEvent | GraphQLError): void {
     if (this.done) return;
@@ -179,8 +183,9 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     return new Promise((resolve) => this.drained.push(resolve));
   }
 
-  goLive(): void {
+  goLive(replayedUpTo: number): void {
     this.live = true;
+    this.replayedUpTo = replayedUpTo;
     for (const run of this.wentLive.splice(0)) run();
   }
 
@@ -382,7 +387,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       // Counted until the subscription ends, in whichever group (SubscriptionGroups).
       replays.count++;
       try {
-        cleanups.push(await deps.hub.replay(from, { push: deliver, taken: () => channel.taken(), goLive: () => channel.goLive() }));
+        cleanups.push(await deps.hub.replay(from, { push: deliver, taken: () => channel.taken(), goLive: (upTo) => channel.goLive(upTo) }));
       } catch (error) {
         replays.count--;
         void channel.return();
