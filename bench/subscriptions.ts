@@ -11,11 +11,9 @@ import { signMessage } from '../lib/bus/signing.ts';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { natsNames } from '../lib/nats.ts';
-import { bearer } from '../test/support/org.ts';
-import { startNetwork } from '../test/support/network.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
 import { protocolSubscriber } from '../test/support/subscriptions.ts';
-import { Contender, percentile, report } from './support.ts';
+import { Contender, percentile, pressNetwork, report } from './support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,12 +33,7 @@ function heap(): number {
 
 const disposers = new Disposers();
 try {
-  // Every subscriber shares one token: the per-token rate limit would refuse most of them.
-  const net = await startNetwork(disposers, ['acme'], { gateway: { rateLimit: { perSecond: 1e9, burst: 1e9 } } });
-  const acme = net.orgs.acme!;
-  await acme.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
-  await acme.eventsPublished();
-  const headers = bearer(await acme.memberToken('viewer', 'dashboard'));
+  const { net, acme, headers } = await pressNetwork(disposers);
   const names = natsNames(net.subjectPrefix);
   const js = jetstream(net.nats);
   const query = `subscription { twinEvents(filter: { twinIds: ["acme:press-1"], types: [STATE] }) { cursor type twinId at state { status metrics { metric value at } } } }`;

@@ -1,3 +1,7 @@
+import { bearer } from '../test/support/org.ts';
+import { startNetwork } from '../test/support/network.ts';
+import type { Disposers } from '../test/support/services.ts';
+
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -73,4 +77,16 @@ export function report(title: string, contenders: Contender[], unit: string): vo
     const [p50, p99] = s.latency ? [s.latency.p50.toFixed(2), s.latency.p99.toFixed(2)] : ['-', '-'];
     console.log(`${s.name.padEnd(46)} ${s.rate.toFixed(0).padStart(10)} ${`${ratio.toFixed(2)}x`.padStart(12)} ${p50.padStart(9)} ${p99.padStart(9)}`);
   }
+}
+
+/**
+ * A network of one organization with one twin (`acme:press-1`, metric `force`) and a viewer's
+ * token for it; its gateway without rate limit (every subscriber shares the token).
+ */
+export async function pressNetwork(disposers: Disposers) {
+  const net = await startNetwork(disposers, ['acme'], { gateway: { rateLimit: { perSecond: 1e9, burst: 1e9 } } });
+  const acme = net.orgs.acme!;
+  await acme.createTwin({ id: 'acme:press-1', name: 'Press', kind: 'press', metrics: [{ name: 'force', unit: 'kN' }] });
+  await acme.eventsPublished();
+  return { net, acme, headers: bearer(await acme.memberToken('viewer', 'dashboard')) };
 }

@@ -30,6 +30,7 @@ import { SubgraphDataSource } from './data-source.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
+import { keepAlive } from './subscriptions/keep-alive.ts';
 import { withSubscriptions } from './subscriptions/gateway.ts';
 import { failure, responseKeyResolver, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
 
@@ -72,6 +73,12 @@ export interface GatewayOptions {
    * @default 1 MiB
    */
   maxBufferedBytes?: number;
+  /**
+   * How often each WebSocket connection is pinged, in ms: one that has not answered by the next
+   * ping is closed, with 4408 if it was sent events meanwhile (too slow), otherwise as gone.
+   * @default 12000
+   */
+  keepAliveMs?: number;
   /** Largest WebSocket message in bytes (`connection_init` with its tokens, `subscribe` with its query); a larger one closes the connection (1009). @default 256 KiB */
   maxPayloadBytes?: number;
   /** Subscriptions one connection may hold at once. @default 100 */
@@ -196,6 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const metrics = new GatewayMetrics({
     subscriptions: (): number => groups.subscriptions,
+    executions: (): number => groups.executions,
     composition: () => {
       const { members, unreachable, refused } = supergraph.readiness();
       const { compositions: rounds, failures, lastSuccess } = supergraph;
@@ -316,7 +324,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       subscribe: groups.subscribe,
     },
     webSockets,
+    // The gateway's own keep-alive below tells a slow subscriber from a gone one.
+    0,
   );
+  keepAlive(webSockets, options.keepAliveMs ?? 12_000);
   let ready = false;
   let changes: Subscription | undefined;
   let revocationsPoll: NodeJS.Timeout | undefined;

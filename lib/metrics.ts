@@ -185,6 +185,8 @@ export class ServiceMetrics {
 export interface GatewayMetricsSources {
   /** Subscriptions being served. */
   subscriptions: () => number;
+  /** Executions of their events running: one per distinct live subscription, one per subscription replaying after a cursor. */
+  executions: () => number;
   composition: () => {
     /** Members in the supergraph, unreachable ones (composed from the template) included. */
     composed: number;
@@ -216,6 +218,11 @@ export class GatewayMetrics extends ServiceMetrics {
   constructor(sources: GatewayMetricsSources) {
     super();
     this.gauge('twinx_subscriptions_open', 'Subscriptions being served.', sources.subscriptions);
+    this.gauge(
+      'twinx_subscription_executions',
+      "Executions of subscriptions' events running: one per distinct live subscription (shared by identical ones), one per subscription replaying after a cursor.",
+      sources.executions,
+    );
     new Gauge({
       name: 'twinx_composition_members',
       help: 'Members in the last composition: composed (unreachable ones, composed from the template, included), unreachable, refused.',

@@ -1,4 +1,15 @@
-import { createSourceEventStream, execute, GraphQLError, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  GraphQLError,
+  Kind,
+  print,
+  visit,
+  type ArgumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
 import type { WebSocket } from 'ws';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -11,11 +22,20 @@ import { responseKeyResolver, type Channel, type SubscriptionContext } from './s
 /** WebSocket close code for a subscriber that does not keep up (4000–4999: application codes). */
 export const SLOW_CONSUMER = 4408;
 
+/** Closes a connection that does not keep up with its events; its subscriptions resume after the last cursor they received. */
+export function closeSlow(socket: WebSocket): void {
+  socket.close(SLOW_CONSUMER, 'too slow: the connection does not keep up with its events');
+}
+
 /** One subscription of one connection, as a group sends to it. */
 interface Member {
   socket: WebSocket;
   /** The start of its `next` frames, up to the payload: `{"id":…,"type":"next","payload":`. */
   prefix: string;
+  /** The group sending to it (it moves once it has caught up with the live feed). */
+  group: Group;
+  /** The stream position up to which a group it was in before sent it the events. */
+  after: number;
   /** Ends the subscription (graphql-ws then sends `complete`). */
   finish(): void;
 }
@@ -38,15 +58,20 @@ interface GroupOptions {
 class Group {
   private readonly members = new Set<Member>();
   private closed = false;
+  /** The stream position of the last event this group sent. */
+  private sent: number;
 
   constructor(
     readonly schema: GraphQLSchema,
+    /** What its subscriptions share (see `sharedKey`). */
+    readonly key: string,
     private readonly tokens: readonly PresentedToken[],
-    private readonly source: Channel<FeedEvent>,
+    private readonly source: Channel,
     private readonly run: (payload: FeedEvent | GraphQLError) => Promise<ExecutionResult> | ExecutionResult,
+    private readonly groups: SubscriptionGroups,
     private readonly options: GroupOptions,
-    private readonly onClose: () => void,
   ) {
+    this.sent = source.position;
     void this.pump();
   }
 
@@ -54,8 +79,13 @@ class Group {
     return !this.closed;
   }
 
+  /** Its events come from the live feed: a new identical subscription joins it. */
+  get live(): boolean {
+    return this.source.live;
+  }
+
   /**
-   * Adds a subscription; what graphql-ws gets back ends when the group does (revocation, expiry,
+   * Adds a subscription; what graphql-ws gets back ends when its group does (revocation, expiry,
    * too slow) or when the subscriber completes it.
    */
   join(socket: WebSocket, id: string, onLeave: () => void): AsyncIterableIterator<ExecutionResult> {
@@ -65,10 +95,10 @@ class Group {
       if (done) return;
       done = true;
       onLeave();
-      this.leave(member);
+      member.group.leave(member);
       ended?.({ value: undefined, done: true });
     };
-    const member: Member = { socket, prefix: `{"id":${JSON.stringify(id)},"type":"next","payload":`, finish };
+    const member: Member = { socket, prefix: `{"id":${JSON.stringify(id)},"type":"next","payload":`, group: this, after: 0, finish };
     this.members.add(member);
     return {
       // Results are sent by the group, straight to the socket: this only waits for the end.
@@ -83,6 +113,28 @@ class Group {
     };
   }
 
+  /**
+   * Hands this group's subscribers to an identical group that has taken no event this one has
+   * not sent, each then receiving the events after this one's last (by stream position: none
+   * missed, none twice), and ends. A live group takes over from one behind it (a replay that
+   * has caught up); groups at the same position merge whatever their source (subscriptions
+   * resuming from the same cursor replay once). Checked whenever this group has sent an event.
+   */
+  handOver(): void {
+    if (this.closed) return;
+    const target = this.groups.identical(this).find(({ source }) => this.sent === source.position || (source.live && this.sent > source.position));
+    if (!target) return;
+    for (const member of this.members) target.adopt(member, this.sent);
+    this.members.clear();
+    this.close();
+  }
+
+  private adopt(member: Member, after: number): void {
+    member.group = this;
+    member.after = after;
+    this.members.add(member);
+  }
+
   private leave(member: Member): void {
     this.members.delete(member);
     if (this.members.size === 0) this.close();
@@ -91,7 +143,7 @@ class Group {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.onClose();
+    this.groups.closed(this);
     void this.source.return();
   }
 
@@ -104,10 +156,12 @@ class Group {
         // The same text graphql-ws would send (GraphQLError serializes through its toJSON).
         const json = JSON.stringify(result);
         let sent = 0;
-        for (const member of this.members) if (this.send(member, json)) sent++;
+        for (const member of this.members) if ((payload instanceof GraphQLError || payload.seq > member.after) && this.send(member, json)) sent++;
         if (!(payload instanceof GraphQLError)) {
+          this.sent = payload.seq;
           this.options.reporter.delivered(this.tokens, payload.event, sent);
-          if (sent > 0) this.options.metrics.delivered(payload.event, sent, !this.source.live);
+          if (sent > 0) this.options.metrics.delivered(payload.event, sent, payload.seq <= this.source.replayedUpTo);
+          this.handOver();
         }
       }
     } catch (error) {
@@ -125,9 +179,8 @@ class Group {
     const { socket } = member;
     if (socket.readyState !== socket.OPEN) return false;
     if (socket.bufferedAmount > this.options.maxBufferedBytes) {
-      // A subscriber that cannot keep up is cut off, so that it never holds the others back; it
-      // can resume after the last cursor it received.
-      socket.close(SLOW_CONSUMER, 'too slow: the connection does not keep up with its events');
+      // A subscriber that cannot keep up is cut off, so that it never holds the others back.
+      closeSlow(socket);
       member.finish();
       return false;
     }
@@ -137,14 +190,49 @@ class Group {
 }
 
 /**
+ * What identical subscriptions have in common: document, operation, variables and tokens, all
+ * but where they start. `after` only chooses the events (their results do not depend on it), so
+ * it is left out, with its variable unless anything else uses that; `resumes` when it is given.
+ */
+function sharedKey(args: ExecutionArgs, tokens: readonly PresentedToken[]): { key: string; resumes: boolean } {
+  let after: string | undefined;
+  let resumes = false;
+  const startsAt = (argument: ArgumentNode) => {
+    if (argument.name.value !== 'after') return false;
+    if (argument.value.kind === Kind.VARIABLE) after = argument.value.name.value;
+    // As the field reads it: an empty cursor is none.
+    resumes = Boolean(after === undefined ? argument.value.kind === Kind.STRING && argument.value.value : args.variableValues?.[after]);
+    return true;
+  };
+  const document = visit(args.document, {
+    OperationDefinition: (operation) => ({
+      ...operation,
+      selectionSet: {
+        ...operation.selectionSet,
+        selections: operation.selectionSet.selections.map((selection) =>
+          selection.kind === Kind.FIELD ? { ...selection, arguments: selection.arguments?.filter((argument) => !startsAt(argument)) } : selection,
+        ),
+      },
+    }),
+  });
+  let used = false;
+  visit(document, { VariableDefinition: () => false, Variable: (variable) => void (variable.name.value === after && (used = true)) });
+  const variables = { ...args.variableValues };
+  if (after !== undefined && !used) delete variables[after];
+  return { key: `${print(document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(variables)}\u0000${tokens.map((t) => t.token).join(',')}`, resumes };
+}
+
+/**
  * graphql-ws's `subscribe`: live subscriptions with the same document, variables and tokens
  * (tokens only matter to `twin { … }`, but they are always part of the key, to keep that simple
  * and safe) join one group, so that with a thousand dashboards on one machine's events the work
  * per event is done once, not a thousand times. A subscription resuming after a cursor has a
- * group of its own: its events are not the live ones.
+ * group of its own while it replays (shared with those resuming from the same position), and
+ * joins the live one once it has caught up.
  */
 export class SubscriptionGroups {
-  private readonly groups = new Map<string, Group>();
+  /** Open groups, by what their subscriptions share. */
+  private readonly groups = new Map<string, Set<Group>>();
   private members = 0;
 
   constructor(private readonly options: GroupOptions) {}
@@ -154,27 +242,50 @@ export class SubscriptionGroups {
     return this.members;
   }
 
+  /** Executions of events running (one per group): one per distinct live subscription, one per replay not merged yet. */
+  get executions(): number {
+    return [...this.groups.values()].reduce((sum, groups) => sum + groups.size, 0);
+  }
+
+  /** The open groups serving `key` on `schema`. */
+  private serving(key: string, schema: GraphQLSchema): Group[] {
+    return [...(this.groups.get(key) ?? [])].filter((group) => group.open && group.schema === schema);
+  }
+
+  /** The other open groups serving what `group` serves. */
+  identical(group: Group): Group[] {
+    return this.serving(group.key, group.schema).filter((other) => other !== group);
+  }
+
+  closed(group: Group): void {
+    const groups = this.groups.get(group.key)!;
+    groups.delete(group);
+    if (groups.size === 0) this.groups.delete(group.key);
+  }
+
   readonly subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
-    const { tokens, socket, id } = args.contextValue as SubscriptionContext;
-    const key = `${print(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${tokens.map((t) => t.token).join(',')}`;
-    let group = this.groups.get(key);
-    if (!group?.open || group.schema !== args.schema) {
-      // Also authorizes the subscription and checks its arguments (the field's subscribe).
-      const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
-      if (!(Symbol.asyncIterator in source)) return source;
-      const channel = source as Channel<FeedEvent>;
-      const created: Group = new Group(
-        args.schema,
-        tokens,
-        channel,
-        (payload) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver }),
-        this.options,
-        () => this.groups.get(key) === created && this.groups.delete(key),
-      );
-      if (channel.live) this.groups.set(key, created);
-      group = created;
+    const { tokens, socket, id, replays } = args.contextValue as SubscriptionContext;
+    const { key, resumes } = sharedKey(args, tokens);
+    const leave = () => {
+      this.members--;
+      if (resumes) replays.count--;
+    };
+    const shared = resumes ? undefined : this.serving(key, args.schema).find((group) => group.live);
+    if (shared) {
+      this.members++;
+      return shared.join(socket, id, leave);
     }
+    // Also authorizes the subscription and checks its arguments (the field's subscribe).
+    const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
+    if (!(Symbol.asyncIterator in source)) return source;
+    const channel = source as Channel;
+    const run = (payload: FeedEvent | GraphQLError) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver });
+    const group = new Group(args.schema, key, tokens, channel, run, this, this.options);
+    this.groups.set(key, (this.groups.get(key) ?? new Set()).add(group));
     this.members++;
-    return group.join(socket, id, () => this.members--);
+    const joined = group.join(socket, id, leave);
+    group.handOver();
+    channel.whenLive(() => group.handOver());
+    return joined;
   };
 }

@@ -16,6 +16,19 @@ export interface FeedEvent {
 
 type Listener<T> = (item: T) => void;
 
+/** Live events the hub keeps for replays joining the live feed (as many as a consumer's batch). */
+const RECENT_EVENTS = 100;
+
+/** A subscription resuming after a cursor, as the hub feeds it. */
+export interface Follower {
+  /** Takes an event (the live feed never waits for it). */
+  push(item: FeedEvent): void;
+  /** Resolves once everything pushed has been taken: a replay reads on only then. */
+  taken(): Promise<void>;
+  /** Its events come from the live feed from now on: those up to `replayedUpTo` were replayed. */
+  goLive(replayedUpTo: number): void;
+}
+
 /**
  * Ends an ordered consumer: its messages, then the consumer itself, which would otherwise stay
  * on the server for five idle minutes (one per subscription that resumed and ended). If NATS
@@ -53,6 +66,15 @@ export class EventHub {
   private readonly consumed: LiveMessages[] = [];
   /** Messages dropped, by reason (`/readyz`). */
   readonly rejected = new RejectionCounts();
+  /** The stream position the live feed has handed out: every event after it is still to come. */
+  private livePosition = 0;
+  /**
+   * The last events the live feed handed out, all those after `recentFrom`: a replay that has come
+   * this close joins the live feed without waiting to be level with it (under steady load it
+   * never quite is).
+   */
+  private readonly recent: FeedEvent[] = [];
+  private recentFrom = 0;
 
   constructor(private readonly options: EventHubOptions) {
     this.names = natsNames(options.subjectPrefix);
@@ -63,7 +85,14 @@ export class EventHub {
     // Every revocation ever announced (the stream keeps them longer than any token lives).
     const revocationsConsumer = await js.consumers.get(this.names.revocationsStream, { filter_subjects: this.names.revocationsSubjects });
     const revocations = await consumeLive(this.options.nats, revocationsConsumer);
-    const eventsConsumer = await js.consumers.get(this.names.eventsStream, { filter_subjects: this.names.eventsSubjects, deliver_policy: DeliverPolicy.New });
+    // From a known position (not DeliverPolicy.New), so that resuming subscriptions know where the live feed starts.
+    this.livePosition = (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.last_seq;
+    this.recentFrom = this.livePosition;
+    const eventsConsumer = await js.consumers.get(this.names.eventsStream, {
+      filter_subjects: this.names.eventsSubjects,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.livePosition + 1,
+    });
     const events = await consumeLive(this.options.nats, eventsConsumer);
     this.consumed.push(revocations, events);
     this.feeds.push(
@@ -76,18 +105,32 @@ export class EventHub {
       if (announcement.type === 'token.revoked') this.revoke(announcement.org, announcement.jti, announcement.expiresAt);
       else await this.retireKey(announcement.org, announcement.kid, Date.parse(announcement.at));
     });
-    this.pump(events.messages, (verified, message) => {
-      if (verified.kind !== 'event') return;
-      const item = { seq: message.seq, event: verified.event };
-      for (const listener of this.live) listener(item);
-    });
+    this.pump(
+      events.messages,
+      (verified, message) => {
+        if (verified.kind !== 'event') return;
+        const item = { seq: message.seq, event: verified.event };
+        for (const listener of this.live) listener(item);
+        // In the same step as handing it out: a subscription starting now starts after it.
+        this.livePosition = item.seq;
+        this.recent.push(item);
+        if (this.recent.length > RECENT_EVENTS) this.recentFrom = this.recent.shift()!.seq;
+      },
+      // Messages not handed out (not an event, or dropped) move it on too.
+      { passed: (message) => (this.livePosition = message.seq) },
+    );
   }
 
   /**
    * Verifies each message, in order, then hands it to `handle`; one that does not verify is
-   * skipped, and counted unless `replay` (the live feed has counted it already).
+   * skipped, and counted unless `replay` (the live feed has counted it already). `passed` is
+   * told of every message once it is done with.
    */
-  private pump(messages: ConsumerMessages, handle: (verified: VerifiedMessage, message: JsMsg) => unknown, replay = false): void {
+  private pump(
+    messages: ConsumerMessages,
+    handle: (verified: VerifiedMessage, message: JsMsg) => unknown,
+    { replay = false, passed }: { replay?: boolean; passed?: (message: JsMsg) => void } = {},
+  ): void {
     void (async () => {
       for await (const message of messages) {
         try {
@@ -99,6 +142,7 @@ export class EventHub {
             this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'bus message dropped');
           }
         }
+        passed?.(message);
       }
     })();
   }
@@ -127,6 +171,11 @@ export class EventHub {
     for (const [key, until] of this.revoked) if (until < now) this.revoked.delete(key);
     for (const { jti, expiresAt } of list.revoked) this.revoke(org, jti, expiresAt);
     for (const key of list.retiredKeys) await this.retireKey(org, key.kid, Date.parse(key.retiredAt), key.jwk);
+  }
+
+  /** The stream position the live feed has handed out: `onEvent` receives the events after it. */
+  get position(): number {
+    return this.livePosition;
   }
 
   /** Live events from now on. */
@@ -171,24 +220,58 @@ export class EventHub {
     return this.ask(async () => (await (await jetstreamManager(this.options.nats)).streams.info(this.names.eventsStream)).state.first_seq);
   }
 
-  /** Events from a position on, for a subscription that resumes: its own ordered consumer, which then follows the live stream. */
-  async replay(fromSeq: number, listener: Listener<FeedEvent>): Promise<() => Promise<void>> {
-    const { consumer, messages } = await this.ask(async () => {
-      const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
-        filter_subjects: this.names.eventsSubjects,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: fromSeq,
+  /**
+   * Events from a position on, for a subscription that resumes. They are read with an ordered
+   * consumer of its own, each message once the follower has taken the one before (a long replay
+   * holds one batch of the consumer at most); once the replay has come within the events the live
+   * feed keeps, its consumer is deleted and the live feed carries on with the events after the
+   * last one replayed (by stream sequence: none missed, none twice). Returns its end.
+   */
+  async replay(fromSeq: number, follower: Follower): Promise<() => Promise<void>> {
+    let end = async () => {};
+    let ended = false;
+    let live = false;
+    const follow = (after: number) => {
+      live = true;
+      for (const item of this.recent) if (item.seq > after) follower.push(item);
+      const off = this.onEvent((item) => item.seq > after && follower.push(item));
+      end = async () => void off();
+      follower.goLive(this.livePosition);
+    };
+    if (fromSeq - 1 >= this.recentFrom) follow(fromSeq - 1);
+    else {
+      const { consumer, messages } = await this.ask(async () => {
+        const consumer = await jetstream(this.options.nats).consumers.get(this.names.eventsStream, {
+          filter_subjects: this.names.eventsSubjects,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: fromSeq,
+        });
+        // Bounded: the ordered consumer pulls its next batch only as this reads on.
+        return { consumer, messages: (await consumeLive(this.options.nats, consumer)).messages };
       });
-      return { consumer, messages: (await consumeLive(this.options.nats, consumer)).messages };
-    });
-    this.pump(
-      messages,
-      (verified, message) => {
-        if (verified.kind === 'event') listener({ seq: message.seq, event: verified.event });
-      },
-      true,
-    );
-    return () => closeOrdered(consumer, messages);
+      end = () => closeOrdered(consumer, messages);
+      this.pump(
+        messages,
+        async (verified, message) => {
+          if (live || verified.kind !== 'event') return;
+          follower.push({ seq: message.seq, event: verified.event });
+          await follower.taken();
+        },
+        {
+          replay: true,
+          // In step with the live feed: every event after this message is kept by it or still to come.
+          passed: (message) => {
+            if (live || ended || message.seq < this.recentFrom) return;
+            void end();
+            follow(message.seq);
+          },
+        },
+      );
+    }
+    return () => {
+      ended = true;
+      return end();
+    };
   }
 
   async stop(): Promise<void> {

@@ -27,7 +27,7 @@ import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
-import type { EventHub, FeedEvent } from './hub.ts';
+import type { EventHub, FeedEvent, Follower } from './hub.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
 const SUBSCRIPTION_SDL = /* GraphQL */ `
@@ -84,7 +84,10 @@ export interface SubscriptionContext {
   socket: WebSocket;
   /** The subscription's id on its connection (graphql-ws). */
   id: string;
-  /** Subscriptions of its connection resuming after a cursor (each holds a consumer of its own). */
+  /**
+   * Subscriptions of its connection that resumed after a cursor (each replays with a consumer of
+   * its own until it has caught up), counted until they end.
+   */
   replays: { count: number };
 }
 
@@ -135,24 +138,36 @@ function when(time: number, run: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
-/** A queue read as an async iterator; `fail` ends it with an error event. */
-export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
-  private readonly items: (T | GraphQLError)[] = [];
-  private waiting?: (result: IteratorResult<T | GraphQLError>) => void;
+/**
+ * A subscription's events, queued and read as an async iterator; `fail` ends it with an error
+ * event. It knows its position in the event stream, and whether it follows the live feed.
+ */
+export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>, Follower {
+  private readonly items: (FeedEvent | GraphQLError)[] = [];
+  private waiting?: (result: IteratorResult<FeedEvent | GraphQLError>) => void;
   private done = false;
   private finishAfterPending = false;
+  private drained: (() => void)[] = [];
+  private wentLive: (() => void)[] = [];
+  /** The stream position up to which its events are replayed ones (after a cursor). */
+  replayedUpTo: number;
 
   constructor(
     private readonly onClose: () => void,
-    /** Follows the live stream from now on (not resuming after a cursor), so later identical subscriptions can share it. */
-    readonly live: boolean,
-  ) {}
+    /** The stream position of the last event taken (before any: where it starts). */
+    public position: number,
+    /** Follows the live stream (not replaying after a cursor), so identical subscriptions can share it. */
+    public live: boolean,
+  ) {
+    this.replayedUpTo = live ? 0 : Infinity;
+  }
 
-  push(item: T | GraphQLError): void {
+  push(item: FeedEvent | GraphQLError): void {
     if (this.done) return;
     if (this.waiting) {
       const resolve = this.waiting;
       this.waiting = undefined;
+      this.take(item);
       resolve({ value: item, done: false });
     } else this.items.push(item);
   }
@@ -163,18 +178,44 @@ export class Channel<T> implements AsyncIterableIterator<T | GraphQLError> {
     this.finishAfterPending = true;
   }
 
-  next(): Promise<IteratorResult<T | GraphQLError>> {
+  taken(): Promise<void> {
+    if (this.items.length === 0 || this.done) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  goLive(replayedUpTo: number): void {
+    this.live = true;
+    this.replayedUpTo = replayedUpTo;
+    for (const run of this.wentLive.splice(0)) run();
+  }
+
+  /** Runs `run` once its events come from the live feed (now, if they do). */
+  whenLive(run: () => void): void {
+    if (this.live) run();
+    else this.wentLive.push(run);
+  }
+
+  private take(item: FeedEvent | GraphQLError): void {
+    if (!(item instanceof GraphQLError)) this.position = item.seq;
+    if (this.items.length === 0) for (const resolve of this.drained.splice(0)) resolve();
+  }
+
+  next(): Promise<IteratorResult<FeedEvent | GraphQLError>> {
     const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (item !== undefined) {
+      this.take(item);
+      return Promise.resolve({ value: item, done: false });
+    }
     if (this.done || this.finishAfterPending) return this.return();
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
-  return(): Promise<IteratorResult<T | GraphQLError>> {
+  return(): Promise<IteratorResult<FeedEvent | GraphQLError>> {
     if (!this.done) {
       this.done = true;
       this.onClose();
       this.waiting?.({ value: undefined, done: true });
+      for (const resolve of this.drained.splice(0)) resolve();
     }
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -331,7 +372,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     }
 
     const cleanups: (() => unknown)[] = [];
-    const channel = new Channel<FeedEvent>(() => cleanups.forEach((cleanup) => void cleanup()), from === null);
+    const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
     const deliver = (item: FeedEvent) => {
       const { event } = item;
       if (matches(args.filter, event) && canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) channel.push(item);
@@ -346,11 +387,12 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     cleanups.push(when(expiresAt, () => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED)))));
     if (from === null) cleanups.push(deps.hub.onEvent(deliver));
     else {
+      // Counted until the subscription ends, in whichever group (SubscriptionGroups).
       replays.count++;
-      cleanups.push(() => replays.count--);
       try {
-        cleanups.push(await deps.hub.replay(from, deliver));
+        cleanups.push(await deps.hub.replay(from, { push: deliver, taken: () => channel.taken(), goLive: (upTo) => channel.goLive(upTo) }));
       } catch (error) {
+        replays.count--;
         void channel.return();
         throw failure(error as TwinxError);
       }

@@ -199,15 +199,16 @@ describe('the gateway bounds what a WebSocket connection may hold', () => {
     await eventually(async () => expect(await subscriptionsServed(strict.url)).toBe(0));
   });
 
-  it('removes the consumers of resuming subscriptions when their connection closes', async () => {
+  it('holds no consumer for resuming subscriptions once they have caught up, nor once their connection closes', async () => {
     const baseline = await eventConsumers();
     const c = connect(net.gateway.url, engineer);
     const after = await endOfStream(net);
     for (let i = 0; i < 10; i++) subscribe(c, RESUMING, { after });
-    await eventually(async () => expect(await eventConsumers()).toBe(baseline + 10));
+    await eventually(async () => expect(await subscriptionsServed(net.gateway.url)).toBe(10));
+    expect(await eventConsumers()).toBe(baseline);
     await c.dispose();
-    await eventually(async () => expect(await eventConsumers()).toBe(baseline));
-    expect(await subscriptionsServed(net.gateway.url)).toBe(0);
+    await eventually(async () => expect(await subscriptionsServed(net.gateway.url)).toBe(0));
+    expect(await eventConsumers()).toBe(baseline);
   });
 
   it('refuses a subscription costlier than the query limits allow', async () => {

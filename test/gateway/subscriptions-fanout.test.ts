@@ -26,6 +26,19 @@ async function ingestAll() {
   await net.orgs.acme!.ingest(readings);
 }
 
+/** Two subscribers of the same events on their own connections (one of them to be slowed down), with the cursors they receive. */
+async function twoSubscribers(gatewayUrl: string, query: string) {
+  const fast: string[] = [];
+  const slow: string[] = [];
+  const cursorOf = (payload: Received) => payload.data.twinEvents.cursor as string;
+  const fastSocket = await protocolSubscriber(gatewayUrl, viewer, query, (payload) => fast.push(cursorOf(payload)));
+  disposers.add(async () => fastSocket.close());
+  const slowSocket = await protocolSubscriber(gatewayUrl, viewer, query, (payload) => slow.push(cursorOf(payload)));
+  const slowClosed = new Promise<number>((resolve) => slowSocket.once('close', resolve));
+  await eventually(async () => expect(await subscriptionsServed(gatewayUrl)).toBe(2));
+  return { fast, slow, slowSocket, slowClosed };
+}
+
 beforeAll(async () => {
   net = await startNetwork(disposers, ['acme']);
   for (const id of TWINS) {
@@ -40,14 +53,7 @@ afterAll(() => disposers.dispose());
 
 describe('many subscribers of the same events', () => {
   it('cuts off a subscriber that stops reading, without holding back the one beside it, and loses nothing for it', async () => {
-    const fast: string[] = [];
-    const slow: string[] = [];
-    const cursorOf = (payload: Received) => payload.data.twinEvents.cursor as string;
-    const fastSocket = await protocolSubscriber(gateway.url, viewer, LIVE, (payload) => fast.push(cursorOf(payload)));
-    disposers.add(async () => fastSocket.close());
-    const slowSocket = await protocolSubscriber(gateway.url, viewer, LIVE, (payload) => slow.push(cursorOf(payload)));
-    const slowClosed = new Promise<number>((resolve) => slowSocket.once('close', resolve));
-    await eventually(async () => expect(await subscriptionsServed(gateway.url)).toBe(2));
+    const { fast, slow, slowSocket, slowClosed } = await twoSubscribers(gateway.url, LIVE);
 
     // The slow dashboard stops reading; events keep coming until the gateway gives up on it.
     slowSocket.pause();
@@ -81,5 +87,37 @@ describe('many subscribers of the same events', () => {
     while (rest.length < total - slow.length) rest.push((await resumed.next()).data.twinEvents.cursor);
     expect([...slow, ...rest]).toEqual(fast);
     await resumed.close();
+  });
+
+  it('tells a subscriber that stops reading it was too slow (4408) before keep-alive would end it, and the one beside it keeps receiving', async () => {
+    // Pinged every second: the slow subscriber cannot answer, its small events never fill the gateway's buffer allowance.
+    const pinging = await net.startGateway({ keepAliveMs: 1000 });
+    const SMALL = `subscription { twinEvents(filter: { orgs: ["acme"], types: [STATE] }) { cursor } }`;
+    const { fast, slow, slowSocket, slowClosed } = await twoSubscribers(pinging.url, SMALL);
+    const deliveries = async () => Number(/^twinx_subscription_deliveries_total (\S+)$/m.exec(await (await fetch(pinging.metricsUrl)).text())![1]);
+
+    // The slow one stops reading; events go on, each sent to both, until the gateway stops sending to it.
+    slowSocket.pause();
+    const started = Date.now();
+    for (;;) {
+      expect(Date.now() - started, 'the slow subscriber was never cut off').toBeLessThan(60_000);
+      const before = await deliveries();
+      const expected = fast.length + TWINS.length;
+      await ingestAll();
+      await net.orgs.acme!.eventsPublished();
+      await eventually(async () => expect(fast).toHaveLength(expected));
+      if ((await deliveries()) - before === TWINS.length) break;
+    }
+    // The other one goes on receiving.
+    const total = fast.length + TWINS.length;
+    await ingestAll();
+    await net.orgs.acme!.eventsPublished();
+    await eventually(async () => expect(fast).toHaveLength(total));
+
+    // Reading again, the slow one gets what was on its way, then why it was closed.
+    slowSocket.resume();
+    expect(await slowClosed).toBe(SLOW_CONSUMER);
+    expect(slow.length).toBeLessThan(fast.length);
+    expect(slow).toEqual(fast.slice(0, slow.length));
   });
 });

@@ -10,7 +10,7 @@ import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer, KEY_SECRET, type TestOrg } from '../support/org.ts';
 import { createStore, Disposers, eventually, onServer, randomName } from '../support/services.ts';
-import { connect, endOfStream, subscribe } from '../support/subscriptions.ts';
+import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
 
 /**
  * Every service's Prometheus metrics, scraped over HTTP from the listener of their own while the
@@ -212,23 +212,32 @@ describe('the gateway', () => {
     const after = await endOfStream(net);
     const client = connect(gateway.url, headers);
     disposers.add(async () => client.dispose());
-    const query = 'subscription($after: String) { twinEvents(filter: { orgs: ["globex"], types: [STATE] }, after: $after) { twinId } }';
-    const resumed = subscribe(client, query, { after });
+    const query =
+      'subscription($after: String) { twinEvents(filter: { orgs: ["globex"], types: [STATE] }, after: $after) { twinId state { metrics { value } } } }';
+    const reading = async (value: number) => {
+      await globex.ingest([{ twinId: 'globex:mill-1', metric: 'force', at: new Date(Date.UTC(2026, 2, 1, 0, value)).toISOString(), value }]);
+      await globex.eventsPublished();
+    };
+    const valueOf = async (subscription: TestSubscription) => (await subscription.next()).data.twinEvents.state.metrics[0].value;
+    // An event live to one subscription, replayed to the one resuming from before it; then one live to both (shared).
     const live = subscribe(client, query);
-    await eventually(async () => expect(moved(before, await scrape(gateway.metricsUrl))('twinx_subscriptions_open')).toBe(2));
-    await globex.ingest([{ twinId: 'globex:mill-1', metric: 'force', at: new Date(Date.UTC(2026, 2, 1)).toISOString(), value: 1 }]);
-    await globex.eventsPublished();
-    for (const subscription of [resumed, live]) expect((await subscription.next()).data.twinEvents).toEqual({ twinId: 'globex:mill-1' });
+    await eventually(async () => expect(moved(before, await scrape(gateway.metricsUrl))('twinx_subscriptions_open')).toBe(1));
+    await reading(1);
+    expect(await valueOf(live)).toBe(1);
+    const resumed = subscribe(client, query, { after });
+    expect(await valueOf(resumed)).toBe(1);
+    await reading(2);
+    for (const subscription of [resumed, live]) expect(await valueOf(subscription)).toBe(2);
     const delivered = moved(before, await scrape(gateway.metricsUrl));
-    expect(delivered('twinx_subscription_deliveries_total')).toBe(2);
+    expect(delivered('twinx_subscription_deliveries_total')).toBe(4);
     expect(delivered('twinx_subscription_delivery_lag_seconds_count', { resumed: 'true' })).toBe(1);
-    expect(delivered('twinx_subscription_delivery_lag_seconds_count', { resumed: 'false' })).toBe(1);
+    expect(delivered('twinx_subscription_delivery_lag_seconds_count', { resumed: 'false' })).toBe(2);
     await Promise.all([resumed.close(), live.close()]);
     await eventually(async () => expect(moved(before, await scrape(gateway.metricsUrl))('twinx_subscriptions_open')).toBe(0));
     await eventually(async () =>
       expect(
         moved(orgBefore, await scrape(globex.metricsUrl))('twinx_partner_accesses_total', { partner: 'acme', action: 'deliver', outcome: 'allowed' }),
-      ).toBe(2),
+      ).toBe(4),
     );
   });
 
