@@ -167,6 +167,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   });
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
+  // Unless this is set, @apollo/gateway reports usage to Apollo (from start to stop) and first
+  // asks the cloud metadata endpoints (AWS, GCP, Azure, Alibaba) where it runs; it has no option
+  // for it. A gateway calls only what the network configures (issue 11).
+  process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
     logger,
@@ -331,7 +335,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           routes: {
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': (_req, res) =>
-              sendJson(res, ready && !options.nats.isClosed() ? 200 : 503, {
+              sendJson(res, ready && !options.nats.isClosed() && supergraph.lastSuccess !== null ? 200 : 503, {
                 status: ready ? 'ready' : 'starting',
                 ...supergraph.readiness(),
                 subscriptions: groups.subscriptions,
