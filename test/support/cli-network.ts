@@ -63,6 +63,8 @@ export interface CliNetwork {
   processes(): Record<string, ChildProcess | undefined>;
   /** The first administrator token of each organization. */
   readonly adminTokens: Record<string, string>;
+  /** Each organization's store. */
+  readonly orgDatabaseUrls: Record<string, string>;
   /** A NATS connection with a role's credentials, drained when the network stops. */
   connectAs(role: Parameters<NetworkBus['credentials']>[0], name: string): Promise<NatsConnection>;
   stop(): Promise<void>;
@@ -184,10 +186,11 @@ export async function cliNetwork(options: CliNetworkOptions): Promise<CliNetwork
   const directory = await service('directory', ['directory', 'serve'], { DATABASE_URL: directoryStore, TWINX_OPERATOR_DATABASE_URL: operatorStore });
   const orgs: Record<string, ServiceProcess> = {};
   const adminTokens: Record<string, string> = {};
+  const orgDatabaseUrls: Record<string, string> = {};
   for (const org of options.orgs) {
     const given = options.orgDatabaseUrl?.(org);
     if (given) await migrateDeploy({ kind: 'org', databaseUrl: given });
-    const databaseUrl = given ?? (await store('org'));
+    const databaseUrl = (orgDatabaseUrls[org] = given ?? (await store('org')));
     adminTokens[org] = (await initOrg({ org, databaseUrl, keySecret }, 'bench', DAY, 'bench-admin'))!.token;
     orgs[org] = await service(`org-${org}`, ['org', 'serve'], {
       TWINX_ORG: org,
@@ -214,6 +217,7 @@ export async function cliNetwork(options: CliNetworkOptions): Promise<CliNetwork
     orgs,
     gateways,
     adminTokens,
+    orgDatabaseUrls,
     connectAs,
     processes: () => ({ 'nats-server': nats.child, ...Object.fromEntries(services.map((s) => [s.name, s.child])) }),
     stop: () => disposers.dispose(),
