@@ -12,8 +12,10 @@ if (!(RUNS > 0)) throw new TypeError('--runs must be positive');
 const network = await cliNetwork({ orgs: ['acme'], gateways: 1 });
 try {
   const { directory, orgs, gateways } = network;
-  for (const service of [directory, orgs.acme!, gateways[0]!]) service.start();
-  for (const service of [directory, orgs.acme!, gateways[0]!]) await service.ready();
+  for (const service of [directory, orgs.acme!, gateways[0]!]) {
+    service.start();
+    await service.ready();
+  }
   const measure = async (service: ServiceProcess) => {
     const times: number[] = [];
     for (let run = 0; run < RUNS; run++) {
