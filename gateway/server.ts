@@ -214,6 +214,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const natsUp = () => natsConnected(options.nats) && hub.consuming;
   metrics.dependency('nats', natsUp);
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
+  // Unless this is set, @apollo/gateway reports usage to Apollo (from start to stop) and first
+  // asks the cloud metadata endpoints (AWS, GCP, Azure, Alibaba) where it runs; it has no option
+  // for it. A gateway calls only what the network configures (issue 11).
+  process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
     logger,
@@ -391,8 +395,11 @@ export function createGateway(options: GatewayOptions): Gateway {
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': (_req, res) => {
               const nats = natsUp();
-              sendJson(res, ready && nats ? 200 : 503, {
-                status: !ready ? 'starting' : nats ? 'ready' : 'unavailable',
+              // The registry read once at least (until then the gateway serves the directory alone).
+              const composed = supergraph.lastSuccess !== null;
+              const up = ready && nats && composed;
+              sendJson(res, up ? 200 : 503, {
+                status: !ready || !composed ? 'starting' : nats ? 'ready' : 'unavailable',
                 nats,
                 ...supergraph.readiness(),
                 subscriptions: groups.subscriptions,

@@ -154,6 +154,8 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   readiness() {
     const { composed, refused } = this.network;
     return {
+      /** The registry was read in the last round (the gateway is not ready until it has been read once). */
+      directory: this.lastFailure === null,
       members: composed.map((member) => `${member.slug}:${member.status}`),
       templates: Object.fromEntries(composed.map((member) => [member.slug, member.template])),
       unreachable: composed.filter((member) => member.unreachable).map((member) => member.slug),
@@ -239,10 +241,14 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
       this.lastSuccess = new Date();
       if (next !== undefined) this.adopt(next, update);
     } catch (error) {
-      this.failures++;
-      this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
-      this.options.logger.error({ err: error }, 'recomposition failed, keeping the last good supergraph');
+      this.failed(error, 'recomposition failed, keeping the last good supergraph');
     }
+  }
+
+  private failed(error: unknown, message: string): void {
+    this.failures++;
+    this.lastFailure = { at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error) };
+    this.options.logger.error({ err: error }, message);
   }
 
   /** Recomposes now, or once more after the composition under way: requests meanwhile coalesce (at most one running, one pending). */
@@ -261,16 +267,34 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   }
 
   async initialize({ update }: SupergraphSdlHookOptions) {
-    // Nothing composed yet: the first round always composes.
-    const first = (await this.composeNow())!;
+    const { directoryUrl, pollMs = 5000 } = this.options;
+    // Nothing composed yet: the first round always composes. Without the registry (the directory
+    // not up yet), the gateway starts with the directory alone, whose SDL is made here, and
+    // composes the members once the registry answers, read every second until then.
+    let first: Network & { inputs: string };
+    try {
+      first = (await this.composeNow())!;
+      this.lastSuccess = new Date();
+    } catch (error) {
+      this.failed(error, 'registry unavailable, starting with the directory alone');
+      first = { ...composeMembers(directoryUrl, []), members: [], inputs: '' };
+    }
     this.adopt(first);
-    this.lastSuccess = new Date();
     this.recompose = () => this.requestRecomposition(update);
-    this.timer = setInterval(this.recompose, this.options.pollMs ?? 5000);
+    const poll = () => {
+      this.timer = setTimeout(
+        () => {
+          this.recompose();
+          poll();
+        },
+        this.lastSuccess ? pollMs : Math.min(pollMs, 1000),
+      );
+    };
+    poll();
     return {
       supergraphSdl: first.supergraphSdl,
       cleanup: async () => {
-        clearInterval(this.timer);
+        clearTimeout(this.timer);
         await this.running;
       },
     };
