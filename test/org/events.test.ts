@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TwinEvent } from '../../lib/events.ts';
-import { deleteStreams, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { deleteStreams, natsConnected, natsNames, type NatsConnection } from '../../lib/nats.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers, eventually, natsForTest } from '../support/services.ts';
@@ -76,6 +76,8 @@ describe('events from an organization', () => {
 
     await server.start();
     await eventually(async () => expect(await acme.db.outboxEvent.count({ where: { publishedAt: null } })).toBe(0), { timeout: 20_000, interval: 100 });
+    // The organization may be back on NATS before this test's own connection is.
+    await eventually(async () => expect(natsConnected(nats)).toBe(true), { timeout: 20_000, interval: 50 });
     const events = await eventsOf('f-2');
     const outbox = await acme.db.outboxEvent.findMany({ where: { subject: { startsWith: 'events.acme.f-2.' } }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.event.eventId)).toEqual(outbox.map((row) => row.eventId));
