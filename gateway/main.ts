@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../lib/logger.ts';
 import { connectNats } from '../lib/nats.ts';
-import { runUntilSignal } from '../lib/run.ts';
+import { runUntilSignal, startOrStop } from '../lib/run.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGateway } from './server.ts';
 
@@ -24,6 +24,11 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     rateLimit: { perSecond: config.rateLimit, burst: config.rateBurst },
     stateDir: config.stateDir,
   });
-  await gateway.start();
+  // A gateway that cannot start closes its NATS connection too, so that the process ends and its supervisor starts it again.
+  await startOrStop(
+    () => gateway.start(),
+    () => gateway.stop().finally(() => nats.close()),
+    logger,
+  );
   await runUntilSignal(logger, [() => gateway.stop(), () => nats.drain()]);
 }

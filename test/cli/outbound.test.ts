@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,5 +68,15 @@ describe('services started through the CLI', () => {
     await gateway.ready((body) => body.directory === true && (body.members as string[]).includes('acme:ACTIVE'), 30_000);
     const answer = await graphql(gateway.url, '{ twins(first: 1) { edges { node { id } } } }', {}, bearer(network.adminTokens.acme!));
     expect(answer.errors).toBeUndefined();
+  });
+
+  it('a gateway that cannot start ends its process (with status 1) so that a supervisor starts it again', { timeout: 120_000 }, async () => {
+    const network = await cliNetwork({ orgs: [], gateways: 1 });
+    disposers.add(() => network.stop());
+    const gateway = network.gateways[0]!;
+    // No directory has ever run: the network's streams do not exist, the gateway cannot follow them.
+    gateway.start();
+    const [code] = (await once(gateway.child!, 'exit')) as [number | null];
+    expect(code).toBe(1);
   });
 });
