@@ -375,6 +375,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         'request',
         graphqlHandler({
           apollo: () => apollo,
+          logger,
           maxBodyBytes: 8 * 1024 * 1024,
           corsOrigins: options.corsOrigins,
           limits,

@@ -3,8 +3,9 @@ import { HeaderMap } from '@apollo/server';
 import cors from 'cors';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCode } from './errors.ts';
+import { ErrorCode, fromPrismaError } from './errors.ts';
 import { sourceLimitError, type QueryLimits } from './graphql/limits.ts';
+import type { Logger } from './logger.ts';
 
 /** A plain HTTP route next to `/graphql` (health, JWKS...). */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -28,6 +29,8 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
    * @default [] (same origin only)
    */
   corsOrigins?: readonly string[];
+  /** Where a request that failed unexpectedly is logged. */
+  logger: Logger;
 }
 
 /** Writes a JSON response. */
@@ -87,7 +90,7 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
     methods: ['GET', 'POST'],
     maxAge: 600,
   });
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // The origin is decided at once (no callback waits): the middleware answers a preflight, or calls next.
     let preflight = true;
     allowOrigins(req, res, () => (preflight = false));
@@ -134,6 +137,19 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
     }
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
     res.end();
+  };
+  // A request never takes the process down: a route or a body that fails (its store down, the
+  // client gone mid-upload) is answered (503 UNAVAILABLE when the store is down, else 500) or cut.
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await handle(req, res);
+    } catch (error) {
+      const failure = fromPrismaError(error);
+      options.logger.warn({ err: error, path: req.url, code: failure.code }, 'request failed');
+      if (res.headersSent) res.destroy();
+      else if (failure.code === ErrorCode.UNAVAILABLE) sendError(res, 503, failure.code, failure.message);
+      else sendError(res, 500, ErrorCode.INTERNAL, 'Internal error.');
+    }
   };
 }
 

@@ -274,6 +274,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
         'request',
         graphqlHandler({
           apollo: () => apollo!,
+          logger,
           maxBodyBytes: 1024 * 1024,
           corsOrigins: options.corsOrigins,
           limits: queryLimits,

@@ -152,6 +152,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         'request',
         graphqlHandler({
           apollo: () => apollo,
+          logger,
           maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
           corsOrigins: options.corsOrigins,
           limits: queryLimits,

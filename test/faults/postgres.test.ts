@@ -59,6 +59,10 @@ async function expectHonestOutage(): Promise<void> {
         expect(status).toBe(503);
         expect(body).toMatchObject({ status: 'unavailable', database: false, nats: true });
       }
+      // What gateways poll meanwhile is answered, not a crash of the organization.
+      const revocations = await fetch(net.orgs.acme!.url.replace('/graphql', '/.well-known/twinx/revocations'));
+      expect(revocations.status).toBe(503);
+      expect(await revocations.json()).toMatchObject({ errors: [{ extensions: { code: 'UNAVAILABLE' } }] });
       for (const { metricsUrl } of [net.orgs.acme!, net.directory]) {
         const text = await (await fetch(metricsUrl)).text();
         expect(text).toMatch(/^twinx_dependency_up\{dependency="database"\} 0$/m);
