@@ -216,7 +216,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const timeoutMs = options.subgraphTimeoutMs ?? 5000;
   // Unless this is set, @apollo/gateway reports usage to Apollo (from start to stop) and first
   // asks the cloud metadata endpoints (AWS, GCP, Azure, Alibaba) where it runs; it has no option
-  // for it. A gateway calls only what the network configures (issue 11).
+  // for it. A gateway calls only what the network configures.
   process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,

@@ -38,7 +38,7 @@ export const DEAD_LETTER_HEADERS = { code: 'Twinx-Error-Code', reason: 'Twinx-Er
 
 /**
  * Retry delay after a failure: grows with the delivery count, at most 2 s, so that device
- * batches are stored again within seconds of the store's return (issue 11).
+ * batches are stored again within seconds of the store's return.
  */
 function retryDelay(deliveries: number): number {
   return Math.min(2000, 250 * 2 ** Math.min(deliveries, 3));
