@@ -280,9 +280,9 @@ export function twinSelectionsError(schema: GraphQLSchema, document: DocumentNod
  * The `twin { … }` selections of a subscriber's operation as one query against the network
  * graph (`t0`, `t1`… in the order of `selections`): with the fragments they spread and the
  * operation's variables they use (only those, as GraphQL refuses unused ones), and the twin's
- * id in a variable of its own.
+ * id in the variable named `id`. It depends on the operation only: built once per subscription.
  */
-function twinQuery(twinId: string, selections: readonly SelectionNode[][], info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown> } {
+function twinQuery(selections: readonly SelectionNode[][], info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown>; id: string } {
   const fragments = new Map<string, FragmentDefinitionNode>();
   const used = new Set<string>();
   const collect = (node: ASTNode) =>
@@ -305,7 +305,7 @@ function twinQuery(twinId: string, selections: readonly SelectionNode[][], info:
   const query = parse(
     `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { ${fields.join(' ')} } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
   );
-  return { query: print(withTypenames(query, info.schema)), variables: { ...variables, [id]: twinId } };
+  return { query: print(withTypenames(query, info.schema)), variables, id };
 }
 
 const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } };
@@ -414,7 +414,18 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     };
   };
 
-  /** Each event's twins: one query for all its distinct `twin { … }` selections, and their order in it. */
+  /** Each operation's query for its distinct `twin { … }` selections, and their order in it. */
+  const queries = new WeakMap<OperationDefinitionNode, { order: string[] } & ReturnType<typeof twinQuery>>();
+  const queryOf = (info: GraphQLResolveInfo) => {
+    let built = queries.get(info.operation);
+    if (!built) {
+      const selections = twinSelections(info.schema, info.operation, info.fragments);
+      built = { order: [...selections.keys()], ...twinQuery([...selections.values()], info) };
+      queries.set(info.operation, built);
+    }
+    return built;
+  };
+  /** Each event's twins: that query, asked once per event. */
   const fetched = new WeakMap<object, { order: string[]; data: Promise<Record<string, unknown>> }>();
   const twinField = schema.getType('TwinEvent') as { getFields(): Record<string, { resolve?: GraphQLFieldResolver<unknown, SubscriptionContext> }> };
   twinField.getFields().twin!.resolve = async (source, _args, ctx, info) => {
@@ -422,9 +433,8 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     if (event.type === 'twin' && event.change === 'deleted') return null;
     let twins = fetched.get(source as object);
     if (!twins) {
-      const selections = twinSelections(info.schema, info.operation, info.fragments);
-      const { query, variables } = twinQuery(event.twinId, [...selections.values()], info);
-      twins = { order: [...selections.keys()], data: deps.resolveTwins(query, variables, ctx.tokens) };
+      const { order, query, variables, id } = queryOf(info);
+      twins = { order, data: deps.resolveTwins(query, { ...variables, [id]: event.twinId }, ctx.tokens) };
       fetched.set(source as object, twins);
     }
     return (await twins.data)[`t${twins.order.indexOf(selectionText(info.fieldNodes))}`] ?? null;
