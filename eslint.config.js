@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // Tests read GraphQL responses whose shape the assertions check.
-    files: ['test/**', 'bench/**'],
+    files: ['test/**', 'bench/**', 'eval/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
