@@ -8,7 +8,7 @@
 // receiving fresh events again), event latency (device publish to subscriber) p50/p99 before and
 // after, and what every service's /readyz said meanwhile. Over the run: readings and events lost
 // or duplicated (per subscriber), RSS of every process. Exits 1 if anything was lost or duplicated.
-//   npm run bench:faults [-- --steady 30 --nats-down 20 --postgres-down 60 --rate 1000]
+//   npm run bench:faults [-- --steady 30 --nats-down 20 --postgres-down 60 --rate 1000 --only Postgres]
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '1000' },
     /** Longest wait for subscribers to deliver again after a fault, in seconds. */
     'recovery-limit': { type: 'string', default: '180' },
+    /** Only the faults whose name contains this text (e.g. `Postgres`). */
+    only: { type: 'string', default: '' },
   },
 });
 const seconds = (name: keyof typeof args) => Number(args[name]) * 1000;
@@ -274,7 +276,7 @@ try {
     return `${percentile(sorted, 50).toFixed(0)}/${percentile(sorted, 99).toFixed(0)}`;
   };
   let before = 'steady';
-  for (const fault of faults) {
+  for (const fault of faults.filter((f) => f.name.includes(args.only))) {
     console.log(`fault: ${fault.name}`);
     phase = `during ${fault.name}`;
     let recovered!: () => void;

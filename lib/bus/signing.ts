@@ -43,7 +43,7 @@ const MESSAGE_TYPE = 'twinx-message+jws';
 const MAX_SIGNATURE_AGE_MS = 30_000;
 
 /** A key that signs: an organization's current signing key. */
-interface MessageSigner {
+export interface MessageSigner {
   org: string;
   key: { kid: string; privateKey: CryptoKey };
 }

@@ -26,7 +26,7 @@ import type { OrgDb } from './db.ts';
 import { orgNames } from './names.ts';
 import { orgSchema } from './schema.ts';
 import { ingestBacklog, startDeviceIngest } from './telemetry/device-ingest.ts';
-import { ingestReadings } from './telemetry/ingest.ts';
+import { ingestBatches } from './telemetry/ingest.ts';
 
 /** Options of an organization subgraph. The caller owns `db` and `nats` and closes them after `stop()`. */
 export interface OrgSubgraphOptions {
@@ -187,7 +187,8 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         nats: options.nats,
         subjectPrefix: options.subjectPrefix,
         org: options.org,
-        ingest: (readings) => ingestReadings({ ...base, access: deviceAccess }, readings),
+        ingest: (batches) => ingestBatches({ ...base, access: deviceAccess }, batches),
+        maxBatch: base.limits.maxIngestBatch,
         onStored: (result, publishedAt) => {
           publisher?.kick();
           metrics.ingested(result.accepted, result.duplicates, publishedAt);

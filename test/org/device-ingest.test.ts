@@ -6,7 +6,7 @@ import { Access, unrestricted } from '../../subgraphs/org/access.ts';
 import { createOrgDb } from '../../subgraphs/org/db.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
 import { DEAD_LETTER_HEADERS, startDeviceIngest } from '../../subgraphs/org/telemetry/device-ingest.ts';
-import { ingestReadings } from '../../subgraphs/org/telemetry/ingest.ts';
+import { ingestBatches } from '../../subgraphs/org/telemetry/ingest.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
 
@@ -119,6 +119,7 @@ describe('device ingest over NATS JetStream', () => {
       nats: acme.nats,
       subjectPrefix: prefix,
       org: 'acme',
+      maxBatch: 100,
       ingest: () => Promise.reject(new Error('\nInvalid `prisma.$queryRaw()` invocation:\r\n\n\tRaw query failed.\u0000 Code: `XX000`')),
       maxFailures: 1,
       logger: createLogger('test', 'silent'),
@@ -151,7 +152,8 @@ describe('device ingest over NATS JetStream', () => {
       nats: acme.nats,
       subjectPrefix: otherPrefix,
       org: 'acme',
-      ingest: (r) => ingestReadings({ ...base, db: deadDb }, r),
+      ingest: (r) => ingestBatches({ ...base, db: deadDb }, r),
+      maxBatch: 100,
       logger,
     });
     await jetstream(acme.nats).publish(other.ingestSubject('acme'), JSON.stringify(probe));
@@ -167,10 +169,57 @@ describe('device ingest over NATS JetStream', () => {
       nats: acme.nats,
       subjectPrefix: otherPrefix,
       org: 'acme',
-      ingest: (r) => ingestReadings({ ...base, db: acme.db }, r),
+      ingest: (r) => ingestBatches({ ...base, db: acme.db }, r),
+      maxBatch: 100,
       logger,
     });
     disposers.add(() => up.stop());
     await vi.waitFor(async () => expect(await acme.db.reading.count({ where: { twinId: 'oven-1', value: 7 } })).toBe(1), { timeout: 15_000 });
+  });
+
+  it('stores a backlog in groups of messages, announcing the state after each message, and a bad message among them alone', async () => {
+    // A backlog waits on a subject prefix of its own before its consumer starts, as after an outage.
+    const { prefix, names: own } = await ownPrefix('backlog');
+    const js = jetstream(acme.nats);
+    const values = Array.from({ length: 60 }, (_, i) => 1000 + i);
+    for (const value of values) {
+      const twinId = value === 1030 ? 'acme:ghost' : 'acme:oven-1';
+      // Two readings a message, the newer first: the state announced is the newer one's.
+      const readings = [1, 0].map((half) => ({ twinId, metric: 'temperature', at: at(2 * value + half), value: value + half / 2 }));
+      await js.publish(own.ingestSubject('acme'), JSON.stringify({ readings }));
+    }
+    const calls: number[] = [];
+    const base = {
+      names: orgNames('acme'),
+      db: acme.db,
+      limits: { maxIngestBatch: 100, maxPageSize: 100, maxBuckets: 100 },
+      access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
+    };
+    const backlog = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: prefix,
+      org: 'acme',
+      ingest: (batches) => {
+        calls.push(batches.flat().length);
+        return ingestBatches(base, batches);
+      },
+      maxBatch: 50,
+      logger: createLogger('test', 'silent'),
+    });
+    disposers.add(() => backlog.stop());
+    const deadLetter = await (await js.consumers.get(own.deadLetterStream('acme'))).next({ expires: 10_000 });
+    expect(deadLetter!.headers!.get(DEAD_LETTER_HEADERS.code)).toBe('UNKNOWN_TWIN');
+    const good = values.filter((value) => value !== 1030);
+    await vi.waitFor(async () => expect(await acme.db.reading.count({ where: { twinId: 'oven-1', value: { gte: 1000 } } })).toBe(2 * good.length), {
+      timeout: 10_000,
+    });
+    // Groups within the limit: far fewer transactions than messages.
+    expect(Math.max(...calls)).toBeLessThanOrEqual(50);
+    expect(calls.length).toBeLessThan(good.length);
+    // One STATE event per message, in order, each with that message's newest reading.
+    const announced = await acme.db.$queryRaw<{ value: number }[]>`
+      SELECT (payload->'state'->'metrics'->0->>'value')::float8 AS value FROM "OutboxEvent"
+       WHERE subject = 'events.acme.oven-1.state' AND (payload->'state'->'metrics'->0->>'value')::float8 >= 1000 ORDER BY id`;
+    expect(announced.map((row) => row.value)).toEqual(good.map((value) => value + 0.5));
   });
 });

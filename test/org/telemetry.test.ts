@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Access, unrestricted } from '../../subgraphs/org/access.ts';
+import { orgNames } from '../../subgraphs/org/names.ts';
+import { ingestBatches } from '../../subgraphs/org/telemetry/ingest.ts';
 import { codes } from '../support/graphql.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
@@ -87,6 +90,39 @@ describe('ingest', () => {
     await ingest([{ twinId: 'acme:f-4', metric: 'temperature', at: at(3), value: 110 }]);
     await acme.request(`mutation { acme { updateTwin(id: "acme:f-4", patch: { metrics: [{ name: "temperature", unit: "C", max: 200 }] }) { id } } }`);
     expect((await state('acme:f-4')).status).toBe('OK');
+  });
+
+  it('stores batches together with the states and alerts of storing them one after the other', async () => {
+    await twin('acme:f-group');
+    const base = {
+      names: orgNames('acme'),
+      db: acme.db,
+      limits: { maxIngestBatch: 100, maxPageSize: 50, maxBuckets: 100 },
+      access: new Access(unrestricted('device', 'devices', ['telemetry:write']), 'acme'),
+    };
+    const reading = (metric: string, minute: number, value: number) => ({ twinId: 'acme:f-group', metric, at: at(minute), value });
+    const result = await ingestBatches(base, [
+      [reading('temperature', 1, 150)],
+      [reading('vibration', 2, 0.1)],
+      [reading('temperature', 3, 50)],
+      // Late: stored, announces nothing.
+      [reading('temperature', 0, 500)],
+      [reading('temperature', 5, 120), reading('temperature', 4, 20)],
+    ]);
+    expect(result).toEqual({ accepted: 6, duplicates: 0, stateChanges: 1 });
+    const events = await acme.db.$queryRaw<{ subject: string; status: string; temperature: number; vibration: number | null }[]>`
+      SELECT subject, payload->'state'->>'status' AS status, (payload->'state'->'metrics'->0->>'value')::float8 AS temperature,
+             (payload->'state'->'metrics'->1->>'value')::float8 AS vibration
+        FROM "OutboxEvent" WHERE subject LIKE 'events.acme.f-group.%' AND payload->>'type' <> 'twin' ORDER BY id`;
+    expect(events).toEqual([
+      { subject: 'events.acme.f-group.state', status: 'ALERT', temperature: 150, vibration: null },
+      { subject: 'events.acme.f-group.alert', status: 'ALERT', temperature: 150, vibration: null },
+      { subject: 'events.acme.f-group.state', status: 'ALERT', temperature: 150, vibration: 0.1 },
+      { subject: 'events.acme.f-group.state', status: 'OK', temperature: 50, vibration: 0.1 },
+      { subject: 'events.acme.f-group.state', status: 'ALERT', temperature: 120, vibration: 0.1 },
+      { subject: 'events.acme.f-group.alert', status: 'ALERT', temperature: 120, vibration: 0.1 },
+    ]);
+    expect(await state('acme:f-group')).toMatchObject({ status: 'ALERT', updatedAt: at(5) });
   });
 
   it('rejects a whole batch when one item is bad, naming the item, and stores nothing', async () => {

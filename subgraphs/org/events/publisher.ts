@@ -1,5 +1,5 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { signMessage } from '../../../lib/bus/signing.ts';
+import { signMessage, type MessageSigner } from '../../../lib/bus/signing.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { natsConnected, type NatsConnection } from '../../../lib/nats.ts';
 import type { KeyRing } from '../auth/keys.ts';
@@ -74,26 +74,29 @@ export class OutboxPublisher {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
         if (!lock?.locked) return { published: 0, failure: null };
         const events = await tx.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { id: 'asc' }, take: BATCH });
-        const done: bigint[] = [];
-        let failure: unknown = null;
         // Through the transaction: a store with a single connection (PGlite) has no other.
         const key = events.length > 0 ? await keys.signingKey(tx) : null;
+        const signers: MessageSigner[] = [];
         for (const event of events) {
-          try {
-            const payload = event.payload as { type?: string; kid?: string };
-            // A key's retirement is signed by that key: whoever still trusts it can check at once
-            // (no need to learn a newer key first), and a retirement can only close access.
-            const signer = { org, key: payload.type === 'key.retired' ? await keys.keyOf(payload.kid!, tx) : key! };
-            const body = new TextEncoder().encode(JSON.stringify(event.payload));
-            const headers = signMessage(event.subject, body, signer);
-            await this.js.publish(`${subjectPrefix}.${event.subject}`, body, { msgID: event.eventId, headers });
-          } catch (error) {
-            // Keep what JetStream acknowledged: committed below, not sent again.
-            failure = error;
-            break;
-          }
-          done.push(event.id);
+          const payload = event.payload as { type?: string; kid?: string };
+          // A key's retirement is signed by that key: whoever still trusts it can check at once
+          // (no need to learn a newer key first), and a retirement can only close access.
+          signers.push({ org, key: payload.type === 'key.retired' ? await keys.keyOf(payload.kid!, tx) : key! });
         }
+        // Sent one after the other without waiting for each acknowledgement: one connection
+        // delivers them in order and JetStream stores them in that order. Only what was
+        // acknowledged up to the first failure counts as published; whatever follows it is sent
+        // again later, and JetStream drops the copies of those it had already stored (same id).
+        const acknowledgements = await Promise.allSettled(
+          events.map((event, index) => {
+            const body = new TextEncoder().encode(JSON.stringify(event.payload));
+            const headers = signMessage(event.subject, body, signers[index]!);
+            return this.js.publish(`${subjectPrefix}.${event.subject}`, body, { msgID: event.eventId, headers });
+          }),
+        );
+        const failed = acknowledgements.findIndex((result) => result.status === 'rejected');
+        const done = events.slice(0, failed === -1 ? events.length : failed).map((event) => event.id);
+        const failure = failed === -1 ? null : (acknowledgements[failed] as PromiseRejectedResult).reason;
         if (done.length > 0) await tx.outboxEvent.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
         return { published: done.length, failure };
       },

@@ -12,9 +12,17 @@ export interface DeviceIngestOptions {
   subjectPrefix: string;
   /** The organization whose devices publish on `<prefix>.ingest.<org>`. */
   org: string;
-  /** Stores one batch; the message is acknowledged only after it resolves. */
-  ingest: (readings: unknown[]) => Promise<IngestResult>;
-  /** Called after a batch was stored (e.g. to publish the events it left in the outbox), with when it reached the stream. */
+  /**
+   * Stores batches together, all or nothing, with the same result as storing each in turn
+   * (`ingestBatches`); the messages they came in are acknowledged only after it resolves.
+   */
+  ingest: (batches: unknown[][]) => Promise<IngestResult>;
+  /**
+   * Most readings stored in one transaction: messages waiting together (a backlog after an
+   * outage) are stored together up to this many (the organization's ingest batch limit).
+   */
+  maxBatch: number;
+  /** Called after messages were stored (e.g. to publish the events they left in the outbox), with when the oldest of them reached the stream. */
   onStored?: (result: IngestResult, publishedAt: Date) => void;
   /** Called after a message was dead-lettered, with its error code. */
   onDeadLettered?: (code: string) => void;
@@ -74,12 +82,25 @@ function readingsOf(message: JsMsg): unknown[] {
   return readings;
 }
 
+/** A device message whose readings were read, waiting to be stored. */
+interface Queued {
+  message: JsMsg;
+  readings: unknown[];
+}
+
+/** Messages taken off the consumer before they are stored (the consumer's `max_ack_pending`). */
+const MAX_QUEUED = 256;
+
 /**
  * Consumes device telemetry from JetStream. Each message is one batch
  * (`{"readings": [{"twinId", "metric", "at", "value"}]}`), stored all or nothing, and
- * acknowledged only after the batch is committed. A message that can never be stored goes to
- * the dead-letter subject with the reason in its headers, so it never blocks the stream. Until
- * the network operator has created the organization's ingest stream, it waits and tries again.
+ * acknowledged only after it is committed. Messages that arrive together — a backlog after a
+ * store or NATS outage — are stored together, up to `maxBatch` readings in one transaction with
+ * the same result as one by one, so that catching up costs a transaction per group instead of one
+ * per message. A group that cannot be stored is stored again message by message, so that only a
+ * message that can never be stored goes to the dead-letter subject, with the reason in its
+ * headers, and never blocks the stream. Until the network operator has created the
+ * organization's ingest stream, it waits and tries again.
  */
 export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
   const names = natsNames(options.subjectPrefix);
@@ -101,12 +122,28 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     log.warn({ seq: message.seq, code, reason }, 'device message dead-lettered');
   }
 
-  async function handle(message: JsMsg): Promise<void> {
+  /** Leaves the message for redelivery, after a delay that grows with its deliveries. */
+  function retry(message: JsMsg, error: unknown): void {
+    const deliveries = message.info.deliveryCount;
+    log.error({ err: error, seq: message.seq, deliveries }, 'device batch not stored, will retry');
+    message.nak(retryDelay(deliveries));
+  }
+
+  /** Runs a step for a message; if even dead-lettering fails (NATS unreachable), leaves it for redelivery. */
+  async function settle(message: JsMsg, step: () => Promise<void>): Promise<void> {
     try {
-      const result = await options.ingest(readingsOf(message));
+      await step();
+    } catch (error) {
+      retry(message, error);
+    }
+  }
+
+  /** Stores one message: dead-lettered when it can never be stored, retried while the store is out. */
+  async function storeOne({ message, readings }: Queued): Promise<void> {
+    try {
+      const result = await options.ingest([readings]);
       message.ack();
       options.onStored?.(result, message.time);
-      log.debug({ seq: message.seq, ...result }, 'device batch stored');
     } catch (error) {
       const known = fromPrismaError(error);
       if (known.code !== ErrorCode.UNAVAILABLE && known.code !== ErrorCode.INTERNAL) return deadLetter(message, known.code, known.message);
@@ -114,12 +151,40 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
       if (known.code === ErrorCode.INTERNAL && deliveries >= maxFailures) {
         return deadLetter(message, ErrorCode.INTERNAL, `Failed ${deliveries} times: ${error instanceof Error ? error.message : String(error)}`);
       }
-      log.error({ err: error, seq: message.seq, deliveries }, 'device batch failed, will retry');
-      message.nak(retryDelay(deliveries));
+      retry(message, error);
     }
   }
 
-  return keepConsuming({
+  /** Stores messages together; if that fails for another reason than an outage, one by one. */
+  async function storeGroup(group: Queued[]): Promise<void> {
+    if (group.length === 1) return settle(group[0]!.message, () => storeOne(group[0]!));
+    try {
+      const result = await options.ingest(group.map(({ readings }) => readings));
+      for (const { message } of group) message.ack();
+      options.onStored?.(
+        result,
+        group.map(({ message }) => message.time).reduce((a, b) => (a < b ? a : b)),
+      );
+      log.debug({ messages: group.length, ...result }, 'device batches stored together');
+    } catch (error) {
+      if (fromPrismaError(error).code === ErrorCode.UNAVAILABLE) return group.forEach(({ message }) => retry(message, error));
+      for (const queued of group) await settle(queued.message, () => storeOne(queued));
+    }
+  }
+
+  const queue: Queued[] = [];
+  let storing: Promise<void> = Promise.resolve();
+  /** Stores what is queued, in arrival order, in groups of at most `maxBatch` readings. */
+  async function drain(): Promise<void> {
+    while (queue.length > 0) {
+      let readings = queue[0]!.readings.length;
+      let size = 1;
+      while (size < queue.length && readings + queue[size]!.readings.length <= options.maxBatch) readings += queue[size++]!.readings.length;
+      await storeGroup(queue.splice(0, size));
+    }
+  }
+
+  const consuming = keepConsuming({
     nats: options.nats,
     stream,
     durable: DURABLES.ingest,
@@ -127,16 +192,29 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     logger: log,
     retryMs: options.retryMs,
     handle: async (message) => {
+      let readings: unknown[];
       try {
-        await handle(message);
+        readings = readingsOf(message);
       } catch (error) {
-        // Dead-lettering itself failed (NATS unreachable): leave the message unacknowledged
-        // so that it is delivered again.
-        log.error({ err: error, seq: message.seq }, 'device message left for redelivery');
-        message.nak(retryDelay(message.info.deliveryCount));
+        const known = fromPrismaError(error);
+        return settle(message, () => deadLetter(message, known.code, known.message));
       }
+      // The consumer hands over the messages it already holds within this turn: storing starts
+      // on the next one, with all of them.
+      queue.push({ message, readings });
+      if (queue.length === 1) storing = storing.then(() => new Promise((resolve) => setImmediate(resolve))).then(drain);
+      if (queue.length >= MAX_QUEUED) await storing;
     },
   });
+  return {
+    get consuming() {
+      return consuming.consuming;
+    },
+    async stop() {
+      await consuming.stop();
+      await storing;
+    },
+  };
 }
 
 /** Device messages waiting for the organization's ingest consumer: not delivered yet, and delivered but not acknowledged. */

@@ -19,8 +19,12 @@ interface ReadingColumns {
   metrics: string[];
   ats: string[];
   values: number[];
-  /** Per series (twin + metric), the index of its newest reading in the batch. */
+  /** Per series (twin + metric), the index of its first reading. */
+  series: Map<string, number>;
+  /** Per series and batch, the index of the series' newest reading in that batch. */
   latest: Map<string, number>;
+  /** Per series, the batch each `latest` entry belongs to (same order as `latest`'s values). */
+  batches: number[];
 }
 
 /** Readings older than this are rejected as a likely unit mistake (seconds vs ms). */
@@ -40,40 +44,47 @@ function toTime(value: unknown): number {
 }
 
 /**
- * Validates a batch (from GraphQL or from a device message) into columns. Hand-written
- * rather than a schema library: this is the ingest hot path.
+ * Validates batches (from GraphQL or from device messages) into columns. Hand-written rather
+ * than a schema library: this is the ingest hot path. Indexes in errors count across the batches.
  */
-function toColumns(slug: string, items: readonly unknown[], maxBatch: number, now: number): ReadingColumns {
-  if (items.length === 0) throw fail(ErrorCode.INVALID_INPUT, 'readings: the batch is empty.', { field: 'readings' });
-  if (items.length > maxBatch) {
-    throw fail(ErrorCode.BATCH_TOO_LARGE, `readings: ${items.length} readings in one batch, at most ${maxBatch} are accepted.`, {
+function toColumns(slug: string, batches: readonly (readonly unknown[])[], maxBatch: number, now: number): ReadingColumns {
+  const size = batches.reduce((sum, items) => sum + items.length, 0);
+  if (batches.some((items) => items.length === 0)) throw fail(ErrorCode.INVALID_INPUT, 'readings: the batch is empty.', { field: 'readings' });
+  if (size > maxBatch) {
+    throw fail(ErrorCode.BATCH_TOO_LARGE, `readings: ${size} readings in one batch, at most ${maxBatch} are accepted.`, {
       limit: maxBatch,
-      size: items.length,
+      size,
     });
   }
-  const columns: ReadingColumns = { twinIds: [], metrics: [], ats: [], values: [], latest: new Map() };
+  const columns: ReadingColumns = { twinIds: [], metrics: [], ats: [], values: [], series: new Map(), latest: new Map(), batches: [] };
   const times: number[] = [];
-  items.forEach((item, index) => {
-    if (typeof item !== 'object' || item === null) throw invalidItem(index, 'twinId', 'a reading is an object');
-    const { twinId, metric, at, value } = item as Record<string, unknown>;
-    const ref = typeof twinId === 'string' ? parseTwinId(twinId) : null;
-    if (!ref) throw invalidItem(index, 'twinId', 'expected a twin id <org>:<local-id>');
-    if (ref.org !== slug) throw fail(ErrorCode.UNKNOWN_TWIN, `readings.${index}: no twin ${String(twinId)} here.`, { index, twinId: String(twinId) });
-    if (typeof metric !== 'string' || metric.length === 0 || metric.length > 64) throw invalidItem(index, 'metric', 'expected a metric name');
-    const time = toTime(at);
-    if (!(time >= EARLIEST && time <= now + MAX_FUTURE_MS)) {
-      throw invalidItem(index, 'at', 'expected an RFC 3339 time after 2000-01-01 and not in the future');
-    }
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidItem(index, 'value', 'expected a finite number');
-    columns.twinIds.push(ref.localId);
-    columns.metrics.push(metric);
-    columns.ats.push(new Date(time).toISOString());
-    columns.values.push(value);
-    times.push(time);
-    const series = `${ref.localId}\n${metric}`;
-    const newest = columns.latest.get(series);
-    if (newest === undefined || times[newest]! < time) columns.latest.set(series, index);
-  });
+  batches.forEach((items, batch) =>
+    items.forEach((item) => {
+      const index = times.length;
+      if (typeof item !== 'object' || item === null) throw invalidItem(index, 'twinId', 'a reading is an object');
+      const { twinId, metric, at, value } = item as Record<string, unknown>;
+      const ref = typeof twinId === 'string' ? parseTwinId(twinId) : null;
+      if (!ref) throw invalidItem(index, 'twinId', 'expected a twin id <org>:<local-id>');
+      if (ref.org !== slug) throw fail(ErrorCode.UNKNOWN_TWIN, `readings.${index}: no twin ${String(twinId)} here.`, { index, twinId: String(twinId) });
+      if (typeof metric !== 'string' || metric.length === 0 || metric.length > 64) throw invalidItem(index, 'metric', 'expected a metric name');
+      const time = toTime(at);
+      if (!(time >= EARLIEST && time <= now + MAX_FUTURE_MS)) {
+        throw invalidItem(index, 'at', 'expected an RFC 3339 time after 2000-01-01 and not in the future');
+      }
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidItem(index, 'value', 'expected a finite number');
+      columns.twinIds.push(ref.localId);
+      columns.metrics.push(metric);
+      columns.ats.push(new Date(time).toISOString());
+      columns.values.push(value);
+      times.push(time);
+      const series = `${ref.localId}\n${metric}`;
+      if (!columns.series.has(series)) columns.series.set(series, index);
+      const key = `${series}\n${batch}`;
+      const newest = columns.latest.get(key);
+      if (newest === undefined) columns.batches.push(batch);
+      if (newest === undefined || times[newest]! < time) columns.latest.set(key, index);
+    }),
+  );
   return columns;
 }
 
@@ -86,9 +97,9 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
     select: { twinId: true, name: true },
   });
   const declared = new Set(series.map((m) => `${m.twinId}\n${m.name}`));
-  const missing = [...columns.latest.keys()].find((key) => !declared.has(key));
+  const missing = [...columns.series.keys()].find((key) => !declared.has(key));
   if (missing === undefined) return;
-  const index = columns.twinIds.findIndex((localId, i) => `${localId}\n${columns.metrics[i]}` === missing);
+  const index = columns.series.get(missing)!;
   // Only on failure: tell an unknown twin from an unknown metric of a known twin.
   const localId = columns.twinIds[index]!;
   const twinId = `${ctx.names.slug}:${localId}`;
@@ -102,9 +113,12 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
 /**
  * One statement, so one implicit transaction: the points, each metric's latest value, each
  * twin's status, and the events announcing the new states (outbox) commit together. CTEs all
- * read the snapshot from before the statement, so the status is computed from the advanced
- * metrics plus the twin's untouched ones, and `before` still holds the previous status.
- * Parameters: $1–$4 the readings, $5–$8 the newest reading per series, $9 the organization.
+ * read the snapshot from before the statement, so `"Metric"` and `"Twin"` still hold what was
+ * there before it. Batches stored together (a device backlog) are taken in turn: after each
+ * batch that moves a twin forward, the twin's state then is announced, as if each batch had
+ * been stored by a statement of its own; the twin keeps the state after the last of them.
+ * Parameters: $1–$4 the readings, $5–$8 the newest reading per series and batch, $10 its
+ * batch, $9 the organization.
  */
 function storeStatement(skipExisting: boolean): string {
   return `WITH inserted AS (
@@ -112,39 +126,54 @@ function storeStatement(skipExisting: boolean): string {
        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
        ${skipExisting ? 'ON CONFLICT DO NOTHING' : ''} RETURNING 1),
      latest AS (
-       SELECT * FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::float8[]) AS l("twinId", metric, at, value)),
+       SELECT * FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::float8[], $10::int[]) AS l("twinId", metric, at, value, batch)),
+     newest AS (
+       SELECT DISTINCT ON ("twinId", metric) * FROM latest ORDER BY "twinId", metric, at DESC, batch),
      advanced AS (
-       UPDATE "Metric" m SET "lastValue" = l.value, "lastAt" = l.at
-         FROM latest l
-        WHERE m."twinId" = l."twinId" AND m.name = l.metric AND (m."lastAt" IS NULL OR m."lastAt" < l.at)
-       RETURNING m."twinId", m.name, m.unit, m."lastValue", m."lastAt", m.min, m.max),
-     metrics AS (
-       SELECT "twinId", name, unit, "lastValue", "lastAt", min, max FROM advanced
-       UNION ALL
-       SELECT m."twinId", m.name, m.unit, m."lastValue", m."lastAt", m.min, m.max FROM "Metric" m
-        WHERE m."twinId" IN (SELECT "twinId" FROM advanced)
-          AND NOT EXISTS (SELECT 1 FROM advanced a WHERE a."twinId" = m."twinId" AND a.name = m.name)),
+       UPDATE "Metric" m SET "lastValue" = n.value, "lastAt" = n.at
+         FROM newest n
+        WHERE m."twinId" = n."twinId" AND m.name = n.metric AND (m."lastAt" IS NULL OR m."lastAt" < n.at)
+       RETURNING 1),
+     -- Each metric of each twin after each batch that brought the twin readings: the newest of
+     -- what the metric held (first on a tie: a reading's time is its identity) and of what this
+     -- batch and the ones before it brought. It moved if that is newer than after the twin's
+     -- previous batch.
+     steps AS (
+       SELECT g."twinId", g.batch, m.name, m.unit, m.min, m.max, v.value AS "lastValue", v.at AS "lastAt",
+              v.at IS DISTINCT FROM lag(v.at, 1, m."lastAt") OVER (PARTITION BY g."twinId", m.name ORDER BY g.batch) AS moved
+         FROM (SELECT DISTINCT "twinId", batch FROM latest) g
+         JOIN "Metric" m ON m."twinId" = g."twinId"
+         LEFT JOIN LATERAL (
+           SELECT c.value, c.at FROM (
+               SELECT m."lastValue" AS value, m."lastAt" AS at, -1 AS batch
+               UNION ALL
+               SELECT l.value, l.at, l.batch FROM latest l WHERE l."twinId" = g."twinId" AND l.metric = m.name AND l.batch <= g.batch) c
+            WHERE c.at IS NOT NULL ORDER BY c.at DESC, c.batch LIMIT 1) v ON true),
      states AS (
-       SELECT "twinId", ${STATUS_SQL} AS status, max("lastAt") AS updated,
+       SELECT "twinId", batch, ${STATUS_SQL} AS status, max("lastAt") AS updated,
               json_agg(json_build_object('metric', name, 'unit', unit, 'value', "lastValue", 'at', "lastAt",
                          'inRange', CASE WHEN min IS NULL AND max IS NULL THEN NULL
                                          ELSE (min IS NULL OR "lastValue" >= min) AND (max IS NULL OR "lastValue" <= max) END)
                        ORDER BY name) FILTER (WHERE "lastAt" IS NOT NULL) AS metrics
-         FROM metrics GROUP BY "twinId"),
-     before AS (
-       SELECT id, status FROM "Twin" WHERE id IN (SELECT "twinId" FROM states)),
+         FROM steps GROUP BY "twinId", batch HAVING bool_or(moved)),
+     -- Each state with the status before it: the twin's previous state's, or the stored one.
+     transitions AS (
+       SELECT s.*, lag(s.status, 1, t.status) OVER (PARTITION BY s."twinId" ORDER BY s.batch) AS previous
+         FROM states s JOIN "Twin" t ON t.id = s."twinId"),
      twins AS (
-       UPDATE "Twin" t SET status = s.status, "stateUpdatedAt" = s.updated FROM states s WHERE t.id = s."twinId" RETURNING t.id, t.kind, t.tags),
+       UPDATE "Twin" t SET status = s.status, "stateUpdatedAt" = s.updated
+         FROM (SELECT DISTINCT ON ("twinId") * FROM states ORDER BY "twinId", batch DESC) s
+        WHERE t.id = s."twinId" RETURNING t.id, t.kind, t.tags),
      events AS (
-       SELECT gen_random_uuid()::text AS "eventId", e.type, t.id, t.kind, t.tags, s.status, s.updated, s.metrics
-         FROM twins t JOIN states s ON s."twinId" = t.id JOIN before b ON b.id = t.id
-         CROSS JOIN LATERAL (SELECT 'state' AS type UNION ALL SELECT 'alert' WHERE s.status = 'ALERT' AND b.status <> 'ALERT') e),
+       SELECT gen_random_uuid()::text AS "eventId", e.type, t.id, t.kind, t.tags, s.batch, s.status, s.updated, s.metrics
+         FROM twins t JOIN transitions s ON s."twinId" = t.id
+         CROSS JOIN LATERAL (SELECT 'state' AS type UNION ALL SELECT 'alert' WHERE s.status = 'ALERT' AND s.previous <> 'ALERT') e),
      outbox AS (
        INSERT INTO "OutboxEvent" ("eventId", subject, payload)
        SELECT "eventId", 'events.' || $9 || '.' || id || '.' || type,
               json_build_object('type', type, 'eventId', "eventId", 'org', $9::text, 'twinId', $9 || ':' || id, 'at', now(), 'kind', kind, 'tags', tags,
                                 'state', json_build_object('status', status, 'updatedAt', updated, 'metrics', metrics))
-         FROM events ORDER BY id, type DESC
+         FROM events ORDER BY batch, id, type DESC
        RETURNING 1)
      SELECT (SELECT count(*) FROM inserted) AS accepted, (SELECT count(*) FROM twins) AS advanced`;
 }
@@ -157,9 +186,18 @@ const SKIP_EXISTING = storeStatement(true);
  * metric and time), and the twins' state moves only forward (a late reading is stored in
  * the history but never overwrites a newer state).
  */
-export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], now = Date.now()): Promise<IngestResult> {
+export function ingestReadings(ctx: OrgBase, items: readonly unknown[], now = Date.now()): Promise<IngestResult> {
+  return ingestBatches(ctx, [items], now);
+}
+
+/**
+ * Stores batches together, in one transaction, with the same result as storing each in turn
+ * (the state after each is announced): a backlog costs a transaction, not one per batch. All or
+ * nothing: one bad batch fails them all (the caller stores them one by one to find it).
+ */
+export async function ingestBatches(ctx: OrgBase, batches: readonly (readonly unknown[])[], now = Date.now()): Promise<IngestResult> {
   ctx.access.require('telemetry:write');
-  const columns = toColumns(ctx.names.slug, items, ctx.limits.maxIngestBatch, now);
+  const columns = toColumns(ctx.names.slug, batches, ctx.limits.maxIngestBatch, now);
   await checkSeries(ctx, columns);
   const newest = [...columns.latest.values()];
   const pick = <T>(column: T[]) => newest.map((index) => column[index]!);
@@ -173,6 +211,7 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
     pick(columns.ats),
     pick(columns.values),
     ctx.names.slug,
+    columns.batches,
   ];
   const store = (sql: string) => ctx.db.$queryRawUnsafe<{ accepted: bigint; advanced: bigint }[]>(sql, ...params);
   // Batches are new readings almost always: a plain insert costs about 20% less than one
@@ -183,5 +222,5 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
   );
   ctx.access.wrote(columns.twinIds);
   const accepted = Number(row!.accepted);
-  return { accepted, duplicates: items.length - accepted, stateChanges: Number(row!.advanced) };
+  return { accepted, duplicates: columns.twinIds.length - accepted, stateChanges: Number(row!.advanced) };
 }
