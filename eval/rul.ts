@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { mulberry32 } from '../subgraphs/org/analytics/boosting.ts';
+import { type RulModel, estimateRul, newRulState, updateRulState } from '../subgraphs/org/analytics/rul.ts';
 
 const { values: args } = parseArgs({
   options: { folds: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, cap: { type: 'string', default: '125' } },
@@ -75,21 +76,62 @@ try {
     const testFile = join(dir, `test-${fold}.txt`);
     await writeFile(trainFile, `${train.join('\n')}\n`);
     await writeFile(testFile, `${test.join('\n')}\n`);
-    const argv = ['bin/twinx.mjs', 'analytics', 'rul-backtest', '--train', trainFile, '--test', testFile, '--cap', String(CAP), '--seed', String(SEED)];
+    const modelFile = join(dir, `model-${fold}.json`);
+    const argv = [
+      'bin/twinx.mjs',
+      'analytics',
+      'rul-backtest',
+      '--train',
+      trainFile,
+      '--test',
+      testFile,
+      '--cap',
+      String(CAP),
+      '--seed',
+      String(SEED),
+      '--model',
+      modelFile,
+    ];
     console.log(`\nfold ${fold + 1}: node ${argv.join(' ')}`);
     const { stdout, stderr } = await run(process.execPath, argv, { cwd: root, maxBuffer: 1 << 24 });
     results.push(score(stdout, truth, stderr.trim()));
     const r = results[results.length - 1]!;
-    console.log(`  ${r.log}`);
+    console.log(`  ${r.log}; ${await estimateMicroseconds(modelFile, test)}`);
     console.log(`  ${line(r)}`);
   }
   const mean = (key: keyof Omit<FoldResult, 'log'>) => results.reduce((sum, r) => sum + r[key], 0) / results.length;
   console.log(
     `\nmean of ${FOLDS} folds: ${line({ rmse: mean('rmse'), phm08: mean('phm08'), coverage: mean('coverage'), width: mean('width'), engines: mean('engines'), log: '' })}`,
   );
+  const engines = results.reduce((sum, r) => sum + r.engines, 0);
+  const pooled = Math.sqrt(results.reduce((sum, r) => sum + r.rmse ** 2 * r.engines, 0) / engines);
+  console.log(`all ${engines} engines: RMSE ${pooled.toFixed(2)} cycles  PHM08 ${results.reduce((sum, r) => sum + r.phm08, 0).toFixed(1)}`);
   console.log('targets: RMSE ≤ 18 cycles; true RUL in [p10, p90] for 70–90% of engines');
 } finally {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** The cost of the streaming estimate in the organization: the fold's model fed every cycle of its test engines, in process. */
+async function estimateMicroseconds(modelFile: string, test: string[]): Promise<string> {
+  const model = JSON.parse(await readFile(modelFile, 'utf8')) as RulModel;
+  const names = ['setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `sensor${i + 1}`)];
+  const states = new Map<string, ReturnType<typeof newRulState>>();
+  let updating = 0;
+  let estimating = 0;
+  let estimates = 0;
+  for (const text of test) {
+    const [unit, cycle, ...values] = text.trim().split(/\s+/).map(Number);
+    const state = states.get(String(unit)) ?? newRulState();
+    states.set(String(unit), state);
+    const step = { t: cycle!, values: Object.fromEntries(names.map((name, i) => [name, values[i]!])) };
+    const begin = performance.now();
+    updateRulState(model, state, step);
+    const updated = performance.now();
+    if (estimateRul(model, state)) estimates++;
+    estimating += performance.now() - updated;
+    updating += updated - begin;
+  }
+  return `per cycle: update ${((1000 * updating) / test.length).toFixed(1)} µs, estimate ${((1000 * estimating) / estimates).toFixed(1)} µs (${estimates} estimates)`;
 }
 
 function line(r: FoldResult): string {

@@ -162,9 +162,8 @@ export function updateRulState(model: RulModel, state: RulState, step: RunStep):
   if (state.steps === 0) {
     state.last = model.metrics.map(() => 0);
     state.ewma = model.metrics.map(() => 0);
-  } else if (state.last.length !== model.metrics.length) {
-    throw fail(ErrorCode.INVALID_INPUT, `The state was built for a model of ${state.last.length} metrics, this one reads ${model.metrics.length}.`);
   }
+  checkState(model, state);
   model.metrics.forEach(({ name, mean, std }, m) => {
     const value = step.values[name];
     if (value !== undefined && Number.isFinite(value)) state.last[m] = (value - mean) / std;
@@ -183,6 +182,7 @@ export function updateRulState(model: RulModel, state: RulState, step: RunStep):
 /** Null until the state holds `MIN_STEPS` steps. Health is p50 / cap (clamped to [0, 1]): 1 while no wear shows, 0 at predicted failure. */
 export function estimateRul(model: RulModel, state: RulState): RulEstimate | null {
   if (state.steps < MIN_STEPS) return null;
+  checkState(model, state);
   const point = clamp(predict(model.ensemble, features(state)), 0, model.cap);
   const { at, q10, q50, q90 } = model.calibration;
   const p50 = Math.max(0, point + interpolate(at, q50, point));
@@ -208,6 +208,13 @@ function features(state: RulState): number[] {
   });
   out.push(state.t);
   return out;
+}
+
+/** A state follows the model it was built with; after retraining, a twin's state starts anew. */
+function checkState(model: RulModel, state: RulState): void {
+  if (state.last.length !== model.metrics.length) {
+    throw fail(ErrorCode.INVALID_INPUT, `The state was built for a model of ${state.last.length} metrics, this one reads ${model.metrics.length}.`);
+  }
 }
 
 function checkRun(run: Run): void {

@@ -109,12 +109,14 @@ describe('remaining useful life', () => {
     ).toBeDefined();
   });
 
-  it('refuses steps out of time order and a bad cap', () => {
+  it('refuses steps out of time order, a bad cap and a state of another model', () => {
     const shuffled = { ...fleet[0]!, steps: [...fleet[0]!.steps].reverse() };
     expect(invalidInput(() => trainRulModel([shuffled, ...fleet.slice(1)])).details).toMatchObject({ unit: shuffled.unit });
     invalidInput(() => trainRulModel(fleet, { cap: 0 }));
     const state = newRulState();
     updateRulState(model, state, { t: 10, values: {} });
     invalidInput(() => updateRulState(model, state, { t: 9, values: {} }));
+    // A state belongs to the model it was built with.
+    invalidInput(() => updateRulState({ ...model, metrics: model.metrics.slice(1) }, state, { t: 11, values: {} }));
   });
 });
