@@ -126,12 +126,14 @@ export function trainRulModel(runs: readonly Run[], options: RulOptions = {}): R
   const y = Float64Array.from(targets);
   const random = mulberry32(seed);
 
-  // Out-of-fold predictions, folds drawn over runs.
+  // Out-of-fold predictions, folds drawn over runs; failed runs are dealt first, so that every
+  // fold's model learns from failures.
   const order = runs.map((_, index) => index);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
+  order.sort((a, b) => Number(runs[b]!.failed) - Number(runs[a]!.failed));
   const foldOfRun = new Array<number>(runs.length);
   order.forEach((run, position) => (foldOfRun[run] = position % FOLDS));
   const predicted = new Float64Array(y.length);
@@ -150,6 +152,7 @@ export function trainRulModel(runs: readonly Run[], options: RulOptions = {}): R
   return { ...shape, ensemble: fitEnsemble(matrix, width, y, random), calibration: calibrate(predicted, y) };
 }
 
+/** The state of a unit that has not reported yet (or whose model was retrained: states follow their model). */
 export function newRulState(): RulState {
   return { steps: 0, t: 0, last: [], ewma: [], times: [], window: [] };
 }
