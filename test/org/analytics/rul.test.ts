@@ -94,6 +94,17 @@ describe('remaining useful life', () => {
     }
   });
 
+  it('learns from runs stopped before failure only where failure was at least the cap away', () => {
+    // Nineteen units stopped after 30 steps, all 50 or more steps before they would have failed.
+    const stopped = fleet.slice(5).map((run) => ({ ...run, steps: run.steps.slice(0, 30), failed: false }));
+    const withStopped = trainRulModel([...fleet.slice(0, 5), ...stopped], { cap: CAP, seed: 3 });
+    for (const run of heldOut) {
+      // Every held-out unit lives 80 steps or more: at step 20 its capped RUL is the cap.
+      const { estimate } = estimatesOver(withStopped, run)[19]!;
+      expect(estimate!.p50).toBeGreaterThan(0.8 * CAP);
+    }
+  });
+
   it('is deterministic given the seed', () => {
     const few = fleet.slice(0, 5);
     expect(trainRulModel(few, { cap: CAP, seed: 5 })).toEqual(trainRulModel(few, { cap: CAP, seed: 5 }));
