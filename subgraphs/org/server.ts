@@ -14,6 +14,7 @@ import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
+import { HealthTrainer } from './analytics/health.ts';
 import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
 import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
@@ -67,7 +68,9 @@ export interface OrgSubgraph {
   start(): Promise<void>;
   /** Resolves once every event committed so far is published (or a try failed). */
   eventsPublished(): Promise<void>;
-  /** Stops consuming device telemetry and access reports, drains HTTP, stops publishing, writes the pending audit entries. */
+  /** Resolves once the health model trainings scheduled so far (after failures were recorded) have ended. */
+  healthTrained(): Promise<void>;
+  /** Stops consuming device telemetry and access reports, drains HTTP, waits for health model trainings, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -83,6 +86,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const logger = options.logger.child({ org: options.org });
   const base = { names, db: options.db, limits };
   const audit = new AuditLog({ db: options.db, logger });
+  const healthTrainer = new HealthTrainer({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;
   const httpServer: Server = createServer();
   const metrics = new OrgMetrics({
@@ -136,6 +140,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       return metricsUrl;
     },
     eventsPublished: () => publisher?.flushed() ?? Promise.resolve(),
+    healthTrained: () => healthTrainer.idle(),
     async start() {
       await apollo.start();
       publisher = new OutboxPublisher({
@@ -168,7 +173,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               }
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
-            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
+            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth, healthTrainer });
           },
           routes: {
             '/.well-known/jwks.json': jwksRoute(options.keys),
@@ -211,6 +216,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       await deviceIngest?.stop();
       await accessReports?.stop();
       await apollo.stop();
+      await healthTrainer.stop();
       await publisher?.stop();
       await audit.stop();
       await metrics.stop();
