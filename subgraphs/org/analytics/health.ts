@@ -127,10 +127,11 @@ function runsOf(unit: string, steps: readonly Timed[], events: readonly { type: 
  * on what the first saw and more. Too little history keeps the previous model (or none) and
  * records why.
  */
-export function trainHealthModel(db: OrgDb, kind: string, now = new Date()): Promise<HealthModelSummary> {
+export function trainHealthModel(db: OrgDb, kind: string): Promise<HealthModelSummary> {
   return db.$transaction(
     async (tx) => {
       await tx.$queryRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtext(${`twinx:health:${kind}`}))`;
+      const now = new Date();
       const twins = await tx.twin.findMany({ where: { kind }, select: { id: true }, orderBy: { id: 'asc' } });
       const runs: Run[] = [];
       for (const twin of twins) {
