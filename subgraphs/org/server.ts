@@ -14,7 +14,7 @@ import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
-import { HealthTrainer } from './analytics/health.ts';
+import { DEFAULT_HEALTH_THRESHOLDS, HealthTrainer, type HealthThresholds } from './analytics/health.ts';
 import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
 import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
@@ -49,6 +49,8 @@ export interface OrgSubgraphOptions {
   /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
   corsOrigins?: readonly string[];
   limits?: Partial<OrgLimits>;
+  /** When health and RUL raise alarms, unless a kind sets its own. @default DEFAULT_HEALTH_THRESHOLDS */
+  healthThresholds?: HealthThresholds;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. */
   queryLimits?: LimitSettings;
   /**
@@ -85,6 +87,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger.child({ org: options.org });
   const base = { names, db: options.db, limits };
+  const healthThresholds = options.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS;
   const audit = new AuditLog({ db: options.db, logger });
   const healthTrainer = new HealthTrainer({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;
@@ -173,7 +176,15 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               }
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
-            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth, healthTrainer });
+            return createOrgContext({
+              ...base,
+              access: new Access(principal, options.org),
+              keys: options.keys,
+              audit,
+              auth: options.auth,
+              healthTrainer,
+              healthThresholds,
+            });
           },
           routes: {
             '/.well-known/jwks.json': jwksRoute(options.keys),

@@ -3,7 +3,7 @@ import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import type { OrgContext } from '../context.ts';
 import type { OrgNames } from '../names.ts';
 import type { TwinRow } from '../twins/store.ts';
-import { healthModelSummary, healthOf, setHealthThresholds, trainHealthModel } from './health.ts';
+import { healthModelSummary, healthOf, setHealthThresholds, trainHealthModel, type HealthModelSummary } from './health.ts';
 import { fleetKpis, twinKpis } from './kpis.ts';
 import { maintenancePage, recordMaintenance } from './maintenance.ts';
 
@@ -22,9 +22,10 @@ export function analyticsSdl(n: OrgNames): string {
     "Why the last training produced no model (too little history); null after a success."
     error: String
     attemptedAt: DateTime!
-    "Overrides of the organization's thresholds for this kind; null: the organization's."
-    healthAlarmBelow: Float
-    rulHorizonHours: Float
+    "The health index under which a twin of the kind has a health alarm: the kind's own, else the organization's."
+    healthAlarmBelow: Float!
+    "A twin of the kind has an RUL alarm while p10 of its remaining life is within these hours: the kind's own, else the organization's."
+    rulHorizonHours: Float!
   }
 
   extend type ${n.query} {
@@ -45,6 +46,15 @@ export function analyticsSdl(n: OrgNames): string {
     setHealthThresholds(kind: String!, healthAlarmBelow: Float, rulHorizonHours: Float): HealthModelSummary!
   }
 `;
+}
+
+/** A summary with the thresholds in effect: the kind's own, else the organization's. */
+function effective(ctx: OrgContext, summary: HealthModelSummary) {
+  return {
+    ...summary,
+    healthAlarmBelow: summary.healthAlarmBelow ?? ctx.healthThresholds.healthAlarmBelow,
+    rulHorizonHours: summary.rulHorizonHours ?? ctx.healthThresholds.rulHorizonHours,
+  };
 }
 
 /** A kind's model is the fleet's: changing it takes write access to every twin of the kind. */
@@ -77,9 +87,10 @@ export function analyticsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> 
     },
     [n.query]: {
       kpis: (_: unknown, args: { from: Date; to: Date; kind?: string | null }, ctx: OrgContext) => fleetKpis(ctx, args.from, args.to, args.kind),
-      healthModel: (_: unknown, args: { kind: string }, ctx: OrgContext) => {
+      healthModel: async (_: unknown, args: { kind: string }, ctx: OrgContext) => {
         ctx.access.require('analytics:read');
-        return healthModelSummary(ctx.db, args.kind);
+        const summary = await healthModelSummary(ctx.db, args.kind);
+        return summary && effective(ctx, summary);
       },
     },
     [n.mutation]: {
@@ -88,13 +99,13 @@ export function analyticsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> 
       trainHealthModel: async (_: unknown, args: { kind: string }, ctx: OrgContext) => {
         ctx.access.require('twins:write');
         await requireKindWrite(ctx, args.kind);
-        return trainHealthModel(ctx.db, args.kind);
+        return effective(ctx, await trainHealthModel(ctx.db, args.kind));
       },
       setHealthThresholds: async (_: unknown, args: ThresholdArgs, ctx: OrgContext) => {
         ctx.access.require('twins:write');
         checkThresholds(args);
         await requireKindWrite(ctx, args.kind);
-        return setHealthThresholds(ctx.db, args.kind, { healthAlarmBelow: args.healthAlarmBelow, rulHorizonHours: args.rulHorizonHours });
+        return effective(ctx, await setHealthThresholds(ctx.db, args.kind, { healthAlarmBelow: args.healthAlarmBelow, rulHorizonHours: args.rulHorizonHours }));
       },
     },
   };

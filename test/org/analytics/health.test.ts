@@ -103,7 +103,9 @@ describe('a running twin', () => {
 
   beforeAll(async () => {
     // Alarms within the pumps' short lives.
-    await mutate(`mutation { acme { setHealthThresholds(kind: "pump", rulHorizonHours: 10) { rulHorizonHours } } }`, {});
+    const set = await mutate(`mutation { acme { setHealthThresholds(kind: "pump", rulHorizonHours: 10) { healthAlarmBelow rulHorizonHours } } }`, {});
+    // The kind's own horizon, the organization's health threshold.
+    expect(set.setHealthThresholds).toEqual({ healthAlarmBelow: 0.3, rulHorizonHours: 10 });
     await run('pump-4', 0, 10, 0.1);
   });
 
@@ -170,6 +172,14 @@ describe('a running twin', () => {
     const response = await acme.request(HEALTH, { id: 'acme:pump-4' }, bearer(token));
     expect(response.data.acme.twin.health).toBeNull();
     expect(codes(response)).toEqual(['FORBIDDEN']);
+  });
+
+  it('is changed only by a writer of every twin of the kind, with valid thresholds', async () => {
+    const { token } = await acme.grantToken({ partner: 'globex', scopes: ['twins:read', 'twins:write'], selector: { ids: ['acme:pump-1'] } });
+    expect(codes(await acme.request(TRAIN, { kind: 'pump' }, bearer(token)))).toEqual(['FORBIDDEN']);
+    const thresholds = `mutation($below: Float) { acme { setHealthThresholds(kind: "pump", healthAlarmBelow: $below) { healthAlarmBelow } } }`;
+    expect(codes(await acme.request(thresholds, { below: 0.5 }, bearer(token)))).toEqual(['FORBIDDEN']);
+    expect(codes(await acme.request(thresholds, { below: 1.5 }))).toEqual(['INVALID_INPUT']);
   });
 
   it('leaves twins of kinds with no model alone', async () => {

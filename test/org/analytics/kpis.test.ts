@@ -18,6 +18,13 @@ const KPI_FIELDS = `from to twins uptimeSeconds downtimeSeconds availability fai
 const TWIN_KPIS = `query($id: ID!, $from: DateTime!, $to: DateTime!) { acme { twin(id: $id) { kpis(from: $from, to: $to) { ${KPI_FIELDS} } } } }`;
 const FLEET_KPIS = `query($from: DateTime!, $to: DateTime!, $kind: String) { acme { kpis(from: $from, to: $to, kind: $kind) { ${KPI_FIELDS} } } }`;
 
+/** Time per status, in hours, as the API lists it. */
+const inStatus = (unknown: number, ok: number, alert: number) => [
+  { status: 'UNKNOWN', seconds: unknown * HOUR },
+  { status: 'OK', seconds: ok * HOUR },
+  { status: 'ALERT', seconds: alert * HOUR },
+];
+
 async function record(query: string, twinId: string, hours: number) {
   const response = await acme.request(query, { twinId, at: at(hours) });
   if (response.errors) throw new Error(JSON.stringify(response.errors));
@@ -90,11 +97,7 @@ describe('KPIs of a twin', () => {
       mtbfSeconds: 5 * HOUR,
       repairs: 2,
       mttrSeconds: 2.5 * HOUR,
-      statusSeconds: [
-        { status: 'UNKNOWN', seconds: 1 * HOUR },
-        { status: 'OK', seconds: 22 * HOUR },
-        { status: 'ALERT', seconds: 1 * HOUR },
-      ],
+      statusSeconds: inStatus(1, 22, 1),
       oee: null,
     });
   });
@@ -110,11 +113,7 @@ describe('KPIs of a twin', () => {
       mtbfSeconds: 7 * HOUR,
       repairs: 1,
       mttrSeconds: 1 * HOUR,
-      statusSeconds: [
-        { status: 'UNKNOWN', seconds: 0 },
-        { status: 'OK', seconds: 8.5 * HOUR },
-        { status: 'ALERT', seconds: 1 * HOUR },
-      ],
+      statusSeconds: inStatus(0, 8.5, 1),
     });
   });
 
@@ -160,11 +159,7 @@ describe('KPIs of a kind and of the organization', () => {
       failures: 3,
       mtbfSeconds: 13 * HOUR,
       mttrSeconds: 2.5 * HOUR,
-      statusSeconds: [
-        { status: 'UNKNOWN', seconds: 25 * HOUR },
-        { status: 'OK', seconds: 22 * HOUR },
-        { status: 'ALERT', seconds: 1 * HOUR },
-      ],
+      statusSeconds: inStatus(25, 22, 1),
       oee: null,
     });
   });
@@ -230,6 +225,22 @@ describe('validation', () => {
     expect(codes(response)).toEqual(['INVALID_INPUT']);
     const removal = await acme.request(`mutation { acme { removeMetric(twinId: "acme:p-1", metric: "good") { id } } }`);
     expect(codes(removal)).toEqual(['INVALID_INPUT']);
+  });
+
+  it('drops OEE with the production declaration', async () => {
+    await acme.createTwin({ id: 'acme:p-2', name: 'Press 2', kind: 'stamp', metrics: [{ name: 'count', unit: 'parts' }] });
+    const patch = `mutation($production: ProductionInput) { acme { updateTwin(id: "acme:p-2", patch: { production: $production }) { production { idealRatePerHour totalCountMetric goodCountMetric } } } }`;
+    const declared = { idealRatePerHour: 60, totalCountMetric: 'count', goodCountMetric: 'count' };
+    expect((await acme.request(patch, { production: declared })).data.acme.updateTwin.production).toEqual(declared);
+    expect((await twinKpis('acme:p-2', 0, 1)).data.acme.twin.kpis.oee).toMatchObject({
+      availability: 1,
+      performance: 0,
+      quality: null,
+      oee: null,
+      totalCount: 0,
+    });
+    expect((await acme.request(patch, { production: null })).data.acme.updateTwin.production).toBeNull();
+    expect((await twinKpis('acme:p-2', 0, 1)).data.acme.twin.kpis.oee).toBeNull();
   });
 });
 
