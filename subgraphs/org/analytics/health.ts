@@ -338,10 +338,11 @@ export async function updateHealth(
   for (const row of rows) {
     const batch = byTwin.get(row.twinId)!;
     let incoming: readonly Timed[] = batch;
-    let { state, runStart, lastStepAt } = row;
-    if (state === null || row.modelTrainedAt?.getTime() !== row.trainedAt.getTime()) {
+    let { runStart, lastStepAt } = row;
+    const current = row.state !== null && row.modelTrainedAt?.getTime() === row.trainedAt.getTime();
+    const state = current ? row.state! : newRulState();
+    if (!current) {
       runStart = await currentRunStart(tx, row.twinId);
-      state = newRulState();
       lastStepAt = null;
       if (runStart !== null) {
         incoming = [...(await stepsOf(tx, row.twinId, runStart, batch.at(-1)!.at)), ...batch];
@@ -349,15 +350,18 @@ export async function updateHealth(
     }
     if (runStart === null) {
       // Failed and not repaired yet: no run to estimate, and the failure ends its alarms.
-      result.push(...decisions(slug, row, null, thresholds));
-      await tx.$executeRaw`UPDATE "TwinHealth" SET "healthAlarm" = false, "rulAlarm" = false WHERE "twinId" = ${row.twinId}`;
+      const cleared = decisions(slug, row, null, thresholds);
+      result.push(...cleared);
+      if (cleared.length > 0) await tx.$executeRaw`UPDATE "TwinHealth" SET "healthAlarm" = false, "rulAlarm" = false WHERE "twinId" = ${row.twinId}`;
       continue;
     }
+    const before = lastStepAt;
     for (const step of incoming) {
       if (step.at < runStart || (lastStepAt !== null && step.at <= lastStepAt)) continue;
       updateRulState(row.model, state, { t: (step.at.getTime() - runStart.getTime()) / HOUR_MS, values: step.values });
       lastStepAt = step.at;
     }
+    if (current && lastStepAt === before) continue;
     const estimate = estimateRul(row.model, state);
     const changed = decisions(slug, row, estimate, thresholds);
     result.push(...changed);
