@@ -147,6 +147,21 @@ describe('KPIs of a twin', () => {
   });
 });
 
+describe('the status history', () => {
+  it('keeps every change of status: from the reading that caused it, or from now for a new normal range', async () => {
+    await acme.createTwin({ id: 'acme:h-1', name: 'H', kind: 'oven', metrics: [{ name: 'temperature', unit: 'C', min: 0, max: 100 }] });
+    await acme.ingest([{ twinId: 'acme:h-1', metric: 'temperature', at: at(1), value: 50 }]);
+    await acme.ingest([{ twinId: 'acme:h-1', metric: 'temperature', at: at(2), value: 60 }]);
+    const before = Date.now();
+    await acme.request(`mutation { acme { updateTwin(id: "acme:h-1", patch: { metrics: [{ name: "temperature", unit: "C", max: 40 }] }) { id } } }`);
+    const changes = await acme.db.twinStatusChange.findMany({ where: { twinId: 'h-1' }, orderBy: { id: 'asc' } });
+    expect(changes.map((change) => change.status)).toEqual(['OK', 'ALERT']);
+    expect(changes[0]!.from.toISOString()).toBe(at(1));
+    expect(changes[1]!.from.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    await acme.request(`mutation { acme { deleteTwin(id: "acme:h-1") } }`);
+  });
+});
+
 describe('KPIs of a kind and of the organization', () => {
   it('sum the twins of a kind', async () => {
     const kpis = (await acme.request(FLEET_KPIS, { from: at(0), to: at(24), kind: 'mill' })).data.acme.kpis;
