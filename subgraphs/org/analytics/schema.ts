@@ -15,7 +15,7 @@ export function analyticsSdl(n: OrgNames): string {
     kind: String!
     "When the model in use was trained; null while there is none."
     trainedAt: DateTime
-    "Runs (repair or first reading to failure, or to now) and runs to failure it learned from."
+    "Runs (from a repair or the first reading to a failure, or to now) and runs to failure that the last training saw."
     runs: Int!
     failures: Int!
     metrics: [String!]!
