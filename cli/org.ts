@@ -50,6 +50,8 @@ export function registerOrgCommands(program: Command): void {
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9401)')
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
+    .option('--health-alarm-below <index>', 'health index under which a twin has a health alarm (env TWINX_HEALTH_ALARM_BELOW; default 0.3)')
+    .option('--rul-horizon-hours <hours>', 'a twin has an RUL alarm while p10 of its remaining life is within this (env TWINX_RUL_HORIZON_HOURS; default 72)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {

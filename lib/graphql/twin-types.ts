@@ -87,6 +87,100 @@ export const twinValueTypesSdl = /* GraphQL */ `
     "The value of the bucket's latest reading."
     last: Float!
   }
+
+  "A twin producing units: its ideal rate and the cumulative counters (metrics) of all units and of good units."
+  type ProductionDeclaration @shareable {
+    idealRatePerHour: Float!
+    totalCountMetric: String!
+    goodCountMetric: String!
+  }
+
+  enum MaintenanceType {
+    FAILURE
+    REPAIR
+  }
+
+  "A failure or a repair of a twin, as its organization recorded it."
+  type MaintenanceRecord @shareable {
+    "Global id of the twin."
+    twinId: ID!
+    type: MaintenanceType!
+    "When it happened."
+    at: DateTime!
+    note: String
+    "Who recorded it: member:<name> or partner:<organization>."
+    recordedBy: String!
+    recordedAt: DateTime!
+  }
+
+  type MaintenanceEdge @shareable {
+    cursor: String!
+    node: MaintenanceRecord!
+  }
+
+  type MaintenanceConnection @shareable {
+    edges: [MaintenanceEdge!]!
+    pageInfo: PageInfo!
+  }
+
+  "Time spent in one status."
+  type StatusTime @shareable {
+    status: TwinStatus!
+    seconds: Float!
+  }
+
+  "Overall equipment effectiveness (availability × performance × quality) of twins declaring production."
+  type Oee @shareable {
+    "Uptime over the range, of these twins."
+    availability: Float
+    "Units produced over what the ideal rate allows in the uptime; null with no uptime."
+    performance: Float
+    "Good units over units produced; null with none produced."
+    quality: Float
+    oee: Float
+    totalCount: Float!
+    goodCount: Float!
+    uptimeSeconds: Float!
+  }
+
+  "Key performance indicators over [from, to): of one twin, or summed over several."
+  type Kpis @shareable {
+    from: DateTime!
+    "The end of the range, or now if earlier: time to come is neither up nor down."
+    to: DateTime!
+    "Twins counted."
+    twins: Int!
+    uptimeSeconds: Float!
+    "The union of failure-to-repair intervals within the range (an open failure lasts to its end)."
+    downtimeSeconds: Float!
+    "uptime / (uptime + downtime); null for an empty range."
+    availability: Float
+    "Failures that happened within the range."
+    failures: Int!
+    "Mean time between failures: uptime / failures; null with no failure."
+    mtbfSeconds: Float
+    "Repairs within the range."
+    repairs: Int!
+    "Mean time to repair: the mean duration of the failures repaired within the range; null with none."
+    mttrSeconds: Float
+    "Time in each status, from the status history (UNKNOWN before the first change)."
+    statusSeconds: [StatusTime!]!
+    "null when no twin counted declares production."
+    oee: Oee
+  }
+
+  "A twin's health index and remaining useful life, from its kind's model."
+  type Health @shareable {
+    "1 as new, 0 worn out; null before the run has a step the model reads."
+    index: Float
+    p10: Float
+    p50: Float
+    p90: Float
+    "Unit of p10, p50, p90."
+    unit: String!
+    updatedAt: DateTime
+    modelTrainedAt: DateTime
+  }
 `;
 
 /**
@@ -105,6 +199,9 @@ export const twinContractFields = [
   'state: TwinState',
   '"Raw readings of one metric in [from, to), newest first unless order is ASC." telemetry(metric: String!, from: DateTime, to: DateTime, first: Int! = 100, after: String, order: SortOrder! = DESC): ReadingConnection',
   '"Readings of one metric in [from, to) aggregated into buckets of bucketSeconds, for charts." aggregates(metric: String!, from: DateTime!, to: DateTime!, bucketSeconds: Int!): [TelemetryBucket!]',
+  '"Failures and repairs, newest first. Needs analytics:read." maintenance(first: Int! = 50, after: String): MaintenanceConnection',
+  '"Availability, MTBF, MTTR, time per status and OEE over [from, to) (at most 400 days). Needs analytics:read." kpis(from: DateTime!, to: DateTime!): Kpis',
+  '"Health and remaining useful life; null while the twin\'s kind has no trained model. Needs analytics:read." health: Health',
 ];
 
 export const twinScalarResolvers = { DateTime: DateTimeScalar, JSON: JSONScalar };

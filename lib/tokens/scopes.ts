@@ -1,9 +1,25 @@
 /** What a token may do at an organization (ARCHITECTURE.md, "Tokens"). */
-export const SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write', 'grants:admin', 'audit:read'] as const;
+export const SCOPES = [
+  'twins:read',
+  'telemetry:read',
+  'twins:subscribe',
+  'twins:write',
+  'telemetry:write',
+  'grants:admin',
+  'audit:read',
+  'analytics:read',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes an organization can grant to a partner: never administration of the organization. */
-export const GRANTABLE_SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write'] as const satisfies readonly Scope[];
+export const GRANTABLE_SCOPES = [
+  'twins:read',
+  'telemetry:read',
+  'twins:subscribe',
+  'twins:write',
+  'telemetry:write',
+  'analytics:read',
+] as const satisfies readonly Scope[];
 
 /** Member roles and the scopes they stand for. */
 export const ROLES = {

@@ -32,6 +32,8 @@ export const orgSettings = {
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9401') },
   maxIngestBatch: { flag: 'max-ingest-batch', env: 'TWINX_MAX_INGEST_BATCH', schema: values.positiveInt(5000) },
+  healthAlarmBelow: { flag: 'health-alarm-below', env: 'TWINX_HEALTH_ALARM_BELOW', schema: z.coerce.number().gt(0).lt(1).default(0.3) },
+  rulHorizonHours: { flag: 'rul-horizon-hours', env: 'TWINX_RUL_HORIZON_HOURS', schema: z.coerce.number().positive().default(72) },
   maxDepth: commonSettings.maxDepth,
   maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Access } from './access.ts';
+import type { HealthThresholds, HealthTrainer } from './analytics/health.ts';
 import type { AuditLog } from './audit/log.ts';
 import type { Authenticator } from './auth/authenticator.ts';
 import type { KeyRing } from './auth/keys.ts';
@@ -30,6 +31,10 @@ export interface OrgContext extends OrgBase {
   keys: KeyRing;
   audit: AuditLog;
   auth: Authenticator;
+  /** Trains kinds' health models in the background (after a failure is recorded). */
+  healthTrainer: HealthTrainer;
+  /** The organization's alarm thresholds for health and RUL (a kind may override them). */
+  healthThresholds: HealthThresholds;
   /** Twins by local id, batched per request and filtered by what the caller may read. */
   twins: DataLoader<string, TwinRow | null>;
 }

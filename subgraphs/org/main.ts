@@ -8,6 +8,7 @@ import { OrgAuthenticator } from './auth/authenticator.ts';
 import { createSigningKey, KeyRing, listKeys, withOrgStore } from './auth/keys.ts';
 import type { OrgConfig, OrgStoreConfig } from './config.ts';
 import type { LimitSettings } from '../../lib/graphql/limits.ts';
+import type { HealthThresholds } from './analytics/health.ts';
 import type { OrgLimits } from './context.ts';
 import { createOrgDb, type OrgDb } from './db.ts';
 import { issueMemberToken, type Issuer } from './grants/store.ts';
@@ -66,6 +67,7 @@ export async function startOrgSubgraph(
     Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & {
       limits?: Partial<OrgLimits>;
       queryLimits?: LimitSettings;
+      healthThresholds?: HealthThresholds;
       poolSize?: number;
     },
   nats: NatsConnection,
@@ -86,6 +88,7 @@ export async function startOrgSubgraph(
     metricsListen: config.metricsListen,
     limits: config.limits,
     queryLimits: config.queryLimits,
+    healthThresholds: config.healthThresholds,
   });
   const stop = async () => {
     await subgraph.stop();
@@ -104,7 +107,12 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
   }
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`, config.natsCreds && readFileSync(config.natsCreds, 'utf8'));
   const { stop } = await startOrgSubgraph(
-    { ...config, limits: { maxIngestBatch: config.maxIngestBatch }, queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost } },
+    {
+      ...config,
+      limits: { maxIngestBatch: config.maxIngestBatch },
+      queryLimits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
+      healthThresholds: { healthAlarmBelow: config.healthAlarmBelow, rulHorizonHours: config.rulHorizonHours },
+    },
     nats,
     logger,
   );

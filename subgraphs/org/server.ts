@@ -14,6 +14,7 @@ import { TwinxError } from '../../lib/errors.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
+import { DEFAULT_HEALTH_THRESHOLDS, HealthTrainer, type HealthThresholds } from './analytics/health.ts';
 import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
 import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
@@ -48,6 +49,8 @@ export interface OrgSubgraphOptions {
   /** Browser origins allowed to call it (CORS, see `graphqlHandler`). @default [] (same origin only) */
   corsOrigins?: readonly string[];
   limits?: Partial<OrgLimits>;
+  /** When health and RUL raise alarms, unless a kind sets its own. @default DEFAULT_HEALTH_THRESHOLDS */
+  healthThresholds?: HealthThresholds;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. */
   queryLimits?: LimitSettings;
   /**
@@ -67,7 +70,9 @@ export interface OrgSubgraph {
   start(): Promise<void>;
   /** Resolves once every event committed so far is published (or a try failed). */
   eventsPublished(): Promise<void>;
-  /** Stops consuming device telemetry and access reports, drains HTTP, stops publishing, writes the pending audit entries. */
+  /** Resolves once the health model trainings scheduled so far (after failures were recorded) have ended. */
+  healthTrained(): Promise<void>;
+  /** Stops consuming device telemetry and access reports, drains HTTP, waits for health model trainings, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -82,7 +87,9 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger.child({ org: options.org });
   const base = { names, db: options.db, limits };
+  const healthThresholds = options.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS;
   const audit = new AuditLog({ db: options.db, logger });
+  const healthTrainer = new HealthTrainer({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;
   const httpServer: Server = createServer();
   const metrics = new OrgMetrics({
@@ -136,6 +143,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       return metricsUrl;
     },
     eventsPublished: () => publisher?.flushed() ?? Promise.resolve(),
+    healthTrained: () => healthTrainer.idle(),
     async start() {
       await apollo.start();
       publisher = new OutboxPublisher({
@@ -168,7 +176,15 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
               }
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
-            return createOrgContext({ ...base, access: new Access(principal, options.org), keys: options.keys, audit, auth: options.auth });
+            return createOrgContext({
+              ...base,
+              access: new Access(principal, options.org),
+              keys: options.keys,
+              audit,
+              auth: options.auth,
+              healthTrainer,
+              healthThresholds,
+            });
           },
           routes: {
             '/.well-known/jwks.json': jwksRoute(options.keys),
@@ -212,6 +228,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       await deviceIngest?.stop();
       await accessReports?.stop();
       await apollo.stop();
+      await healthTrainer.stop();
       await publisher?.stop();
       await audit.stop();
       await metrics.stop();

@@ -34,6 +34,8 @@ export interface TestOrg {
   auth: OrgAuthenticator;
   /** Resolves once every event committed so far is published to NATS. */
   eventsPublished: () => Promise<void>;
+  /** Resolves once the health model trainings scheduled so far have ended. */
+  healthTrained: () => Promise<void>;
   /** Stops the subgraph (an organization going down). */
   stop: () => Promise<void>;
   /** An admin member token of the organization. */
@@ -117,6 +119,7 @@ export async function startOrg(
     adminToken,
     auth: started.auth,
     eventsPublished: () => subgraph.eventsPublished(),
+    healthTrained: () => subgraph.healthTrained(),
     stop,
     request,
     createTwin: (input) => mutate(`mutation($input: TwinInput!) { ${org} { createTwin(input: $input) { id } } }`, { input }),

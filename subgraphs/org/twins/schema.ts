@@ -60,6 +60,17 @@ export function twinsSdl(n: OrgNames): string {
     suppliedByIds: [ID!]!
     createdAt: DateTime
     updatedAt: DateTime
+    "What the twin declares for OEE; null when it produces no counted units."
+    production: ProductionDeclaration
+  }
+
+  input ProductionInput {
+    "Units per hour at the ideal cycle time."
+    idealRatePerHour: Float!
+    "Metric counting every unit produced: a cumulative counter (a drop is a reset)."
+    totalCountMetric: String!
+    "Metric counting good units: a cumulative counter."
+    goodCountMetric: String!
   }
 
   input TwinListFilter {
@@ -99,6 +110,8 @@ export function twinsSdl(n: OrgNames): string {
     metrics: [MetricInput!]
     "Listed in the network's twin catalog (default true)."
     listed: Boolean
+    "Its counters must be among metrics."
+    production: ProductionInput
   }
 
   "Fields to change; absent fields stay. Metrics listed are added or updated by name."
@@ -111,6 +124,8 @@ export function twinsSdl(n: OrgNames): string {
     location: LocationInput
     metrics: [MetricInput!]
     listed: Boolean
+    "null removes the declaration."
+    production: ProductionInput
   }
 
   type ${n.mutation} {
@@ -166,6 +181,10 @@ export function twinsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       id: (twin: TwinRow) => globalTwinId(n.slug, twin.id),
       suppliedByIds: (twin: TwinRow) => twin.suppliers.map((s) => s.supplierId),
       state: twinState,
+      production: (twin: TwinRow) =>
+        twin.idealRatePerHour === null || twin.totalCountMetric === null || twin.goodCountMetric === null
+          ? null
+          : { idealRatePerHour: twin.idealRatePerHour, totalCountMetric: twin.totalCountMetric, goodCountMetric: twin.goodCountMetric },
     },
     [n.mutation]: {
       createTwin: (_: unknown, args: { input: unknown }, ctx: OrgContext) => createTwin(ctx, args.input),

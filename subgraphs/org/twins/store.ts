@@ -38,6 +38,13 @@ const location = z.object({
   longitude: z.number().min(-180).max(180).nullish(),
 });
 
+/** What a twin producing units declares for OEE: its ideal rate and its cumulative counters of all and of good units. */
+const production = z.object({
+  idealRatePerHour: z.number().positive().finite(),
+  totalCountMetric: z.string(),
+  goodCountMetric: z.string(),
+});
+
 const descriptive = {
   name: z.string().trim().min(1).max(200),
   kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a kind is lowercase words joined by "-", e.g. cnc-mill'),
@@ -47,6 +54,7 @@ const descriptive = {
   location: location.nullish(),
   metrics: z.array(metricInput).max(100),
   listed: z.boolean(),
+  production: production.nullish(),
 };
 
 const twinInput = z.object({
@@ -68,9 +76,25 @@ const twinPatch = z.object({
   location: descriptive.location,
   metrics: descriptive.metrics.optional(),
   listed: descriptive.listed.optional(),
+  production: descriptive.production,
 });
 
 type MetricInput = z.output<typeof metricInput>;
+
+/** The production columns of a declaration; all null removes it. */
+function productionData(declared: z.output<typeof production> | null) {
+  return {
+    idealRatePerHour: declared?.idealRatePerHour ?? null,
+    totalCountMetric: declared?.totalCountMetric ?? null,
+    goodCountMetric: declared?.goodCountMetric ?? null,
+  };
+}
+
+/** The counters a production declaration names must be metrics of the twin; `field` names what the caller changed. */
+function checkProduction(twin: TwinRow, field: string): void {
+  const missing = [twin.totalCountMetric, twin.goodCountMetric].find((metric) => metric !== null && !twin.metrics.some((m) => m.name === metric));
+  if (missing !== undefined) throw fail(ErrorCode.INVALID_INPUT, `${field}: the production counter ${missing} is not a metric of the twin.`, { field });
+}
 
 /** Maps a global id of this organization to its local id; any other id is unknown here. */
 export function localIdOf(names: OrgNames, id: string, argument: string): string {
@@ -138,7 +162,7 @@ export async function refreshStatus(tx: Client, twinIds: string[]): Promise<void
 }
 
 /** The twin's id, kind and tags; throws `UNKNOWN_TWIN` unless it exists and the caller may use the scope on it. */
-async function requireVisible(tx: Client, access: Access, scope: 'twins:read' | 'twins:write', localId: string, id: string) {
+export async function requireVisible(tx: Client, access: Access, scope: 'twins:read' | 'twins:write', localId: string, id: string) {
   const found = await tx.twin.findFirst({ where: { AND: [access.twinWhere(scope), { id: localId }] }, select: { id: true, kind: true, tags: true } });
   if (!found) {
     access.denied(scope === 'twins:read' ? 'read' : 'write', [localId], ErrorCode.UNKNOWN_TWIN);
@@ -226,11 +250,13 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
           listed: data.listed,
           attributes: data.attributes as Prisma.InputJsonObject,
           location: data.location ?? undefined,
+          ...productionData(data.production ?? null),
           metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
           suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
         },
       });
       const created = await loadOne(tx, localId);
+      checkProduction(created, 'input.production');
       await twinChanged(tx, names.slug, created, 'created');
       return created;
     })
@@ -254,6 +280,7 @@ export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<
         listed: data.listed,
         attributes: data.attributes as Prisma.InputJsonObject | undefined,
         location: data.location === null ? { set: null } : data.location,
+        ...(data.production === undefined ? {} : productionData(data.production)),
       },
     });
     for (const metric of data.metrics ?? []) {
@@ -265,6 +292,7 @@ export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<
     }
     // A new normal range can move the latest values in or out of range.
     if (data.metrics?.length) await refreshStatus(tx, [localId]);
+    if (data.production) checkProduction(await loadOne(tx, localId), 'patch.production');
   });
 }
 
@@ -296,6 +324,12 @@ export function unlinkSupplier(store: OrgBase, twinId: string, supplierId: strin
 
 export function removeMetric(store: OrgBase, twinId: string, metric: string): Promise<TwinRow> {
   return changeTwin(store, twinId, 'twinId', async (tx, twin) => {
+    const counters = await tx.twin.findUniqueOrThrow({ where: { id: twin.id }, select: { totalCountMetric: true, goodCountMetric: true } });
+    if (metric === counters.totalCountMetric || metric === counters.goodCountMetric) {
+      throw fail(ErrorCode.INVALID_INPUT, `metric: ${metric} is a production counter of the twin; change its production declaration first.`, {
+        field: 'metric',
+      });
+    }
     const { count } = await tx.metric.deleteMany({ where: { twinId: twin.id, name: metric } });
     // Which metrics a twin has is its data: a caller that may not read it removes a metric the
     // twin does not have as one it has, and learns nothing.
