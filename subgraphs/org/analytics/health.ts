@@ -122,6 +122,22 @@ function runsOf(unit: string, steps: readonly Timed[], events: readonly { type: 
 }
 
 /**
+ * The RUL cap of a kind (health 1 = at least this far from failure): 0.65 × the median length of
+ * its runs to failure, the proportion of C-MAPSS's customary cap of 125 cycles to its engines'
+ * median life of about 195 — wear is not expected to show earlier in a run. A kind's lives may be
+ * hours or years, so no fixed cap fits them all.
+ */
+function rulCap(runs: readonly Run[]): number {
+  const lives = runs
+    .filter((run) => run.failed && run.steps.length > 0)
+    .map((run) => run.steps.at(-1)!.t)
+    .sort((a, b) => a - b);
+  const median = lives.length === 0 ? 0 : (lives[(lives.length - 1) >> 1]! + lives[lives.length >> 1]!) / 2;
+  // Without lives to go by, training refuses for too little history anyway.
+  return Math.max(1, 0.65 * median);
+}
+
+/**
  * Trains the health and RUL model of a kind from its fleet's runs and stores it. One training per
  * kind at a time across replicas (a transaction-scoped advisory lock): a second waits, then trains
  * on what the first saw and more. Too little history keeps the previous model (or none) and
@@ -150,7 +166,7 @@ export function trainHealthModel(db: OrgDb, kind: string): Promise<HealthModelSu
       };
       let trained: { model: Prisma.InputJsonValue; trainedAt: Date; error: null } | { error: string };
       try {
-        trained = { model: trainRulModel(runs) as unknown as Prisma.InputJsonValue, trainedAt: now, error: null };
+        trained = { model: trainRulModel(runs, { cap: rulCap(runs) }) as unknown as Prisma.InputJsonValue, trainedAt: now, error: null };
       } catch (error) {
         if (!(error instanceof TwinxError && error.code === ErrorCode.INVALID_INPUT)) throw error;
         trained = { error: error.message };
