@@ -30,7 +30,7 @@ function registerRulBacktest(analytics: Command): void {
       const [train, test] = await Promise.all([readCmapss(flags.train), readCmapss(flags.test)]);
       const started = performance.now();
       const cpu = process.cpuUsage();
-      const model = trainRulModel(
+      const model = await trainRulModel(
         [...train].map(([unit, steps]) => ({ unit, steps, failed: true })),
         { cap, seed },
       );

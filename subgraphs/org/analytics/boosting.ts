@@ -78,7 +78,13 @@ function binEdges(column: Float64Array, bins: number): number[] {
  * Fits `rows` (row-major, `width` features each) to `targets` by least squares.
  * Deterministic given `random`.
  */
-export function fitEnsemble(rows: Float64Array, width: number, targets: Float64Array, random: () => number, options: BoostingOptions = {}): Ensemble {
+export async function fitEnsemble(
+  rows: Float64Array,
+  width: number,
+  targets: Float64Array,
+  random: () => number,
+  options: BoostingOptions = {},
+): Promise<Ensemble> {
   const { trees: count = 200, depth = 5, learningRate = 0.05, minLeaf = 20, subsample = 0.7, bins = 64, lambda = 1 } = options;
   const n = targets.length;
   // Column-major bin indices: a histogram pass reads one feature's bins contiguously.
@@ -196,6 +202,8 @@ export function fitEnsemble(rows: Float64Array, width: number, targets: Float64A
       }
     }
     ensemble.trees.push(tree);
+    // A tree at a time: training runs in a service, whose requests must not wait for the whole fit.
+    await new Promise((resolve) => setImmediate(resolve));
     // The training rows' bins decide as the thresholds do (bin ≤ b ⟺ value ≤ edge b), without reading the rows.
     for (let r = 0; r < n; r++) {
       let node = 0;

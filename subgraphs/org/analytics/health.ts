@@ -166,7 +166,7 @@ export function trainHealthModel(db: OrgDb, kind: string): Promise<HealthModelSu
       };
       let trained: { model: Prisma.InputJsonValue; trainedAt: Date; error: null } | { error: string };
       try {
-        trained = { model: trainRulModel(runs, { cap: rulCap(runs) }) as unknown as Prisma.InputJsonValue, trainedAt: now, error: null };
+        trained = { model: (await trainRulModel(runs, { cap: rulCap(runs) })) as unknown as Prisma.InputJsonValue, trainedAt: now, error: null };
       } catch (error) {
         if (!(error instanceof TwinxError && error.code === ErrorCode.INVALID_INPUT)) throw error;
         trained = { error: error.message };

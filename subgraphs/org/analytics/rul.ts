@@ -89,9 +89,10 @@ const MIN_CORRELATION = 0.1;
 /**
  * Learns a kind's degradation from its runs. Throws INVALID_INPUT when there is too little
  * run-to-failure history. It fits six ensembles (five calibration folds and the model), each in
- * time linear in steps × metrics: about 10 s of CPU for 80 C-MAPSS engines (16 000 steps).
+ * time linear in steps × metrics: about 10 s of CPU for 80 C-MAPSS engines (16 000 steps), given
+ * back to the event loop after each tree.
  */
-export function trainRulModel(runs: readonly Run[], options: RulOptions = {}): RulModel {
+export async function trainRulModel(runs: readonly Run[], options: RulOptions = {}): Promise<RulModel> {
   const { cap = 125, seed = 1 } = options;
   if (!(Number.isFinite(cap) && cap > 0)) throw fail(ErrorCode.INVALID_INPUT, `RUL cap must be a positive number, got ${cap}.`);
   runs.forEach(checkRun);
@@ -145,7 +146,7 @@ export function trainRulModel(runs: readonly Run[], options: RulOptions = {}): R
   for (let fold = 0; fold < FOLDS; fold++) {
     const inFold = (row: number) => foldOfRun[runOfRow[row]!] === fold;
     const train = [...y.keys()].filter((row) => !inFold(row));
-    const ensemble = fitEnsemble(
+    const ensemble = await fitEnsemble(
       pick(matrix, width, train),
       width,
       Float64Array.from(train, (row) => y[row]!),
@@ -154,7 +155,7 @@ export function trainRulModel(runs: readonly Run[], options: RulOptions = {}): R
     for (let row = 0; row < y.length; row++)
       if (inFold(row)) predicted[row] = clamp(predict(ensemble, matrix.subarray(row * width, (row + 1) * width)), 0, cap);
   }
-  return { ...shape, ensemble: fitEnsemble(matrix, width, y, random), calibration: calibrate(predicted, y) };
+  return { ...shape, ensemble: await fitEnsemble(matrix, width, y, random), calibration: calibrate(predicted, y) };
 }
 
 /** The state of a unit that has not reported yet (or whose model was retrained: states follow their model). */

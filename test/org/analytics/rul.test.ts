@@ -13,9 +13,9 @@ function estimatesOver(model: RulModel, run: Run) {
   });
 }
 
-function invalidInput(train: () => unknown): TwinxError {
+async function invalidInput(train: () => unknown): Promise<TwinxError> {
   try {
-    train();
+    await train();
   } catch (error) {
     expect(error).toBeInstanceOf(TwinxError);
     expect((error as TwinxError).code).toBe(ErrorCode.INVALID_INPUT);
@@ -28,8 +28,8 @@ describe('remaining useful life', () => {
   const fleet = syntheticFleet(24, 7);
   const heldOut = syntheticFleet(8, 99);
   let model: RulModel;
-  beforeAll(() => {
-    model = trainRulModel(fleet, { cap: CAP, seed: 3 });
+  beforeAll(async () => {
+    model = await trainRulModel(fleet, { cap: CAP, seed: 3 });
   });
 
   it('reads only the metrics that move with wear', () => {
@@ -94,10 +94,10 @@ describe('remaining useful life', () => {
     }
   });
 
-  it('learns from runs stopped before failure only where failure was at least the cap away', () => {
+  it('learns from runs stopped before failure only where failure was at least the cap away', async () => {
     // Nineteen units stopped after 30 steps, all 50 or more steps before they would have failed.
     const stopped = fleet.slice(5).map((run) => ({ ...run, steps: run.steps.slice(0, 30), failed: false }));
-    const withStopped = trainRulModel([...fleet.slice(0, 5), ...stopped], { cap: CAP, seed: 3 });
+    const withStopped = await trainRulModel([...fleet.slice(0, 5), ...stopped], { cap: CAP, seed: 3 });
     for (const run of heldOut) {
       // Every held-out unit lives 80 steps or more: at step 20 its capped RUL is the cap.
       const { estimate } = estimatesOver(withStopped, run)[19]!;
@@ -105,29 +105,29 @@ describe('remaining useful life', () => {
     }
   });
 
-  it('is deterministic given the seed', () => {
+  it('is deterministic given the seed', async () => {
     const few = fleet.slice(0, 5);
-    expect(trainRulModel(few, { cap: CAP, seed: 5 })).toEqual(trainRulModel(few, { cap: CAP, seed: 5 }));
-    expect(trainRulModel(few, { cap: CAP, seed: 6 })).not.toEqual(trainRulModel(few, { cap: CAP, seed: 5 }));
+    expect(await trainRulModel(few, { cap: CAP, seed: 5 })).toEqual(await trainRulModel(few, { cap: CAP, seed: 5 }));
+    expect(await trainRulModel(few, { cap: CAP, seed: 6 })).not.toEqual(await trainRulModel(few, { cap: CAP, seed: 5 }));
   });
 
-  it('refuses too little run-to-failure history, saying why', () => {
-    expect(invalidInput(() => trainRulModel(fleet.slice(0, 4))).message).toMatch(/Too little run-to-failure history: 4 failed run/);
+  it('refuses too little run-to-failure history, saying why', async () => {
+    expect((await invalidInput(() => trainRulModel(fleet.slice(0, 4)))).message).toMatch(/Too little run-to-failure history: 4 failed run/);
     // Censored runs alone tell no failure.
-    expect(invalidInput(() => trainRulModel(fleet.map((run) => ({ ...run, failed: false })))).details).toMatchObject({ failedRuns: 0 });
+    expect((await invalidInput(() => trainRulModel(fleet.map((run) => ({ ...run, failed: false }))))).details).toMatchObject({ failedRuns: 0 });
     expect(
-      invalidInput(() => trainRulModel(fleet.map((run) => ({ ...run, steps: run.steps.map((s) => ({ t: s.t, values: { constant: 7 } })) })))),
+      await invalidInput(() => trainRulModel(fleet.map((run) => ({ ...run, steps: run.steps.map((s) => ({ t: s.t, values: { constant: 7 } })) })))),
     ).toBeDefined();
   });
 
-  it('refuses steps out of time order, a bad cap and a state of another model', () => {
+  it('refuses steps out of time order, a bad cap and a state of another model', async () => {
     const shuffled = { ...fleet[0]!, steps: [...fleet[0]!.steps].reverse() };
-    expect(invalidInput(() => trainRulModel([shuffled, ...fleet.slice(1)])).details).toMatchObject({ unit: shuffled.unit });
-    invalidInput(() => trainRulModel(fleet, { cap: 0 }));
+    expect((await invalidInput(() => trainRulModel([shuffled, ...fleet.slice(1)]))).details).toMatchObject({ unit: shuffled.unit });
+    await invalidInput(() => trainRulModel(fleet, { cap: 0 }));
     const state = newRulState();
     updateRulState(model, state, { t: 10, values: {} });
-    invalidInput(() => updateRulState(model, state, { t: 9, values: {} }));
+    await invalidInput(() => updateRulState(model, state, { t: 9, values: {} }));
     // A state belongs to the model it was built with.
-    invalidInput(() => updateRulState({ ...model, metrics: model.metrics.slice(1) }, state, { t: 11, values: {} }));
+    await invalidInput(() => updateRulState({ ...model, metrics: model.metrics.slice(1) }, state, { t: 11, values: {} }));
   });
 });
