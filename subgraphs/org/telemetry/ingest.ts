@@ -136,26 +136,30 @@ function storeStatement(skipExisting: boolean): string {
        RETURNING 1),
      -- Each metric of each twin after each batch that brought the twin readings: the newest of
      -- what the metric held (first on a tie: a reading's time is its identity) and of what this
-     -- batch and the ones before it brought. It moved if that is newer than after the twin's
-     -- previous batch.
-     steps AS (
-       SELECT g."twinId", g.batch, m.name, m.unit, m.min, m.max, v.value AS "lastValue", v.at AS "lastAt",
-              v.at IS DISTINCT FROM lag(v.at, 1, m."lastAt") OVER (PARTITION BY g."twinId", m.name ORDER BY g.batch) AS moved
+     -- batch and the ones before it brought (a running max of [time, -batch]; the reading is then
+     -- looked up, so that no value goes through another type). It moved if that is newer than
+     -- after the twin's previous batch.
+     brought AS (
+       SELECT g."twinId", g.batch, m.name, m.unit, m.min, m.max, m."lastValue" AS "storedValue", m."lastAt" AS "storedAt",
+              max(CASE WHEN l.at IS NOT NULL THEN ARRAY[extract(epoch FROM l.at), -l.batch] END)
+                OVER (PARTITION BY g."twinId", m.name ORDER BY g.batch) AS newest
          FROM (SELECT DISTINCT "twinId", batch FROM latest) g
          JOIN "Metric" m ON m."twinId" = g."twinId"
-         LEFT JOIN LATERAL (
-           SELECT c.value, c.at FROM (
-               SELECT m."lastValue" AS value, m."lastAt" AS at, -1 AS batch
-               UNION ALL
-               SELECT l.value, l.at, l.batch FROM latest l WHERE l."twinId" = g."twinId" AND l.metric = m.name AND l.batch <= g.batch) c
-            WHERE c.at IS NOT NULL ORDER BY c.at DESC, c.batch LIMIT 1) v ON true),
+         LEFT JOIN latest l ON l."twinId" = g."twinId" AND l.metric = m.name AND l.batch = g.batch),
+     steps AS (
+       SELECT b."twinId", b.batch, b.name, b.unit, b.min, b.max, b."storedAt",
+              CASE WHEN p.at IS NULL OR p.at <= b."storedAt" THEN b."storedValue" ELSE p.value END AS "lastValue",
+              CASE WHEN p.at IS NULL OR p.at <= b."storedAt" THEN b."storedAt" ELSE p.at END AS "lastAt"
+         FROM brought b LEFT JOIN latest p ON p."twinId" = b."twinId" AND p.metric = b.name AND p.batch = -b.newest[2]),
+     moves AS (
+       SELECT *, "lastAt" IS DISTINCT FROM lag("lastAt", 1, "storedAt") OVER (PARTITION BY "twinId", name ORDER BY batch) AS moved FROM steps),
      states AS (
        SELECT "twinId", batch, ${STATUS_SQL} AS status, max("lastAt") AS updated,
               json_agg(json_build_object('metric', name, 'unit', unit, 'value', "lastValue", 'at', "lastAt",
                          'inRange', CASE WHEN min IS NULL AND max IS NULL THEN NULL
                                          ELSE (min IS NULL OR "lastValue" >= min) AND (max IS NULL OR "lastValue" <= max) END)
                        ORDER BY name) FILTER (WHERE "lastAt" IS NOT NULL) AS metrics
-         FROM steps GROUP BY "twinId", batch HAVING bool_or(moved)),
+         FROM moves GROUP BY "twinId", batch HAVING bool_or(moved)),
      -- Each state with the status before it: the twin's previous state's, or the stored one.
      transitions AS (
        SELECT s.*, lag(s.status, 1, t.status) OVER (PARTITION BY s."twinId" ORDER BY s.batch) AS previous
