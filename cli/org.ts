@@ -50,6 +50,9 @@ export function registerOrgCommands(program: Command): void {
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9401)')
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
+    .option('--analytics', 'analyse readings as they are stored: anomaly scores, alarms (env TWINX_ANALYTICS; default on)')
+    .option('--no-analytics', 'store readings without analysing them')
+    .option('--alarm-escalate-after <seconds>', 'seconds an alarm may stay unacknowledged before it escalates (env TWINX_ALARM_ESCALATE_AFTER; default 900)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {

@@ -1,14 +1,36 @@
-/** What a token may do at an organization (ARCHITECTURE.md, "Tokens"). */
-export const SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write', 'grants:admin', 'audit:read'] as const;
+/**
+ * What a token may do at an organization (ARCHITECTURE.md, "Tokens"). `analytics:read` reads the
+ * results of analytics (anomaly scores, alarms, health and RUL, KPIs) and `alarms:write`
+ * acknowledges, assigns and comments alarms: an owner can share them without raw telemetry.
+ */
+export const SCOPES = [
+  'twins:read',
+  'telemetry:read',
+  'twins:subscribe',
+  'twins:write',
+  'telemetry:write',
+  'analytics:read',
+  'alarms:write',
+  'grants:admin',
+  'audit:read',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes an organization can grant to a partner: never administration of the organization. */
-export const GRANTABLE_SCOPES = ['twins:read', 'telemetry:read', 'twins:subscribe', 'twins:write', 'telemetry:write'] as const satisfies readonly Scope[];
+export const GRANTABLE_SCOPES = [
+  'twins:read',
+  'telemetry:read',
+  'twins:subscribe',
+  'twins:write',
+  'telemetry:write',
+  'analytics:read',
+  'alarms:write',
+] as const satisfies readonly Scope[];
 
 /** Member roles and the scopes they stand for. */
 export const ROLES = {
   admin: SCOPES,
   operator: GRANTABLE_SCOPES,
-  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe'],
+  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'],
 } as const satisfies Record<string, readonly Scope[]>;
 export type Role = keyof typeof ROLES;

@@ -32,6 +32,8 @@ export const orgSettings = {
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9401') },
   maxIngestBatch: { flag: 'max-ingest-batch', env: 'TWINX_MAX_INGEST_BATCH', schema: values.positiveInt(5000) },
+  analytics: { flag: 'analytics', env: 'TWINX_ANALYTICS', schema: values.flag.default(true) },
+  alarmEscalateAfterSeconds: { flag: 'alarm-escalate-after', env: 'TWINX_ALARM_ESCALATE_AFTER', schema: values.positiveInt(900) },
   maxDepth: commonSettings.maxDepth,
   maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,

@@ -1,6 +1,7 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
 import { mergeResolvers } from '../../lib/graphql/resolvers.ts';
+import { analyticsResolvers, analyticsSdl } from './analytics/schema.ts';
 import { auditResolvers, auditSdl } from './audit/schema.ts';
 import { keysResolvers, keysSdl } from './auth/schema.ts';
 import type { OrgContext } from './context.ts';
@@ -15,7 +16,7 @@ const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3
 
 /** The SDL an organization contributes to the network graph. */
 export function orgSdl(names: OrgNames): string {
-  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), grantsSdl(names), keysSdl(names), auditSdl(names)].join('\n');
+  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), analyticsSdl(names), grantsSdl(names), keysSdl(names), auditSdl(names)].join('\n');
 }
 
 export function orgSchema(names: OrgNames): GraphQLSchema {
@@ -23,6 +24,7 @@ export function orgSchema(names: OrgNames): GraphQLSchema {
     twinScalarResolvers,
     twinsResolvers(names),
     telemetryResolvers(names),
+    analyticsResolvers(names),
     grantsResolvers(names),
     keysResolvers(names),
     auditResolvers(names),

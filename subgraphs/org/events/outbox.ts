@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import type { AlarmView, CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinAlarmEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import { subjectPaths } from '../../../lib/nats.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -45,6 +45,23 @@ export async function twinChanged(tx: Tx, org: string, twin: EventTwin | Catalog
     twin: entry,
   };
   await enqueue(tx, subjectPaths.event(org, twin.id, 'twin'), event);
+}
+
+/** Records a change of one of the twin's alarms, in the transaction that makes it. */
+export async function alarmChanged(tx: Tx, org: string, twin: EventTwin, alarm: AlarmView, change: TwinAlarmEvent['change'], by: string): Promise<void> {
+  const event: TwinAlarmEvent = {
+    type: 'alarm',
+    eventId: randomUUID(),
+    org,
+    twinId: globalTwinId(org, twin.id),
+    at: new Date().toISOString(),
+    kind: twin.kind,
+    tags: twin.tags,
+    change,
+    by,
+    alarm,
+  };
+  await enqueue(tx, subjectPaths.event(org, twin.id, 'alarm'), event);
 }
 
 /** Records a token's revocation, in the transaction that made it. */

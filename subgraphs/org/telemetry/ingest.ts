@@ -1,5 +1,6 @@
 import { driverErrorKind, ErrorCode, fail } from '../../../lib/errors.ts';
 import { parseTwinId } from '../../../lib/ids.ts';
+import { withAnalysis } from '../analytics/pipeline.ts';
 import type { OrgBase } from '../context.ts';
 import { STATUS_SQL } from '../twins/store.ts';
 
@@ -104,12 +105,13 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
  * twin's status, and the events announcing the new states (outbox) commit together. CTEs all
  * read the snapshot from before the statement, so the status is computed from the advanced
  * metrics plus the twin's untouched ones, and `before` still holds the previous status.
- * Parameters: $1–$4 the readings, $5–$8 the newest reading per series, $9 the organization.
+ * Parameters: $1–$4 the readings, $5–$8 the newest reading per series, $9 the organization,
+ * and with analysis $10 the readings' anomaly scores.
  */
-function storeStatement(skipExisting: boolean): string {
+function storeStatement(skipExisting: boolean, scored: boolean): string {
   return `WITH inserted AS (
-       INSERT INTO "Reading" ("twinId", metric, at, value)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
+       INSERT INTO "Reading" ("twinId", metric, at, value${scored ? ', "anomalyScore"' : ''})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]${scored ? ', $10::float8[]' : ''})
        ${skipExisting ? 'ON CONFLICT DO NOTHING' : ''} RETURNING 1),
      latest AS (
        SELECT * FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::float8[]) AS l("twinId", metric, at, value)),
@@ -149,13 +151,14 @@ function storeStatement(skipExisting: boolean): string {
      SELECT (SELECT count(*) FROM inserted) AS accepted, (SELECT count(*) FROM twins) AS advanced`;
 }
 
-const PLAIN = storeStatement(false);
-const SKIP_EXISTING = storeStatement(true);
+/** By analysis (with scores or not), then by whether stored readings are skipped. */
+const STATEMENTS = { true: [storeStatement(false, true), storeStatement(true, true)], false: [storeStatement(false, false), storeStatement(true, false)] };
 
 /**
  * Stores a batch of readings: all or nothing, idempotent (a reading is identified by twin,
  * metric and time), and the twins' state moves only forward (a late reading is stored in
- * the history but never overwrites a newer state).
+ * the history but never overwrites a newer state). Unless the organization runs without
+ * analytics, the readings are analysed in the same transaction (analytics/pipeline.ts).
  */
 export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], now = Date.now()): Promise<IngestResult> {
   ctx.access.require('telemetry:write');
@@ -174,13 +177,17 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
     pick(columns.values),
     ctx.names.slug,
   ];
-  const store = (sql: string) => ctx.db.$queryRawUnsafe<{ accepted: bigint; advanced: bigint }[]>(sql, ...params);
+  type Stored = { accepted: bigint; advanced: bigint }[];
+  const analytics = ctx.analytics ?? true;
+  const store = (skipExisting: boolean) => {
+    const sql = STATEMENTS[`${analytics}`][Number(skipExisting)]!;
+    if (!analytics) return ctx.db.$queryRawUnsafe<Stored>(sql, ...params);
+    return withAnalysis(ctx.db, ctx.names.slug, columns, (tx, scores) => tx.$queryRawUnsafe<Stored>(sql, ...params, scores));
+  };
   // Batches are new readings almost always: a plain insert costs about 20% less than one
   // that checks each row for a conflict. A batch that repeats stored readings (a device
-  // retrying) fails the plain insert as a whole and is stored again skipping those.
-  const [row] = await store(PLAIN).catch((error: unknown) =>
-    driverErrorKind(error) === 'UniqueConstraintViolation' ? store(SKIP_EXISTING) : Promise.reject(error),
-  );
+  // retrying) fails the plain insert as a whole (with its analysis) and is stored again skipping those.
+  const [row] = await store(false).catch((error: unknown) => (driverErrorKind(error) === 'UniqueConstraintViolation' ? store(true) : Promise.reject(error)));
   ctx.access.wrote(columns.twinIds);
   const accepted = Number(row!.accepted);
   return { accepted, duplicates: items.length - accepted, stateChanges: Number(row!.advanced) };
