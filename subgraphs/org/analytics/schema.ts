@@ -25,7 +25,7 @@ export function analyticsSdl(n: OrgNames): string {
     escalateAfterSeconds: Int
   }
 
-  type AnalyticsSettings {
+  type AnalyticsSettings @shareable {
     kind: String
     twinId: ID
     metric: String
