@@ -194,7 +194,7 @@ describe('escalation', () => {
     await fast.createTwin({ id: 'fast:k-1', name: 'k', kind: 'kiln', metrics: [{ name: 'temperature', unit: 'C', max: 10 }] });
     const names = natsNames(fast.subjectPrefix);
     const subscription = fast.nats.subscribe(names.eventSubject('fast', 'k-1', 'alarm'));
-    disposers.add(() => subscription.unsubscribe());
+    disposers.add(async () => subscription.unsubscribe());
     await fast.ingest([{ twinId: 'fast:k-1', metric: 'temperature', at: at(0), value: 99 }]);
     const changes: TwinAlarmEvent['change'][] = [];
     let escalated: TwinAlarmEvent | undefined;
