@@ -64,11 +64,26 @@ const CREATE = `
   SELECT w."twinId", w.metric, $3::jsonb FROM unnest($1::text[], $2::text[]) AS w("twinId", metric) ORDER BY 1, 2
   ON CONFLICT DO NOTHING`;
 
-/** $1–$5: per series analysed, its new state (JSON text), last analysed time and calm count. */
-const WRITE_BACK = `
-  UPDATE "SeriesAnalysis" s SET state = u.state::jsonb, "lastAt" = u.at, calm = u.calm
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[]) AS u("twinId", metric, state, at, calm)
-   WHERE s."twinId" = u."twinId" AND s.metric = u.metric`;
+/**
+ * The write-back of the series analysed, as a CTE (named `analysed`) of the statement that stores
+ * the readings: one round trip less. Its parameters, from `$first`, are `Analysis.writeBack`:
+ * per series its new state (JSON text), last analysed time and calm count.
+ */
+export function writeBackCte(first: number): string {
+  const [twinIds, metrics, states, ats, calms] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  return `analysed AS (
+       UPDATE "SeriesAnalysis" s SET state = u.state::jsonb, "lastAt" = u.at, calm = u.calm
+         FROM unnest(${twinIds}::text[], ${metrics}::text[], ${states}::text[], ${ats}::timestamptz[], ${calms}::int[]) AS u("twinId", metric, state, at, calm)
+        WHERE s."twinId" = u."twinId" AND s.metric = u.metric RETURNING 1)`;
+}
+
+/** What the statement storing a batch takes from its analysis. */
+export interface Analysis {
+  /** Per reading (aligned with the columns), its score, null when not analysed. */
+  scores: (number | null)[];
+  /** The parameters of `writeBackCte`. */
+  writeBack: unknown[];
+}
 
 /** Series first seen in a batch: their analysis rows are created outside the batch's transaction, which then starts again. */
 class NewSeries extends Error {
@@ -139,12 +154,12 @@ function analyse(org: string, series: Series, indices: number[], columns: BatchC
 
 /**
  * Runs `store` in one transaction with the analysis of the batch: locks the batch's series,
- * scores the readings newer than each series' last analysed one, hands `store` their scores
- * (null for readings not analysed, aligned with the columns), then writes back the detectors'
- * state, the alarms raised or cleared and their events. One round trip each for the lock, the
- * store and the write-back; alarm changes (rare) add theirs.
+ * scores the readings newer than each series' last analysed one, hands `store` the scores and
+ * the detectors' new state to write with the readings (`writeBackCte`), then records the alarms
+ * raised or cleared and their events. One round trip for the lock and one for the store and
+ * write-back; alarm changes (rare) add theirs.
  */
-export async function withAnalysis<T>(db: OrgDb, org: string, columns: BatchColumns, store: (tx: Tx, scores: (number | null)[]) => Promise<T>): Promise<T> {
+export async function withAnalysis<T>(db: OrgDb, org: string, columns: BatchColumns, store: (tx: Tx, analysis: Analysis) => Promise<T>): Promise<T> {
   const bySeries = new Map<string, number[]>();
   columns.twinIds.forEach((twinId, index) => {
     const key = keyOf(twinId, columns.metrics[index]!);
@@ -171,17 +186,16 @@ export async function withAnalysis<T>(db: OrgDb, org: string, columns: BatchColu
           const scores: (number | null)[] = columns.twinIds.map(() => null);
           const alarms: AlarmInput[] = [];
           const changed = locked.filter((series) => analyse(org, series, bySeries.get(keyOf(series.twinId, series.metric))!, columns, scores, alarms));
-          const result = await store(tx, scores);
-          if (changed.length > 0) {
-            await tx.$executeRawUnsafe(
-              WRITE_BACK,
+          const result = await store(tx, {
+            scores,
+            writeBack: [
               changed.map((series) => series.twinId),
               changed.map((series) => series.metric),
               changed.map((series) => JSON.stringify(series.state)),
               changed.map((series) => series.lastAt!.toISOString()),
               changed.map((series) => series.calm),
-            );
-          }
+            ],
+          });
           for (const input of alarms) await raiseOrClearAlarm(tx, input);
           return result;
         },

@@ -1,6 +1,6 @@
 import { driverErrorKind, ErrorCode, fail } from '../../../lib/errors.ts';
 import { parseTwinId } from '../../../lib/ids.ts';
-import { withAnalysis } from '../analytics/pipeline.ts';
+import { withAnalysis, writeBackCte } from '../analytics/pipeline.ts';
 import type { OrgBase } from '../context.ts';
 import { STATUS_SQL } from '../twins/store.ts';
 
@@ -106,7 +106,8 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
  * read the snapshot from before the statement, so the status is computed from the advanced
  * metrics plus the twin's untouched ones, and `before` still holds the previous status.
  * Parameters: $1–$4 the readings, $5–$8 the newest reading per series, $9 the organization,
- * and with analysis $10 the readings' anomaly scores.
+ * and with analysis $10 the readings' anomaly scores and $11–$15 the write-back of the
+ * detectors' state (analytics/pipeline.ts).
  */
 function storeStatement(skipExisting: boolean, scored: boolean): string {
   return `WITH inserted AS (
@@ -147,7 +148,12 @@ function storeStatement(skipExisting: boolean, scored: boolean): string {
               json_build_object('type', type, 'eventId', "eventId", 'org', $9::text, 'twinId', $9 || ':' || id, 'at', now(), 'kind', kind, 'tags', tags,
                                 'state', json_build_object('status', status, 'updatedAt', updated, 'metrics', metrics))
          FROM events ORDER BY id, type DESC
-       RETURNING 1)
+       RETURNING 1)${
+         scored
+           ? `,
+     ${writeBackCte(11)}`
+           : ''
+       }
      SELECT (SELECT count(*) FROM inserted) AS accepted, (SELECT count(*) FROM twins) AS advanced`;
 }
 
@@ -182,7 +188,7 @@ export async function ingestReadings(ctx: OrgBase, items: readonly unknown[], no
   const store = (skipExisting: boolean) => {
     const sql = STATEMENTS[`${analytics}`][Number(skipExisting)]!;
     if (!analytics) return ctx.db.$queryRawUnsafe<Stored>(sql, ...params);
-    return withAnalysis(ctx.db, ctx.names.slug, columns, (tx, scores) => tx.$queryRawUnsafe<Stored>(sql, ...params, scores));
+    return withAnalysis(ctx.db, ctx.names.slug, columns, (tx, analysis) => tx.$queryRawUnsafe<Stored>(sql, ...params, analysis.scores, ...analysis.writeBack));
   };
   // Batches are new readings almost always: a plain insert costs about 20% less than one
   // that checks each row for a conflict. A batch that repeats stored readings (a device

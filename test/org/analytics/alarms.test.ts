@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { twinAlarmEventSchema, type TwinAlarmEvent } from '../../../lib/events.ts';
 import { natsNames } from '../../../lib/nats.ts';
+import { anomalyThreshold } from '../../../subgraphs/org/analytics/anomaly.ts';
 import { codes } from '../../support/graphql.ts';
 import { bearer, startOrg, type TestOrg } from '../../support/org.ts';
 import { Disposers } from '../../support/services.ts';
@@ -185,6 +186,39 @@ describe('what callers may not do to alarms', () => {
     const response = await acme.request(ALARMS, { id: 'acme:m-3' }, telemetryOnly);
     expect(codes(response)).toEqual(['FORBIDDEN']);
     expect(response.data.acme.twin.alarms).toBeNull();
+  });
+});
+
+describe('analytics settings', () => {
+  const SET = `mutation($input: AnalyticsSettingsInput!) { acme { setAnalyticsSettings(input: $input) { kind twinId metric sensitivity escalateAfterSeconds } } }`;
+
+  it("sets a metric's sensitivity, which the detector's threshold then follows, and a kind's", async () => {
+    expect(await mutate(SET, { input: { twinId: 'acme:m-2', metric: 'vibration', sensitivity: 0.9 } })).toEqual({
+      kind: null,
+      twinId: 'acme:m-2',
+      metric: 'vibration',
+      sensitivity: 0.9,
+      escalateAfterSeconds: null,
+    });
+    await acme.ingest([{ twinId: 'acme:m-2', metric: 'vibration', at: at(200), value: 80 }]);
+    const [alarm] = await alarms('acme:m-2', ['ACTIVE_UNACKNOWLEDGED']);
+    expect(alarm.explanation).toMatchObject({ value: 80, threshold: anomalyThreshold({ sensitivity: 0.9 }) });
+
+    expect(await mutate(SET, { input: { kind: 'press', sensitivity: 0.2, escalateAfterSeconds: 60 } })).toMatchObject({
+      kind: 'press',
+      escalateAfterSeconds: 60,
+    });
+    expect(await acme.db.kindAnalytics.findUniqueOrThrow({ where: { kind: 'press' } })).toMatchObject({ sensitivity: 0.2, escalateAfterSeconds: 60 });
+  });
+
+  it('refuses ambiguous or out-of-range settings, unknown metrics, and a kind to a partner reaching only some twins', async () => {
+    const refused = async (input: Record<string, unknown>, headers?: Record<string, string>) => codes(await acme.request(SET, { input }, headers));
+    expect(await refused({ kind: 'press', twinId: 'acme:m-1', metric: 'temperature' })).toEqual(['INVALID_INPUT']);
+    expect(await refused({ twinId: 'acme:m-1', metric: 'temperature', escalateAfterSeconds: 5 })).toEqual(['INVALID_INPUT']);
+    expect(await refused({ kind: 'press', sensitivity: 2 })).toEqual(['INVALID_INPUT']);
+    expect(await refused({ twinId: 'acme:m-1', metric: 'pressure' })).toEqual(['UNKNOWN_METRIC']);
+    const writer = bearer((await acme.grantToken({ partner: 'globex', scopes: ['twins:write'], selector: { ids: ['acme:m-1'] } })).token);
+    expect(await refused({ kind: 'press', sensitivity: 1 }, writer)).toEqual(['FORBIDDEN']);
   });
 });
 
