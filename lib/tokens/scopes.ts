@@ -2,21 +2,8 @@
  * What a token may do at an organization (ARCHITECTURE.md, "Tokens"). `analytics:read` reads the
  * results of analytics (anomaly scores, alarms, health and RUL, KPIs) and `alarms:write`
  * acknowledges, assigns and comments alarms: an owner can share them without raw telemetry.
+ * Only these can be granted to a partner: never administration of the organization.
  */
-export const SCOPES = [
-  'twins:read',
-  'telemetry:read',
-  'twins:subscribe',
-  'twins:write',
-  'telemetry:write',
-  'analytics:read',
-  'alarms:write',
-  'grants:admin',
-  'audit:read',
-] as const;
-export type Scope = (typeof SCOPES)[number];
-
-/** Scopes an organization can grant to a partner: never administration of the organization. */
 export const GRANTABLE_SCOPES = [
   'twins:read',
   'telemetry:read',
@@ -25,7 +12,11 @@ export const GRANTABLE_SCOPES = [
   'telemetry:write',
   'analytics:read',
   'alarms:write',
-] as const satisfies readonly Scope[];
+] as const;
+
+/** Every scope: what can be granted, and the administration of the organization. */
+export const SCOPES = [...GRANTABLE_SCOPES, 'grants:admin', 'audit:read'] as const;
+export type Scope = (typeof SCOPES)[number];
 
 /** Member roles and the scopes they stand for. */
 export const ROLES = {
