@@ -41,7 +41,7 @@ export interface AlarmInput {
 }
 
 /** Who changed an alarm when the organization itself did (rules, detectors, escalation). */
-export const SYSTEM = 'system';
+const SYSTEM = 'system';
 
 /** The longest comment or assignee accepted. */
 const MAX_TEXT = 2000;
@@ -245,12 +245,11 @@ export async function alarmsPage(ctx: OrgBase, twin: TwinRow, args: AlarmsArgs) 
   }
   const rows = await ctx.db.alarm.findMany({ where: { AND: where }, orderBy: [{ raisedAt: 'desc' }, { id: 'desc' }], take: first + 1 });
   const page = pageOf(rows, first);
-  return connection(CURSOR, page, (alarm) => `${alarm.raisedAt.getTime()}/${alarm.id}`);
-}
-
-/** Re-views a connection's alarms for the network graph. */
-export function viewed(org: string, page: Awaited<ReturnType<typeof alarmsPage>>) {
-  return { ...page, edges: page.edges.map((edge) => ({ ...edge, node: alarmView(org, edge.node) })) };
+  return connection(
+    CURSOR,
+    { ...page, rows: page.rows.map((alarm) => alarmView(ctx.names.slug, alarm)) },
+    (alarm) => `${Date.parse(alarm.raisedAt)}/${alarm.id}`,
+  );
 }
 
 /** An alarm's history, oldest first. */
@@ -290,7 +289,7 @@ export async function escalateAlarms(db: OrgDb, org: string, defaultSeconds: num
 }
 
 /** How often escalation is checked: a fifth of the escalation time, between 100 ms and 30 s. */
-export function escalationCheckMs(escalateAfterSeconds: number): number {
+function escalationCheckMs(escalateAfterSeconds: number): number {
   return Math.min(30_000, Math.max(100, (escalateAfterSeconds * 1000) / 5));
 }
 

@@ -8,7 +8,7 @@ import type { OrgBase, OrgContext } from '../context.ts';
 import type { OrgNames } from '../names.ts';
 import { requireMetric } from '../telemetry/history.ts';
 import { localIdOf, type TwinRow } from '../twins/store.ts';
-import { acknowledgeAlarm, alarmHistory, alarmsPage, assignAlarm, commentAlarm, viewed, type AlarmsArgs } from './alarms.ts';
+import { acknowledgeAlarm, alarmHistory, alarmsPage, assignAlarm, commentAlarm, type AlarmsArgs } from './alarms.ts';
 
 /** Alarm handling and analytics settings. The twin's `alarms` and `anomalies` are in the twin contract (lib/graphql/twin-types.ts). */
 export function analyticsSdl(n: OrgNames): string {
@@ -122,7 +122,7 @@ async function setAnalyticsSettings(ctx: OrgContext, n: OrgNames, raw: unknown) 
 export function analyticsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
   return {
     [n.twin]: {
-      alarms: async (twin: TwinRow, args: AlarmsArgs, ctx: OrgContext) => viewed(n.slug, await alarmsPage(ctx, twin, args)),
+      alarms: (twin: TwinRow, args: AlarmsArgs, ctx: OrgContext) => alarmsPage(ctx, twin, args),
       anomalies: (twin: TwinRow, args: AnomaliesArgs, ctx: OrgContext) => anomaliesPage(ctx, twin, args),
     },
     Alarm: {

@@ -115,6 +115,12 @@ describe('alarm lifecycle', () => {
     expect(open).toHaveLength(1);
     expect(open[0].id).not.toBe(first.id);
     expect(await alarms('acme:m-1')).toHaveLength(2);
+    // Newest first, a page at a time.
+    const page = `query($after: String) { acme { twin(id: "acme:m-1") { alarms(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } } }`;
+    const one = (await acme.request(page)).data.acme.twin.alarms;
+    expect(one).toMatchObject({ edges: [{ node: { id: open[0].id } }], pageInfo: { hasNextPage: true } });
+    const two = (await acme.request(page, { after: one.pageInfo.endCursor })).data.acme.twin.alarms;
+    expect(two).toMatchObject({ edges: [{ node: { id: first.id } }], pageInfo: { hasNextPage: false } });
   });
 
   it('the detector raises an anomaly alarm on a spike after a calm stretch, and clears it after calm readings', async () => {
