@@ -95,6 +95,18 @@ describe("a supplier's alarms through the gateway", () => {
     const refused = await net.query(ALARMS, { id: 'globex:mill-1' }, withoutAnalytics);
     expect(codes(refused)).toEqual(['FORBIDDEN']);
     expect(refused.data.twin).toMatchObject({ id: 'globex:mill-1', name: 'globex:mill-1', alarms: null });
+
+    // Audited at the supplier like every partner read: the alarms read, and the one refused.
+    const audit = await net.orgs.globex!.request(
+      `query { globex { auditEvents(filter: { partner: "acme" }, first: 50) { edges { node { action allowed reason twinIds } } } } }`,
+    );
+    const entries = audit.data.globex.auditEvents.edges.map((edge: any) => edge.node);
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        { action: 'read', allowed: true, reason: null, twinIds: ['globex:mill-1'] },
+        { action: 'read', allowed: false, reason: 'FORBIDDEN', twinIds: ['globex:mill-1'] },
+      ]),
+    );
   });
 
   it("answer with the other organizations' alarms when one is down", async () => {
