@@ -288,7 +288,10 @@ export async function escalateAlarms(db: OrgDb, org: string, defaultSeconds: num
   });
 }
 
-/** How often escalation is checked: a fifth of the escalation time, between 100 ms and 30 s. */
+/**
+ * How often escalation is checked: a fifth of the organization's escalation time, between 100 ms
+ * and 30 s. A kind with a shorter time of its own escalates up to one such interval late.
+ */
 function escalationCheckMs(escalateAfterSeconds: number): number {
   return Math.min(30_000, Math.max(100, (escalateAfterSeconds * 1000) / 5));
 }
