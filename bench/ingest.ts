@@ -1,5 +1,6 @@
-// Ingest throughput: readings/s committed through the organization's ingest paths, next to a
-// raw `unnest` insert of the same number of rows into the same table, in the same run.
+// Ingest throughput: readings/s committed through the organization's ingest paths, with
+// analytics (anomaly scores, alarms) on and off, next to a raw `unnest` insert of the same
+// number of rows into the same table, in the same run; and what analytics costs per reading.
 //   npm run bench:ingest [-- --batches 100 --batch-size 1000]
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { parseArgs } from 'node:util';
@@ -48,7 +49,8 @@ try {
   }
 
   const raw = new Contender('raw unnest INSERT (baseline)', batchSize);
-  const direct = new Contender('ingestReadings (what the NATS consumer calls)', batchSize);
+  const direct = new Contender('ingestReadings, analytics on (NATS consumer)', batchSize);
+  const directOff = new Contender('ingestReadings, analytics off', batchSize);
   const http = new Contender('GraphQL ingestTelemetry over HTTP', batchSize);
   const mutation = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
 
@@ -67,10 +69,16 @@ try {
     if (warm) await insert();
     else await raw.time(insert);
 
+    // On and off alternate over the same series, so both meet the same table and indexes.
     const viaFunction = batch();
     const runDirect = () => ingestReadings(base, viaFunction);
     if (warm) await runDirect();
     else await direct.time(runDirect);
+
+    const withoutAnalytics = batch();
+    const runOff = () => ingestReadings({ ...base, analytics: false }, withoutAnalytics);
+    if (warm) await runOff();
+    else await directOff.time(runOff);
 
     const post = postGraphQL(acme.url, headers, { query: mutation, variables: { r: batch() } });
     if (warm) await post();
@@ -95,8 +103,21 @@ try {
     );
   });
 
-  report(`ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`, [raw, direct, http, device], 'rows/s');
-  console.log(`rows stored: ${await db.reading.count()}`);
+  report(
+    `ingest: ${batches} batches x ${batchSize} readings, ${TWINS} twins x ${METRICS.length} metrics, PostgreSQL`,
+    [raw, direct, directOff, http, device],
+    'rows/s',
+  );
+  const perReading = (contender: Contender) => 1e6 / contender.summary().rate;
+  console.log(
+    `\nµs per reading: raw ${perReading(raw).toFixed(2)}, analytics off ${perReading(directOff).toFixed(2)}, analytics on ${perReading(direct).toFixed(2)}`,
+  );
+  console.log(
+    `analytics cost: ${(perReading(direct) - perReading(directOff)).toFixed(2)} µs per reading; analytics on / raw: ${(direct.summary().rate / raw.summary().rate).toFixed(2)}x`,
+  );
+  console.log(
+    `rows stored: ${await db.reading.count()}, analysed: ${await db.reading.count({ where: { anomalyScore: { not: null } } })}, alarms: ${await db.alarm.count()}`,
+  );
 } finally {
   await disposers.dispose();
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
+import { GRANTABLE_SCOPES } from '../lib/tokens/scopes.ts';
 import { withAdmin, withAdminOptions } from './admin.ts';
 import { expiresInSetting } from './org.ts';
 
@@ -27,7 +28,7 @@ export function registerGrantCommands(program: Command): void {
   withAdminOptions(grant.command('issue'), 'sign')
     .description('issue a grant token to a partner (printed once)')
     .requiredOption('--partner <slug>', 'the partner organization')
-    .requiredOption('--scopes <list>', 'comma-separated: twins:read, telemetry:read, twins:subscribe, twins:write, telemetry:write')
+    .requiredOption('--scopes <list>', `comma-separated: ${GRANTABLE_SCOPES.join(', ')}`)
     .option('--ids <list>', 'twin ids, e.g. acme:press-1,acme:press-2')
     .option('--globs <list>', 'id patterns, e.g. acme:press-*')
     .option('--kinds <list>', 'twin kinds, e.g. press,furnace')

@@ -52,6 +52,9 @@ export function registerOrgCommands(program: Command): void {
     .option('--max-ingest-batch <n>', 'readings accepted per batch (env TWINX_MAX_INGEST_BATCH; default 5000)')
     .option('--health-alarm-below <index>', 'health index under which a twin has a health alarm (env TWINX_HEALTH_ALARM_BELOW; default 0.3)')
     .option('--rul-horizon-hours <hours>', 'a twin has an RUL alarm while p10 of its remaining life is within this (env TWINX_RUL_HORIZON_HOURS; default 72)')
+    .option('--analytics', 'analyse readings as they are stored: anomaly scores, alarms (env TWINX_ANALYTICS; default on)')
+    .option('--no-analytics', 'store readings without analysing them')
+    .option('--alarm-escalate-after <seconds>', 'seconds an alarm may stay unacknowledged before it escalates (env TWINX_ALARM_ESCALATE_AFTER; default 900)')
     .option('--migrate', 'apply pending database migrations before serving (env TWINX_MIGRATE)')
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')
     .action(async (flags: object) => {

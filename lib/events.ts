@@ -47,7 +47,50 @@ export const twinStateEventSchema = z.object({
 });
 export type TwinStateEvent = z.infer<typeof twinStateEventSchema>;
 
-export const twinEventSchema = z.discriminatedUnion('type', [twinLifecycleEventSchema, twinStateEventSchema]);
+/** The numbers behind an alarm (which rule or detector, score, baseline, value, limit…): a few flat fields. */
+const explanation = z
+  .record(text(64), z.union([z.number(), z.string().max(200), z.boolean(), z.null()]))
+  .refine((value) => Object.keys(value).length <= 16, 'at most 16 fields');
+
+/** An alarm as events and the network graph show it (subgraphs/org/analytics/alarms.ts). */
+export const alarmSchema = z.object({
+  id: text(64),
+  /** Global id. */
+  twinId: text(200),
+  /** `range:<metric>`, `anomaly:<metric>`, `health` or `rul`. */
+  cause: text(100),
+  severity: z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']),
+  /** ISA-18.2's states: CLOSED once cleared and acknowledged. */
+  state: z.enum(['ACTIVE_UNACKNOWLEDGED', 'ACTIVE_ACKNOWLEDGED', 'CLEARED_UNACKNOWLEDGED', 'CLOSED']),
+  active: z.boolean(),
+  acknowledged: z.boolean(),
+  explanation,
+  raisedAt: time,
+  activatedAt: time,
+  clearedAt: time.nullable(),
+  acknowledgedAt: time.nullable(),
+  acknowledgedBy: text(200).nullable(),
+  assignee: text(200).nullable(),
+  escalation: z.number().int().min(0),
+  escalatedAt: time.nullable(),
+  closedAt: time.nullable(),
+});
+export type AlarmView = z.infer<typeof alarmSchema>;
+
+/** What happened to an alarm. */
+export const ALARM_CHANGES = ['raised', 'reactivated', 'cleared', 'acknowledged', 'assigned', 'commented', 'escalated'] as const;
+
+/** An alarm of the twin changed (`change`), by whom (a member, a partner, or `system`). */
+export const twinAlarmEventSchema = z.object({
+  ...twinEventBase,
+  type: z.literal('alarm'),
+  change: z.enum(ALARM_CHANGES),
+  by: text(200),
+  alarm: alarmSchema,
+});
+export type TwinAlarmEvent = z.infer<typeof twinAlarmEventSchema>;
+
+export const twinEventSchema = z.discriminatedUnion('type', [twinLifecycleEventSchema, twinStateEventSchema, twinAlarmEventSchema]);
 export type TwinEvent = z.infer<typeof twinEventSchema>;
 
 /** A token (a partner's grant, or a member's token) was revoked by the organization that issued it. */

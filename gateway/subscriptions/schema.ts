@@ -24,7 +24,7 @@ import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import { DateTimeScalar } from '../../lib/graphql/scalars.ts';
 import type { TwinEvent } from '../../lib/events.ts';
-import { canReach, reachOf } from '../../lib/tokens/reach.ts';
+import { canReach, reachOf, type Reach } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import type { EventHub, FeedEvent, Follower } from './hub.ts';
@@ -39,6 +39,8 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     CREATED
     UPDATED
     DELETED
+    "One of the twin's alarms changed (needs analytics:read on the twin besides twins:subscribe)."
+    ALARM
   }
 
   input TwinEventFilter {
@@ -57,6 +59,10 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     org: String!
     "The twin's state after the change (STATE and ALERT events)."
     state: TwinState
+    "The alarm after the change (ALARM events)."
+    alarm: Alarm
+    "What happened to the alarm (ALARM events)."
+    alarmChange: AlarmChangeType
     "The twin, from the network graph with the subscriber's own tokens (null once it is deleted)."
     twin: Twin
   }
@@ -113,6 +119,12 @@ interface Filter {
 
 function typeOf(event: TwinEvent): string {
   return event.type === 'twin' ? event.change.toUpperCase() : event.type.toUpperCase();
+}
+
+/** Whether the subscriber may see the event: its twin within `twins:subscribe`, and alarms within `analytics:read` too. */
+function reaches(subscribe: Reach, analytics: Reach, event: TwinEvent): boolean {
+  const twin = { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags };
+  return canReach(subscribe, twin) && (event.type !== 'alarm' || canReach(analytics, twin));
 }
 
 function matches(filter: Filter | null | undefined, event: TwinEvent): boolean {
@@ -344,6 +356,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     const refusal = await deps.refusal(ctx.tokens);
     if (refusal) throw failure(unauthenticated(refusal));
     const reach = reachOf(ctx.tokens, 'twins:subscribe');
+    const analytics = reachOf(ctx.tokens, 'analytics:read');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
     let from: number | null = null;
     if (args.after) {
@@ -375,7 +388,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
     const deliver = (item: FeedEvent) => {
       const { event } = item;
-      if (matches(args.filter, event) && canReach(reach, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags })) channel.push(item);
+      if (matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
     };
     cleanups.push(
       deps.hub.onClosed((closed) => {
@@ -409,7 +422,9 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       at: event.at,
       twinId: event.twinId,
       org: event.org,
-      state: event.type === 'twin' ? null : event.state,
+      state: event.type === 'state' || event.type === 'alert' ? event.state : null,
+      alarm: event.type === 'alarm' ? event.alarm : null,
+      alarmChange: event.type === 'alarm' ? event.change.toUpperCase() : null,
       event,
     };
   };

@@ -77,6 +77,97 @@ export const twinValueTypesSdl = /* GraphQL */ `
     pageInfo: PageInfo!
   }
 
+  "How urgent an alarm is."
+  enum AlarmSeverity {
+    LOW
+    MEDIUM
+    HIGH
+    CRITICAL
+  }
+
+  "An alarm's state (ISA-18.2): active or cleared, acknowledged or not; cleared and acknowledged is closed."
+  enum AlarmState {
+    ACTIVE_UNACKNOWLEDGED
+    ACTIVE_ACKNOWLEDGED
+    CLEARED_UNACKNOWLEDGED
+    CLOSED
+  }
+
+  "What happened to an alarm."
+  enum AlarmChangeType {
+    RAISED
+    REACTIVATED
+    CLEARED
+    ACKNOWLEDGED
+    ASSIGNED
+    COMMENTED
+    ESCALATED
+  }
+
+  "One change of an alarm: what, by whom (member:<name>, partner:<org>, or system), when."
+  type AlarmHistoryEntry @shareable {
+    action: AlarmChangeType!
+    by: String!
+    at: DateTime!
+    "The comment, or the assignee."
+    text: String
+  }
+
+  "An alarm of a twin: one per twin and cause while it is open."
+  type Alarm @shareable {
+    id: ID!
+    "Global id of the twin."
+    twinId: ID!
+    "range:<metric> (declared normal range), anomaly:<metric> (detector), health, or rul."
+    cause: String!
+    severity: AlarmSeverity!
+    state: AlarmState!
+    active: Boolean!
+    acknowledged: Boolean!
+    "Which rule or detector raised it and the numbers behind it: score, threshold, baseline, spread, value, limit."
+    explanation: JSON!
+    raisedAt: DateTime!
+    "Its latest activation (escalation counts from there)."
+    activatedAt: DateTime!
+    clearedAt: DateTime
+    acknowledgedAt: DateTime
+    acknowledgedBy: String
+    assignee: String
+    "Escalation periods it stayed unacknowledged."
+    escalation: Int!
+    escalatedAt: DateTime
+    closedAt: DateTime
+    "Its changes, oldest first (from the twin's organization only)."
+    history: [AlarmHistoryEntry!]
+  }
+
+  type AlarmEdge @shareable {
+    cursor: String!
+    node: Alarm!
+  }
+
+  type AlarmConnection @shareable {
+    edges: [AlarmEdge!]!
+    pageInfo: PageInfo!
+  }
+
+  "A reading's anomaly score: its time and score, not its value (that is raw telemetry)."
+  type AnomalyScore @shareable {
+    at: DateTime!
+    "0 (normal) … 1 (certainly anomalous)."
+    score: Float!
+  }
+
+  type AnomalyScoreEdge @shareable {
+    cursor: String!
+    node: AnomalyScore!
+  }
+
+  type AnomalyScoreConnection @shareable {
+    edges: [AnomalyScoreEdge!]!
+    pageInfo: PageInfo!
+  }
+
   "Readings of one metric aggregated over one time bucket."
   type TelemetryBucket @shareable {
     start: DateTime!
@@ -202,6 +293,8 @@ export const twinContractFields = [
   '"Failures and repairs, newest first. Needs analytics:read." maintenance(first: Int! = 50, after: String): MaintenanceConnection',
   '"Availability, MTBF, MTTR, time per status and OEE over [from, to) (at most 400 days). Needs analytics:read." kpis(from: DateTime!, to: DateTime!): Kpis',
   '"Health and remaining useful life; null while the twin\'s kind has no trained model. Needs analytics:read." health: Health',
+  '"The twin\'s alarms, newest first, in the states given (default all). Needs analytics:read." alarms(states: [AlarmState!], first: Int! = 50, after: String): AlarmConnection',
+  '"Anomaly scores of one metric\'s readings in [from, to) at or above minScore (default 0), newest first. Needs analytics:read." anomalies(metric: String!, from: DateTime, to: DateTime, minScore: Float, first: Int! = 100, after: String): AnomalyScoreConnection',
 ];
 
 export const twinScalarResolvers = { DateTime: DateTimeScalar, JSON: JSONScalar };

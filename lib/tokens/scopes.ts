@@ -1,17 +1,9 @@
-/** What a token may do at an organization (ARCHITECTURE.md, "Tokens"). */
-export const SCOPES = [
-  'twins:read',
-  'telemetry:read',
-  'twins:subscribe',
-  'twins:write',
-  'telemetry:write',
-  'grants:admin',
-  'audit:read',
-  'analytics:read',
-] as const;
-export type Scope = (typeof SCOPES)[number];
-
-/** Scopes an organization can grant to a partner: never administration of the organization. */
+/**
+ * What a token may do at an organization (ARCHITECTURE.md, "Tokens"). `analytics:read` reads the
+ * results of analytics (anomaly scores, alarms, health and RUL, KPIs) and `alarms:write`
+ * acknowledges, assigns and comments alarms: an owner can share them without raw telemetry.
+ * Only these can be granted to a partner: never administration of the organization.
+ */
 export const GRANTABLE_SCOPES = [
   'twins:read',
   'telemetry:read',
@@ -19,12 +11,17 @@ export const GRANTABLE_SCOPES = [
   'twins:write',
   'telemetry:write',
   'analytics:read',
-] as const satisfies readonly Scope[];
+  'alarms:write',
+] as const;
+
+/** Every scope: what can be granted, and the administration of the organization. */
+export const SCOPES = [...GRANTABLE_SCOPES, 'grants:admin', 'audit:read'] as const;
+export type Scope = (typeof SCOPES)[number];
 
 /** Member roles and the scopes they stand for. */
 export const ROLES = {
   admin: SCOPES,
   operator: GRANTABLE_SCOPES,
-  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe'],
+  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'],
 } as const satisfies Record<string, readonly Scope[]>;
 export type Role = keyof typeof ROLES;

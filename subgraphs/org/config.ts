@@ -34,6 +34,8 @@ export const orgSettings = {
   maxIngestBatch: { flag: 'max-ingest-batch', env: 'TWINX_MAX_INGEST_BATCH', schema: values.positiveInt(5000) },
   healthAlarmBelow: { flag: 'health-alarm-below', env: 'TWINX_HEALTH_ALARM_BELOW', schema: z.coerce.number().gt(0).lt(1).default(0.3) },
   rulHorizonHours: { flag: 'rul-horizon-hours', env: 'TWINX_RUL_HORIZON_HOURS', schema: z.coerce.number().positive().default(72) },
+  analytics: { flag: 'analytics', env: 'TWINX_ANALYTICS', schema: values.flag.default(true) },
+  alarmEscalateAfterSeconds: { flag: 'alarm-escalate-after', env: 'TWINX_ALARM_ESCALATE_AFTER', schema: values.positiveInt(900) },
   maxDepth: commonSettings.maxDepth,
   maxCost: commonSettings.maxCost,
   migrate: commonSettings.migrate,

@@ -24,6 +24,8 @@ export interface OrgBase {
   db: OrgDb;
   access: Access;
   limits: OrgLimits;
+  /** Whether readings are analysed as they are stored (anomaly scores, alarms). @default true */
+  analytics?: boolean;
 }
 
 /** Everything a resolver needs for one request. */

@@ -64,7 +64,7 @@ export async function openOrgAuth(
 /** A running organization subgraph with the store it opened, closed in order by `stop()`. */
 export async function startOrgSubgraph(
   config: Pick<OrgConfig, 'org' | 'databaseUrl' | 'keySecret' | 'subjectPrefix' | 'port' | 'host'> &
-    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen'>> & {
+    Partial<Pick<OrgConfig, 'corsOrigins' | 'metricsListen' | 'analytics' | 'alarmEscalateAfterSeconds'>> & {
       limits?: Partial<OrgLimits>;
       queryLimits?: LimitSettings;
       healthThresholds?: HealthThresholds;
@@ -89,6 +89,8 @@ export async function startOrgSubgraph(
     limits: config.limits,
     queryLimits: config.queryLimits,
     healthThresholds: config.healthThresholds,
+    analytics: config.analytics,
+    alarmEscalateAfterSeconds: config.alarmEscalateAfterSeconds,
   });
   const stop = async () => {
     await subgraph.stop();

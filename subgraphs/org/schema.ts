@@ -1,6 +1,7 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
 import { mergeResolvers } from '../../lib/graphql/resolvers.ts';
+import { reliabilityResolvers, reliabilitySdl } from './analytics/reliability.ts';
 import { analyticsResolvers, analyticsSdl } from './analytics/schema.ts';
 import { auditResolvers, auditSdl } from './audit/schema.ts';
 import { keysResolvers, keysSdl } from './auth/schema.ts';
@@ -16,7 +17,7 @@ const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3
 
 /** The SDL an organization contributes to the network graph. */
 export function orgSdl(names: OrgNames): string {
-  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), grantsSdl(names), keysSdl(names), auditSdl(names), analyticsSdl(names)].join('\n');
+  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), analyticsSdl(names), reliabilitySdl(names), grantsSdl(names), keysSdl(names), auditSdl(names)].join('\n');
 }
 
 export function orgSchema(names: OrgNames): GraphQLSchema {
@@ -24,10 +25,11 @@ export function orgSchema(names: OrgNames): GraphQLSchema {
     twinScalarResolvers,
     twinsResolvers(names),
     telemetryResolvers(names),
+    analyticsResolvers(names),
     grantsResolvers(names),
     keysResolvers(names),
     auditResolvers(names),
-    analyticsResolvers(names),
+    reliabilityResolvers(names),
   );
   const schema = buildSubgraphSchema([{ typeDefs: parse(orgSdl(names)), resolvers }]);
   guardTwinFields(schema, names);

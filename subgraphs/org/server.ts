@@ -15,6 +15,7 @@ import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, HealthTrainer, type HealthThresholds } from './analytics/health.ts';
+import { startAlarmEscalation } from './analytics/alarms.ts';
 import { AuditLog } from './audit/log.ts';
 import { startAccessReports } from './audit/reports.ts';
 import { outboxBacklog, OutboxPublisher } from './events/publisher.ts';
@@ -60,6 +61,10 @@ export interface OrgSubgraphOptions {
   maxBodyBytes?: number;
   /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
   metricsListen?: MetricsListen;
+  /** Whether readings are analysed as they are stored (anomaly scores, alarms). @default true */
+  analytics?: boolean;
+  /** Seconds an alarm may stay unacknowledged before it escalates, unless its twin's kind says otherwise. @default 900 */
+  alarmEscalateAfterSeconds?: number;
 }
 
 export interface OrgSubgraph {
@@ -72,7 +77,7 @@ export interface OrgSubgraph {
   eventsPublished(): Promise<void>;
   /** Resolves once the health model trainings scheduled so far (after failures were recorded) have ended. */
   healthTrained(): Promise<void>;
-  /** Stops consuming device telemetry and access reports, drains HTTP, waits for health model trainings, stops publishing, writes the pending audit entries. */
+  /** Stops consuming device telemetry and access reports, stops escalating alarms, drains HTTP, waits for health model trainings, stops publishing, writes the pending audit entries. */
   stop(): Promise<void>;
 }
 
@@ -86,7 +91,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const names = orgNames(options.org);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger.child({ org: options.org });
-  const base = { names, db: options.db, limits };
+  const base = { names, db: options.db, limits, analytics: options.analytics ?? true };
   const healthThresholds = options.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS;
   const audit = new AuditLog({ db: options.db, logger });
   const healthTrainer = new HealthTrainer({ db: options.db, logger });
@@ -125,6 +130,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   });
   let deviceIngest: Consuming | undefined;
   let accessReports: Consuming | undefined;
+  let escalation: { stop: () => Promise<void> } | undefined;
   let url = '';
   let metricsUrl = '';
 
@@ -220,6 +226,13 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         onRecorded: (entries) => metrics.accessed(entries),
         logger,
       });
+      escalation = startAlarmEscalation({
+        db: options.db,
+        org: options.org,
+        escalateAfterSeconds: options.alarmEscalateAfterSeconds ?? 900,
+        logger,
+        onEscalated: () => publisher?.kick(),
+      });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });
       logger.info({ url, metricsUrl }, 'organization subgraph listening');
@@ -227,6 +240,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     async stop() {
       await deviceIngest?.stop();
       await accessReports?.stop();
+      await escalation?.stop();
       await apollo.stop();
       await healthTrainer.stop();
       await publisher?.stop();

@@ -136,7 +136,9 @@ describe('live twin events through the gateway', () => {
   });
 
   it('resumes exactly after a cursor: no gap, no duplicate, on this gateway or another one', async () => {
-    const first = subscribe(client(engineer), EVENTS, { after: await endOfStream(net), filter: { twinIds: ['acme:press-1'] } });
+    // Its states only: the readings also clear the range alarm an earlier test raised.
+    const filter = { twinIds: ['acme:press-1'], types: ['STATE'] };
+    const first = subscribe(client(engineer), EVENTS, { after: await endOfStream(net), filter });
     await ingest('acme', 'acme:press-1', 30);
     const seen = await first.next();
     await first.close();
@@ -144,7 +146,7 @@ describe('live twin events through the gateway', () => {
     await ingest('acme', 'acme:press-1', 31);
     await ingest('acme', 'acme:press-1', 32);
     const other = await net.startGateway();
-    const resumed = subscribe(client(engineer, other.url), EVENTS, { after: seen.data.twinEvents.cursor, filter: { twinIds: ['acme:press-1'] } });
+    const resumed = subscribe(client(engineer, other.url), EVENTS, { after: seen.data.twinEvents.cursor, filter });
     const values = [await resumed.next(), await resumed.next()].map((r) => r.data.twinEvents.state.metrics[0].value);
     expect(values).toEqual([31, 32]);
     await ingest('acme', 'acme:press-1', 33);

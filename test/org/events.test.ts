@@ -43,7 +43,7 @@ async function twin(id: string) {
 }
 
 describe('events from an organization', () => {
-  it('publishes lifecycle, state and alert events in commit order, each with its id as Nats-Msg-Id', async () => {
+  it('publishes lifecycle, state, alert and alarm events in commit order, each with its id as Nats-Msg-Id', async () => {
     await twin('acme:f-1');
     await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 50 }]);
     await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2026-01-01T00:01:00Z', value: 150 }]);
@@ -51,7 +51,8 @@ describe('events from an organization', () => {
     await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2025-12-31T00:00:00Z', value: 10 }]);
     await acme.eventsPublished();
     const events = await eventsOf('f-1');
-    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert']);
+    // The reading out of range also raises the twin's range alarm, in the same transaction.
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert', 'alarm']);
     for (const { msgId, event } of events) {
       expect(msgId).toBe(event.eventId);
       expect(event).toMatchObject({ org: 'acme', twinId: 'acme:f-1', kind: 'furnace', tags: ['hot'] });
@@ -81,7 +82,7 @@ describe('events from an organization', () => {
     const events = await eventsOf('f-2');
     const outbox = await acme.db.outboxEvent.findMany({ where: { subject: { startsWith: 'events.acme.f-2.' } }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.event.eventId)).toEqual(outbox.map((row) => row.eventId));
-    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'alert', 'state']);
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'alert', 'alarm', 'state', 'alarm']);
   });
 
   it('sends an event once even when it was published before a crash kept it from being marked', async () => {

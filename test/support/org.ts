@@ -64,6 +64,7 @@ export async function startOrg(
     /** Join a network's NATS instead of one of its own. */ network?: TestBus;
     /** Browser origins it allows (CORS). */ corsOrigins?: string[];
     /** The PostgreSQL server of its store (test/support/postgres-server.ts), instead of the tests' own. */ postgresUrl?: string;
+    /** Seconds before an unacknowledged alarm escalates. */ alarmEscalateAfterSeconds?: number;
   } = {},
 ): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -91,6 +92,7 @@ export async function startOrg(
       limits: options.limits,
       poolSize: 4,
       corsOrigins: options.corsOrigins,
+      alarmEscalateAfterSeconds: options.alarmEscalateAfterSeconds,
     },
     own,
     logger,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import type { AlarmView, CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinAlarmEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import { subjectPaths } from '../../../lib/nats.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -18,6 +18,11 @@ interface EventTwin {
   tags: string[];
 }
 
+/** What every event about a twin says of it, now. */
+function eventBase(org: string, twin: EventTwin) {
+  return { eventId: randomUUID(), org, twinId: globalTwinId(org, twin.id), at: new Date().toISOString(), kind: twin.kind, tags: twin.tags };
+}
+
 /** A twin as created or changed: its catalog entry's fields too. */
 interface CatalogTwin extends EventTwin {
   name: string;
@@ -33,18 +38,14 @@ export async function twinChanged(tx: Tx, org: string, twin: EventTwin | Catalog
     change !== 'deleted' && 'listed' in twin && twin.listed
       ? { name: twin.name, kind: twin.kind, tags: twin.tags, suppliedByIds: twin.suppliers.map((s) => s.supplierId) }
       : null;
-  const event: TwinLifecycleEvent = {
-    type: 'twin',
-    eventId: randomUUID(),
-    org,
-    twinId: globalTwinId(org, twin.id),
-    at: new Date().toISOString(),
-    kind: twin.kind,
-    tags: twin.tags,
-    change,
-    twin: entry,
-  };
+  const event: TwinLifecycleEvent = { type: 'twin', ...eventBase(org, twin), change, twin: entry };
   await enqueue(tx, subjectPaths.event(org, twin.id, 'twin'), event);
+}
+
+/** Records a change of one of the twin's alarms, in the transaction that makes it. */
+export async function alarmChanged(tx: Tx, org: string, twin: EventTwin, alarm: AlarmView, change: TwinAlarmEvent['change'], by: string): Promise<void> {
+  const event: TwinAlarmEvent = { type: 'alarm', ...eventBase(org, twin), change, by, alarm };
+  await enqueue(tx, subjectPaths.event(org, twin.id, 'alarm'), event);
 }
 
 /** Records a token's revocation, in the transaction that made it. */

@@ -1,12 +1,14 @@
 import { connection, decodePositionCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
 import { ErrorCode, fail } from '../../../lib/errors.ts';
+import type { Scope } from '../../../lib/tokens/scopes.ts';
 import type { OrgBase } from '../context.ts';
 import type { TwinRow } from '../twins/store.ts';
 
 const CURSOR = 'reading';
 
-function requireMetric(ctx: OrgBase, twin: TwinRow, metric: string): void {
-  ctx.access.requireTwin('telemetry:read', twin);
+/** Checks that the caller holds the scope (default `telemetry:read`) on the twin, which declares the metric; notes the read. */
+export function requireMetric(ctx: OrgBase, twin: TwinRow, metric: string, scope: Scope = 'telemetry:read'): void {
+  ctx.access.requireTwin(scope, twin);
   ctx.access.read([twin.id]);
   if (!twin.metrics.some((m) => m.name === metric)) {
     const twinId = `${ctx.names.slug}:${twin.id}`;

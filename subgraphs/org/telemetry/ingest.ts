@@ -1,5 +1,7 @@
 import { driverErrorKind, ErrorCode, fail } from '../../../lib/errors.ts';
 import { parseTwinId } from '../../../lib/ids.ts';
+import { DEFAULT_HEALTH_THRESHOLDS } from '../analytics/health.ts';
+import { withAnalysis, writeBackCte } from '../analytics/pipeline.ts';
 import type { OrgBase } from '../context.ts';
 import { STATUS_SQL } from '../twins/store.ts';
 
@@ -118,12 +120,13 @@ async function checkSeries(ctx: OrgBase, columns: ReadingColumns): Promise<void>
  * batch that moves a twin forward, the twin's state then is announced, as if each batch had
  * been stored by a statement of its own; the twin keeps the state after the last of them.
  * Parameters: $1–$4 the readings, $5–$8 the newest reading per series and batch, $10 its
- * batch, $9 the organization.
+ * batch, $9 the organization, and with analysis $11 the readings' anomaly scores and $12–$16
+ * the write-back of the detectors' state (analytics/pipeline.ts).
  */
-function storeStatement(skipExisting: boolean): string {
+function storeStatement(skipExisting: boolean, scored: boolean): string {
   return `WITH inserted AS (
-       INSERT INTO "Reading" ("twinId", metric, at, value)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
+       INSERT INTO "Reading" ("twinId", metric, at, value${scored ? ', "anomalyScore"' : ''})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]${scored ? ', $11::float8[]' : ''})
        ${skipExisting ? 'ON CONFLICT DO NOTHING' : ''} RETURNING 1),
      latest AS (
        SELECT * FROM unnest($5::text[], $6::text[], $7::timestamptz[], $8::float8[], $10::int[]) AS l("twinId", metric, at, value, batch)),
@@ -178,17 +181,23 @@ function storeStatement(skipExisting: boolean): string {
               json_build_object('type', type, 'eventId', "eventId", 'org', $9::text, 'twinId', $9 || ':' || id, 'at', now(), 'kind', kind, 'tags', tags,
                                 'state', json_build_object('status', status, 'updatedAt', updated, 'metrics', metrics))
          FROM events ORDER BY batch, id, type DESC
-       RETURNING 1)
+       RETURNING 1)${
+         scored
+           ? `,
+     ${writeBackCte(12)}`
+           : ''
+       }
      SELECT (SELECT count(*) FROM inserted) AS accepted, (SELECT count(*) FROM twins) AS advanced`;
 }
 
-const PLAIN = storeStatement(false);
-const SKIP_EXISTING = storeStatement(true);
+/** By analysis (with scores or not), then by whether stored readings are skipped. */
+const STATEMENTS = { true: [storeStatement(false, true), storeStatement(true, true)], false: [storeStatement(false, false), storeStatement(true, false)] };
 
 /**
  * Stores a batch of readings: all or nothing, idempotent (a reading is identified by twin,
  * metric and time), and the twins' state moves only forward (a late reading is stored in
- * the history but never overwrites a newer state).
+ * the history but never overwrites a newer state). Unless the organization runs without
+ * analytics, the readings are analysed in the same transaction (analytics/pipeline.ts).
  */
 export function ingestReadings(ctx: OrgBase, items: readonly unknown[], now = Date.now()): Promise<IngestResult> {
   return ingestBatches(ctx, [items], now);
@@ -217,13 +226,17 @@ export async function ingestBatches(ctx: OrgBase, batches: readonly (readonly un
     ctx.names.slug,
     columns.batches,
   ];
-  const store = (sql: string) => ctx.db.$queryRawUnsafe<{ accepted: bigint; advanced: bigint }[]>(sql, ...params);
+  type Stored = { accepted: bigint; advanced: bigint }[];
+  const analytics = ctx.analytics ?? true;
+  const store = (skipExisting: boolean) => {
+    const sql = STATEMENTS[`${analytics}`][Number(skipExisting)]!;
+    if (!analytics) return ctx.db.$queryRawUnsafe<Stored>(sql, ...params);
+    return withAnalysis(ctx.db, ctx.names.slug, columns, ctx.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS, (tx, analysis) => tx.$queryRawUnsafe<Stored>(sql, ...params, analysis.scores, ...analysis.writeBack));
+  };
   // Batches are new readings almost always: a plain insert costs about 20% less than one
   // that checks each row for a conflict. A batch that repeats stored readings (a device
-  // retrying) fails the plain insert as a whole and is stored again skipping those.
-  const [row] = await store(PLAIN).catch((error: unknown) =>
-    driverErrorKind(error) === 'UniqueConstraintViolation' ? store(SKIP_EXISTING) : Promise.reject(error),
-  );
+  // retrying) fails the plain insert as a whole (with its analysis) and is stored again skipping those.
+  const [row] = await store(false).catch((error: unknown) => (driverErrorKind(error) === 'UniqueConstraintViolation' ? store(true) : Promise.reject(error)));
   ctx.access.wrote(columns.twinIds);
   const accepted = Number(row!.accepted);
   return { accepted, duplicates: columns.twinIds.length - accepted, stateChanges: Number(row!.advanced) };
