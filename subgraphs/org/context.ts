@@ -24,8 +24,10 @@ export interface OrgBase {
   db: OrgDb;
   access: Access;
   limits: OrgLimits;
-  /** Whether readings are analysed as they are stored (anomaly scores, alarms). @default true */
+  /** Whether readings are analysed as they are stored (anomaly scores, alarms, health). @default true */
   analytics?: boolean;
+  /** The organization's alarm thresholds for health and RUL (a kind may override them). @default DEFAULT_HEALTH_THRESHOLDS */
+  healthThresholds?: HealthThresholds;
 }
 
 /** Everything a resolver needs for one request. */
@@ -35,7 +37,6 @@ export interface OrgContext extends OrgBase {
   auth: Authenticator;
   /** Trains kinds' health models in the background (after a failure is recorded). */
   healthTrainer: HealthTrainer;
-  /** The organization's alarm thresholds for health and RUL (a kind may override them). */
   healthThresholds: HealthThresholds;
   /** Twins by local id, batched per request and filtered by what the caller may read. */
   twins: DataLoader<string, TwinRow | null>;

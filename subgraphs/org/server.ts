@@ -91,8 +91,8 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   const names = orgNames(options.org);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger.child({ org: options.org });
-  const base = { names, db: options.db, limits, analytics: options.analytics ?? true };
   const healthThresholds = options.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS;
+  const base = { names, db: options.db, limits, analytics: options.analytics ?? true, healthThresholds };
   const audit = new AuditLog({ db: options.db, logger });
   const healthTrainer = new HealthTrainer({ db: options.db, logger });
   let publisher: OutboxPublisher | undefined;

@@ -113,7 +113,7 @@ describe('ingest', () => {
     const events = await acme.db.$queryRaw<{ subject: string; status: string; temperature: number; vibration: number | null }[]>`
       SELECT subject, payload->'state'->>'status' AS status, (payload->'state'->'metrics'->0->>'value')::float8 AS temperature,
              (payload->'state'->'metrics'->1->>'value')::float8 AS vibration
-        FROM "OutboxEvent" WHERE subject LIKE 'events.acme.f-group.%' AND payload->>'type' <> 'twin' ORDER BY id`;
+        FROM "OutboxEvent" WHERE subject LIKE 'events.acme.f-group.%' AND payload->>'type' IN ('state', 'alert') ORDER BY id`;
     expect(events).toEqual([
       { subject: 'events.acme.f-group.state', status: 'ALERT', temperature: 150, vibration: null },
       { subject: 'events.acme.f-group.alert', status: 'ALERT', temperature: 150, vibration: null },

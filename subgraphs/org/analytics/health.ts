@@ -48,7 +48,7 @@ export interface HealthAlarmDecision {
   twinId: string;
   cause: 'health' | 'rul';
   active: boolean;
-  severity: 'MAJOR' | 'CRITICAL';
+  severity: 'HIGH' | 'CRITICAL';
   explanation: {
     message: string;
     health: number | null;
@@ -292,7 +292,7 @@ function decisions(slug: string, row: HealthRow, estimate: ReturnType<typeof est
       twinId: row.twinId,
       cause: 'health',
       active: healthActive,
-      severity: estimate !== null && estimate.health < below / 2 ? 'CRITICAL' : 'MAJOR',
+      severity: estimate !== null && estimate.health < below / 2 ? 'CRITICAL' : 'HIGH',
       explanation: {
         message: healthActive
           ? `Health of ${id} is ${estimate!.health.toFixed(2)}, below ${below}.`
@@ -308,7 +308,7 @@ function decisions(slug: string, row: HealthRow, estimate: ReturnType<typeof est
       twinId: row.twinId,
       cause: 'rul',
       active: rulActive,
-      severity: estimate !== null && estimate.p50 <= horizon ? 'CRITICAL' : 'MAJOR',
+      severity: estimate !== null && estimate.p50 <= horizon ? 'CRITICAL' : 'HIGH',
       explanation: {
         message: rulActive
           ? `Remaining useful life of ${id}: p10 ${estimate!.p10.toFixed(1)} ${RUL_UNIT}, within the ${horizon}-hour horizon (p50 ${estimate!.p50.toFixed(1)}).`

@@ -12,6 +12,7 @@ import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { OrgDb } from '../db.ts';
 import { raiseOrClearAlarm, type AlarmInput } from './alarms.ts';
 import { anomalyThreshold, newDetectorState, scoreReading, type DetectorState } from './anomaly.ts';
+import { updateHealth, type HealthStep, type HealthThresholds } from './health.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -152,14 +153,33 @@ function analyse(org: string, series: Series, indices: number[], columns: BatchC
   return any;
 }
 
+/** The batch's readings as steps of their twins: the readings of a twin at one time together (devices report a twin's metrics at once). */
+function healthSteps(columns: BatchColumns): HealthStep[] {
+  const steps = new Map<string, HealthStep>();
+  columns.twinIds.forEach((twinId, index) => {
+    const key = keyOf(twinId, columns.ats[index]!);
+    let step = steps.get(key);
+    if (!step) steps.set(key, (step = { twinId, at: new Date(columns.ats[index]!), values: {} }));
+    step.values[columns.metrics[index]!] = columns.values[index]!;
+  });
+  return [...steps.values()];
+}
+
 /**
  * Runs `store` in one transaction with the analysis of the batch: locks the batch's series,
  * scores the readings newer than each series' last analysed one, hands `store` the scores and
- * the detectors' new state to write with the readings (`writeBackCte`), then records the alarms
- * raised or cleared and their events. One round trip for the lock and one for the store and
- * write-back; alarm changes (rare) add theirs.
+ * the detectors' new state to write with the readings (`writeBackCte`), moves the health and RUL
+ * of twins whose kind has a model (analytics/health.ts), then records the alarms raised or
+ * cleared and their events. One round trip for the lock, one for the store and write-back, one
+ * to find twins with a health model; their health and alarm changes add theirs.
  */
-export async function withAnalysis<T>(db: OrgDb, org: string, columns: BatchColumns, store: (tx: Tx, analysis: Analysis) => Promise<T>): Promise<T> {
+export async function withAnalysis<T>(
+  db: OrgDb,
+  org: string,
+  columns: BatchColumns,
+  thresholds: HealthThresholds,
+  store: (tx: Tx, analysis: Analysis) => Promise<T>,
+): Promise<T> {
   const bySeries = new Map<string, number[]>();
   columns.twinIds.forEach((twinId, index) => {
     const key = keyOf(twinId, columns.metrics[index]!);
@@ -196,6 +216,7 @@ export async function withAnalysis<T>(db: OrgDb, org: string, columns: BatchColu
               changed.map((series) => series.calm),
             ],
           });
+          for (const decision of await updateHealth(tx, org, healthSteps(columns), thresholds)) alarms.push({ org, ...decision });
           for (const input of alarms) await raiseOrClearAlarm(tx, input);
           return result;
         },
