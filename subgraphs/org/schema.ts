@@ -17,7 +17,17 @@ const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3
 
 /** The SDL an organization contributes to the network graph. */
 export function orgSdl(names: OrgNames): string {
-  return [link, twinValueTypesSdl, twinsSdl(names), telemetrySdl(names), analyticsSdl(names), reliabilitySdl(names), grantsSdl(names), keysSdl(names), auditSdl(names)].join('\n');
+  return [
+    link,
+    twinValueTypesSdl,
+    twinsSdl(names),
+    telemetrySdl(names),
+    analyticsSdl(names),
+    reliabilitySdl(names),
+    grantsSdl(names),
+    keysSdl(names),
+    auditSdl(names),
+  ].join('\n');
 }
 
 export function orgSchema(names: OrgNames): GraphQLSchema {

@@ -231,7 +231,9 @@ export async function ingestBatches(ctx: OrgBase, batches: readonly (readonly un
   const store = (skipExisting: boolean) => {
     const sql = STATEMENTS[`${analytics}`][Number(skipExisting)]!;
     if (!analytics) return ctx.db.$queryRawUnsafe<Stored>(sql, ...params);
-    return withAnalysis(ctx.db, ctx.names.slug, columns, ctx.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS, (tx, analysis) => tx.$queryRawUnsafe<Stored>(sql, ...params, analysis.scores, ...analysis.writeBack));
+    return withAnalysis(ctx.db, ctx.names.slug, columns, ctx.healthThresholds ?? DEFAULT_HEALTH_THRESHOLDS, (tx, analysis) =>
+      tx.$queryRawUnsafe<Stored>(sql, ...params, analysis.scores, ...analysis.writeBack),
+    );
   };
   // Batches are new readings almost always: a plain insert costs about 20% less than one
   // that checks each row for a conflict. A batch that repeats stored readings (a device
