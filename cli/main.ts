@@ -1,6 +1,7 @@
 // The `twinx` command line: the one entry point from which every service is started and
 // administered. Each command module reads its own configuration (flags, then environment).
 import { Command } from 'commander';
+import { registerAnalyticsCommands } from './analytics.ts';
 import { registerDbCommands } from './db.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerGrantCommands } from './grant.ts';
@@ -19,6 +20,7 @@ registerGrantCommands(program);
 registerNetworkCommands(program);
 registerDemoCommand(program);
 registerDbCommands(program);
+registerAnalyticsCommands(program);
 
 try {
   await program.parseAsync(process.argv);
