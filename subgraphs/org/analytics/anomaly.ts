@@ -160,11 +160,11 @@ export function anomalyThreshold(settings?: DetectorSettings): number {
   return toScore(fireNats(settings));
 }
 
-/** The surprise (nats) at which a reading counts as anomalous: 24 at sensitivity 0, 8 at 1. */
+/** The surprise (nats) at which a reading counts as anomalous: 16 at sensitivity 0, 8 at ½, 4 at 1. */
 function fireNats(settings?: DetectorSettings): number {
   const sensitivity = settings?.sensitivity ?? 0.5;
   if (!(sensitivity >= 0 && sensitivity <= 1)) throw fail(ErrorCode.INVALID_INPUT, 'sensitivity: expected a number from 0 to 1', { field: 'sensitivity' });
-  return 24 - 16 * sensitivity;
+  return 16 / 2 ** (2 * sensitivity);
 }
 
 function toScore(nats: number): number {
@@ -296,13 +296,13 @@ function learnTailWeight(state: DetectorState): void {
   }
 }
 
-/** The lower edge of the bin holding the top TAIL_FRACTION of past surprises (the largest seen, while few are known). */
+/** The lower edge of the bin holding the top TAIL_FRACTION of past surprises (the largest seen, while few are known); its upper edge, so that surprises as large as the series' usual extremes are discounted to at most ln 1000. */
 function tailQuantile(tail: number[], total: number): number {
   const wanted = TAIL_FRACTION * total;
   let above = 0;
   for (let bin = tail.length - 1; bin >= 0; bin -= 1) {
     above += tail[bin]!;
-    if (above >= wanted && above > 0) return 2 ** (bin / TAIL_BINS_PER_OCTAVE) - 1;
+    if (above >= wanted && above > 0) return 2 ** ((bin + 1) / TAIL_BINS_PER_OCTAVE) - 1;
   }
   return 0;
 }
@@ -316,11 +316,11 @@ function clip(value: number, limit: number): number {
 }
 
 /**
- * A forecaster's error scale. Never below a thousandth of the series' variability: a series that
+ * A forecaster's error scale. Never below a hundredth of the series' variability: a series that
  * is mostly flat (idle counters, steps) would otherwise make any change infinitely surprising.
  */
 function scaleOf(state: DetectorState, index: number): number {
-  return Math.max(state.err[index]!, 1e-3 * state.dev, 1e-9 * Math.max(1, Math.abs(state.level)));
+  return Math.max(state.err[index]!, 1e-2 * state.dev, 1e-9 * Math.max(1, Math.abs(state.level)));
 }
 
 /** The forecaster with the smallest running error among those with enough errors, from `first` on. */
@@ -357,7 +357,7 @@ function learn(state: DetectorState, at: number, value: number, forecasts: (numb
     state.slow = value;
   } else {
     state.repeat = smooth(state.repeat, repeated ? 1 : 0, REPEAT_RATE, state.n - 1);
-    state.dev = smooth(state.dev, Math.abs(value - state.level), ERROR_RATE, state.n - 1);
+    state.dev = smooth(state.dev, Math.abs(value - state.level), FIT_RATE, state.n - 1);
     state.level = smooth(state.level, targets[1]!, LEVEL_RATE, state.n);
     state.slow += (1 - Math.exp(-Math.max(0, at - state.at) / SLOW_MS)) * (targets[1]! - state.slow);
   }
