@@ -49,8 +49,13 @@ async function replay(file: string, settings: DetectorSettings): Promise<void> {
   try {
     for await (const line of lines) {
       lineNumber += 1;
-      if (lineNumber === 1 || line.trim() === '') continue;
       const fields = line.split(',');
+      if (lineNumber === 1) {
+        // A header names the two columns; a first line that is already a reading is not one.
+        if (fields.length !== 2 || Number.isFinite(Number(fields[1]))) throw bad(lineNumber, 'expected a header line timestamp,value');
+        continue;
+      }
+      if (line.trim() === '') continue;
       if (fields.length !== 2) throw bad(lineNumber, 'expected timestamp,value');
       const [stamp = '', text = ''] = fields.map((field) => field.trim());
       const at = parseTime(stamp);

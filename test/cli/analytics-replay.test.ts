@@ -63,4 +63,13 @@ describe('twinx analytics replay', () => {
       expect(result.stdout.trim().split('\n')).toHaveLength(5);
     });
   });
+
+  it('wants a header line, and a file that exists', async () => {
+    const path = join(dir, 'headless.csv');
+    writeFileSync(path, rows.join('\n'));
+    const [headless, missing] = await Promise.all([twinx(['analytics', 'replay', path]), twinx(['analytics', 'replay', join(dir, 'nowhere.csv')])]);
+    expect(headless).toMatchObject({ code: 1, stderr: 'twinx: line 1: expected a header line timestamp,value\n' });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('nowhere.csv');
+  });
 });

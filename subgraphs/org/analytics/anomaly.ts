@@ -14,7 +14,9 @@
 //             drifts, its run length under normal behaviour from Siegmund's approximation;
 // - variance: the likelihood ratio of a short-window variance against the learned one;
 // - stuck:    a run of identical values in a series that rarely repeats a value.
-// The score is a monotone map of the largest surprise to [0, 1].
+// Each detector's surprise is then calibrated against its own history on this series (see
+// scoreReading), an anomaly is reported at its onset rather than at every reading it lasts, and
+// the score is a monotone map of the largest surprise to [0, 1]: surprise / (surprise + 10 nats).
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 
 /** Tuning of one metric's detectors (per metric or per twin kind). */
@@ -43,7 +45,7 @@ export type DetectorState = {
   errN: number[];
   /** Per forecaster: a slower running mean absolute error, which chooses the baseline. */
   fit: number[];
-  /** Seasonal offsets from the slow level by hour of day / hour of week (UTC), and visits per bin. */
+  /** Seasonal offsets from the slow level by quarter hour of the day / hour of the week (UTC), and visits per bin. */
   day: number[];
   dayN: number[];
   week: number[];
@@ -261,7 +263,7 @@ export function scoreReading(state: DetectorState, at: number, value: number, se
   const result: AnomalyScore = { score: 0, ...explain[cause]! };
 
   // An anomaly is news once: while it lasts, each reading reports only what it adds to the
-  // surprise of the readings just before it, so an operator (or NAB) sees its onset, not a flood.
+  // surprise that fired last, so an operator sees its onset, not a flood of repeats.
   const faded = state.recent * RECENT_FADE;
   const surprise = Math.max(0, calibrated - faded);
   state.recent = surprise >= fire ? calibrated : faded;
@@ -296,7 +298,11 @@ function learnTailWeight(state: DetectorState): void {
   }
 }
 
-/** The lower edge of the bin holding the top TAIL_FRACTION of past surprises (the largest seen, while few are known); its upper edge, so that surprises as large as the series' usual extremes are discounted to at most ln 1000. */
+/**
+ * Where the top TAIL_FRACTION of past surprises begins (while few are known: the largest seen).
+ * The upper edge of its bin, so that a surprise as large as the series' usual extremes is
+ * discounted to at most ln 1000 nats.
+ */
 function tailQuantile(tail: number[], total: number): number {
   const wanted = TAIL_FRACTION * total;
   let above = 0;
