@@ -114,6 +114,7 @@ const MAE_TO_SD = Math.sqrt(Math.PI / 2);
 /** Surprise histogram: bins per doubling of 1 + nats, how many, how slowly it forgets (readings). */
 const TAIL_BINS_PER_OCTAVE = 3;
 const TAIL_BINS = 48;
+const MAX_NATS = 2 ** (TAIL_BINS / TAIL_BINS_PER_OCTAVE) - 1;
 const TAIL_MEMORY = 4000;
 /** The tail of the series' own surprises that calibrates the detectors: the top 1/1000. */
 const TAIL_FRACTION = 1e-3;
@@ -201,6 +202,8 @@ function smooth(previous: number, value: number, rate: number, count: number): n
  */
 export function scoreReading(state: DetectorState, at: number, value: number, settings?: DetectorSettings): AnomalyScore {
   if (!Number.isFinite(at) || !Number.isFinite(value)) throw fail(ErrorCode.INVALID_INPUT, 'reading: time and value must be finite numbers');
+  // −0 would come back from JSON as 0: the state holds +0 only.
+  value += 0;
   const fire = fireNats(settings);
 
   const forecasts: (number | null)[] = [
@@ -250,7 +253,10 @@ export function scoreReading(state: DetectorState, at: number, value: number, se
 
   let calibrated = 0;
   let cause = 0;
-  raw.forEach((nats, detector) => {
+  raw.forEach((unbounded, detector) => {
+    // Beyond the histogram's range every surprise is equally certain news; bounding it also
+    // keeps extreme inputs from reaching infinities (and JSON nulls) in the state.
+    const nats = Number.isNaN(unbounded) ? 0 : Math.min(unbounded, MAX_NATS);
     const tail = state.tails[detector]!;
     const discounted = nats - Math.max(0, tailQuantile(tail, state.tailTotal) + Math.log(TAIL_FRACTION));
     if (discounted > calibrated) {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TwinxError } from '../../../lib/errors.ts';
 import { anomalyThreshold, type DetectorSettings, newDetectorState, scoreReading } from '../../../subgraphs/org/analytics/anomaly.ts';
@@ -156,5 +157,33 @@ describe('anomaly detectors', () => {
     expect(code(() => scoreReading(newDetectorState(), Number.POSITIVE_INFINITY, 1))).toBe(ErrorCode.INVALID_INPUT);
     expect(code(() => anomalyThreshold({ sensitivity: 1.5 }))).toBe(ErrorCode.INVALID_INPUT);
     expect(code(() => scoreReading(newDetectorState(), START, 1, { sensitivity: -0.1 }))).toBe(ErrorCode.INVALID_INPUT);
+  });
+});
+
+describe('anomaly detectors on arbitrary input', () => {
+  it('always score in [0, 1] and keep a state that survives JSON', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 10 * 86_400_000 }),
+            fc.oneof(fc.double({ min: -1e12, max: 1e12, noNaN: true }), fc.constantFrom(0, 1e300, -1e300)),
+          ),
+          { minLength: 30, maxLength: 200 },
+        ),
+        (readings) => {
+          const state = newDetectorState();
+          let at = START;
+          for (const [step, value] of readings) {
+            at += step;
+            const { score } = scoreReading(state, at, value);
+            expect(score >= 0 && score <= 1).toBe(true);
+          }
+          expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+        },
+      ),
+      // A long flat line, then a value a flat line's zero spread cannot measure.
+      { numRuns: 100, examples: [[[...new Array<[number, number]>(100).fill([STEP, 0]), [STEP, 1e300]]]] },
+    );
   });
 });
