@@ -93,9 +93,9 @@ const MIN_ERRORS = 24;
 /** Smoothing of the moving level, of the forecasters' errors, of how often values repeat. */
 const LEVEL_RATE = 0.05;
 const ERROR_RATE = 0.02;
+const REPEAT_RATE = 0.01;
 /** Choosing the baseline by a slower error keeps an anomaly from switching to a forecaster that explains it away. */
 const FIT_RATE = 0.005;
-const REPEAT_RATE = 0.01;
 /** The slow level's time constant: long enough to average a daily cycle out. */
 const SLOW_MS = 2 * DAY;
 /** A seasonal index learns at least this fast, so a profile follows slow changes of the cycle. */
@@ -213,6 +213,8 @@ export function scoreReading(state: DetectorState, at: number, value: number, se
     forecastSeason(state.slow, seasonal(state.week, state.weekN, at, WEEK)),
   ];
   const chosen = bestForecaster(state, forecasts);
+  // CUSUM accumulates residuals of a forecaster that does not follow the series step by step: a
+  // shift is a lasting run of residuals against a level, only one jump against the last value.
   const smoothChosen = bestForecaster(state, forecasts, 1);
 
   // The detectors assume independent, Laplace-like residuals; real series break that (steps,
