@@ -199,6 +199,9 @@ function smooth(previous: number, value: number, rate: number, count: number): n
  * Scores a reading (time in ms since epoch, in increasing time order) having seen only the readings
  * before it, then learns from it. Mutates `state`. Deterministic: same history → same scores.
  * A reading out of order (real clocks step back) is scored and learned as if it came with the last one.
+ * An anomaly scores high at its onset; readings while it lasts report only what they add to it
+ * (the detectors take a reported change as the new normal). The settings take part in that, so
+ * a series is scored with the same settings throughout; a change applies from then on.
  */
 export function scoreReading(state: DetectorState, at: number, value: number, settings?: DetectorSettings): AnomalyScore {
   if (!Number.isFinite(at) || !Number.isFinite(value)) throw fail(ErrorCode.INVALID_INPUT, 'reading: time and value must be finite numbers');
