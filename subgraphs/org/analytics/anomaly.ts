@@ -31,6 +31,8 @@ export type DetectorState = {
   v: 1;
   /** Readings learned from. */
   n: number;
+  /** Time (ms) of the first reading. */
+  since: number;
   /** Time (ms) and value of the last reading. */
   at: number;
   last: number;
@@ -98,8 +100,11 @@ const REPEAT_RATE = 0.01;
 const FIT_RATE = 0.005;
 /** The slow level's time constant: long enough to average a daily cycle out. */
 const SLOW_MS = 2 * DAY;
-/** A seasonal index learns at least this fast, so a profile follows slow changes of the cycle. */
-const SEASON_RATE = 0.1;
+/**
+ * A seasonal index learns at least this fast, so a profile follows slow changes of the cycle; no
+ * faster, as it averages about its last 20 visits: a noisier profile is an error CUSUM would sum.
+ */
+const SEASON_RATE = 0.05;
 /** A seasonal forecaster must beat the plain ones by this factor to be chosen (parsimony). */
 const SEASON_PARSIMONY = 1.1;
 /** Residuals are clipped at this many scales when learning, so one outlier does not teach much (Huber). */
@@ -133,6 +138,7 @@ export function newDetectorState(): DetectorState {
   return {
     v: 1,
     n: 0,
+    since: 0,
     at: 0,
     last: 0,
     level: 0,
@@ -213,7 +219,11 @@ export function scoreReading(state: DetectorState, at: number, value: number, se
     state.n > 0 ? state.last : null,
     state.n > 0 ? state.level : null,
     forecastSeason(state.slow, seasonal(state.day, state.dayN, at, DAY)),
-    forecastSeason(state.slow, seasonal(state.week, state.weekN, at, WEEK)),
+    // Within the first week an hour-of-week bin knows only the readings earlier in the same hour:
+    // a lagging mean that would pass for a good forecaster until the week turns and the profile
+    // forecasts from a week ago for the first time — a switch that fired falsely on 5-minute
+    // series. (A quarter-hour bin's first-day readings are minutes apart: a fair local forecast.)
+    state.n > 0 && at - state.since >= WEEK ? forecastSeason(state.slow, seasonal(state.week, state.weekN, at, WEEK)) : null,
   ];
   const chosen = bestForecaster(state, forecasts);
   // CUSUM accumulates residuals of a forecaster that does not follow the series step by step: a
@@ -370,6 +380,7 @@ function learn(state: DetectorState, at: number, value: number, forecasts: (numb
     return forecast + clip(value - forecast, limit);
   });
   if (first) {
+    state.since = at;
     state.level = value;
     state.slow = value;
   } else {
