@@ -111,9 +111,13 @@ const SEASON_PARSIMONY = 1.1;
 const CLIP = 3;
 /** CUSUM reference value in standard deviations: the optimal one for a shift of 1σ. */
 const CUSUM_K = 0.5;
-/** Smoothing of the short and long variance windows; squared residuals are clipped at CLIP². */
+/**
+ * Smoothing of the short and long variance windows; squared residuals are clipped at CLIP². The
+ * long window spans about a day of 5-minute readings, so it holds a daily cycle's quiet and busy
+ * hours alike rather than following them (a shorter one learned a rise in variance as it came).
+ */
 const SHORT_RATE = 0.1;
-const LONG_RATE = 0.01;
+const LONG_RATE = 1 / 288;
 /** Mean absolute error → standard deviation of a Gaussian, √(π/2). */
 const MAE_TO_SD = Math.sqrt(Math.PI / 2);
 /** Surprise histogram: bins per doubling of 1 + nats, how many, how slowly it forgets (readings). */
