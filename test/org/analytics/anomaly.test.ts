@@ -60,6 +60,20 @@ describe('anomaly detectors', () => {
     expect(detections(series, undefined, DAY).length).toBeLessThanOrEqual(3);
   });
 
+  it('stay quiet when the first week turns on a shift pattern', () => {
+    // On 9:00–17:00, off otherwise, with noise: the weekly profile comes into use at the week's turn
+    // and must not take its first forecasts from a week ago for news.
+    for (const seed of [1, 2, 3]) {
+      const uniform = random(seed);
+      const series = Array.from({ length: 8 * DAY }, (_, i) => {
+        const hour = (i % DAY) / 12;
+        const noise = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+        return (hour >= 9 && hour < 17 ? 80 : 20) + noise;
+      });
+      expect(detections(series, undefined, ONSET).filter((result) => result.i < ONSET + DAY / 2)).toEqual([]);
+    }
+  });
+
   it('score nothing while warming up, however wild the readings', () => {
     const wild = [1, 1e6, -1e6, 0, 42, 7e5, -3, 1e-9, 5e5, 2];
     expect(scores(wild).map((result) => result.score)).toEqual(wild.map(() => 0));
