@@ -109,6 +109,24 @@ describe("a supplier's alarms through the gateway", () => {
     );
   });
 
+  it("serve a supplier's KPIs, maintenance and health as results under analytics:read, and nothing without it", async () => {
+    await net.orgs.globex!.request(`mutation { globex { recordFailure(twinId: "globex:mill-1", at: "2026-01-01T00:30:00Z") { at } } }`);
+    await net.orgs.globex!.request(`mutation { globex { recordRepair(twinId: "globex:mill-1", at: "2026-01-01T01:30:00Z") { at } } }`);
+    const RESULTS = `query($id: ID!) { twin(id: $id) { id kpis(from: "2026-01-01T00:00:00Z", to: "2026-01-01T04:00:00Z") { availability failures mttrSeconds } maintenance { edges { node { type } } } health { index } } }`;
+    const granted = await net.query(RESULTS, { id: 'globex:mill-1' }, withAnalytics);
+    expect(granted.errors).toBeUndefined();
+    // Down one hour of four: availability 0.75, one failure repaired in an hour; no model for mills yet.
+    expect(granted.data.twin).toEqual({
+      id: 'globex:mill-1',
+      kpis: { availability: 0.75, failures: 1, mttrSeconds: 3600 },
+      maintenance: { edges: [{ node: { type: 'REPAIR' } }, { node: { type: 'FAILURE' } }] },
+      health: null,
+    });
+    const refused = await net.query(RESULTS, { id: 'globex:mill-1' }, withoutAnalytics);
+    expect(codes(refused)).toEqual(['FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN']);
+    expect(refused.data.twin).toEqual({ id: 'globex:mill-1', kpis: null, maintenance: null, health: null });
+  });
+
   it("answer with the other organizations' alarms when one is down", async () => {
     await net.orgs.acme!.ingest([{ twinId: 'acme:press-1', metric: 'temperature', at: '2026-01-01T00:00:00Z', value: 500 }]);
     await net.orgs.globex!.stop();
