@@ -67,8 +67,11 @@ const services: ServiceProcess[] = [directory, ...Object.values(orgs), ...gatewa
 /** Every process's RSS, sampled every 5 s. */
 const rss: Record<string, number[]> = {};
 const sampleRss = () => {
-  for (const [name, child] of Object.entries(network.processes()))
-    if (child?.pid && child.exitCode === null && child.signalCode === null) (rss[name] ??= []).push(rssMiB(child.pid));
+  for (const [name, child] of Object.entries(network.processes())) {
+    const running = child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    const mib = running ? rssMiB(child.pid!) : undefined;
+    if (mib !== undefined) (rss[name] ??= []).push(mib);
+  }
 };
 
 try {
