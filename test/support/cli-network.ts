@@ -22,12 +22,19 @@ import { createStore, Disposers } from './services.ts';
 const DAY = 86_400_000;
 const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
 
-/** Resident set size of a process, in MiB (Linux). */
-export function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
+/**
+ * Resident set size of a process, in MiB (Linux); undefined once it has exited (a process killed
+ * but not yet reaped has no memory left, nor a VmRSS line).
+ */
+export function rssMiB(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = status.split('\n').find((l) => l.startsWith('VmRSS:'));
+  return line === undefined ? undefined : Number(line.split(/\s+/)[1]) / 1024;
 }
 
 /** One service of the network, run as a process that can be killed and started again. */
