@@ -113,7 +113,8 @@ export class SimulatedPlant {
 
   constructor(private readonly options: PlantOptions) {
     this.series = options.twins.flatMap((twin) => twin.metrics.map((metric) => ({ twinId: twin.id, metric: metric.name })));
-    if (!options.twins.some((twin) => twin.id === options.wearing.twinId)) throw new TypeError(`the wearing twin ${options.wearing.twinId} is not one of the plant's`);
+    if (!options.twins.some((twin) => twin.id === options.wearing.twinId))
+      throw new TypeError(`the wearing twin ${options.wearing.twinId} is not one of the plant's`);
   }
 
   /** The wearing twin's run under way or under repair at `at` (the first one before the plant started). */
