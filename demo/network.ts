@@ -25,7 +25,7 @@ import { orgNames } from '../subgraphs/org/names.ts';
 import { DEFAULT_LIMITS } from '../subgraphs/org/server.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
 import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
-import { backfillStart, SimulatedPlant, type SimulatedTwin } from './sensors.ts';
+import { backfillStart, SAMPLE_MS, SimulatedPlant, type SimulatedTwin } from './sensors.ts';
 
 export interface DemoOptions {
   /** Where the stores live: `pglite` directories under `dataDir`, or databases on this PostgreSQL server. */
@@ -287,7 +287,7 @@ export async function runDemo(options: DemoOptions) {
           .catch((error) => logger.warn({ err: error }, 'sensor reading not published'));
       }
       maintaining = maintaining.then(() => maintain(at)).catch((error) => logger.warn({ err: error }, 'maintenance not recorded'));
-    }, 1000);
+    }, SAMPLE_MS);
 
     const tokensFile = join(options.dataDir, 'tokens.json');
     const engineerHeaders = tokenHeaders([engineer, ...grants]);

@@ -181,7 +181,8 @@ export class SimulatedPlant {
     return twin.metrics.map((metric) => {
       const faulty = fault.twinId === twin.id && fault.metric === metric.name && at >= fault.start && at < fault.end ? fault : null;
       // A stuck sensor repeats what it read when it got stuck.
-      const value = this.value(twin.id, metric, faulty?.kind === 'stuck' ? faulty.start : at, wear, faulty);
+      const when = faulty?.kind === 'stuck' ? faulty.start : at;
+      const value = this.value(twin.id, metric, when, wear === undefined ? undefined : (this.wear(when) ?? wear), faulty);
       return { twinId: twin.id, metric: metric.name, at: at.toISOString(), value: Number(value.toFixed(3)) };
     });
   }
