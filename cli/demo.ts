@@ -44,7 +44,7 @@ twinx demo network is up.
   NATS        ${demo.natsUrl} (its own server: every service has credentials of its own)
   tokens      ${demo.tokensFile}
 
-An ACME engineer (ACME viewer, plus grants from Globex and Initech) asking for the network:
+An ACME engineer (ACME viewer who may read analytics, plus grants from Globex and Initech) asking for the network:
 
 curl -s ${demo.gatewayUrl} -H 'content-type: application/json' \\
      ${headers} \\

@@ -11,6 +11,7 @@ import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
 import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
+import { ROLES } from '../lib/tokens/scopes.ts';
 import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
 import { NetworkBus } from '../subgraphs/directory/bus.ts';
 import type { BusRole } from '../lib/bus/credentials.ts';
@@ -18,12 +19,13 @@ import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
 import { createSigningKey } from '../subgraphs/org/auth/keys.ts';
 import { issueGrant, issueMemberToken } from '../subgraphs/org/grants/store.ts';
-import { withOrgDb } from '../subgraphs/org/db.ts';
+import { withOrgDb, type OrgDb } from '../subgraphs/org/db.ts';
 import { startOrgSubgraph } from '../subgraphs/org/main.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { DEFAULT_LIMITS } from '../subgraphs/org/server.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
 import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
+import { backfillStart, SAMPLE_MS, SimulatedPlant, type SimulatedTwin } from './sensors.ts';
 
 export interface DemoOptions {
   /** Where the stores live: `pglite` directories under `dataDir`, or databases on this PostgreSQL server. */
@@ -91,16 +93,77 @@ async function prepareOrg(slug: string, databaseUrl: string, keySecret: string):
   });
 }
 
-/** A slow random walk per metric, now and then out of its normal range. */
-function sensorReadings(slug: string, at: Date): { twinId: string; metric: string; at: string; value: number }[] {
-  return (DEMO_TWINS[slug] ?? []).flatMap((twin) =>
-    (twin.metrics as { name: string; min?: number; max?: number }[]).map((metric) => {
-      const low = metric.min ?? 0;
-      const high = metric.max ?? low + 100;
-      const outside = Math.random() < 0.03 ? (high - low) * 0.2 : 0;
-      return { twinId: twin.id as string, metric: metric.name, at: at.toISOString(), value: Number((low + Math.random() * (high - low) + outside).toFixed(2)) };
-    }),
-  );
+/** The plant's seed: the demo network reads the same on every machine. */
+const PLANT_SEED = 12;
+/** The twin that wears out (its kind has a health model from the start), and its local id. */
+const WEARING = { twinId: 'acme:cnc-1', localId: 'cnc-1', kind: 'cnc-mill' };
+/** An RUL alarm while p10 is within six minutes: some ten minutes into a first demo, before the failure it announces. */
+const RUL_HORIZON_HOURS = 0.1;
+/** Readings the plant's history is uploaded in per call: the organization's batch limit. */
+const HISTORY_BATCH = DEFAULT_LIMITS.maxIngestBatch;
+
+/** A GraphQL call to an organization with a member token; throws on any error. */
+async function orgCall(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json().catch(() => null)) as { errors?: { message: string; extensions?: { code?: string } }[] } | null;
+  const [error] = body?.errors ?? [];
+  if (!response.ok || error) throw new Error(`${url}: ${error ? `${error.extensions?.code}: ${error.message}` : `HTTP ${response.status}`}`);
+}
+
+/**
+ * The simulated plant, acting on ACME as its maintenance system would, through the API: records
+ * the wearing twin's failures and repairs as they happen. On the organization's first start (the
+ * twin has no readings yet), it also uploads the plant's history — runs to failure, sampled as
+ * the live sensors are — and trains the kind's model, so that health and RUL show from the start.
+ * Later starts pick the plant up where its history began, recording what happened meanwhile.
+ */
+async function openPlant(acme: { db: OrgDb; url: string; token: string; trained: () => Promise<void> }, logger: Logger) {
+  const call = (query: string, variables: Record<string, unknown>) => orgCall(acme.url, acme.token, query, variables);
+  const twins: SimulatedTwin[] = Object.values(DEMO_TWINS)
+    .flat()
+    .map((twin) => ({ id: twin.id as string, metrics: twin.metrics as SimulatedTwin['metrics'] }));
+  const now = new Date();
+  const first = await acme.db.reading.findFirst({ where: { twinId: WEARING.localId }, orderBy: { at: 'asc' }, select: { at: true } });
+  const start = first?.at ?? backfillStart(PLANT_SEED, now);
+  const plant = new SimulatedPlant({ seed: PLANT_SEED, twins, wearing: { twinId: WEARING.twinId, start } });
+  const last = await acme.db.maintenanceEvent.findFirst({
+    where: { twinId: WEARING.localId },
+    orderBy: [{ at: 'desc' }, { id: 'desc' }],
+    select: { at: true },
+  });
+  let recorded = last?.at ?? new Date(0);
+  /** Records the failures and repairs up to `until` not recorded yet. */
+  const maintain = async (until: Date) => {
+    for (const event of plant.maintenance(recorded, until)) {
+      const field = event.type === 'FAILURE' ? 'recordFailure' : 'recordRepair';
+      await call(`mutation($twinId: ID!, $at: DateTime!) { acme { ${field}(twinId: $twinId, at: $at, note: "simulated") { at } } }`, {
+        twinId: WEARING.twinId,
+        at: event.at.toISOString(),
+      });
+      recorded = event.at;
+    }
+  };
+  if (!first) {
+    const started = performance.now();
+    // Failures first: the trainings they start find no readings and end at once; one training follows the upload.
+    await maintain(now);
+    await acme.trained();
+    const history = plant.history(start, now);
+    for (let i = 0; i < history.length; i += HISTORY_BATCH) {
+      await call('mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }', { r: history.slice(i, i + HISTORY_BATCH) });
+    }
+    await call('mutation($kind: String!, $h: Float) { acme { setHealthThresholds(kind: $kind, rulHorizonHours: $h) { kind } } }', {
+      kind: WEARING.kind,
+      h: RUL_HORIZON_HOURS,
+    });
+    await call('mutation($kind: String!) { acme { trainHealthModel(kind: $kind) { trainedAt } } }', { kind: WEARING.kind });
+    logger.info({ readings: history.length, seconds: (performance.now() - started) / 1000 }, 'plant history uploaded and health model trained');
+  }
+  return { plant, maintain };
 }
 
 /**
@@ -114,8 +177,11 @@ export async function runDemo(options: DemoOptions) {
   const keySecret = DEMO_KEY_SECRET;
   const stops: (() => Promise<unknown>)[] = [];
   let sensors: NodeJS.Timeout | undefined;
+  /** The plant's maintenance records, one after the other. */
+  let maintaining = Promise.resolve();
   const stop = async () => {
     clearInterval(sensors);
+    await maintaining;
     for (const stopService of stops) await stopService();
   };
   return startOrStop(startServices, stop, logger);
@@ -139,6 +205,7 @@ export async function runDemo(options: DemoOptions) {
     const tokens: Record<string, string> = {};
     const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
     const devices: Record<string, NatsConnection> = {};
+    const subgraphs: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['subgraph']> = {};
     for (const [index, org] of DEMO_ORGS.entries()) {
       const databaseUrl = await storeLocation(options, org.slug);
       await prepareOrg(org.slug, databaseUrl, keySecret);
@@ -150,6 +217,7 @@ export async function runDemo(options: DemoOptions) {
       );
       stops.unshift(started.stop);
       issuers[org.slug] = started.issuer;
+      subgraphs[org.slug] = started.subgraph;
       devices[org.slug] = await connectAs({ kind: 'device', org: org.slug, device: 'simulator' }, `twinx-demo-${org.slug}-sensors`);
       const endpoints = { subgraphUrl: started.subgraph.url, jwksUrl: new URL('/.well-known/jwks.json', started.subgraph.url).href };
       await addOrganization(directory.db, { slug: org.slug, name: org.name, ...endpoints }).catch(async (error: unknown) => {
@@ -171,7 +239,19 @@ export async function runDemo(options: DemoOptions) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
 
-    const engineer = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'engineer', role: 'viewer', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
+    const { plant, maintain } = await openPlant(
+      { db: issuers.acme!.db, url: subgraphs.acme!.url, token: tokens.acmeAdmin!, trained: () => subgraphs.acme!.healthTrained() },
+      logger,
+    );
+
+    // A viewer who may also read analytics: health, RUL, KPIs and maintenance of ACME's twins.
+    const engineer = (
+      await issueMemberToken(issuers.acme!, 'demo', {
+        subject: 'engineer',
+        scopes: [...ROLES.viewer, 'analytics:read'],
+        expiresAt: new Date(Date.now() + 30 * DAY),
+      })
+    ).token;
     const grants = [];
     for (const grant of DEMO_GRANTS) {
       const issued = await issueGrant(issuers[grant.org]!, 'demo', {
@@ -197,14 +277,17 @@ export async function runDemo(options: DemoOptions) {
     stops.unshift(() => gateway.stop());
 
     const names = natsNames(subjectPrefix);
+    const orgOf = new Map(Object.entries(DEMO_TWINS).flatMap(([slug, twins]) => twins.map((twin) => [twin.id as string, slug])));
     sensors = setInterval(() => {
       const at = new Date();
+      const readings = plant.readings(at);
       for (const org of DEMO_ORGS) {
         jetstream(devices[org.slug]!)
-          .publish(names.ingestSubject(org.slug), JSON.stringify({ readings: sensorReadings(org.slug, at) }))
+          .publish(names.ingestSubject(org.slug), JSON.stringify({ readings: readings.filter((reading) => orgOf.get(reading.twinId) === org.slug) }))
           .catch((error) => logger.warn({ err: error }, 'sensor reading not published'));
       }
-    }, 1000);
+      maintaining = maintaining.then(() => maintain(at)).catch((error) => logger.warn({ err: error }, 'maintenance not recorded'));
+    }, SAMPLE_MS);
 
     const tokensFile = join(options.dataDir, 'tokens.json');
     const engineerHeaders = tokenHeaders([engineer, ...grants]);

@@ -68,7 +68,7 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
   ],
 };
 
-/** What the suppliers grant ACME (TwinSelector of each grant). */
+/** What the suppliers grant ACME (TwinSelector of each grant): their twins, telemetry, events, and health, KPIs and maintenance. */
 export const DEMO_GRANTS = [
   { org: 'globex', scopes: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'], selector: { kinds: ['mill'] } },
   { org: 'initech', scopes: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'], selector: { idGlobs: ['initech:*'] } },

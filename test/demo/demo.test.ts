@@ -9,7 +9,8 @@ import { eventually } from '../support/services.ts';
 
 const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
 
-it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, and stops on Ctrl-C', { timeout: 180_000 }, async () => {
+// The first start also uploads the simulated plant's history and trains a health model on it.
+it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, and stops on Ctrl-C', { timeout: 300_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'twinx-demo-'));
   const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -45,6 +46,25 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
     await eventually(async () => {
       const live = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
       expect(live.data.twins.edges.every((e: any) => e.node.state.status !== 'UNKNOWN')).toBe(true);
+    });
+    // The wearing CNC mill has health and a remaining life from the start: its kind's model learned
+    // from the six runs to failure of its history, each ended by a failure and its repair.
+    const analytics = `{
+      cnc: twin(id: "acme:cnc-1") { health { index p50 unit } maintenance(first: 20) { edges { node { type note } } } }
+      mill: twin(id: "globex:mill-1") { health { index } maintenance(first: 1) { edges { node { type } } } }
+    }`;
+    await eventually(async () => {
+      const answer = await graphql(tokens.gateway, analytics, undefined, tokens.acmeEngineerHeaders);
+      expect(answer.errors).toBeUndefined();
+      expect(answer.data.cnc.health).toMatchObject({ unit: 'hours' });
+      expect(answer.data.cnc.maintenance.edges.map((e: any) => e.node)).toEqual(
+        Array.from({ length: 6 }, () => [
+          { type: 'REPAIR', note: 'simulated' },
+          { type: 'FAILURE', note: 'simulated' },
+        ]).flat(),
+      );
+      // A supplier's analytics under its grant: no model for its mills, and nothing refused.
+      expect(answer.data.mill).toEqual({ health: null, maintenance: { edges: [] } });
     });
   } finally {
     demo.kill('SIGINT');

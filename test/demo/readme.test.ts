@@ -36,7 +36,7 @@ beforeAll(async () => {
     subjectPrefix: 'twinx_demo',
     logger: createLogger('demo', process.env.LOG_LEVEL ?? 'silent'),
   });
-}, 180_000);
+}, 300_000);
 afterAll(async () => {
   await demo?.stop();
   await rm(home, { recursive: true, force: true });
