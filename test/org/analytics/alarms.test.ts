@@ -199,15 +199,16 @@ describe('analytics settings', () => {
   const SET = `mutation($input: AnalyticsSettingsInput!) { acme { setAnalyticsSettings(input: $input) { kind twinId metric sensitivity escalateAfterSeconds } } }`;
 
   it("sets a metric's sensitivity, which the detector's threshold then follows, and a kind's", async () => {
-    expect(await mutate(SET, { input: { twinId: 'acme:m-2', metric: 'vibration', sensitivity: 0.9 } })).toEqual({
+    expect(await mutate(SET, { input: { twinId: 'acme:m-3', metric: 'vibration', sensitivity: 0.9 } })).toEqual({
       kind: null,
-      twinId: 'acme:m-2',
+      twinId: 'acme:m-3',
       metric: 'vibration',
       sensitivity: 0.9,
       escalateAfterSeconds: null,
     });
-    await acme.ingest([{ twinId: 'acme:m-2', metric: 'vibration', at: at(200), value: 80 }]);
-    const [alarm] = await alarms('acme:m-2', ['ACTIVE_UNACKNOWLEDGED']);
+    await acme.ingest(Array.from({ length: 100 }, (_, i) => ({ twinId: 'acme:m-3', metric: 'vibration', at: at(i), value: 1 + Math.sin(i * 1.3) * 0.05 })));
+    await acme.ingest([{ twinId: 'acme:m-3', metric: 'vibration', at: at(100), value: 80 }]);
+    const [alarm] = (await alarms('acme:m-3', ['ACTIVE_UNACKNOWLEDGED'])).filter((a: { cause: string }) => a.cause === 'anomaly:vibration');
     expect(alarm.explanation).toMatchObject({ value: 80, threshold: anomalyThreshold({ sensitivity: 0.9 }) });
 
     expect(await mutate(SET, { input: { kind: 'press', sensitivity: 0.2, escalateAfterSeconds: 60 } })).toMatchObject({
