@@ -36,6 +36,8 @@ interface Series {
   sensitivity: number | null;
   rangeActive: boolean;
   anomalyActive: boolean;
+  /** Whether the twin's kind has a health model: only then does its health move. */
+  healthModel: boolean;
 }
 
 /** Hysteresis of anomaly alarms: cleared after this many readings in a row scored below `CLEAR_RATIO` × the threshold. */
@@ -50,7 +52,8 @@ const HIGH_SCORE = 0.9;
 const LOCK = `
   SELECT s."twinId", s.metric, s."lastAt", s.state, s.calm, m.min, m.max, coalesce(m.sensitivity, k.sensitivity) AS sensitivity,
          EXISTS (SELECT 1 FROM "Alarm" a WHERE a."twinId" = s."twinId" AND a."openCause" = 'range:' || s.metric AND a.active) AS "rangeActive",
-         EXISTS (SELECT 1 FROM "Alarm" a WHERE a."twinId" = s."twinId" AND a."openCause" = 'anomaly:' || s.metric AND a.active) AS "anomalyActive"
+         EXISTS (SELECT 1 FROM "Alarm" a WHERE a."twinId" = s."twinId" AND a."openCause" = 'anomaly:' || s.metric AND a.active) AS "anomalyActive",
+         EXISTS (SELECT 1 FROM "HealthModel" h WHERE h.kind = t.kind AND h.model IS NOT NULL) AS "healthModel"
     FROM "SeriesAnalysis" s
     JOIN unnest($1::text[], $2::text[]) AS w("twinId", metric) ON w."twinId" = s."twinId" AND w.metric = s.metric
     JOIN "Metric" m ON m."twinId" = s."twinId" AND m.name = s.metric
@@ -62,7 +65,7 @@ const LOCK = `
 /** $1, $2: the series; $3 a fresh detector state. */
 const CREATE = `
   INSERT INTO "SeriesAnalysis" ("twinId", metric, state)
-  SELECT w."twinId", w.metric, $3::jsonb FROM unnest($1::text[], $2::text[]) AS w("twinId", metric) ORDER BY 1, 2
+  SELECT w."twinId", w.metric, $3 FROM unnest($1::text[], $2::text[]) AS w("twinId", metric) ORDER BY 1, 2
   ON CONFLICT DO NOTHING`;
 
 /**
@@ -73,7 +76,7 @@ const CREATE = `
 export function writeBackCte(first: number): string {
   const [twinIds, metrics, states, ats, calms] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
   return `analysed AS (
-       UPDATE "SeriesAnalysis" s SET state = u.state::jsonb, "lastAt" = u.at, calm = u.calm
+       UPDATE "SeriesAnalysis" s SET state = u.state, "lastAt" = u.at, calm = u.calm
          FROM unnest(${twinIds}::text[], ${metrics}::text[], ${states}::text[], ${ats}::timestamptz[], ${calms}::int[]) AS u("twinId", metric, state, at, calm)
         WHERE s."twinId" = u."twinId" AND s.metric = u.metric RETURNING 1)`;
 }
@@ -153,10 +156,14 @@ function analyse(org: string, series: Series, indices: number[], columns: BatchC
   return any;
 }
 
-/** The batch's readings as steps of their twins: the readings of a twin at one time together (devices report a twin's metrics at once). */
-function healthSteps(columns: BatchColumns): HealthStep[] {
+/**
+ * The batch's readings of these twins as their steps: the readings of a twin at one time together
+ * (devices report a twin's metrics at once).
+ */
+function healthSteps(columns: BatchColumns, twins: ReadonlySet<string>): HealthStep[] {
   const steps = new Map<string, HealthStep>();
   columns.twinIds.forEach((twinId, index) => {
+    if (!twins.has(twinId)) return;
     const key = keyOf(twinId, columns.ats[index]!);
     let step = steps.get(key);
     if (!step) steps.set(key, (step = { twinId, at: new Date(columns.ats[index]!), values: {} }));
@@ -170,8 +177,8 @@ function healthSteps(columns: BatchColumns): HealthStep[] {
  * scores the readings newer than each series' last analysed one, hands `store` the scores and
  * the detectors' new state to write with the readings (`writeBackCte`), moves the health and RUL
  * of twins whose kind has a model (analytics/health.ts), then records the alarms raised or
- * cleared and their events. One round trip for the lock, one for the store and write-back, one
- * to find twins with a health model; their health and alarm changes add theirs.
+ * cleared and their events. One round trip for the lock, one for the store and write-back; twins
+ * whose kind has a health model, and alarm changes, add theirs.
  */
 export async function withAnalysis<T>(
   db: OrgDb,
@@ -194,7 +201,8 @@ export async function withAnalysis<T>(
     try {
       return await db.$transaction(
         async (tx) => {
-          const locked = await tx.$queryRawUnsafe<Series[]>(LOCK, twinIds, metrics);
+          const rows = await tx.$queryRawUnsafe<(Omit<Series, 'state'> & { state: string })[]>(LOCK, twinIds, metrics);
+          const locked: Series[] = rows.map((row) => ({ ...row, state: JSON.parse(row.state) as DetectorState }));
           if (locked.length < keys.length) {
             const found = new Set(locked.map((series) => keyOf(series.twinId, series.metric)));
             const missing = keys.filter(([twinId, metric]) => !found.has(keyOf(twinId, metric)));
@@ -216,7 +224,9 @@ export async function withAnalysis<T>(
               changed.map((series) => series.calm),
             ],
           });
-          for (const decision of await updateHealth(tx, org, healthSteps(columns), thresholds)) alarms.push({ org, ...decision });
+          const modelled = new Set(locked.filter((series) => series.healthModel).map((series) => series.twinId));
+          if (modelled.size > 0)
+            for (const decision of await updateHealth(tx, org, healthSteps(columns, modelled), thresholds)) alarms.push({ org, ...decision });
           for (const input of alarms) await raiseOrClearAlarm(tx, input);
           return result;
         },

@@ -71,7 +71,7 @@ describe('analysis in the ingest path', () => {
     const batch = readings('acme', 'p-1', 0, 60, 59);
     expect(await ingestReadings(deviceBase(acme), batch)).toMatchObject({ accepted: 60 });
     const first = { analysis: await analysis(acme, 'p-1'), scores: await scores(acme, 'p-1') };
-    expect((first.analysis.state as DetectorState).n).toBe(60);
+    expect((JSON.parse(first.analysis.state) as DetectorState).n).toBe(60);
     expect(first.analysis.lastAt?.toISOString()).toBe(batch[59]!.at);
     expect(first.scores.every((s) => s.score !== null)).toBe(true);
     // The spike after a long calm stretch is what any sensible detector flags.
@@ -138,7 +138,7 @@ describe('analysis in the ingest path', () => {
     const state = newDetectorState();
     for (const reading of analysed) expect(scoreReading(state, reading.at.getTime(), reading.value).score).toBe(reading.anomalyScore);
     const kept = await analysis(globex, 'p-3');
-    expect(kept.state).toEqual(state);
+    expect(JSON.parse(kept.state)).toEqual(state);
     expect(kept.lastAt).toEqual(analysed.at(-1)!.at);
     // Readings older than what another batch had committed are stored, never analysed out of order.
     for (const reading of stored.filter((r) => r.anomalyScore === null)) expect(reading.at.getTime()).toBeLessThan(kept.lastAt!.getTime());

@@ -12,7 +12,7 @@ CREATE TABLE "SeriesAnalysis" (
     "twinId" TEXT NOT NULL,
     "metric" TEXT NOT NULL,
     "lastAt" TIMESTAMPTZ(3),
-    "state" JSONB NOT NULL,
+    "state" TEXT NOT NULL,
     "calm" INTEGER NOT NULL DEFAULT 0,
 
     CONSTRAINT "SeriesAnalysis_pkey" PRIMARY KEY ("twinId","metric")
