@@ -339,11 +339,12 @@ export async function updateHealth(
 ): Promise<HealthAlarmDecision[]> {
   if (steps.length === 0) return [];
   const byTwin = stepsByTwin(steps);
-  const modelled = await tx.$queryRaw<{ id: string }[]>`
-    SELECT t.id FROM "Twin" t JOIN "HealthModel" m ON m.kind = t.kind AND m.model IS NOT NULL WHERE t.id = ANY(${[...byTwin.keys()]}::text[])`;
-  if (modelled.length === 0) return [];
-  const ids = modelled.map((row) => row.id);
-  await tx.$executeRaw`INSERT INTO "TwinHealth" ("twinId", state) SELECT unnest(${ids}::text[]), 'null'::jsonb ON CONFLICT DO NOTHING`;
+  const ids = [...byTwin.keys()];
+  // Rows for the twins whose kind has a model; the others are left alone.
+  await tx.$executeRaw`
+    INSERT INTO "TwinHealth" ("twinId", state)
+    SELECT t.id, 'null'::jsonb FROM "Twin" t JOIN "HealthModel" m ON m.kind = t.kind AND m.model IS NOT NULL WHERE t.id = ANY(${ids}::text[])
+    ON CONFLICT DO NOTHING`;
   const rows = await tx.$queryRaw<HealthRow[]>`
     SELECT h."twinId", h.state, h."runStart", h."lastStepAt", h."modelTrainedAt", h."healthAlarm", h."rulAlarm",
            m.model, m."trainedAt", m."healthAlarmBelow", m."rulHorizonHours"

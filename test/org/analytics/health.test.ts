@@ -61,17 +61,19 @@ async function pump(id: string) {
   await acme.createTwin({ id: `acme:${id}`, name: id, kind: 'pump', metrics: [{ name: 'vibration', unit: 'mm/s' }] });
 }
 
+/** Six pumps run to failure at vibration ≈ 6 after 40 to 60 hours. */
+const LIVES = [
+  ['pump-1', 50],
+  ['pump-2', 40],
+  ['pump-3', 60],
+  ['pump-5', 45],
+  ['pump-6', 55],
+  ['pump-7', 48],
+] as const;
+
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
-  // Six pumps run to failure at vibration ≈ 6 after 40 to 60 hours.
-  for (const [id, life] of [
-    ['pump-1', 50],
-    ['pump-2', 40],
-    ['pump-3', 60],
-    ['pump-5', 45],
-    ['pump-6', 55],
-    ['pump-7', 48],
-  ] as const) {
+  for (const [id, life] of LIVES) {
     await pump(id);
     await run(id, 0, life, 5 / life);
   }
@@ -92,16 +94,11 @@ describe('health models', () => {
   });
 
   it('are trained in the background once failures are recorded', async () => {
-    await mutate(`mutation { acme { recordFailure(twinId: "acme:pump-1", at: "${time(50).toISOString()}") { at } } }`, {});
+    const [[first, firstLife]] = LIVES;
+    await mutate(`mutation { acme { recordFailure(twinId: "acme:${first}", at: "${time(firstLife).toISOString()}") { at } } }`, {});
     await acme.healthTrained();
     expect((await mutate(MODEL, { kind: 'pump' })).healthModel).toMatchObject({ trainedAt: null, failures: 1, error: expect.any(String) });
-    for (const [id, life] of [
-      ['pump-2', 40],
-      ['pump-3', 60],
-      ['pump-5', 45],
-      ['pump-6', 55],
-      ['pump-7', 48],
-    ] as const) {
+    for (const [id, life] of LIVES.slice(1)) {
       await mutate(`mutation { acme { recordFailure(twinId: "acme:${id}", at: "${time(life).toISOString()}") { at } } }`, {});
     }
     await acme.healthTrained();
