@@ -137,6 +137,11 @@ function rulCap(runs: readonly Run[]): number {
   return Math.max(1, 0.65 * median);
 }
 
+/** A kind's alarm thresholds in effect: its own, else the organization's. */
+export function thresholdsOf(own: { healthAlarmBelow: number | null; rulHorizonHours: number | null }, org: HealthThresholds): HealthThresholds {
+  return { healthAlarmBelow: own.healthAlarmBelow ?? org.healthAlarmBelow, rulHorizonHours: own.rulHorizonHours ?? org.rulHorizonHours };
+}
+
 /**
  * Trains the health and RUL model of a kind from its fleet's runs and stores it. One training per
  * kind at a time across replicas (a transaction-scoped advisory lock): a second waits, then trains
@@ -148,16 +153,20 @@ export function trainHealthModel(db: OrgDb, kind: string): Promise<HealthModelSu
     async (tx) => {
       await tx.$queryRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtext(${`twinx:health:${kind}`}))`;
       const now = new Date();
+      // The kind's whole history in two queries, split per twin here (twins in id order, as the folds expect).
+      const events = await tx.maintenanceEvent.findMany({
+        where: { twin: { kind } },
+        orderBy: [{ twinId: 'asc' }, { at: 'asc' }, { id: 'asc' }],
+        select: { twinId: true, type: true, at: true },
+      });
+      const steps = await tx.$queryRaw<(Timed & { twinId: string })[]>`
+        SELECT r."twinId", r.at, jsonb_object_agg(r.metric, r.value) AS values FROM "Reading" r JOIN "Twin" t ON t.id = r."twinId"
+         WHERE t.kind = ${kind} GROUP BY r."twinId", r.at ORDER BY r."twinId", r.at`;
       const twins = await tx.twin.findMany({ where: { kind }, select: { id: true }, orderBy: { id: 'asc' } });
-      const runs: Run[] = [];
-      for (const twin of twins) {
-        const events = await tx.maintenanceEvent.findMany({
-          where: { twinId: twin.id },
-          orderBy: [{ at: 'asc' }, { id: 'asc' }],
-          select: { type: true, at: true },
-        });
-        runs.push(...runsOf(twin.id, await stepsOf(tx, twin.id, null, null), events));
-      }
+      const stepsOfTwin = stepsByTwin(steps);
+      const eventsOfTwin = new Map<string, (typeof events)[number][]>();
+      for (const event of events) eventsOfTwin.set(event.twinId, [...(eventsOfTwin.get(event.twinId) ?? []), event]);
+      const runs = twins.flatMap((twin) => runsOf(twin.id, stepsOfTwin.get(twin.id) ?? [], eventsOfTwin.get(twin.id) ?? []));
       const stats = {
         runs: runs.length,
         failures: runs.filter((run) => run.failed).length,
@@ -279,8 +288,7 @@ function stepsByTwin(steps: readonly HealthStep[]): Map<string, HealthStep[]> {
 }
 
 function decisions(slug: string, row: HealthRow, estimate: ReturnType<typeof estimateRul>, thresholds: HealthThresholds): HealthAlarmDecision[] {
-  const below = row.healthAlarmBelow ?? thresholds.healthAlarmBelow;
-  const horizon = row.rulHorizonHours ?? thresholds.rulHorizonHours;
+  const { healthAlarmBelow: below, rulHorizonHours: horizon } = thresholdsOf(row, thresholds);
   const healthActive = estimate !== null && (estimate.health < below || (row.healthAlarm && estimate.health < below + HEALTH_DEADBAND));
   const rulActive = estimate !== null && (estimate.p10 <= horizon || (row.rulAlarm && estimate.p10 <= horizon * (1 + RUL_DEADBAND)));
   const id = globalTwinId(slug, row.twinId);

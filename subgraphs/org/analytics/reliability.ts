@@ -3,7 +3,7 @@ import type { GraphQLResolverMap } from '../../../lib/graphql/resolvers.ts';
 import type { OrgContext } from '../context.ts';
 import type { OrgNames } from '../names.ts';
 import type { TwinRow } from '../twins/store.ts';
-import { healthModelSummary, healthOf, setHealthThresholds, trainHealthModel, type HealthModelSummary } from './health.ts';
+import { healthModelSummary, healthOf, thresholdsOf, setHealthThresholds, trainHealthModel, type HealthModelSummary } from './health.ts';
 import { fleetKpis, twinKpis } from './kpis.ts';
 import { maintenancePage, recordMaintenance } from './maintenance.ts';
 
@@ -50,11 +50,7 @@ export function reliabilitySdl(n: OrgNames): string {
 
 /** A summary with the thresholds in effect: the kind's own, else the organization's. */
 function effective(ctx: OrgContext, summary: HealthModelSummary) {
-  return {
-    ...summary,
-    healthAlarmBelow: summary.healthAlarmBelow ?? ctx.healthThresholds.healthAlarmBelow,
-    rulHorizonHours: summary.rulHorizonHours ?? ctx.healthThresholds.rulHorizonHours,
-  };
+  return { ...summary, ...thresholdsOf(summary, ctx.healthThresholds) };
 }
 
 /** A kind's model is the fleet's: changing it takes write access to every twin of the kind. */
