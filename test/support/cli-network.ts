@@ -42,7 +42,6 @@ export interface ServiceProcess {
   readonly name: string;
   /** Its GraphQL URL. */
   readonly url: string;
-  readonly readyUrl: string;
   /** The running process, if any. */
   readonly child: ChildProcess | undefined;
   /** Spawns it (again); resolves with the time of the spawn (`performance.now()`). */
@@ -58,7 +57,6 @@ export interface ServiceProcess {
 }
 
 export interface CliNetwork {
-  readonly dir: string;
   readonly subjectPrefix: string;
   readonly natsUrl: string;
   /** The network's nats-server, restarted by `restartNats()`. */
@@ -150,7 +148,6 @@ export async function cliNetwork(options: CliNetworkOptions): Promise<CliNetwork
     return {
       name,
       url: `${base}/graphql`,
-      readyUrl: `${base}/readyz`,
       get child() {
         return child;
       },
@@ -216,7 +213,6 @@ export async function cliNetwork(options: CliNetworkOptions): Promise<CliNetwork
   );
   const services = [directory, ...Object.values(orgs), ...gateways];
   return {
-    dir,
     subjectPrefix,
     natsUrl,
     nats,

@@ -148,11 +148,6 @@ export interface ResumingSubscriberOptions {
   sentAt: Map<number, number>;
   /** Called with each event's latency from the device's publish, in ms. */
   onLatency?: (ms: number) => void;
-  /**
-   * Back-off before resuming after a session ended, in ms.
-   * @default 250
-   */
-  backoffMs?: number;
 }
 
 const STATE_EVENTS = `subscription($after: String) { twinEvents(filter: { types: [STATE] }, after: $after) { cursor state { metrics { value } } } }`;
@@ -161,7 +156,10 @@ const STATE_EVENTS = `subscription($after: String) { twinEvents(filter: { types:
  * Subscribes, and whenever the subscription ends (the gateway went away, an error) subscribes
  * again after the last cursor it received, as a dashboard does: what it missed is replayed.
  */
-export function resumingSubscriber({ name, org, gateway, token, after, sentAt, onLatency, backoffMs = 250 }: ResumingSubscriberOptions): ResumingSubscriber {
+/** A client's back-off before it resumes after its last cursor, in ms. */
+const RESUME_BACKOFF_MS = 250;
+
+export function resumingSubscriber({ name, org, gateway, token, after, sentAt, onLatency }: ResumingSubscriberOptions): ResumingSubscriber {
   /** The first event received of each later reading: sent times strictly increase. */
   const fresh: { sent: number; received: number }[] = [];
   let cursor = after;
@@ -222,7 +220,7 @@ export function resumingSubscriber({ name, org, gateway, token, after, sentAt, o
         );
       });
       await client.dispose();
-      if (!finishing) await sleep(backoffMs);
+      if (!finishing) await sleep(RESUME_BACKOFF_MS);
     }
   })();
   return subscriber;
