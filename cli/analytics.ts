@@ -124,7 +124,8 @@ function registerRulBacktest(analytics: Command): void {
 }
 
 /** Reads a C-MAPSS file into the steps of each unit, in file order; a malformed line is an error naming the file and line. */
-async function readCmapss(file: string): Promise<Map<string, { t: number; values: Record<string, number> }[]>> {
+/** A C-MAPSS file's units, each its cycles in order; throws naming the file and line of a malformed one. */
+export async function readCmapss(file: string): Promise<Map<string, { t: number; values: Record<string, number> }[]>> {
   const units = new Map<string, { t: number; values: Record<string, number> }[]>();
   (await readFile(file, 'utf8')).split('\n').forEach((text, index) => {
     const line = text.trim();

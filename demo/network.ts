@@ -6,6 +6,7 @@ import pg from 'pg';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
+import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
@@ -95,8 +96,13 @@ async function prepareOrg(slug: string, databaseUrl: string, keySecret: string):
 
 /** The plant's seed: the demo network reads the same on every machine. */
 const PLANT_SEED = 12;
-/** The twin that wears out (its kind has a health model from the start), and its local id. */
-const WEARING = { twinId: 'acme:cnc-1', localId: 'cnc-1', kind: 'cnc-mill' };
+/** The twin that wears out (its kind has a health model from the start), its local id and kind, from the seed. */
+const WEARING_ID = 'acme:cnc-1';
+const WEARING = {
+  twinId: WEARING_ID,
+  localId: parseTwinId(WEARING_ID)!.localId,
+  kind: DEMO_TWINS.acme!.find((twin) => twin.id === WEARING_ID)!.kind as string,
+};
 /** An RUL alarm while p10 is within six minutes: some ten minutes into a first demo, before the failure it announces. */
 const RUL_HORIZON_HOURS = 0.1;
 /** Readings the plant's history is uploaded in per call: the organization's batch limit. */
@@ -277,13 +283,12 @@ export async function runDemo(options: DemoOptions) {
     stops.unshift(() => gateway.stop());
 
     const names = natsNames(subjectPrefix);
-    const orgOf = new Map(Object.entries(DEMO_TWINS).flatMap(([slug, twins]) => twins.map((twin) => [twin.id as string, slug])));
     sensors = setInterval(() => {
       const at = new Date();
       const readings = plant.readings(at);
       for (const org of DEMO_ORGS) {
         jetstream(devices[org.slug]!)
-          .publish(names.ingestSubject(org.slug), JSON.stringify({ readings: readings.filter((reading) => orgOf.get(reading.twinId) === org.slug) }))
+          .publish(names.ingestSubject(org.slug), JSON.stringify({ readings: readings.filter((reading) => parseTwinId(reading.twinId)!.org === org.slug) }))
           .catch((error) => logger.warn({ err: error }, 'sensor reading not published'));
       }
       maintaining = maintaining.then(() => maintain(at)).catch((error) => logger.warn({ err: error }, 'maintenance not recorded'));

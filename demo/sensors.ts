@@ -163,26 +163,31 @@ export class SimulatedPlant {
 
   /** Every twin's readings at `at`; none from the wearing twin while it is failed. */
   readings(at: Date): SensorReading[] {
-    return this.options.twins.flatMap((twin) => this.readingsOf(twin, at));
+    const fault = this.faultAt(at);
+    return this.options.twins.flatMap((twin) => this.readingsOf(twin, at, fault));
   }
 
   /** The wearing twin's readings every `SAMPLE_MS` over [from, to), while it runs: its history. */
   history(from: Date, to: Date): SensorReading[] {
     const twin = this.options.twins.find((candidate) => candidate.id === this.options.wearing.twinId)!;
     const readings: SensorReading[] = [];
-    for (let t = from.getTime(); t < to.getTime(); t += SAMPLE_MS) readings.push(...this.readingsOf(twin, new Date(t)));
+    for (let t = from.getTime(); t < to.getTime(); t += SAMPLE_MS) {
+      const at = new Date(t);
+      readings.push(...this.readingsOf(twin, at, this.faultAt(at)));
+    }
     return readings;
   }
 
-  private readingsOf(twin: SimulatedTwin, at: Date): SensorReading[] {
+  /** A twin's readings at `at`, under the fault of `at`'s slot. */
+  private readingsOf(twin: SimulatedTwin, at: Date, fault: Fault): SensorReading[] {
     const wear = twin.id === this.options.wearing.twinId ? this.wear(at) : undefined;
     if (wear === null) return [];
-    const fault = this.faultAt(at);
     return twin.metrics.map((metric) => {
       const faulty = fault.twinId === twin.id && fault.metric === metric.name && at >= fault.start && at < fault.end ? fault : null;
       // A stuck sensor repeats what it read when it got stuck.
-      const when = faulty?.kind === 'stuck' ? faulty.start : at;
-      const value = this.value(twin.id, metric, when, wear === undefined ? undefined : (this.wear(when) ?? wear), faulty);
+      const stuck = faulty?.kind === 'stuck';
+      const when = stuck ? faulty.start : at;
+      const value = this.value(twin.id, metric, when, stuck && wear !== undefined ? (this.wear(when) ?? wear) : wear, faulty);
       return { twinId: twin.id, metric: metric.name, at: at.toISOString(), value: Number(value.toFixed(3)) };
     });
   }

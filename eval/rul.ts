@@ -14,8 +14,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import { readCmapss } from '../cli/analytics.ts';
 import { mulberry32 } from '../subgraphs/org/analytics/boosting.ts';
 import { type RulModel, estimateRul, newRulState, updateRulState } from '../subgraphs/org/analytics/rul.ts';
 
@@ -96,7 +96,7 @@ try {
     const { stdout, stderr } = await run(process.execPath, argv, { cwd: root, maxBuffer: 1 << 24 });
     results.push(score(stdout, truth, stderr.trim()));
     const r = results[results.length - 1]!;
-    console.log(`  ${r.log}; ${await estimateMicroseconds(modelFile, test)}`);
+    console.log(`  ${r.log}; ${await estimateMicroseconds(modelFile, testFile)}`);
     console.log(`  ${line(r)}`);
   }
   const mean = (key: keyof Omit<FoldResult, 'log'>) => results.reduce((sum, r) => sum + r[key], 0) / results.length;
@@ -112,26 +112,25 @@ try {
 }
 
 /** The cost of the streaming estimate in the organization: the fold's model fed every cycle of its test engines, in process. */
-async function estimateMicroseconds(modelFile: string, test: string[]): Promise<string> {
+async function estimateMicroseconds(modelFile: string, testFile: string): Promise<string> {
   const model = JSON.parse(await readFile(modelFile, 'utf8')) as RulModel;
-  const names = ['setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `sensor${i + 1}`)];
-  const states = new Map<string, ReturnType<typeof newRulState>>();
   let updating = 0;
   let estimating = 0;
   let estimates = 0;
-  for (const text of test) {
-    const [unit, cycle, ...values] = text.trim().split(/\s+/).map(Number);
-    const state = states.get(String(unit)) ?? newRulState();
-    states.set(String(unit), state);
-    const step = { t: cycle!, values: Object.fromEntries(names.map((name, i) => [name, values[i]!])) };
-    const begin = performance.now();
-    updateRulState(model, state, step);
-    const updated = performance.now();
-    if (estimateRul(model, state)) estimates++;
-    estimating += performance.now() - updated;
-    updating += updated - begin;
+  let cycles = 0;
+  for (const steps of (await readCmapss(testFile)).values()) {
+    const state = newRulState();
+    for (const step of steps) {
+      const begin = performance.now();
+      updateRulState(model, state, step);
+      const updated = performance.now();
+      if (estimateRul(model, state)) estimates++;
+      estimating += performance.now() - updated;
+      updating += updated - begin;
+      cycles++;
+    }
   }
-  return `per cycle: update ${((1000 * updating) / test.length).toFixed(1)} µs, estimate ${((1000 * estimating) / estimates).toFixed(1)} µs (${estimates} estimates)`;
+  return `per cycle: update ${((1000 * updating) / cycles).toFixed(1)} µs, estimate ${((1000 * estimating) / estimates).toFixed(1)} µs (${estimates} estimates)`;
 }
 
 function line(r: FoldResult): string {
