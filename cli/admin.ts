@@ -8,6 +8,7 @@ import { loadConfig, values } from '../lib/config.ts';
 import { fieldName } from '../lib/ids.ts';
 import { orgDbSettings, orgStoreSettings } from '../subgraphs/org/config.ts';
 import { withOrgDatabaseOption, withOrgDbOptions, withOrgStoreOptions } from './org.ts';
+import { postGraphQL } from '../lib/graphql/client.ts';
 
 export interface GrantView {
   jti: string;
@@ -100,19 +101,10 @@ function remoteAdmin(config: { url: string; token: string }): OrgAdmin {
   const field = fieldName(issuer);
   const call = async <T>(operation: 'query' | 'mutation', selection: string, variables: Record<string, unknown> = {}): Promise<T> => {
     const declared = Object.keys(variables).length === 0 ? '' : `(${Object.keys(variables).map((name) => `$${name}: ${VARIABLE_TYPES[name]}`)})`;
-    const response = await fetch(config.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${config.token}` },
-      body: JSON.stringify({ query: `${operation}${declared} { ${field} { ${selection} } }`, variables }),
-    });
-    const body = (await response.json().catch(() => null)) as {
-      data?: Record<string, T> | null;
-      errors?: { message: string; extensions?: { code?: string } }[];
-    } | null;
-    const [error] = body?.errors ?? [];
-    if (error) throw new Error(`${error.extensions?.code ?? 'ERROR'}: ${error.message}`);
-    if (!body?.data?.[field]) throw new Error(`${config.url} answered HTTP ${response.status} without data`);
-    return body.data[field];
+    const answer = await postGraphQL<Record<string, T>>(config.url, config.token, `${operation}${declared} { ${field} { ${selection} } }`, variables);
+    if (answer.error) throw new Error(`${answer.error.code ?? 'ERROR'}: ${answer.error.message}`);
+    if (!answer.data?.[field]) throw new Error(`${config.url} answered HTTP ${answer.status} without data`);
+    return answer.data[field];
   };
   return {
     issueGrant: async (input) =>

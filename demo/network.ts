@@ -6,6 +6,7 @@ import pg from 'pg';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
+import { postGraphQL } from '../lib/graphql/client.ts';
 import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
@@ -110,14 +111,8 @@ const HISTORY_BATCH = DEFAULT_LIMITS.maxIngestBatch;
 
 /** A GraphQL call to an organization with a member token; throws on any error. */
 async function orgCall(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json().catch(() => null)) as { errors?: { message: string; extensions?: { code?: string } }[] } | null;
-  const [error] = body?.errors ?? [];
-  if (!response.ok || error) throw new Error(`${url}: ${error ? `${error.extensions?.code}: ${error.message}` : `HTTP ${response.status}`}`);
+  const { status, error } = await postGraphQL(url, token, query, variables);
+  if (status < 200 || status >= 300 || error) throw new Error(`${url}: ${error ? `${error.code}: ${error.message}` : `HTTP ${status}`}`);
 }
 
 /**
