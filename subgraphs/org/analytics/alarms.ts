@@ -105,15 +105,20 @@ async function lockOpen(tx: Tx, twinId: string, cause: string): Promise<Alarm | 
   return open ? tx.alarm.findUniqueOrThrow({ where: { id: open.id } }) : null;
 }
 
+/** The twin an alarm is about, as its events say it (the caller has it: no lookup per alarm). */
+export interface AlarmTwin {
+  id: string;
+  kind: string;
+  tags: string[];
+}
+
 /**
  * Raises (or re-activates) the twin's alarm for the cause when `active`, else clears it, in the
  * caller's transaction: what rules, detectors and the health and RUL models call. Returns the
  * alarm as changed, or null when nothing changed (raised while active, cleared while not).
  * Concurrent callers for the same twin and cause serialize on the open alarm's row.
  */
-export async function raiseOrClearAlarm(tx: Tx, input: AlarmInput): Promise<AlarmView | null> {
-  const twin = await tx.twin.findUnique({ where: { id: input.twinId }, select: { id: true, kind: true, tags: true } });
-  if (!twin) throw fail(ErrorCode.UNKNOWN_TWIN, `No twin ${globalTwinId(input.org, input.twinId)} here.`, { twinId: globalTwinId(input.org, input.twinId) });
+export async function raiseOrClearAlarm(tx: Tx, input: AlarmInput, twin: AlarmTwin): Promise<AlarmView | null> {
   const open = await lockOpen(tx, input.twinId, input.cause);
   const now = new Date();
   if (input.active) {
@@ -131,7 +136,7 @@ export async function raiseOrClearAlarm(tx: Tx, input: AlarmInput): Promise<Alar
       VALUES (${randomUUID()}, ${input.twinId}, ${input.cause}, ${input.cause}, ${input.severity}::"AlarmSeverity", true, ${JSON.stringify(input.explanation)}::jsonb, ${now}, ${now})
       ON CONFLICT ("twinId", "openCause") DO NOTHING RETURNING id`;
     // Another transaction raised it first: now it is committed, take it from there.
-    if (created.length === 0) return raiseOrClearAlarm(tx, input);
+    if (created.length === 0) return raiseOrClearAlarm(tx, input, twin);
     const alarm = await tx.alarm.findUniqueOrThrow({ where: { id: created[0]!.id } });
     return recorded(tx, input.org, alarm, twin, 'raised', SYSTEM);
   }

@@ -38,6 +38,8 @@ interface Series {
   anomalyActive: boolean;
   /** Whether the twin's kind has a health model: only then does its health move. */
   healthModel: boolean;
+  kind: string;
+  tags: string[];
 }
 
 /** Hysteresis of anomaly alarms: cleared after this many readings in a row scored below `CLEAR_RATIO` × the threshold. */
@@ -50,7 +52,7 @@ const HIGH_SCORE = 0.9;
 
 /** $1, $2: the series. The metric's own sensitivity wins over its twin kind's. */
 const LOCK = `
-  SELECT s."twinId", s.metric, s."lastAt", s.state, s.calm, m.min, m.max, coalesce(m.sensitivity, k.sensitivity) AS sensitivity,
+  SELECT s."twinId", s.metric, s."lastAt", s.state, t.kind, t.tags, s.calm, m.min, m.max, coalesce(m.sensitivity, k.sensitivity) AS sensitivity,
          EXISTS (SELECT 1 FROM "Alarm" a WHERE a."twinId" = s."twinId" AND a."openCause" = 'range:' || s.metric AND a.active) AS "rangeActive",
          EXISTS (SELECT 1 FROM "Alarm" a WHERE a."twinId" = s."twinId" AND a."openCause" = 'anomaly:' || s.metric AND a.active) AS "anomalyActive",
          EXISTS (SELECT 1 FROM "HealthModel" h WHERE h.kind = t.kind AND h.model IS NOT NULL) AS "healthModel"
@@ -227,7 +229,8 @@ export async function withAnalysis<T>(
           const modelled = new Set(locked.filter((series) => series.healthModel).map((series) => series.twinId));
           if (modelled.size > 0)
             for (const decision of await updateHealth(tx, org, healthSteps(columns, modelled), thresholds)) alarms.push({ org, ...decision });
-          for (const input of alarms) await raiseOrClearAlarm(tx, input);
+          const twins = new Map(locked.map((series) => [series.twinId, { id: series.twinId, kind: series.kind, tags: series.tags }]));
+          for (const input of alarms) await raiseOrClearAlarm(tx, input, twins.get(input.twinId)!);
           return result;
         },
         // Batches of one series wait for each other's transaction: give them time to.
