@@ -253,6 +253,10 @@ export async function runDemo(options: DemoOptions) {
         expiresAt: new Date(Date.now() + 30 * DAY),
       })
     ).token;
+    // Initech's shift operator, who records the furnace's failures and repairs.
+    const initechOperator = (
+      await issueMemberToken(issuers.initech!, 'demo', { subject: 'operator', role: 'operator', expiresAt: new Date(Date.now() + 30 * DAY) })
+    ).token;
     const grants = [];
     for (const grant of DEMO_GRANTS) {
       const issued = await issueGrant(issuers[grant.org]!, 'demo', {
@@ -291,11 +295,15 @@ export async function runDemo(options: DemoOptions) {
 
     const tokensFile = join(options.dataDir, 'tokens.json');
     const engineerHeaders = tokenHeaders([engineer, ...grants]);
-    writeFileSync(
-      tokensFile,
-      `${JSON.stringify({ gateway: gateway.url, directory: directory.directory.url, subjectPrefix, acmeEngineerHeaders: engineerHeaders, adminTokens: tokens }, null, 2)}\n`,
-      { mode: 0o600 },
-    );
+    const file = {
+      gateway: gateway.url,
+      directory: directory.directory.url,
+      subjectPrefix,
+      acmeEngineerHeaders: engineerHeaders,
+      initechOperatorHeaders: tokenHeaders([initechOperator]),
+      adminTokens: tokens,
+    };
+    writeFileSync(tokensFile, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
 
     return { gatewayUrl: gateway.url, natsUrl: natsServer.url, tokensFile, engineerHeaders, stop };
   }

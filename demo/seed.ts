@@ -9,7 +9,14 @@ const temperature = (min: number, max: number) => ({ name: 'temperature', unit: 
 const vibration = { name: 'vibration', unit: 'mm/s', min: 0, max: 7 };
 const throughput = { name: 'throughput', unit: 'parts/h', min: 20 };
 
-/** Twins per organization (TwinInput of each organization's `createTwin`). */
+/**
+ * Twins per organization (TwinInput of each organization's `createTwin`), with what flows along
+ * each supply link, its lead time and the customer's buffer of it, and what each twin makes a day.
+ * Chosen so that a 3-day stop of Initech's furnace reaches ACME's assembly line both ways, at
+ * different times: through the caster and the CNC mill (the line stops 57 h after the furnace,
+ * once its housings run out, until 87 h), and through Globex's hot-rolling mill and the press (the
+ * line runs at half rate 88–94 h, short of body panels).
+ */
 export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
   initech: [
     {
@@ -19,6 +26,7 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['melt-shop'],
       metrics: [temperature(1350, 1550)],
       location: { site: 'Dayton', line: 'M1' },
+      capacity: { perDay: 120, unit: 't' },
     },
     {
       id: 'initech:caster-1',
@@ -27,6 +35,8 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['casting'],
       metrics: [temperature(600, 720), throughput],
       suppliedByIds: ['initech:furnace-1'],
+      capacity: { perDay: 2400, unit: 'castings' },
+      supply: [{ supplierId: 'initech:furnace-1', part: 'molten iron', share: 1, leadTimeHours: 2, daysOfSupply: 0.25, safetyStock: 0.125 }],
     },
   ],
   globex: [
@@ -37,8 +47,18 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['hot-rolling'],
       metrics: [temperature(850, 1250), vibration],
       suppliedByIds: ['initech:furnace-1'],
+      capacity: { perDay: 400, unit: 'coils' },
+      // Half of its slabs come from Initech, the rest from outside the network.
+      supply: [{ supplierId: 'initech:furnace-1', part: 'steel slab', share: 0.5, leadTimeHours: 12, daysOfSupply: 1, safetyStock: 0.5 }],
     },
-    { id: 'globex:mill-2', name: 'Rolling mill 2', kind: 'mill', tags: ['cold-rolling'], metrics: [vibration, throughput] },
+    {
+      id: 'globex:mill-2',
+      name: 'Rolling mill 2',
+      kind: 'mill',
+      tags: ['cold-rolling'],
+      metrics: [vibration, throughput],
+      capacity: { perDay: 300, unit: 'coils' },
+    },
   ],
   acme: [
     {
@@ -48,6 +68,11 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['body-shop'],
       metrics: [vibration, throughput],
       suppliedByIds: ['globex:mill-1', 'globex:mill-2'],
+      capacity: { perDay: 960, unit: 'panels' },
+      supply: [
+        { supplierId: 'globex:mill-1', part: 'hot-rolled coil', share: 1, leadTimeHours: 8, stock: 60, safetyStock: 20, consumptionPerDay: 240 },
+        { supplierId: 'globex:mill-2', part: 'cold-rolled coil', share: 1, leadTimeHours: 8, stock: 90, safetyStock: 30, consumptionPerDay: 240 },
+      ],
     },
     {
       id: 'acme:cnc-1',
@@ -56,6 +81,8 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['powertrain'],
       metrics: [temperature(15, 45), vibration],
       suppliedByIds: ['initech:caster-1'],
+      capacity: { perDay: 800, unit: 'housings' },
+      supply: [{ supplierId: 'initech:caster-1', part: 'housing casting', share: 1, leadTimeHours: 12, stock: 400, safetyStock: 100, consumptionPerDay: 800 }],
     },
     {
       id: 'acme:line-1',
@@ -64,12 +91,21 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
       tags: ['final-assembly'],
       metrics: [throughput],
       suppliedByIds: ['acme:press-1', 'acme:cnc-1'],
+      capacity: { perDay: 480, unit: 'vehicles' },
+      supply: [
+        { supplierId: 'acme:press-1', part: 'body panels', share: 1, leadTimeHours: 2, daysOfSupply: 0.125, safetyStock: 0.0625 },
+        { supplierId: 'acme:cnc-1', part: 'machined housings', share: 1, leadTimeHours: 1, daysOfSupply: 1, safetyStock: 0.5 },
+      ],
     },
   ],
 };
 
-/** What the suppliers grant ACME (TwinSelector of each grant): their twins, telemetry, events, and health, KPIs and maintenance. */
+/**
+ * What the suppliers grant ACME (TwinSelector of each grant): their twins, telemetry, events,
+ * health, KPIs and maintenance, and their supply data, so that ACME sees impact through them.
+ */
+const SHARED_WITH_ACME = ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read', 'supply:read'];
 export const DEMO_GRANTS = [
-  { org: 'globex', scopes: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'], selector: { kinds: ['mill'] } },
-  { org: 'initech', scopes: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'], selector: { idGlobs: ['initech:*'] } },
+  { org: 'globex', scopes: SHARED_WITH_ACME, selector: { kinds: ['mill'] } },
+  { org: 'initech', scopes: SHARED_WITH_ACME, selector: { idGlobs: ['initech:*'] } },
 ];
