@@ -7,19 +7,51 @@ import { getOperationAST, OperationTypeNode, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo } from '../../demo/network.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { connect, subscribe } from '../support/subscriptions.ts';
+import { eventually } from '../support/services.ts';
+import { connect, subscribe, subscriptionsServed, type TestSubscription } from '../support/subscriptions.ts';
 
 /**
  * The README's examples, run as a reader would run them against `twinx demo`: the shell blocks
- * that query the gateway with `gq`, and every GraphQL block, with the demo's own (30-day) tokens.
+ * that query the gateway (`gq '{"query"…`), each in the shell the blocks before it set up, and
+ * every GraphQL block, with the demo's own (30-day) tokens.
  */
 const README = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
 const fenced = (language: string) => [...README.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
-const shellExamples = fenced('sh').filter((block) => /^gq '/m.test(block));
+/** A command sending a GraphQL request through a shell function (`gq`, `op`). */
+const REQUEST = /^\w+ '\{"query"/gm;
+const runnable = fenced('sh').filter((block) => block.match(REQUEST));
+/** The early warning's blocks record a failure and a repair: run with the subscription that sees them. */
+const recording = (field: string) => runnable.find((block) => block.includes(`{ ${field}(`))!;
+const shellExamples = runnable.filter((block) => !/\{ record(Failure|Repair)\(/.test(block));
 const graphqlExamples = fenced('graphql');
+const impactSubscription = graphqlExamples.find((block) => /types: \[IMPACT\]/.test(block))!;
 
 let home: string;
 let demo: Awaited<ReturnType<typeof runDemo>>;
+
+/**
+ * Runs a block as a reader would: after the variables and functions the blocks before it define
+ * (the gateway's address as the README sets it, the demo's default port, here this demo's).
+ */
+async function run(block: string): Promise<{ data?: any; errors?: unknown }[]> {
+  const before = runnable.slice(0, runnable.indexOf(block)).join('\n');
+  const definitions = before.split('\n').filter((line) => /^(\w+=|\w+\(\) \{)/.test(line));
+  const script = [...definitions, block].join('\n');
+  expect(script).toMatch(/^GW=\S+$/m);
+  const { stdout } = await promisify(execFile)('bash', ['-e', '-c', script.replace(/^GW=\S+$/m, `GW=${demo.gatewayUrl}`)], { cwd: home });
+  const answers = stdout.split('\n').filter(Boolean);
+  expect(answers).toHaveLength(block.match(REQUEST)!.length);
+  return answers.map((line) => JSON.parse(line) as { data?: unknown; errors?: unknown });
+}
+
+/** The next event of a subscription about a disruption of this twin (the demo's plant records failures of its own). */
+async function nextAbout(live: TestSubscription, twinId: string) {
+  for (;;) {
+    const received = await live.next();
+    expect(received.errors).toBeUndefined();
+    if (received.data.twinEvents.disruption.twinId === twinId) return received.data.twinEvents;
+  }
+}
 
 /** Fails on any null in an answer: an example shows what it selects. */
 function everythingPresent(value: unknown, path = 'data'): void {
@@ -49,18 +81,47 @@ describe('the README’s examples against the demo network', () => {
   });
 
   it.each(shellExamples.map((block) => [block.split('\n').find((line) => line.startsWith('#')), block]))('shell: %s', async (_title, block) => {
-    // The gateway's address as the README sets it (the demo's default port), here this demo's.
-    expect(block).toMatch(/^GW=\S+$/m);
-    const { stdout } = await promisify(execFile)('bash', ['-e', '-c', block.replace(/^GW=\S+$/m, `GW=${demo.gatewayUrl}`)], { cwd: home });
-    const answers = stdout.split('\n').filter(Boolean);
-    expect(answers).toHaveLength(block.match(/^gq '/gm)!.length);
-    for (const answer of answers.map((line) => JSON.parse(line) as { data?: unknown; errors?: unknown })) {
+    for (const answer of await run(block)) {
       expect(answer.errors).toBeUndefined();
       everythingPresent(answer.data);
     }
   });
 
-  it.each(graphqlExamples.map((block) => [getOperationAST(parse(block))?.name?.value ?? block.split('\n')[0], block]))('GraphQL: %s', async (_title, block) => {
+  it('stopping Initech’s furnace for three days hits ACME’s line as the walk-through says', async () => {
+    const [answer] = await run(shellExamples.find((block) => block.includes('impact(of: { twinId: \\"initech:furnace-1\\", hours: 72 }'))!);
+    const line = answer!.data.impact.affected.find((twin: { twinId: string }) => twin.twinId === 'acme:line-1');
+    // Through the CNC mill first (stopped 57–87 h), then through the press (half rate 88–94 h).
+    expect(line).toMatchObject({ org: 'acme', tier: 3, via: 'acme:cnc-1', capacityLost: 1 });
+    expect(line.hoursToImpact).toBeCloseTo(57, 6);
+    expect(line.durationHours).toBeCloseTo(37, 6);
+    expect(line.unitsLost).toBeCloseTo(660, 6);
+    expect(line.losses.map((loss: { share: number }) => loss.share)).toEqual([1, 0.5]);
+    expect(answer!.data.impact.unknown).toEqual([]);
+  });
+
+  it('warns ACME’s dashboard of the furnace’s failure, and clears the warning with its repair', async () => {
+    const client = connect(demo.gatewayUrl, demo.engineerHeaders);
+    try {
+      const live = subscribe(client, impactSubscription);
+      await eventually(async () => expect(await subscriptionsServed(demo.gatewayUrl)).toBe(1));
+      const [failed] = await run(recording('recordFailure'));
+      expect(failed!.errors).toBeUndefined();
+      const warning = await nextAbout(live, 'initech:furnace-1');
+      expect(warning).toMatchObject({ type: 'IMPACT', twinId: 'acme:line-1', disruption: { state: 'ACTIVE', capacity: 0 } });
+      expect(warning.impact.hoursToImpact).toBeGreaterThan(0);
+      const [repaired] = await run(recording('recordRepair'));
+      expect(repaired!.errors).toBeUndefined();
+      const cleared = await nextAbout(live, 'initech:furnace-1');
+      expect(cleared).toMatchObject({ type: 'IMPACT', twinId: 'acme:line-1', disruption: { id: warning.disruption.id, state: 'CLEARED' } });
+      await live.close();
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it.each(
+    graphqlExamples.filter((block) => block !== impactSubscription).map((block) => [getOperationAST(parse(block))?.name?.value ?? block.split('\n')[0], block]),
+  )('GraphQL: %s', async (_title, block) => {
     // Queries are shown as `gq` commands; GraphQL blocks are what only a WebSocket runs.
     expect(getOperationAST(parse(block))?.operation).toBe(OperationTypeNode.SUBSCRIPTION);
     const client = connect(demo.gatewayUrl, demo.engineerHeaders);
