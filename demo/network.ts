@@ -26,7 +26,7 @@ import { startOrgSubgraph } from '../subgraphs/org/main.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
 import { DEFAULT_LIMITS } from '../subgraphs/org/server.ts';
 import { createTwin } from '../subgraphs/org/twins/store.ts';
-import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
+import { DEMO_GRANTS, DEMO_MAINTENANCE, DEMO_ORGS, DEMO_TWINS } from './seed.ts';
 import { backfillStart, SAMPLE_MS, SimulatedPlant, type SimulatedTwin } from './sensors.ts';
 
 export interface DemoOptions {
@@ -43,7 +43,8 @@ export interface DemoOptions {
   logger: Logger;
 }
 
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 /** Encrypts the demo stores' private keys. A demo's keys protect nothing: never use it elsewhere. */
 const DEMO_KEY_SECRET = 'twinx-demo-only-this-protects-nothing';
 
@@ -84,7 +85,11 @@ async function storeLocation(options: DemoOptions, service: string): Promise<str
   return url.toString();
 }
 
-/** A demo organization: store migrated, first key, its twins, on first run only. */
+/**
+ * A demo organization: store migrated, first key, its twins and their past failures and repairs,
+ * on first run only. The history is written as it was, before the network existed: it announces
+ * no disruption now.
+ */
 async function prepareOrg(slug: string, databaseUrl: string, keySecret: string): Promise<void> {
   await migrateDeploy({ kind: 'org', databaseUrl });
   await withOrgDb({ databaseUrl }, async (db) => {
@@ -92,6 +97,12 @@ async function prepareOrg(slug: string, databaseUrl: string, keySecret: string):
     await createSigningKey(db, keySecret);
     const base = { db, names: orgNames(slug), access: new Access(unrestricted('member', 'demo'), slug), limits: DEFAULT_LIMITS };
     for (const twin of DEMO_TWINS[slug] ?? []) await createTwin(base, twin);
+    for (const { twinId, failedDaysAgo, repairHours, note } of DEMO_MAINTENANCE[slug] ?? []) {
+      const failed = Date.now() - failedDaysAgo * DAY;
+      const record = { twinId: parseTwinId(twinId)!.localId, note, recordedBy: 'member:demo' };
+      await db.maintenanceEvent.create({ data: { ...record, type: 'FAILURE', at: new Date(failed) } });
+      await db.maintenanceEvent.create({ data: { ...record, type: 'REPAIR', at: new Date(failed + repairHours * HOUR) } });
+    }
   });
 }
 

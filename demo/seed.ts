@@ -101,6 +101,17 @@ export const DEMO_TWINS: Record<string, Record<string, unknown>[]> = {
 };
 
 /**
+ * Past failures and their repairs (days before the demo's first start, hours to repair): Initech's
+ * furnace takes three days to repair, so that a failure recorded now is taken to stop it that long.
+ */
+export const DEMO_MAINTENANCE: Record<string, { twinId: string; failedDaysAgo: number; repairHours: number; note: string }[]> = {
+  initech: [
+    { twinId: 'initech:furnace-1', failedDaysAgo: 150, repairHours: 70, note: 'refractory lining worn through' },
+    { twinId: 'initech:furnace-1', failedDaysAgo: 40, repairHours: 74, note: 'induction coil cooling leak' },
+  ],
+};
+
+/**
  * What the suppliers grant ACME (TwinSelector of each grant): their twins, telemetry, events,
  * health, KPIs and maintenance, and their supply data, so that ACME sees impact through them.
  */
