@@ -74,7 +74,8 @@ try {
   const net = await startNetwork(disposers, ORGS, { gateway: { rateLimit: { perSecond: 1e9, burst: 1e9 } } });
   const seeding = performance.now();
   // Tier by tier, so that a supplier at the same organization exists when its customers are created.
-  for (const twins of generate(mulberry32(seed))) {
+  const network = generate(mulberry32(seed));
+  for (const twins of network) {
     await Promise.all(
       ORGS.map(async (org) => {
         const base = { db: net.orgs[org]!.db, names: orgNames(org), access: new Access(unrestricted('member', 'bench'), org), limits: DEFAULT_LIMITS };
@@ -102,7 +103,11 @@ try {
   }
   const headers = bearer(await acme.memberToken('viewer', 'planner'), grants);
 
-  const disrupted = twinId('globex', TIERS - 1, 0);
+  // The tier-3 twin supplying the most twins, and one of them for the plain query.
+  const customers = new Map<string, string[]>();
+  for (const twin of network[1]!)
+    for (const supplierId of twin.suppliedByIds as string[]) customers.set(supplierId, [...(customers.get(supplierId) ?? []), twin.id as string]);
+  const [disrupted, [plainId]] = [...customers].sort(([, a], [, b]) => b.length - a.length)[0]!;
   const impactQuery = `{ impact(of: { twinId: "${disrupted}", hours: 72 }, horizonHours: 336) {
     affected { twinId org tier hoursToImpact durationHours capacityLost via } unknown { org reason } hops } }`;
   const answer = (await net.query(impactQuery, undefined, headers)) as {
@@ -115,7 +120,6 @@ try {
   const { affected, hops } = answer.data.impact;
   const tiers = [...new Set(affected.map((twin) => twin.tier))].sort((a, b) => a - b);
   const byTier = tiers.map((tier) => `tier ${tier}: ${affected.filter((twin) => twin.tier === tier).length}`);
-  const plainId = twinId('acme', 1, 0);
   const impact = postGraphQL(net.gateway.url, headers, { query: impactQuery }, (d) => d.impact.affected.length === affected.length);
   const plain = postGraphQL(
     net.gateway.url,
