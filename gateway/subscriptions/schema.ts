@@ -388,7 +388,8 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
     const deliver = (item: FeedEvent) => {
       const { event } = item;
-      if (matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
+      // A disruption is not an event of the API: what subscribers hear of is its impact.
+      if (event.type !== 'disruption' && matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
     };
     cleanups.push(
       deps.hub.onClosed((closed) => {
