@@ -2,7 +2,7 @@ import { DirectedGraph } from 'graphology';
 import { stronglyConnectedComponents } from 'graphology-components';
 import { topologicalSort } from 'graphology-dag';
 import { bfsFromNode } from 'graphology-traversal';
-import { DAY_MS, HOUR_MS, lostDays, maxOf, minus, shift, weightedSum } from './loss.ts';
+import { coarsen, DAY_MS, HOUR_MS, lostDays, maxOf, minus, shift, weightedSum } from './loss.ts';
 import type { AffectedTwin, Disruption, Loss, Modifications, SupplierLoss } from './types.ts';
 
 export interface SupplyLinkData {
@@ -163,7 +163,8 @@ function partGroups(twins: TwinSupply[], { alternates, extraStock, leadTimes }: 
  *   connected component whose supplier was reached no earlier than its customer closes a loop
  *   and is not followed (its customer, when its supplier is hit, is listed in `cycles`), which
  *   leaves a directed acyclic graph, computed in topological order.
- * Everything stops at `until`. Linear in twins, links and segments (but for sorting).
+ * Everything stops at `until`. A twin's loss keeps at most MAX_SEGMENTS segments (`coarsen`).
+ * Linear in twins, links and segments (but for sorting).
  */
 export function propagate(input: PropagationInput): PropagationResult {
   const { now, until, twins, visible } = input;
@@ -232,7 +233,7 @@ export function propagate(input: PropagationInput): PropagationResult {
       const first = terms.reduce((a, b) => (b.loss[0]!.from < a.loss[0]!.from ? b : a));
       if (loss.length > 0 || atRiskFrom !== null) parts.push({ loss, via: first.supplierId, atRiskFrom });
     }
-    const loss = maxOf([disrupted, ...parts.map((part) => part.loss)], until);
+    const loss = coarsen(maxOf([disrupted, ...parts.map((part) => part.loss)], until));
     if (loss.length === 0) continue;
     hits.set(twinId, { loss, tier: disrupted.length > 0 ? 0 : tier });
     if (!visible(twinId)) {
