@@ -65,7 +65,7 @@ interface Hit {
   tier: number;
 }
 
-/** Not a twin id: the root from which every origin is graph. */
+/** Not a twin id: the root from which every origin is reached. */
 const ROOT = '\u0000origins';
 
 /** Stock in units with consumption per day, else days of supply (consumed one a day), else none. */
@@ -157,6 +157,12 @@ function partGroups(twins: TwinSupply[], { alternates, extraStock, leadTimes }: 
  *   shares of alternates delivering by then; it is drawn from the buffer until it is empty, then
  *   lost. A twin loses the largest of its groups' losses and its own disruption's.
  * - Tier: one more than the fewest of its hit suppliers' (an outside supplier's as its input says).
+ * - A twin hit: `from` and `to` are the start of its first loss segment and the end of its last;
+ *   `unitsLost` its capacity per day × ∫ loss dt in days; `atRiskFrom` the first time one of its
+ *   buffers falls below safety stock, when that is before `from`; `via` the supplier whose
+ *   shortfall reaches it first. `outputs`: every twin hit the caller may see, for the next hop.
+ * - The scenario (`partGroups`): expedited lead times replace a link's, extra stock adds to its
+ *   group's buffer, alternates relieve a group from now + their lead time.
  * - Inputs naming one of this organization's own twins are ignored: its loss is computed here.
  * - A twin the caller may not see is counted in `hidden` when hit; its loss is not passed on.
  * - Loops: the twins are reached breadth first from the origins; a link inside a strongly
