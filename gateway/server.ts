@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { inputPlugin } from '../lib/graphql/input.ts';
-import { operationLimitError, queryLimitsPlugin, sourceLimitError, type LimitSettings } from '../lib/graphql/limits.ts';
+import { operationLimitError, queryLimitsPlugin, sourceLimitError, type CostOptions, type LimitSettings, type QueryLimits } from '../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { RateLimiter, type RateLimitOptions } from '../lib/rate-limit.ts';
@@ -31,8 +31,11 @@ import { RegistrySupergraph, type Member, type RegistryView } from './supergraph
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { keepAlive } from './subscriptions/keep-alive.ts';
-import { withSubscriptions } from './subscriptions/gateway.ts';
-import { failure, responseKeyResolver, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
+import { ImpactOrchestrator, type NetworkAnswer } from './impact/orchestrator.ts';
+import { impactListSize, impactSchema } from './impact/schema.ts';
+import { withGatewayFields } from './own-fields.ts';
+import { failure, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
+import { responseKeyResolver } from './twin-query.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -224,11 +227,31 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
-  const limits = twinQueryLimits(options.limits);
+  const twinLimits = twinQueryLimits(options.limits);
+  const limits: QueryLimits & CostOptions = {
+    ...twinLimits,
+    listSize: (field, argument) => impactListSize(field, argument) ?? twinLimits.listSize?.(field, argument),
+  };
+  /** Runs an operation through the network graph as a caller with these tokens would. */
+  const runOperation = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<NetworkAnswer> => {
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
+    if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
+    return response.body.singleResult;
+  };
+  /** ... its data, or its first error thrown. */
+  const queryData = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<Record<string, unknown>> => {
+    const { data, errors } = await runOperation(query, variables, tokens);
+    const [error] = errors ?? [];
+    if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
+    return data ?? {};
+  };
+  const composed = (org: string) => supergraph.answersOf(org) !== undefined;
+  /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
+  const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
-    (subscriptions = subscriptionSchema(apiSchema, {
+    (subscriptions = subscriptionSchema(impactSchema(apiSchema, { orchestrator: impact, query: queryData, composed }), {
       hub,
       maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,
       refusal: async (tokens) => {
@@ -247,16 +270,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         return null;
       },
-      resolveTwins: async (query, variables, tokens) => {
-        const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
-        if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
-        const [error] = response.body.singleResult.errors ?? [];
-        if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
-        return response.body.singleResult.data ?? {};
-      },
+      resolveTwins: queryData,
     }));
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: withSubscriptions(gateway, extend),
+    gateway: withGatewayFields(gateway, extend),
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
