@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { TokenProblem, unauthenticated, type TokenKind } from './tokens.ts';
+import { TokenProblem, unauthenticated, type AccessKind } from './tokens.ts';
 
 /** Header carrying a client's further grant tokens besides `Authorization`, comma-separated. */
 export const GRANTS_HEADER = 'twin-grants';
@@ -46,7 +46,7 @@ export function tokenHeaders(tokens: readonly string[]): Record<string, string> 
 }
 
 /** Each presented token with the kinds it may be: the bearer a member token or a grant, the others grants. */
-export function presentedKinds({ bearer, grants }: Presented): { token: string; kinds: readonly TokenKind[] }[] {
+export function presentedKinds({ bearer, grants }: Presented): { token: string; kinds: readonly AccessKind[] }[] {
   return [
     ...(bearer === undefined ? [] : [{ token: bearer, kinds: ['member', 'grant'] as const }]),
     ...grants.map((token) => ({ token, kinds: ['grant'] as const })),
@@ -54,6 +54,6 @@ export function presentedKinds({ bearer, grants }: Presented): { token: string; 
 }
 
 /** Verifies every presented token at once. */
-export function verifyPresented<T>(presented: Presented, verify: (token: string, kinds: readonly TokenKind[]) => Promise<T>): Promise<T[]> {
+export function verifyPresented<T>(presented: Presented, verify: (token: string, kinds: readonly AccessKind[]) => Promise<T>): Promise<T[]> {
   return Promise.all(presentedKinds(presented).map(({ token, kinds }) => verify(token, kinds)));
 }

@@ -12,11 +12,14 @@ import {
   VerifiedCache,
   verifyToken,
   type TokenKind,
+  type Verified,
   type VerifiedToken,
 } from './tokens.ts';
 
 /** A verified token and its text, to forward to the organization that issued it. */
 export type PresentedToken = VerifiedToken & { token: string };
+/** A verified token (or impact statement) of one of `K`, and its text. */
+export type VerifiedText<K extends TokenKind = TokenKind> = Verified<K> & { token: string };
 
 const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1).max(128) }).passthrough()).max(100) });
 
@@ -157,7 +160,7 @@ export function importKey(jwk: JWK): Promise<CryptoKey> {
  */
 export class NetworkKeys {
   private readonly orgs = new Map<string, OrgKeys>();
-  private readonly verified = new VerifiedCache<PresentedToken>(60_000);
+  private readonly verified = new VerifiedCache<VerifiedText>(60_000);
 
   /**
    * `jwksUrlOf` answers for members (and the operator) only: any other issuer is unknown.
@@ -223,13 +226,13 @@ export class NetworkKeys {
   }
 
   /** Whether a verified token still counts: its issuer a member, a grant's holder not suspended. */
-  private stillCounts(token: PresentedToken): boolean {
+  private stillCounts(token: VerifiedText): boolean {
     return this.jwksUrlOf(token.org) !== undefined && !(token.kind === 'grant' && this.isSuspended(token.partner));
   }
 
-  /** Verifies a token against its issuer's keys, or recalls its verification. */
-  async verify(token: string, kinds: readonly TokenKind[]): Promise<PresentedToken> {
-    const known = this.verified.get(token, kinds);
+  /** Verifies a token (or an impact statement) against its issuer's keys, or recalls its verification. */
+  async verify<K extends TokenKind>(token: string, kinds: readonly K[]): Promise<VerifiedText<K>> {
+    const known = this.verified.get(token, kinds) as VerifiedText<K> | undefined;
     // Checked again on recall: a verification that finished just after a suspension is not trusted.
     if (known && known.expiresAt.getTime() > Date.now() && this.stillCounts(known)) return known;
     const org = claimedIssuer(token);

@@ -2,14 +2,23 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, SignJWT, type Cryp
 import { z } from 'zod';
 import { ErrorCode, TwinxError } from '../errors.ts';
 import { isValidSlug } from '../ids.ts';
+import { MAX_STATEMENT_LENGTH, supplierLossSchema } from '../impact/protocol.ts';
+import type { SupplierLoss } from '../impact/types.ts';
 import { GRANTABLE_SCOPES, SCOPES, type Scope } from './scopes.ts';
 import { selectorSchema, type TwinSelector } from './selector.ts';
 
 /**
- * Explicit `typ` per kind of token (RFC 8725 §3.11), so that one kind cannot pass as another.
+ * Explicit `typ` per kind of token (RFC 8725 §3.11), so that one kind cannot pass as another:
+ * member and grant tokens give access; an impact statement is an organization's word on the
+ * lost output of its twins (lib/impact/statement.ts) and gives none.
  */
-export const TOKEN_TYPES = { member: 'twinx-member+jwt', grant: 'twinx-grant+jwt' } as const;
+export const TOKEN_TYPES = { member: 'twinx-member+jwt', grant: 'twinx-grant+jwt', impact: 'twinx-impact+jwt' } as const;
 export type TokenKind = keyof typeof TOKEN_TYPES;
+/** The kinds of token that give access. */
+export type AccessKind = Exclude<TokenKind, 'impact'>;
+
+/** `aud` of impact statements: whoever follows an impact question, never an organization's API. */
+export const IMPACT_AUDIENCE = 'twinx-impact';
 
 /** The only signature algorithm accepted (Ed25519). Everything else, `none` included, is refused. */
 export const TOKEN_ALGORITHM = 'EdDSA';
@@ -83,10 +92,14 @@ export function issuerUnavailable(org: string): TwinxError {
   return new TwinxError(ErrorCode.UNAVAILABLE, `The token's issuer ${org} cannot be reached to check it; retry later.`, { org });
 }
 
-/** A verified token. */
+/** A verified token that gives access. */
 export type VerifiedToken =
   | { kind: 'member'; org: string; kid: string; jti: string; subject: string; scopes: Scope[]; expiresAt: Date }
   | { kind: 'grant'; org: string; kid: string; jti: string; partner: string; scopes: Scope[]; selector: TwinSelector; expiresAt: Date };
+/** A verified impact statement: the outputs as `org` signed them (their twins not yet checked to be its own). */
+export type VerifiedStatement = { kind: 'impact'; org: string; kid: string; jti: string; outputs: SupplierLoss[]; expiresAt: Date };
+/** What verifying a token of one of `K` gives. */
+export type Verified<K extends TokenKind = TokenKind> = Extract<VerifiedToken | VerifiedStatement, { kind: K }>;
 
 const scopeList = (allowed: readonly Scope[]) =>
   z
@@ -96,6 +109,7 @@ const scopeList = (allowed: readonly Scope[]) =>
 
 const commonClaims = { jti: z.string().min(1).max(128), sub: z.string().min(1).max(200), exp: z.number() };
 const memberClaims = z.object({ ...commonClaims, scope: scopeList(SCOPES) });
+const statementClaims = z.object({ jti: commonClaims.jti, exp: commonClaims.exp, outputs: z.array(supplierLossSchema).max(10_000) });
 const grantClaimsByOrg = new Map<string, ReturnType<typeof buildGrantClaims>>();
 const buildGrantClaims = (org: string) =>
   z.object({ ...commonClaims, sub: z.string().refine(isValidSlug), scope: scopeList(GRANTABLE_SCOPES), sel: selectorSchema(org) });
@@ -111,8 +125,13 @@ function grantClaims(org: string) {
  * an expected kind, `iss`, `aud`, `exp`, `nbf`, and the claims of its kind. Revocation is the
  * issuer's check, not this function's. Every failure is `UNAUTHENTICATED` with a reason.
  */
-export async function verifyToken(token: string, getKey: JWTVerifyGetKey, options: { org: string; kinds: readonly TokenKind[] }): Promise<VerifiedToken> {
-  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw unauthenticated(TokenProblem.MALFORMED);
+export async function verifyToken<K extends TokenKind>(
+  token: string,
+  getKey: JWTVerifyGetKey,
+  options: { org: string; kinds: readonly K[] },
+): Promise<Verified<K>> {
+  const maxLength = options.kinds.includes('impact' as K) ? MAX_STATEMENT_LENGTH : MAX_TOKEN_LENGTH;
+  if (token.length === 0 || token.length > maxLength) throw unauthenticated(TokenProblem.MALFORMED);
   let typ: unknown;
   let kid: unknown;
   try {
@@ -127,9 +146,9 @@ export async function verifyToken(token: string, getKey: JWTVerifyGetKey, option
     ({ payload } = await jwtVerify(token, getKey, {
       algorithms: [TOKEN_ALGORITHM],
       issuer: issuerOf(options.org),
-      audience: issuerOf(options.org),
+      audience: kind === 'impact' ? IMPACT_AUDIENCE : issuerOf(options.org),
       typ: TOKEN_TYPES[kind],
-      requiredClaims: ['jti', 'sub', 'exp', 'iat'],
+      requiredClaims: kind === 'impact' ? ['jti', 'exp', 'iat'] : ['jti', 'sub', 'exp', 'iat'],
       clockTolerance: 5,
     }));
   } catch (error) {
@@ -139,16 +158,27 @@ export async function verifyToken(token: string, getKey: JWTVerifyGetKey, option
     if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') throw unauthenticated(TokenProblem.NOT_YET_VALID);
     throw unauthenticated(TokenProblem.INVALID);
   }
+  return claimsOf(kind, payload, options.org, kid) as Verified<K>;
+}
+
+/** The claims of a verified token of `kind`, checked. */
+function claimsOf(kind: TokenKind, payload: unknown, org: string, kid: string): Verified {
   if (kind === 'member') {
     const claims = memberClaims.safeParse(payload);
     if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
     const { jti, sub, exp, scope } = claims.data;
-    return { kind, org: options.org, kid, jti, subject: sub, scopes: scope, expiresAt: new Date(exp * 1000) };
+    return { kind, org, kid, jti, subject: sub, scopes: scope, expiresAt: new Date(exp * 1000) };
   }
-  const claims = grantClaims(options.org).safeParse(payload);
+  if (kind === 'impact') {
+    const claims = statementClaims.safeParse(payload);
+    if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
+    const { jti, exp, outputs } = claims.data;
+    return { kind, org, kid, jti, outputs, expiresAt: new Date(exp * 1000) };
+  }
+  const claims = grantClaims(org).safeParse(payload);
   if (!claims.success) throw unauthenticated(TokenProblem.INVALID);
   const { jti, sub, exp, scope, sel } = claims.data;
-  return { kind, org: options.org, kid, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
+  return { kind, org, kid, jti, partner: sub, scopes: scope, selector: sel, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verified tokens remembered at most, so that a token's signature is checked once, not per request. */
@@ -158,7 +188,7 @@ const VERIFIED_CACHE_SIZE = 10_000;
  * Verified tokens by their text, each for `maxAgeMs` at most, emptied when full. Expiry and
  * revocation are the caller's to check.
  */
-export class VerifiedCache<T extends VerifiedToken> {
+export class VerifiedCache<T extends Verified> {
   private readonly entries = new Map<string, { token: T; until: number }>();
 
   constructor(private readonly maxAgeMs = Infinity) {}

@@ -6,7 +6,7 @@ import type { Logger } from '../../../lib/logger.ts';
 import type { Scope } from '../../../lib/tokens/scopes.ts';
 import { presentedTokens, verifyPresented } from '../../../lib/tokens/headers.ts';
 import type { TwinSelector } from '../../../lib/tokens/selector.ts';
-import { claimedGrant, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type TokenKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
+import { claimedGrant, TokenProblem, unauthenticated, VerifiedCache, verifyToken, type AccessKind, type VerifiedToken } from '../../../lib/tokens/tokens.ts';
 import { unrestricted, type AuditEntry, type Principal } from '../access.ts';
 import type { OrgDb } from '../db.ts';
 import { tokenRevoked } from '../events/outbox.ts';
@@ -193,7 +193,7 @@ export class OrgAuthenticator implements Authenticator {
    * Verifies a token, or recalls its verification. While the channel that announces key
    * changes is down, nothing is recalled (`authenticate` re-reads the keys first).
    */
-  private async verify(token: string, kinds: readonly TokenKind[]): Promise<VerifiedToken> {
+  private async verify(token: string, kinds: readonly AccessKind[]): Promise<VerifiedToken> {
     const { org, keys } = this.options;
     if (!this.channelUp) return verifyToken(token, keys.getKey, { org, kinds });
     const known = this.verified.get(token, kinds);
