@@ -272,6 +272,47 @@ export const twinValueTypesSdl = /* GraphQL */ `
     updatedAt: DateTime
     modelTrainedAt: DateTime
   }
+
+  "What one supplier delivers to a twin: the part, its share of the twin's need, the lead time, and the twin's buffer of it."
+  type SupplyLink @shareable {
+    "Global id of the supplying twin (here or at another organization)."
+    supplierId: ID!
+    "What flows; null: the supplier's output itself."
+    part: String
+    "The supplier's share of the twin's need of the part, 0 … 1."
+    share: Float!
+    leadTimeHours: Float!
+    "Units of the part in stock (with consumptionPerDay)."
+    stock: Float
+    "Below it the twin is at risk: units with stock, days with daysOfSupply."
+    safetyStock: Float
+    "Units of the part the twin uses per day at full output."
+    consumptionPerDay: Float
+    "The buffer in days of consumption (instead of stock)."
+    daysOfSupply: Float
+    "Hours the buffer lasts at full consumption"
+    bufferHours: Float
+  }
+
+  "What a twin can produce."
+  type Capacity @shareable {
+    "Units of output per day."
+    perDay: Float!
+    unit: String
+  }
+
+  "A what-if scenario an organization saved for its own planning."
+  type Scenario @shareable {
+    "<org>:<uuid>"
+    id: ID!
+    name: String!
+    "Its disruptions, horizon and modifications."
+    definition: JSON!
+    "member:<name> who first saved it."
+    createdBy: String!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+  }
 `;
 
 /**
@@ -295,6 +336,8 @@ export const twinContractFields = [
   '"Health and remaining useful life; null while the twin\'s kind has no trained model. Needs analytics:read." health: Health',
   '"The twin\'s alarms, newest first, in the states given (default all). Needs analytics:read." alarms(states: [AlarmState!], first: Int! = 50, after: String): AlarmConnection',
   '"Anomaly scores of one metric\'s readings in [from, to) at or above minScore (default 0), newest first. Needs analytics:read." anomalies(metric: String!, from: DateTime, to: DateTime, minScore: Float, first: Int! = 100, after: String): AnomalyScoreConnection',
+  '"What the twin\'s suppliers deliver to it. Needs supply:read." supply: [SupplyLink!]',
+  '"What the twin can produce; null when not declared. Needs supply:read." capacity: Capacity',
 ];
 
 export const twinScalarResolvers = { DateTime: DateTimeScalar, JSON: JSONScalar };

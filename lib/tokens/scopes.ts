@@ -2,6 +2,7 @@
  * What a token may do at an organization (ARCHITECTURE.md, "Tokens"). `analytics:read` reads the
  * results of analytics (anomaly scores, alarms, health and RUL, KPIs) and `alarms:write`
  * acknowledges, assigns and comments alarms: an owner can share them without raw telemetry.
+ * `supply:read` reads supply links and capacities, and lets a twin take part in impact answers.
  * Only these can be granted to a partner: never administration of the organization.
  */
 export const GRANTABLE_SCOPES = [
@@ -12,6 +13,7 @@ export const GRANTABLE_SCOPES = [
   'telemetry:write',
   'analytics:read',
   'alarms:write',
+  'supply:read',
 ] as const;
 
 /** Every scope: what can be granted, and the administration of the organization. */
@@ -22,6 +24,6 @@ export type Scope = (typeof SCOPES)[number];
 export const ROLES = {
   admin: SCOPES,
   operator: GRANTABLE_SCOPES,
-  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read'],
+  viewer: ['twins:read', 'telemetry:read', 'twins:subscribe', 'analytics:read', 'supply:read'],
 } as const satisfies Record<string, readonly Scope[]>;
 export type Role = keyof typeof ROLES;

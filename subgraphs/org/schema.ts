@@ -7,6 +7,7 @@ import { auditResolvers, auditSdl } from './audit/schema.ts';
 import { keysResolvers, keysSdl } from './auth/schema.ts';
 import type { OrgContext } from './context.ts';
 import { grantsResolvers, grantsSdl } from './grants/schema.ts';
+import { supplyResolvers, supplySdl } from './supply/schema.ts';
 import { twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
 import type { OrgNames } from './names.ts';
 import { telemetryResolvers, telemetrySdl } from './telemetry/schema.ts';
@@ -24,6 +25,7 @@ export function orgSdl(names: OrgNames): string {
     telemetrySdl(names),
     analyticsSdl(names),
     reliabilitySdl(names),
+    supplySdl(names),
     grantsSdl(names),
     keysSdl(names),
     auditSdl(names),
@@ -40,6 +42,7 @@ export function orgSchema(names: OrgNames): GraphQLSchema {
     keysResolvers(names),
     auditResolvers(names),
     reliabilityResolvers(names),
+    supplyResolvers(names),
   );
   const schema = buildSubgraphSchema([{ typeDefs: parse(orgSdl(names)), resolvers }]);
   guardTwinFields(schema, names);

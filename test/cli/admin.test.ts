@@ -49,7 +49,7 @@ describe.each(Object.keys(WAYS) as (keyof typeof WAYS)[])('twinx grant, token an
 
   it('issues a member token that works, and revokes it', async () => {
     const issued = await run('token', 'issue', '--subject', `svc:${way}`, '--role', 'viewer', '--expires-in', '1h');
-    const jti = /^member token (\S+) for svc:\w+: twins:read telemetry:read twins:subscribe analytics:read, expires /m.exec(issued.stdout)?.[1];
+    const jti = /^member token (\S+) for svc:\w+: twins:read telemetry:read twins:subscribe analytics:read supply:read, expires /m.exec(issued.stdout)?.[1];
     expect(jti).toBeDefined();
     const token = lastLine(issued.stdout);
     expect((await acme.request(TWINS, {}, bearer(token))).errors).toBeUndefined();

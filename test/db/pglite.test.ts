@@ -153,7 +153,10 @@ describe('the org store on PGlite', () => {
   });
 
   it('aggregates with date_bin, and notifies with pg_notify (nobody listens on PGlite)', async () => {
-    const twin = await db.twin.findUniqueOrThrow({ where: { id: 'oven-1' }, include: { metrics: { orderBy: { name: 'asc' } }, suppliers: true } });
+    const twin = await db.twin.findUniqueOrThrow({
+      where: { id: 'oven-1' },
+      include: { metrics: { orderBy: { name: 'asc' } }, suppliers: { include: { supply: true } } },
+    });
     const reader = { ...base, access: new Access(unrestricted('member', 'reader', ['telemetry:read']), 'acme') };
     const buckets = await aggregates(reader, twin, { metric: 'temperature', from: new Date(at(0)), to: new Date(at(10)), bucketSeconds: 2 });
     expect(buckets.map(({ start, count, last }) => ({ start, count, last }))).toEqual([

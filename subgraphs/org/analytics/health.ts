@@ -4,7 +4,7 @@ import type { Logger } from '../../../lib/logger.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { OrgBase } from '../context.ts';
 import type { OrgDb } from '../db.ts';
-import type { TwinRow } from '../twins/store.ts';
+import type { TwinFacts } from '../access.ts';
 import { estimateRul, newRulState, trainRulModel, updateRulState, type Run, type RulModel, type RulState } from './rul.ts';
 
 type Client = OrgDb | Prisma.TransactionClient;
@@ -412,7 +412,7 @@ export async function updateHealth(
 }
 
 /** A twin's health and remaining life (the `Health` GraphQL type); null while its kind has no model. Needs `analytics:read` on the twin. */
-export async function healthOf(ctx: OrgBase, twin: TwinRow) {
+export async function healthOf(ctx: OrgBase, twin: TwinFacts) {
   ctx.access.requireTwin('analytics:read', twin);
   ctx.access.read([twin.id]);
   const [row] = await ctx.db.$queryRaw<

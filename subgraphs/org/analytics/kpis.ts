@@ -1,6 +1,6 @@
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 import type { OrgBase } from '../context.ts';
-import type { TwinRow } from '../twins/store.ts';
+import type { TwinFacts } from '../access.ts';
 
 /** The longest range KPIs are computed over: bounds the work of one call. */
 export const MAX_KPI_DAYS = 400;
@@ -169,7 +169,7 @@ async function kpisOf(ctx: OrgBase, twinIds: readonly string[], from: Date, to: 
 }
 
 /** One twin's KPIs over `[from, to)`; needs `analytics:read` on the twin. */
-export function twinKpis(ctx: OrgBase, twin: TwinRow, from: Date, to: Date, now = Date.now()): Promise<Kpis> {
+export function twinKpis(ctx: OrgBase, twin: TwinFacts, from: Date, to: Date, now = Date.now()): Promise<Kpis> {
   ctx.access.requireTwin('analytics:read', twin);
   ctx.access.read([twin.id]);
   return kpisOf(ctx, [twin.id], from, to, now);

@@ -112,6 +112,9 @@ export function twinsSdl(n: OrgNames): string {
     listed: Boolean
     "Its counters must be among metrics."
     production: ProductionInput
+    "What its suppliers deliver: each supplier among suppliedByIds."
+    supply: [SupplyLinkInput!]
+    capacity: CapacityInput
   }
 
   "Fields to change; absent fields stay. Metrics listed are added or updated by name."
@@ -126,6 +129,10 @@ export function twinsSdl(n: OrgNames): string {
     listed: Boolean
     "null removes the declaration."
     production: ProductionInput
+    "Replaces the supply links: each supplier among the twin's suppliedByIds."
+    supply: [SupplyLinkInput!]
+    "null clears it."
+    capacity: CapacityInput
   }
 
   type ${n.mutation} {

@@ -9,13 +9,14 @@ import type { OrgBase } from '../context.ts';
 import { twinChanged } from '../events/outbox.ts';
 import type { OrgDb } from '../db.ts';
 import type { OrgNames } from '../names.ts';
+import { capacityData, capacityInput, replaceSupply, supplyLinksInput } from '../supply/links.ts';
 
 const twinInclude = {
   metrics: { orderBy: { name: 'asc' } },
-  suppliers: { orderBy: { supplierId: 'asc' }, select: { supplierId: true } },
+  suppliers: { orderBy: { supplierId: 'asc' }, select: { supplierId: true, supply: true } },
 } satisfies Prisma.TwinInclude;
 
-/** A twin as loaded for the API: with its metrics (and their latest values) and suppliers. */
+/** A twin as loaded for the API: with its metrics (and their latest values) and suppliers (and what they deliver). */
 export type TwinRow = Prisma.TwinGetPayload<{ include: typeof twinInclude }>;
 
 type Client = OrgDb | Prisma.TransactionClient;
@@ -55,6 +56,8 @@ const descriptive = {
   metrics: z.array(metricInput).max(100),
   listed: z.boolean(),
   production: production.nullish(),
+  supply: supplyLinksInput.optional(),
+  capacity: capacityInput.nullish(),
 };
 
 const twinInput = z.object({
@@ -77,6 +80,8 @@ const twinPatch = z.object({
   metrics: descriptive.metrics.optional(),
   listed: descriptive.listed.optional(),
   production: descriptive.production,
+  supply: descriptive.supply,
+  capacity: descriptive.capacity,
 });
 
 type MetricInput = z.output<typeof metricInput>;
@@ -193,7 +198,7 @@ function loadOne(tx: Client, localId: string): Promise<TwinRow> {
 }
 
 /** Runs a change to one existing, visible twin in a transaction and returns the twin after it. */
-async function changeTwin(
+export async function changeTwin(
   { db, names, access }: OrgBase,
   id: string,
   argument: string,
@@ -251,10 +256,12 @@ export async function createTwin({ db, names, access }: OrgBase, input: unknown)
           attributes: data.attributes as Prisma.InputJsonObject,
           location: data.location ?? undefined,
           ...productionData(data.production ?? null),
+          ...capacityData(data.capacity ?? null),
           metrics: { create: data.metrics.map((m) => ({ name: m.name, ...metricData(m) })) },
           suppliers: { create: suppliedByIds.map((supplierId) => ({ supplierId })) },
         },
       });
+      if (data.supply) await replaceSupply(tx, localId, suppliedByIds, data.supply, 'input.supply');
       const created = await loadOne(tx, localId);
       checkProduction(created, 'input.production');
       await twinChanged(tx, names.slug, created, 'created');
@@ -281,8 +288,19 @@ export function updateTwin(store: OrgBase, id: string, patch: unknown): Promise<
         attributes: data.attributes as Prisma.InputJsonObject | undefined,
         location: data.location === null ? { set: null } : data.location,
         ...(data.production === undefined ? {} : productionData(data.production)),
+        ...(data.capacity === undefined ? {} : capacityData(data.capacity)),
       },
     });
+    if (data.supply) {
+      const suppliers = await tx.twinSupplier.findMany({ where: { twinId: localId }, select: { supplierId: true } });
+      await replaceSupply(
+        tx,
+        localId,
+        suppliers.map((s) => s.supplierId),
+        data.supply,
+        'patch.supply',
+      );
+    }
     for (const metric of data.metrics ?? []) {
       await tx.metric.upsert({
         where: { twinId_name: { twinId: localId, name: metric.name } },
