@@ -31,8 +31,11 @@ import { RegistrySupergraph, type Member, type RegistryView } from './supergraph
 import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { keepAlive } from './subscriptions/keep-alive.ts';
-import { withSubscriptions } from './subscriptions/gateway.ts';
-import { failure, responseKeyResolver, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
+import { ImpactOrchestrator, type NetworkAnswer } from './impact/orchestrator.ts';
+import { impactSchema } from './impact/schema.ts';
+import { withGatewayFields } from './own-fields.ts';
+import { failure, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
+import { responseKeyResolver } from './twin-query.ts';
 
 /** What the gateway knows of a request: its verified tokens. */
 export interface GatewayContext {
@@ -225,10 +228,26 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const httpServer: Server = createServer();
   const limits = twinQueryLimits(options.limits);
+  /** Runs an operation through the network graph as a caller with these tokens would. */
+  const runOperation = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<NetworkAnswer> => {
+    const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
+    if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
+    return response.body.singleResult;
+  };
+  /** ... its data, or its first error thrown. */
+  const queryData = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<Record<string, unknown>> => {
+    const { data, errors } = await runOperation(query, variables, tokens);
+    const [error] = errors ?? [];
+    if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
+    return data ?? {};
+  };
+  const composed = (org: string) => supergraph.answersOf(org) !== undefined;
+  /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
+  const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
-    (subscriptions = subscriptionSchema(apiSchema, {
+    (subscriptions = subscriptionSchema(impactSchema(apiSchema, { orchestrator: impact, query: queryData, composed }), {
       hub,
       maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,
       refusal: async (tokens) => {
@@ -247,16 +266,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         return null;
       },
-      resolveTwins: async (query, variables, tokens) => {
-        const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });
-        if (response.body.kind !== 'single') throw new Error('unexpected incremental answer');
-        const [error] = response.body.singleResult.errors ?? [];
-        if (error) throw new GraphQLError(error.message, { extensions: error.extensions });
-        return response.body.singleResult.data ?? {};
-      },
+      resolveTwins: queryData,
     }));
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: withSubscriptions(gateway, extend),
+    gateway: withGatewayFields(gateway, extend),
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,

@@ -17,7 +17,8 @@ import type { GatewayMetrics } from '../../lib/metrics.ts';
 import type { PresentedToken } from '../../lib/tokens/network.ts';
 import type { AccessReporter } from '../access-reports.ts';
 import type { FeedEvent } from './hub.ts';
-import { responseKeyResolver, type Channel, type SubscriptionContext } from './schema.ts';
+import { responseKeyResolver } from '../twin-query.ts';
+import type { Channel, SubscriptionContext } from './schema.ts';
 
 /** WebSocket close code for a subscriber that does not keep up (4000–4999: application codes). */
 export const SLOW_CONSUMER = 4408;

@@ -1,23 +1,14 @@
 import {
   extendSchema,
   GraphQLError,
-  isAbstractType,
   Kind,
   parse,
-  print,
-  TypeInfo,
-  visit,
-  visitWithTypeInfo,
-  type ASTNode,
   type DocumentNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
   type GraphQLFieldResolver,
   type GraphQLResolveInfo,
   type GraphQLScalarType,
   type GraphQLSchema,
   type OperationDefinitionNode,
-  type SelectionNode,
 } from 'graphql';
 import type { WebSocket } from 'ws';
 import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
@@ -27,6 +18,7 @@ import type { TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf, type Reach } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
+import { selectionText, twinField, twinQuery, twinSelections, type TwinQuery } from '../twin-query.ts';
 import type { EventHub, FeedEvent, Follower } from './hub.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
@@ -237,107 +229,15 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
   }
 }
 
-/** What `twin { … }` under one response key asks for (its field nodes taken together), as text. */
-function selectionText(nodes: readonly FieldNode[]): string {
-  return nodes
-    .flatMap((node) => node.selectionSet?.selections ?? [])
-    .map((selection) => print(selection))
-    .join(' ');
-}
-
-/**
- * The distinct `twin { … }` selections of a subscription's operation on its events (through its
- * fragments), each with its selections: aliases asking for the same thing are one selection.
- */
-export function twinSelections(
-  schema: GraphQLSchema,
-  operation: OperationDefinitionNode,
-  fragments: Readonly<Record<string, FragmentDefinitionNode>>,
-): Map<string, SelectionNode[]> {
-  const byKey = new Map<string, FieldNode[]>();
-  const spread = new Set<string>();
-  const typeInfo = new TypeInfo(schema);
-  const visitor = visitWithTypeInfo(typeInfo, {
-    Field: (node) => {
-      if (typeInfo.getParentType()?.name !== 'TwinEvent') return undefined;
-      const key = node.alias?.value ?? node.name.value;
-      if (node.name.value === 'twin') byKey.set(key, [...(byKey.get(key) ?? []), node]);
-      // Nothing under an event's fields is an event.
-      return false;
-    },
-    FragmentSpread: (node) => {
-      const fragment = fragments[node.name.value];
-      if (fragment && !spread.has(node.name.value)) {
-        spread.add(node.name.value);
-        visit(fragment, visitor);
-      }
-    },
-  });
-  visit(operation, visitor);
-  return new Map([...byKey.values()].map((nodes) => [selectionText(nodes), nodes.flatMap((node) => node.selectionSet?.selections ?? [])]));
-}
-
 /** Refuses a subscription selecting more distinct `twin { … }` than `max`: each is a federated query per event. */
 export function twinSelectionsError(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, max: number): GraphQLError | undefined {
   const fragments = Object.fromEntries(document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-  const actual = twinSelections(schema, operation, fragments).size;
+  const actual = twinSelections(schema, operation, fragments, 'TwinEvent').size;
   if (actual <= max) return undefined;
   return new GraphQLError(`${actual} different twin { … } selections exceed the limit of ${max}: each is a query per event.`, {
     nodes: operation,
     extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'twins', limit: max, actual },
   });
-}
-
-/**
- * The `twin { … }` selections of a subscriber's operation as one query against the network
- * graph (`t0`, `t1`… in the order of `selections`): with the fragments they spread and the
- * operation's variables they use (only those, as GraphQL refuses unused ones), and the twin's
- * id in the variable named `id`. It depends on the operation only: built once per subscription.
- */
-function twinQuery(selections: readonly SelectionNode[][], info: GraphQLResolveInfo): { query: string; variables: Record<string, unknown>; id: string } {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  const used = new Set<string>();
-  const collect = (node: ASTNode) =>
-    visit(node, {
-      FragmentSpread: (spread) => {
-        const fragment = info.fragments[spread.name.value];
-        if (fragment && !fragments.has(spread.name.value)) {
-          fragments.set(spread.name.value, fragment);
-          collect(fragment);
-        }
-      },
-      Variable: (variable) => void used.add(variable.name.value),
-    });
-  selections.flat().forEach(collect);
-  let id = 'twinId';
-  while (used.has(id)) id = `_${id}`;
-  const definitions = (info.operation.variableDefinitions ?? []).filter((definition) => used.has(definition.variable.name.value)).map((d) => print(d));
-  const variables = Object.fromEntries([...used].map((name) => [name, info.variableValues[name]]));
-  const fields = selections.map((nodes, index) => `t${index}: twin(id: $${id}) { ${nodes.map((node) => print(node)).join(' ')} }`);
-  const query = parse(
-    `query TwinOfEvent(${[`$${id}: ID!`, ...definitions].join(', ')}) { ${fields.join(' ')} } ${[...fragments.values()].map((fragment) => print(fragment)).join(' ')}`,
-  );
-  return { query: print(withTypenames(query, info.schema)), variables, id };
-}
-
-const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } };
-
-/**
- * The document with `__typename` selected wherever an interface or union is, as federation's
- * query planner does for the same reason: the answer is executed again here, and an abstract
- * type resolves to its object type from `__typename`.
- */
-function withTypenames(document: DocumentNode, schema: GraphQLSchema): DocumentNode {
-  const types = new TypeInfo(schema);
-  return visit(
-    document,
-    visitWithTypeInfo(types, {
-      SelectionSet: (set) => {
-        const parent = types.getParentType();
-        return parent && isAbstractType(parent) ? { ...set, selections: [TYPENAME, ...set.selections] } : undefined;
-      },
-    }),
-  );
 }
 
 /**
@@ -431,36 +331,29 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
   };
 
   /** Each operation's query for its distinct `twin { … }` selections, and their order in it. */
-  const queries = new WeakMap<OperationDefinitionNode, { order: string[] } & ReturnType<typeof twinQuery>>();
+  const queries = new WeakMap<OperationDefinitionNode, { order: string[] } & TwinQuery>();
   const queryOf = (info: GraphQLResolveInfo) => {
     let built = queries.get(info.operation);
     if (!built) {
-      const selections = twinSelections(info.schema, info.operation, info.fragments);
-      built = { order: [...selections.keys()], ...twinQuery([...selections.values()], info) };
+      const selections = twinSelections(info.schema, info.operation, info.fragments, 'TwinEvent');
+      built = { order: [...selections.keys()], ...twinQuery([...selections.values()], info, 1) };
       queries.set(info.operation, built);
     }
     return built;
   };
   /** Each event's twins: that query, asked once per event. */
   const fetched = new WeakMap<object, { order: string[]; data: Promise<Record<string, unknown>> }>();
-  const twinField = schema.getType('TwinEvent') as { getFields(): Record<string, { resolve?: GraphQLFieldResolver<unknown, SubscriptionContext> }> };
-  twinField.getFields().twin!.resolve = async (source, _args, ctx, info) => {
+  const eventType = schema.getType('TwinEvent') as { getFields(): Record<string, { resolve?: GraphQLFieldResolver<unknown, SubscriptionContext> }> };
+  eventType.getFields().twin!.resolve = async (source, _args, ctx, info) => {
     const { event } = source as { event: TwinEvent };
     if (event.type === 'twin' && event.change === 'deleted') return null;
     let twins = fetched.get(source as object);
     if (!twins) {
-      const { order, query, variables, id } = queryOf(info);
-      twins = { order, data: deps.resolveTwins(query, { ...variables, [id]: event.twinId }, ctx.tokens) };
+      const { order, query, variables, idVariable } = queryOf(info);
+      twins = { order, data: deps.resolveTwins(query, { ...variables, [idVariable(0)]: event.twinId }, ctx.tokens) };
       fetched.set(source as object, twins);
     }
-    return (await twins.data)[`t${twins.order.indexOf(selectionText(info.fieldNodes))}`] ?? null;
+    return (await twins.data)[twinField(twins.order.indexOf(selectionText(info.fieldNodes)), 0)] ?? null;
   };
   return schema;
 }
-
-/** Reads fields by their response key (alias) first: `twin { … }` comes back from the network graph keyed so. */
-export const responseKeyResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
-  if (typeof source !== 'object' || source === null) return undefined;
-  const record = source as Record<string, unknown>;
-  return info.path.key in record ? record[info.path.key as string] : record[info.fieldName];
-};

@@ -1,0 +1,262 @@
+import type { GraphQLFormattedError } from 'graphql';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { ErrorCode } from '../../lib/errors.ts';
+import { fieldName, parseTwinId } from '../../lib/ids.ts';
+import { anyOf, chanceWithin } from '../../lib/impact/chance.ts';
+import { impactStepAnswerSchema } from '../../lib/impact/protocol.ts';
+import { verifyImpactStatement } from '../../lib/impact/statement.ts';
+import type {
+  AffectedTwin,
+  DisruptionRequest,
+  ImpactAnswer,
+  ImpactBoundary,
+  ImpactQuestion,
+  ImpactStepAnswer,
+  ImpactStepRequest,
+  ImpactStop,
+  Modifications,
+  SupplierLoss,
+} from '../../lib/impact/types.ts';
+import type { NetworkKeys, PresentedToken } from '../../lib/tokens/network.ts';
+
+const HOUR_MS = 3_600_000;
+
+/** Most waves of organizations one question may take. */
+export const MAX_HOPS = 32;
+
+/** An operation's answer from the network graph. */
+export interface NetworkAnswer {
+  data?: Record<string, unknown> | null;
+  errors?: readonly GraphQLFormattedError[];
+}
+
+export interface ImpactOrchestratorOptions {
+  /**
+   * Runs an operation through the network graph with the caller's tokens, as any caller's: each
+   * organization receives only the tokens it issued, and one that is down or slower than the
+   * gateway's subgraph timeout is an `UNAVAILABLE` error at its part.
+   */
+  execute: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<NetworkAnswer>;
+  /** The members' keys, which impact statements are verified with. */
+  keys: Pick<NetworkKeys, 'verify'>;
+  /** Whether the organization is in the network graph as this gateway composed it. */
+  composed: (org: string) => boolean;
+}
+
+const recipientsSchema = z.array(z.object({ supplierId: z.string().max(200), orgs: z.array(z.string().max(40)).max(10_000) })).max(10_000);
+
+function orgOf(twinId: string): string | undefined {
+  return parseTwinId(twinId)?.org;
+}
+
+/** What of a scenario's modifications concerns the organization: those of its own customers' supply. */
+function modificationsOf(org: string, modifications: Modifications): Modifications {
+  const own = ({ customerId }: { customerId: string }) => orgOf(customerId) === org;
+  return {
+    alternates: modifications.alternates.filter(own),
+    extraStock: modifications.extraStock.filter(own),
+    leadTimes: modifications.leadTimes.filter(own),
+  };
+}
+
+/** The twins whose loss an organization is asked about: its disrupted twins and the suppliers of its inputs. */
+function askedAbout(request: Pick<ImpactStepRequest, 'disruptions' | 'inputs'>): string[] {
+  return [...request.disruptions.map((disruption) => disruption.twinId), ...request.inputs.map((input) => input.supplierId)];
+}
+
+function stop(org: string, reason: ImpactStop, twinIds: string[], message: string): ImpactBoundary {
+  return { org, reason, twinIds, message };
+}
+
+/** An organization's part of an answer, or where it stops. */
+type Part = { answer: ImpactStepAnswer } | { stop: ImpactBoundary };
+
+/** What an organization's error says of the answer: it refused (or does not show the twins), else it could not answer. */
+const REFUSALS = new Set<unknown>([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_TWIN]);
+
+/**
+ * Answers an impact question across the network, hop by hop (ARCHITECTURE.md, "Impact across the
+ * supply network"): each organization computes its own part with its own data (`impactStep`),
+ * asked with the caller's tokens through the network graph; what it passes on is only the lost
+ * output of its own twins, signed, which the directory says who consumes. Nothing a member says is
+ * believed about another: an answer naming another organization's twins, or whose statement does
+ * not verify or does not state exactly its outputs, is refused. Where the answer stops is named
+ * (`unknown`), never dropped.
+ */
+export class ImpactOrchestrator {
+  constructor(private readonly options: ImpactOrchestratorOptions) {}
+
+  /**
+   * The answer to `question`, as far as `tokens` reach. Bounded: at most `maxHops` (≤ 32) waves,
+   * each organization asked at most once per wave, each wave's organizations asked at once.
+   */
+  async run(question: ImpactQuestion, tokens: PresentedToken[]): Promise<ImpactAnswer> {
+    const until = question.now + question.horizonHours * HOUR_MS;
+    const maxHops = Math.min(question.maxHops, MAX_HOPS);
+    const disruptions = new Map<string, DisruptionRequest[]>();
+    for (const disruption of question.disruptions) {
+      const org = orgOf(disruption.twinId)!;
+      disruptions.set(org, [...(disruptions.get(org) ?? []), disruption]);
+    }
+    /** Each organization's inputs, by supplier: the latest loss its owner said. */
+    const inputs = new Map<string, Map<string, SupplierLoss>>();
+    /** Each organization's latest answer (a later one replaces an earlier one). */
+    const answers = new Map<string, ImpactStepAnswer>();
+    /** Where each organization's part stops, as its latest answer (or failure) says. */
+    const stops = new Map<string, ImpactBoundary[]>();
+    /** Where following stops across organizations: cycles and the hop limit. */
+    const followed: ImpactBoundary[] = [];
+    /**
+     * For each output followed, the twins its loss came from across earlier waves: other
+     * organizations' outputs its owner was given, theirs in turn, and the disruptions.
+     * Conservatively, an output comes from every input its organization was given.
+     */
+    const sources = new Map<string, ReadonlySet<string>>();
+    /** For each organization answered, the twins its inputs came from, and its disruptions: what reaches its twins. */
+    const reach = new Map<string, ReadonlySet<string>>();
+    /** Organizations to ask in the next wave, with the twins whose new loss they are to be told. */
+    let pending = new Map([...disruptions].map(([org, own]) => [org, own.map((disruption) => disruption.twinId)]));
+    let hops = 0;
+    while (pending.size > 0) {
+      if (hops === maxHops) {
+        for (const [org, twinIds] of pending) {
+          followed.push(stop(org, 'HOP_LIMIT', twinIds, `${org} is more than ${maxHops} hops away: the loss of these twins was not followed into it.`));
+        }
+        break;
+      }
+      hops++;
+      const wave = [...pending.keys()];
+      pending = new Map();
+      const requests = wave.map((org): ImpactStepRequest => ({
+        now: question.now,
+        until,
+        disruptions: disruptions.get(org) ?? [],
+        inputs: [...(inputs.get(org)?.values() ?? [])],
+        modifications: modificationsOf(org, question.modifications),
+      }));
+      const parts = await Promise.all(wave.map((org, index) => this.ask(org, requests[index]!, tokens)));
+      /** Outputs whose loss is new this wave, by twin; and the statements saying them, by signer. */
+      const fresh = new Map<string, SupplierLoss>();
+      const statements = new Map<string, string>();
+      wave.forEach((org, index) => {
+        const part = parts[index]!;
+        const request = requests[index]!;
+        if ('stop' in part) {
+          stops.set(org, [...(stops.get(org) ?? []), part.stop]);
+          return;
+        }
+        const { answer } = part;
+        const fedBack = new Set(request.inputs.flatMap((input) => [input.supplierId, ...(sources.get(input.supplierId) ?? [])]));
+        const upstream = new Set([...fedBack, ...request.disruptions.map((disruption) => disruption.twinId)]);
+        const previous = answers.get(org);
+        answers.set(org, answer);
+        reach.set(org, upstream);
+        stops.set(org, this.stopsIn(org, answer, request));
+        const cyclic: string[] = [];
+        for (const output of answer.outputs) {
+          const before = previous?.outputs.find((earlier) => earlier.supplierId === output.supplierId);
+          if (before && isDeepStrictEqual(before.loss, output.loss)) continue;
+          // Its loss changed after its organization was told of a loss that came from it: around a cycle.
+          if (fedBack.has(output.supplierId)) cyclic.push(output.supplierId);
+          else {
+            sources.set(output.supplierId, upstream);
+            fresh.set(output.supplierId, output);
+          }
+        }
+        if (cyclic.length > 0) {
+          followed.push(
+            stop(org, 'CYCLE', cyclic, `The loss of these twins at ${org} comes back to them through other organizations: followed once, not around.`),
+          );
+        }
+        if (answer.outputs.some((output) => fresh.has(output.supplierId))) statements.set(org, answer.statement);
+      });
+      if (statements.size === 0) break;
+      const recipients = await this.recipients([...statements.values()], tokens);
+      if (!recipients) {
+        for (const org of statements.keys()) {
+          const twinIds = [...fresh.keys()].filter((twinId) => orgOf(twinId) === org);
+          followed.push(stop(org, 'UNAVAILABLE', twinIds, 'The directory could not say which organizations these twins supply.'));
+        }
+        break;
+      }
+      for (const [supplierId, output] of fresh) {
+        for (const org of recipients.get(supplierId) ?? []) {
+          if (org === orgOf(supplierId)) continue;
+          inputs.set(org, (inputs.get(org) ?? new Map()).set(supplierId, output));
+          pending.set(org, [...(pending.get(org) ?? []), supplierId]);
+        }
+      }
+    }
+
+    const resolved = [...answers.values()].flatMap((answer) => answer.disruptions);
+    const chanceOf = (twin: AffectedTwin, reaching: ReadonlySet<string>): number | null => {
+      const causes = resolved.filter((disruption) => reaching.has(disruption.twinId));
+      if (!causes.some((disruption) => disruption.predicted)) return null;
+      return anyOf(causes.map((disruption) => chanceWithin(disruption, twin.from - disruption.from, question.now, until)));
+    };
+    const affected = [...answers]
+      .flatMap(([org, answer]) => answer.affected.map((twin) => ({ ...twin, org, chance: chanceOf(twin, reach.get(org)!) })))
+      .sort((a, b) => a.from - b.from || a.twinId.localeCompare(b.twinId));
+    return { disruptions: resolved, affected, unknown: [...[...stops.values()].flat(), ...followed], hops };
+  }
+
+  /** Asks one organization for its part (`impactStep`), with the caller's tokens; checks what it answers. */
+  private async ask(org: string, request: ImpactStepRequest, tokens: PresentedToken[]): Promise<Part> {
+    const twinIds = askedAbout(request);
+    if (!tokens.some((token) => token.org === org)) {
+      return { stop: stop(org, 'FORBIDDEN', twinIds, `You hold no token of ${org}: what these twins' loss does there is not shown.`) };
+    }
+    if (!this.options.composed(org)) return { stop: stop(org, 'UNAVAILABLE', twinIds, `${org} is not in the network graph now.`) };
+    const field = fieldName(org);
+    const { data, errors } = await this.options.execute(
+      `query ImpactStep($request: JSON!) { ${field} { impactStep(request: $request) } }`,
+      { request },
+      tokens,
+    );
+    const [error] = errors ?? [];
+    if (error) {
+      const reason = REFUSALS.has(error.extensions?.code) ? 'FORBIDDEN' : 'UNAVAILABLE';
+      return { stop: stop(org, reason, twinIds, `${org}: ${error.message}`) };
+    }
+    const refused = (why: string): Part => ({ stop: stop(org, 'UNAVAILABLE', twinIds, `${org}'s answer was refused: ${why}.`) });
+    const parsed = impactStepAnswerSchema.safeParse((data?.[field] as { impactStep?: unknown } | null | undefined)?.impactStep);
+    if (!parsed.success) return refused('it is not an impact step answer');
+    const answer = parsed.data;
+    const suppliers = new Set(request.inputs.map((input) => input.supplierId));
+    const foreign = [
+      ...answer.disruptions.map((disruption) => disruption.twinId),
+      ...answer.affected.map((twin) => twin.twinId),
+      ...answer.affected.map((twin) => twin.via).filter((via) => !suppliers.has(via)),
+      ...answer.outputs.map((output) => output.supplierId),
+      ...answer.cycles,
+    ].filter((twinId) => orgOf(twinId) !== org);
+    if (foreign.length > 0) return refused(`it speaks for twins of other organizations (${[...new Set(foreign)].slice(0, 5).join(', ')})`);
+    const statement = await verifyImpactStatement(answer.statement, this.options.keys).catch(() => null);
+    if (statement?.org !== org || !isDeepStrictEqual(statement.outputs, answer.outputs))
+      return refused('its statement does not verify or does not state its outputs');
+    return { answer };
+  }
+
+  /** Where an organization's answer itself says it stops: twins hit that the caller may not see, and its own cycles. */
+  private stopsIn(org: string, answer: ImpactStepAnswer, request: ImpactStepRequest): ImpactBoundary[] {
+    return [
+      ...(answer.hidden > 0 ? [stop(org, 'FORBIDDEN', askedAbout(request), `${answer.hidden} twins at ${org} are hit that your grants do not show.`)] : []),
+      ...(answer.cycles.length > 0
+        ? [stop(org, 'CYCLE', answer.cycles, `${org}'s own supply loops back on itself at these twins: followed once, not around.`)]
+        : []),
+    ];
+  }
+
+  /** The directory's word on which organizations' twins consume the stated outputs, by supplier; undefined when it could not say. */
+  private async recipients(statements: string[], tokens: PresentedToken[]): Promise<Map<string, string[]> | undefined> {
+    const { data, errors } = await this.options.execute(
+      'query ImpactRecipients($statements: [String!]!) { impactRecipients(statements: $statements) { supplierId orgs } }',
+      { statements },
+      tokens,
+    );
+    const parsed = recipientsSchema.safeParse(data?.impactRecipients);
+    if (errors?.length || !parsed.success) return undefined;
+    return new Map(parsed.data.map((recipient) => [recipient.supplierId, recipient.orgs]));
+  }
+}
