@@ -17,9 +17,12 @@ import { connect, subscribe, subscriptionsServed, type TestSubscription } from '
  */
 const README = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
 const fenced = (language: string) => [...README.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
-/** A command sending a GraphQL request through a shell function (`gq`, `op`). */
-const REQUEST = /^\w+ '\{"query"/gm;
-const runnable = fenced('sh').filter((block) => block.match(REQUEST));
+const shell = fenced('sh');
+/** The shell functions the README defines to send a request to the gateway (`gq`, `op`). */
+const gatewayCalls = [...shell.join('\n').matchAll(/^(\w+)\(\) \{.*"\$GW"/gm)].map((match) => match[1]!);
+/** A request to the gateway, one answer. */
+const REQUEST = new RegExp(`^(${gatewayCalls.join('|')}) '`, 'gm');
+const runnable = shell.filter((block) => block.match(REQUEST));
 /** The early warning's blocks record a failure and a repair: run with the subscription that sees them. */
 const recording = (field: string) => runnable.find((block) => block.includes(`{ ${field}(`))!;
 const shellExamples = runnable.filter((block) => !/\{ record(Failure|Repair)\(/.test(block));
