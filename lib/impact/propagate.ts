@@ -173,28 +173,40 @@ function partGroups(twins: TwinSupply[], { alternates, extraStock, leadTimes }: 
  * Linear in twins, links and segments (but for sorting).
  */
 export function propagate(input: PropagationInput): PropagationResult {
-  const { now, until, twins, visible } = input;
-  const own = new Set(twins.map((twin) => twin.twinId));
-  const graph = new DirectedGraph();
-  graph.addNode(ROOT);
-  for (const twin of twins) graph.mergeNode(twin.twinId);
-  for (const twin of twins) for (const link of twin.links) graph.mergeEdge(graph.mergeNode(link.supplierId)[0], twin.twinId);
+  const { now, until, visible } = input;
+  const own = new Set(input.twins.map((twin) => twin.twinId));
+  const customers = new Map<string, string[]>();
+  for (const twin of input.twins) for (const link of twin.links) customers.set(link.supplierId, [...(customers.get(link.supplierId) ?? []), twin.twinId]);
 
   const hits = new Map<string, Hit>();
   for (const { supplierId, tier, loss } of input.inputs) {
-    if (own.has(supplierId) || !graph.hasNode(supplierId)) continue;
+    if (own.has(supplierId) || !customers.has(supplierId)) continue;
     const known = hits.get(supplierId);
     hits.set(supplierId, known ? { loss: maxOf([known.loss, loss], until), tier: Math.min(known.tier, tier) } : { loss: shift(loss, 0, until), tier });
-    graph.mergeEdge(ROOT, supplierId);
   }
   const disruptions = new Map<string, Loss>();
   for (const { twinId, from, to, capacity } of input.disruptions) {
     if (!own.has(twinId)) continue;
     disruptions.set(twinId, maxOf([disruptions.get(twinId) ?? [], shift([{ from, to, loss: 1 - capacity }], 0, until)], until));
-    graph.mergeEdge(ROOT, twinId);
   }
+  const origins = [...hits.keys(), ...disruptions.keys()];
 
-  const followed = (node: string) => node === ROOT || !own.has(node) || visible(node);
+  const follows = new Map<string, boolean>();
+  const followed = (node: string) => {
+    if (!follows.has(node)) follows.set(node, node === ROOT || !own.has(node) || visible(node));
+    return follows.get(node)!;
+  };
+  // Only the twins the origins reach make the graph: a question about one twin costs its
+  // downstream, not the whole organization.
+  const reached = new Set(origins);
+  for (const node of reached) if (followed(node)) for (const customer of customers.get(node) ?? []) reached.add(customer);
+  const twins = input.twins.filter((twin) => reached.has(twin.twinId));
+  const graph = new DirectedGraph();
+  graph.addNode(ROOT);
+  for (const twin of twins) graph.mergeNode(twin.twinId);
+  for (const twin of twins) for (const link of twin.links) graph.mergeEdge(graph.mergeNode(link.supplierId)[0], twin.twinId);
+  for (const origin of origins) graph.mergeEdge(ROOT, origin);
+
   const rank = new Map<string, number>();
   bfsFromNode(graph, ROOT, (node) => {
     rank.set(node, rank.size);
