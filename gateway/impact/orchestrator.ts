@@ -92,7 +92,8 @@ export class ImpactOrchestrator {
    * each organization asked at most once per wave, each wave's organizations asked at once.
    */
   async run(question: ImpactQuestion, tokens: PresentedToken[]): Promise<ImpactAnswer> {
-    const until = question.now + question.horizonHours * HOUR_MS;
+    // Times are whole milliseconds (lib/impact/protocol.ts).
+    const until = question.now + Math.round(question.horizonHours * HOUR_MS);
     const maxHops = Math.min(question.maxHops, MAX_HOPS);
     const disruptions = new Map<string, DisruptionRequest[]>();
     for (const disruption of question.disruptions) {
@@ -143,7 +144,11 @@ export class ImpactOrchestrator {
         const part = parts[index]!;
         const request = requests[index]!;
         if ('stop' in part) {
-          stops.set(org, [...(stops.get(org) ?? []), part.stop]);
+          // Its earlier answer stands; asked again and stopped for the same reason, one boundary names all the twins.
+          const earlier = stops.get(org) ?? [];
+          const same = earlier.find((boundary) => boundary.reason === part.stop.reason);
+          const boundary = { ...part.stop, twinIds: [...new Set([...(same?.twinIds ?? []), ...part.stop.twinIds])] };
+          stops.set(org, [...earlier.filter((other) => other !== same), boundary]);
           return;
         }
         const { answer } = part;
