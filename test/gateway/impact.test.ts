@@ -283,6 +283,7 @@ describe('impact of a disruption across the network', () => {
       [{ twinId: 'not a twin' }, undefined],
       [{ twinId: 'initech:furnace-1', from: at(10), to: at(5) }, undefined],
       [{ twinId: 'initech:furnace-1', capacity: 1 }, undefined],
+      [{ twinId: 'initech:furnace-1', from: '2099-01-01T00:00:00Z' }, undefined],
       [furnaceDown(), 33],
       [furnaceDown(), 0],
     ] as const) {
