@@ -3,6 +3,9 @@ import type { Loss } from './types.ts';
 /** Shares lost at or below this count as nothing (rounding of sums of shares). */
 export const NEGLIGIBLE = 1e-9;
 
+/** Most segments a loss passed on has (lib/impact/protocol.ts). */
+export const MAX_SEGMENTS = 64;
+
 /** Milliseconds in an hour and in a day. */
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -86,6 +89,21 @@ export function minus(loss: Loss, relief: Loss, until: number): Loss {
     1,
     until,
   );
+}
+
+/**
+ * A loss in at most `max` segments: runs of neighbouring segments become one, spanning them, with
+ * their largest loss. It may overstate a loss, never understate it.
+ */
+export function coarsen(loss: Loss, max = MAX_SEGMENTS): Loss {
+  if (loss.length <= max) return loss;
+  const run = Math.ceil(loss.length / max);
+  const coarse: Loss = [];
+  for (let i = 0; i < loss.length; i += run) {
+    const segments = loss.slice(i, i + run);
+    coarse.push({ from: segments[0]!.from, to: segments.at(-1)!.to, loss: Math.max(...segments.map((segment) => segment.loss)) });
+  }
+  return coarse;
 }
 
 /** ∫ loss dt, in days. */

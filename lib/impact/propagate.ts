@@ -2,7 +2,7 @@ import { DirectedGraph } from 'graphology';
 import { stronglyConnectedComponents } from 'graphology-components';
 import { topologicalSort } from 'graphology-dag';
 import { bfsFromNode } from 'graphology-traversal';
-import { DAY_MS, HOUR_MS, lostDays, maxOf, minus, shift, weightedSum } from './loss.ts';
+import { coarsen, DAY_MS, HOUR_MS, lostDays, maxOf, minus, shift, weightedSum } from './loss.ts';
 import type { AffectedTwin, Disruption, Loss, Modifications, SupplierLoss } from './types.ts';
 
 export interface SupplyLinkData {
@@ -65,7 +65,7 @@ interface Hit {
   tier: number;
 }
 
-/** Not a twin id: the root from which every origin is graph. */
+/** Not a twin id: the root from which every origin is reached. */
 const ROOT = '\u0000origins';
 
 /** Stock in units with consumption per day, else days of supply (consumed one a day), else none. */
@@ -157,13 +157,20 @@ function partGroups(twins: TwinSupply[], { alternates, extraStock, leadTimes }: 
  *   shares of alternates delivering by then; it is drawn from the buffer until it is empty, then
  *   lost. A twin loses the largest of its groups' losses and its own disruption's.
  * - Tier: one more than the fewest of its hit suppliers' (an outside supplier's as its input says).
+ * - A twin hit: `from` and `to` are the start of its first loss segment and the end of its last;
+ *   `unitsLost` its capacity per day × ∫ loss dt in days; `atRiskFrom` the first time one of its
+ *   buffers falls below safety stock, when that is before `from`; `via` the supplier whose
+ *   shortfall reaches it first. `outputs`: every twin hit the caller may see, for the next hop.
+ * - The scenario (`partGroups`): expedited lead times replace a link's, extra stock adds to its
+ *   group's buffer, alternates relieve a group from now + their lead time.
  * - Inputs naming one of this organization's own twins are ignored: its loss is computed here.
  * - A twin the caller may not see is counted in `hidden` when hit; its loss is not passed on.
  * - Loops: the twins are reached breadth first from the origins; a link inside a strongly
  *   connected component whose supplier was reached no earlier than its customer closes a loop
  *   and is not followed (its customer, when its supplier is hit, is listed in `cycles`), which
  *   leaves a directed acyclic graph, computed in topological order.
- * Everything stops at `until`. Linear in twins, links and segments (but for sorting).
+ * Everything stops at `until`. A twin's loss keeps at most MAX_SEGMENTS segments (`coarsen`).
+ * Linear in twins, links and segments (but for sorting).
  */
 export function propagate(input: PropagationInput): PropagationResult {
   const { now, until, twins, visible } = input;
@@ -232,7 +239,7 @@ export function propagate(input: PropagationInput): PropagationResult {
       const first = terms.reduce((a, b) => (b.loss[0]!.from < a.loss[0]!.from ? b : a));
       if (loss.length > 0 || atRiskFrom !== null) parts.push({ loss, via: first.supplierId, atRiskFrom });
     }
-    const loss = maxOf([disrupted, ...parts.map((part) => part.loss)], until);
+    const loss = coarsen(maxOf([disrupted, ...parts.map((part) => part.loss)], until));
     if (loss.length === 0) continue;
     hits.set(twinId, { loss, tier: disrupted.length > 0 ? 0 : tier });
     if (!visible(twinId)) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseTwinId } from '../ids.ts';
-import { HOUR_MS } from './loss.ts';
+import { HOUR_MS, MAX_SEGMENTS } from './loss.ts';
 import type { ImpactQuestion, ImpactStepAnswer, ImpactStepRequest, Loss, Modifications, SupplierLoss } from './types.ts';
 
 /**
@@ -32,7 +32,7 @@ const tier = z.number().int().min(0).max(1000);
 
 const lossSchema: z.ZodType<Loss> = z
   .array(z.object({ from: time, to: time, loss: z.number().gt(0).max(1) }))
-  .max(64)
+  .max(MAX_SEGMENTS)
   .refine(
     (loss) => loss.every((segment, i) => segment.from < segment.to && (i === 0 || loss[i - 1]!.to <= segment.from)),
     'segments overlap or are out of order',
@@ -46,23 +46,31 @@ const modificationsSchema: z.ZodType<Modifications> = z.object({
   leadTimes: z.array(z.object({ customerId: twinId, supplierId: twinId, leadTimeHours: hours })).max(200),
 });
 
-const disruptionRequestSchema = z.object({
-  twinId,
-  from: time.optional(),
-  to: time.optional(),
-  hours: hours.gt(0).optional(),
-  capacity,
-  predicted: z.boolean(),
-});
+/** A disruption's end, when given with its start, is after it. */
+const ordered = (disruption: { from?: number | string; to?: number | string }) =>
+  disruption.from === undefined || disruption.to === undefined || new Date(disruption.from) < new Date(disruption.to);
 
-const resolvedDisruptionSchema = z.object({
-  twinId,
-  from: time,
-  to: time,
-  capacity,
-  predicted: z.boolean(),
-  spreadHours: hours.nullable(),
-});
+const disruptionRequestSchema = z
+  .object({
+    twinId,
+    from: time.optional(),
+    to: time.optional(),
+    hours: hours.gt(0).optional(),
+    capacity,
+    predicted: z.boolean(),
+  })
+  .refine(ordered, 'to is not after from');
+
+const resolvedDisruptionSchema = z
+  .object({
+    twinId,
+    from: time,
+    to: time,
+    capacity,
+    predicted: z.boolean(),
+    spreadHours: hours.nullable(),
+  })
+  .refine(ordered, 'to is not after from');
 
 export const impactStepRequestSchema: z.ZodType<ImpactStepRequest> = z
   .object({
@@ -103,14 +111,16 @@ export const scenarioSchema = z.object({
   name: z.string().min(1).max(200),
   disruptions: z
     .array(
-      z.object({
-        twinId,
-        from: isoTime.optional(),
-        to: isoTime.optional(),
-        hours: hours.gt(0).optional(),
-        capacity: capacity.default(0),
-        predicted: z.boolean().default(false),
-      }),
+      z
+        .object({
+          twinId,
+          from: isoTime.optional(),
+          to: isoTime.optional(),
+          hours: hours.gt(0).optional(),
+          capacity: capacity.default(0),
+          predicted: z.boolean().default(false),
+        })
+        .refine(ordered, 'to is not after from'),
     )
     .min(1)
     .max(50),

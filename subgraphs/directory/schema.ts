@@ -3,10 +3,11 @@ import DataLoader from 'dataloader';
 import { parse, type GraphQLSchema } from 'graphql';
 import { connection, decodeCursor, pageOf, pageSize } from '../../lib/cursor.ts';
 import { textWhere } from '../../lib/db/like.ts';
-import { ErrorCode, fail } from '../../lib/errors.ts';
+import { ErrorCode, fail, TwinxError } from '../../lib/errors.ts';
 import { mergeResolvers, type GraphQLResolverMap } from '../../lib/graphql/resolvers.ts';
 import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
 import { parseTwinId, requireTwinId } from '../../lib/ids.ts';
+import type { SupplierLoss } from '../../lib/impact/types.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
@@ -31,10 +32,14 @@ export interface DirectoryContext {
   entries: DataLoader<string, CatalogEntry | null>;
   /** By twin id, the ids of the twins it supplies that the caller may see, in id order; batched per request. */
   supplied: DataLoader<string, string[]>;
+  /** Verifies an organization's impact statement (lib/impact/statement.ts) with its keys. */
+  verifyStatement: (statement: string) => Promise<{ org: string; outputs: SupplierLoss[] }>;
 }
 
 /** Largest page of `twins`. */
 const MAX_PAGE_SIZE = 500;
+/** Most impact statements `impactRecipients` takes at once (each is bounded by the token size limit of statements). */
+const MAX_STATEMENTS = 100;
 
 const link = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@shareable"])`;
 
@@ -97,6 +102,14 @@ export function directorySdl(members: readonly Pick<Organization, 'slug'>[]): st
     pageInfo: PageInfo!
   }
 
+  "Who is next in an impact question: the organizations a twin's lost output reaches."
+  type ImpactRecipient {
+    "A twin whose lost output a statement gives."
+    supplierId: ID!
+    "The active members, other than the twin's own organization, with a twin it supplies."
+    orgs: [String!]!
+  }
+
   input TwinFilter {
     org: String
     kind: String
@@ -122,6 +135,12 @@ export function directorySdl(members: readonly Pick<Organization, 'slug'>[]): st
     twin(id: ID!): Twin
     "The network's active members."
     organizations: [Organization!]!
+    """
+    For each twin of the given impact statements (signed by their organizations), the member
+    organizations with a twin it supplies: organizations only, never their twins, which each
+    organization shows or not as the caller's grants allow.
+    """
+    impactRecipients(statements: [String!]!): [ImpactRecipient!]!
   }
 
   type Mutation {
@@ -200,6 +219,32 @@ async function changeMembership(ctx: DirectoryContext, change: () => Promise<Org
   return organizationView(member);
 }
 
+/** A refused statement's error, saying which statement it was. */
+function statementError(error: unknown, index: number): unknown {
+  return error instanceof TwinxError ? new TwinxError(error.code, error.message, { ...error.details, statement: index }) : error;
+}
+
+/**
+ * The organizations each output twin of the statements supplies, found in one read of the catalog
+ * (the GIN index on `suppliedByIds`): active members handed out, other than the twin's own.
+ */
+async function impactRecipients(ctx: DirectoryContext, statements: string[]): Promise<{ supplierId: string; orgs: string[] }[]> {
+  if (statements.length > MAX_STATEMENTS)
+    throw fail(ErrorCode.BATCH_TOO_LARGE, `At most ${MAX_STATEMENTS} impact statements at once.`, { limit: MAX_STATEMENTS, actual: statements.length });
+  const verified = await Promise.all(
+    statements.map((statement, index) => ctx.verifyStatement(statement).catch((error: unknown) => Promise.reject(statementError(error, index)))),
+  );
+  const recipients = new Map(verified.flatMap(({ outputs }) => outputs.map((output) => [output.supplierId, new Set<string>()] as const)));
+  if (recipients.size === 0) return [];
+  const customers = await ctx.db.catalogTwin.findMany({
+    where: { suppliedByIds: { hasSome: [...recipients.keys()] }, org: { in: [...ctx.handedOut] } },
+    select: { org: true, suppliedByIds: true },
+  });
+  for (const { org, suppliedByIds } of customers)
+    for (const supplierId of suppliedByIds) if (parseTwinId(supplierId)?.org !== org) recipients.get(supplierId)?.add(org);
+  return [...recipients].map(([supplierId, orgs]) => ({ supplierId, orgs: [...orgs].sort() }));
+}
+
 function directoryResolvers(members: readonly Organization[]): GraphQLResolverMap<DirectoryContext> {
   const twinType = {
     org: (twin: TwinRef, _: unknown, ctx: DirectoryContext) => organizationView(ctx.registry.get(parseTwinId(twin.id)!.org)!),
@@ -237,6 +282,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         return entry && visibleEntry(ctx, entry) ? refOf(entry.id) : null;
       },
       organizations: (_: unknown, __: unknown, ctx: DirectoryContext) => ctx.registry.active().map(organizationView),
+      impactRecipients: (_: unknown, args: { statements: string[] }, ctx: DirectoryContext) => impactRecipients(ctx, args.statements),
     },
     Mutation: { network: () => ({}) },
     NetworkMutation: {

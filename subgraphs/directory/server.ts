@@ -12,6 +12,7 @@ import { inputPlugin } from '../../lib/graphql/input.ts';
 import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../../lib/http.ts';
+import { verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { ServiceMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import { ensureMemberStreams, ensureNetworkStreams, natsConnected, natsNames, type Consuming, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
@@ -254,6 +255,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       handedOut: handedOut(registry, headers[COMPOSED_HEADER]),
       operator,
       membershipChanged: () => refresh(true),
+      verifyStatement: (statement) => verifyImpactStatement(statement, keys),
     });
   }
 

@@ -205,6 +205,20 @@ describe('impact within an organization', () => {
       { twinId: 'acme:paint', tier: 4, via: 'acme:assembly', loss: segments([2, 26, 1]) },
     ]);
   });
+
+  it('passes on a loss in at most 64 segments, overstating it rather than understating it', () => {
+    const twins = [twin('acme:assembly', [link('acme:assembly', 'globex:a', { part: 'steel' }), link('acme:assembly', 'globex:b', { part: 'chips' })])];
+    const every = (first: number, loss: number) =>
+      segments(...Array.from({ length: 64 }, (_, i): [number, number, number] => [first + 2 * i, first + 2 * i + 1, loss]));
+    const inputs = [
+      { supplierId: 'globex:a', tier: 1, loss: every(0, 0.5) },
+      { supplierId: 'globex:b', tier: 1, loss: every(1, 1) },
+    ];
+    // 128 alternating segments of 0.5 and 1, two by two.
+    expect(byId(run({ twins, inputs }).affected)['acme:assembly']!.loss).toEqual(
+      segments(...Array.from({ length: 64 }, (_, i): [number, number, number] => [2 * i, 2 * i + 2, 1])),
+    );
+  });
 });
 
 describe('impact within an organization, on any supply graph', () => {
@@ -285,7 +299,7 @@ describe('impact within an organization, on any supply graph', () => {
     );
   });
 
-  it('answers for a thousand twins quickly', () => {
+  it('answers for a thousand twins, linked in loops, within 100 ms', () => {
     const twins = Array.from({ length: 1000 }, (_, i) =>
       twin(
         `acme:t${i}`,

@@ -21,6 +21,7 @@ describe('the impact protocol', () => {
     expect(accepted({ now: now + 0.5 })).toBe(false);
     expect(accepted({ disruptions: [{ ...request.disruptions[0], capacity: 1 }] })).toBe(false);
     expect(accepted({ disruptions: [{ ...request.disruptions[0], twinId: 'press' }] })).toBe(false);
+    expect(accepted({ disruptions: [{ ...request.disruptions[0], from: now + H, to: now }] })).toBe(false);
     expect(accepted({ disruptions: Array.from({ length: 51 }, () => request.disruptions[0]) })).toBe(false);
     expect(accepted({ inputs: [{ ...request.inputs[0], loss: [{ from: now, to: now + H, loss: Infinity }] }] })).toBe(false);
     expect(accepted({ inputs: [{ ...request.inputs[0], loss: [{ from: now + H, to: now, loss: 0.5 }] }] })).toBe(false);
@@ -67,5 +68,8 @@ describe('the impact protocol', () => {
     expect(scenarioSchema.safeParse({ name: 'nothing', disruptions: [] }).success).toBe(false);
     expect(scenarioSchema.safeParse({ name: '', disruptions: [{ twinId: 'acme:press' }] }).success).toBe(false);
     expect(scenarioSchema.safeParse({ name: 'x', disruptions: [{ twinId: 'acme:press', from: 'tomorrow' }] }).success).toBe(false);
+    expect(
+      scenarioSchema.safeParse({ name: 'x', disruptions: [{ twinId: 'acme:press', from: '2026-12-02T00:00:00Z', to: '2026-12-01T00:00:00Z' }] }).success,
+    ).toBe(false);
   });
 });
