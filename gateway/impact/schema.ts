@@ -212,7 +212,7 @@ function parseScenario(definition: unknown, field: string): Scenario {
 const iso = (time: number) => new Date(time).toISOString();
 
 /** An answer as the API serves it: times as timestamps, durations in hours from the earliest disruption's start. */
-function impactOf(answer: ImpactAnswer) {
+export function impactOf(answer: ImpactAnswer) {
   const start = Math.min(...answer.disruptions.map((disruption) => disruption.from));
   return {
     disruptions: answer.disruptions.map((disruption) => ({ ...disruption, from: iso(disruption.from), to: iso(disruption.to) })),
