@@ -245,7 +245,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const composed = (org: string) => supergraph.answersOf(org) !== undefined;
   /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
   const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
-  const impacts = new ImpactWarnings({ run: (question, tokens) => impact.run(question, tokens), logger });
+  const impacts = new ImpactWarnings({ run: (question, tokens) => impact.run(question, tokens), execute: runOperation, logger });
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>

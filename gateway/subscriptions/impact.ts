@@ -45,21 +45,47 @@ export interface TwinFilter {
 
 const selects = (values: readonly string[] | null | undefined, value: string) => !values?.length || values.includes(value);
 
+/** What selectors and filters look at in a twin besides its id. */
+export interface TwinFacts {
+  kind: string;
+  tags: string[];
+}
+
+/** Most twins hit downstream whose kind and tags are read for one IMPACT event (the first hit first). */
+export const MAX_DESCRIBED = 100;
+
+/** Whether a subscription selects twins by kind or tag: in its filter, or in a grant its tokens rest on. */
+function selectsByFacts(filter: TwinFilter | null | undefined, subscribe: Reach): boolean {
+  return (
+    Boolean(filter?.kinds?.length) ||
+    [...subscribe.values()].some((selectors) => selectors !== 'all' && selectors.some((s) => s.kinds.length + s.tags.length > 0))
+  );
+}
+
 /**
  * Whether an impact hits a twin the subscription selects and may subscribe to: one the answer
  * names as affected (the disrupted twin among them when the subscriber's tokens reach it). The
- * answer does not carry the kind and tags of the twins downstream: filters and grant selectors on
- * kinds or tags select the disrupted twin only, whose event says them.
+ * disrupted twin's kind and tags are its event's; those of the twins downstream are `facts` (a
+ * twin not described there is selected by id and organization only).
  */
-export function hitsSubscription(filter: TwinFilter | null | undefined, subscribe: Reach, event: TwinDisruptionEvent, answer: ImpactAnswer): boolean {
+export function hitsSubscription(
+  filter: TwinFilter | null | undefined,
+  subscribe: Reach,
+  event: TwinDisruptionEvent,
+  answer: ImpactAnswer,
+  facts: ReadonlyMap<string, TwinFacts>,
+): boolean {
   return answer.affected.some(({ twinId, org }) => {
-    const twin = twinId === event.twinId ? { id: twinId, org, kind: event.kind, tags: event.tags } : { id: twinId, org, kind: '', tags: [] };
+    const { kind, tags } = twinId === event.twinId ? event : (facts.get(twinId) ?? { kind: '', tags: [] });
+    const twin = { id: twinId, org, kind, tags };
     return canReach(subscribe, twin) && selects(filter?.twinIds, twin.id) && selects(filter?.orgs, twin.org) && selects(filter?.kinds, twin.kind);
   });
 }
 
 export interface ImpactWarningsOptions {
   run: ImpactRun;
+  /** Runs an operation through the network graph with the caller's tokens: the kinds and tags of the twins hit. */
+  execute: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<{ data?: Record<string, unknown> | null }>;
   logger: Logger;
   /**
    * Impacts computed at once; more wait their turn, so that a burst of disruptions never floods
@@ -73,8 +99,18 @@ export interface ImpactWarningsOptions {
  * The impacts of disruptions, each computed once per event and token set however many
  * subscriptions ask for it meanwhile, a bounded number at once.
  */
+/** One disruption's impact for one token set: its answer, and the facts of the twins it hits once a subscription needs them. */
+interface Computation {
+  answer: Promise<ImpactAnswer | null>;
+  facts?: Promise<Map<string, TwinFacts>>;
+}
+
+/**
+ * The impacts of disruptions, each computed once per event and token set however many
+ * subscriptions ask for it meanwhile, a bounded number at once.
+ */
 export class ImpactWarnings {
-  private readonly computing = new Map<string, Promise<ImpactAnswer | null>>();
+  private readonly computing = new Map<string, Computation>();
   private readonly waiting: (() => void)[] = [];
   private running = 0;
   private readonly concurrency: number;
@@ -84,21 +120,60 @@ export class ImpactWarnings {
     if (!(Number.isInteger(this.concurrency) && this.concurrency > 0)) throw new TypeError('concurrency must be a positive integer');
   }
 
-  /** The impact of a disruption as far as `tokens` reach; null when it could not be computed (logged). */
-  answerFor(item: DisruptionItem, tokens: PresentedToken[]): Promise<ImpactAnswer | null> {
+  /**
+   * A disruption's impact as far as `tokens` reach, if it hits a twin the subscription selects
+   * (`filter`) and may subscribe to (`subscribe`); else null, as when it could not be computed.
+   */
+  async forSubscription(item: DisruptionItem, tokens: PresentedToken[], filter: TwinFilter | null | undefined, subscribe: Reach): Promise<ImpactAnswer | null> {
+    const computation = this.computation(item, tokens);
+    const answer = await computation.answer;
+    if (!answer) return null;
+    const facts = selectsByFacts(filter, subscribe) ? await (computation.facts ??= this.factsOf(answer, item.event, tokens)) : new Map<string, TwinFacts>();
+    return hitsSubscription(filter, subscribe, item.event, answer, facts) ? answer : null;
+  }
+
+  private computation(item: DisruptionItem, tokens: PresentedToken[]): Computation {
     const key = `${item.seq}\u0000${tokens.map((token) => token.token).join(',')}`;
-    let answer = this.computing.get(key);
-    if (!answer) {
+    let computation = this.computing.get(key);
+    if (!computation) {
       const { twinId, disruption } = item.event;
-      answer = this.queued(() => this.options.run(disruptionQuestion(twinId, disruption), tokens)).catch((error: unknown) => {
+      const answer = this.queued(() => this.options.run(disruptionQuestion(twinId, disruption), tokens)).catch((error: unknown) => {
         this.options.logger.error({ err: error, twinId, disruption: disruption.id }, 'impact of a disruption not computed; no warning sent for it');
         return null;
       });
-      this.computing.set(key, answer);
+      computation = { answer };
+      this.computing.set(key, computation);
       // Shared while it runs: the subscriptions it is for all ask as the event is handed out.
       void answer.then(() => this.computing.delete(key));
     }
-    return answer;
+    return computation;
+  }
+
+  /** The kinds and tags of the twins hit downstream (the first `MAX_DESCRIBED`), as far as `tokens` may read them. */
+  private async factsOf(answer: ImpactAnswer, event: TwinDisruptionEvent, tokens: PresentedToken[]): Promise<Map<string, TwinFacts>> {
+    const twinIds = answer.affected
+      .map((twin) => twin.twinId)
+      .filter((twinId) => twinId !== event.twinId)
+      .slice(0, MAX_DESCRIBED);
+    if (twinIds.length === 0) return new Map();
+    const fields = twinIds.map((_, index) => `t${index}: twin(id: $t${index}) { kind tags }`);
+    const query = `query TwinsHit(${twinIds.map((_, index) => `$t${index}: ID!`).join(', ')}) { ${fields.join(' ')} }`;
+    try {
+      // Partial data is data: a twin the tokens may not read is selected by id and organization only.
+      const { data } = await this.options.execute(query, Object.fromEntries(twinIds.map((twinId, index) => [`t${index}`, twinId])), tokens);
+      return new Map(
+        twinIds.flatMap((twinId, index) => {
+          const twin = data?.[`t${index}`] as Partial<TwinFacts> | null | undefined;
+          return twin?.kind ? [[twinId, { kind: twin.kind, tags: twin.tags ?? [] }] as const] : [];
+        }),
+      );
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error, twinId: event.twinId },
+        'kinds and tags of the twins a disruption hits not read; they are selected by id and organization only',
+      );
+      return new Map();
+    }
   }
 
   private async queued<T>(run: () => Promise<T>): Promise<T> {

@@ -22,7 +22,7 @@ import { selectionText, twinField, twinQuery, twinSelections, type TwinQuery } f
 import type { ImpactAnswer } from '../../lib/impact/types.ts';
 import { impactOf } from '../impact/schema.ts';
 import type { EventHub, FeedEvent, Follower } from './hub.ts';
-import { hitsSubscription, type DisruptionItem, type ImpactWarnings } from './impact.ts';
+import type { DisruptionItem, ImpactWarnings } from './impact.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
 const SUBSCRIPTION_SDL = /* GraphQL */ `
@@ -346,11 +346,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       } else if (!args.filter?.types?.length || args.filter.types.includes('IMPACT')) {
         // Delivered if its impact, as far as the subscriber's tokens follow the supply chain, hits
         // a twin the subscription selects; the events after it wait for it.
-        channel.push(
-          deps.impacts
-            .answerFor(item as DisruptionItem, ctx.tokens)
-            .then((impact) => (impact && hitsSubscription(args.filter, reach, event, impact) ? { ...item, impact } : null)),
-        );
+        channel.push(deps.impacts.forSubscription(item as DisruptionItem, ctx.tokens, args.filter, reach).then((impact) => impact && { ...item, impact }));
       }
     };
     cleanups.push(

@@ -103,6 +103,7 @@ describe('early warning across companies', () => {
     const oem = subscribe(client(dashboard), EVENTS, { after });
     const other = subscribe(client(blind), EVENTS, { after });
     const statesOnly = subscribe(client(dashboard), EVENTS.replace('twinIds: ["acme:line-1"]', 'twinIds: ["acme:line-1"], types: [STATE]'), { after });
+    const byKind = subscribe(client(dashboard), EVENTS.replace('twinIds: ["acme:line-1"]', 'kinds: ["line"]'), { after });
     await maintenance('Failure', F);
     await lineReading();
 
@@ -130,11 +131,22 @@ describe('early warning across companies', () => {
     expect(warning.impact.affected.map((twin: any) => twin.twinId)).toEqual(['globex:furnace-1', 'initech:press-1', 'acme:line-1']);
     expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
 
+    // Selecting the OEM's lines by kind: the same warning (the kinds of the twins hit are read with its tokens).
+    expect(await next(byKind)).toEqual(warning);
+    expect(await next(byKind)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+
     // Its tokens stop at globex: the line's reading is the first thing it hears.
     expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
     // Asked for STATE events only: no IMPACT.
     expect(await next(statesOnly)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
-    await Promise.all([oem.close(), other.close(), statesOnly.close()]);
+    await Promise.all([oem.close(), other.close(), statesOnly.close(), byKind.close()]);
+
+    // Two subscriptions with the same tokens, one computation: globex was asked (and audited) once.
+    const audit = await net.orgs.globex!.request(
+      `query { globex { auditEvents(filter: { partner: "acme" }, first: 50) { edges { node { action allowed twinIds } } } } }`,
+    );
+    const reads = audit.data.globex.auditEvents.edges.map((edge: any) => edge.node).filter((entry: any) => entry.allowed);
+    expect(reads).toEqual([{ action: 'read', allowed: true, twinIds: ['globex:furnace-1'] }]);
   });
 
   it('clears it when the furnace is repaired, with the impact as it was when it opened', async () => {
