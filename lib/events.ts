@@ -90,7 +90,33 @@ export const twinAlarmEventSchema = z.object({
 });
 export type TwinAlarmEvent = z.infer<typeof twinAlarmEventSchema>;
 
-export const twinEventSchema = z.discriminatedUnion('type', [twinLifecycleEventSchema, twinStateEventSchema, twinAlarmEventSchema]);
+/** Why a twin's output is disrupted: it stopped (a failure recorded), an alarm ("if it stops now"), or its predicted failure. */
+export const DISRUPTION_CAUSES = ['STOPPED', 'ALARM', 'PREDICTED_FAILURE'] as const;
+
+/**
+ * A disruption of a twin's output as its owner announces it (lib/impact/types.ts, `Disruption`):
+ * the twin keeps `capacity` of its output over [from, to). Announced OPEN, then CLEARED with the
+ * same id and window, so that whoever computed its impact can take it back.
+ */
+export const disruptionSchema = z
+  .object({
+    id: text(128),
+    cause: z.enum(DISRUPTION_CAUSES),
+    state: z.enum(['OPEN', 'CLEARED']),
+    from: time,
+    to: time,
+    capacity: z.number().min(0).max(1),
+    /** When it was opened: its impact as it was then is computed as of this time, also once it is cleared. */
+    openedAt: time,
+  })
+  .refine((d) => Date.parse(d.to) > Date.parse(d.from), 'to must be after from');
+export type DisruptionView = z.infer<typeof disruptionSchema>;
+
+/** The twin's output is disrupted (`OPEN`), or no longer (`CLEARED`). */
+export const twinDisruptionEventSchema = z.object({ ...twinEventBase, type: z.literal('disruption'), disruption: disruptionSchema });
+export type TwinDisruptionEvent = z.infer<typeof twinDisruptionEventSchema>;
+
+export const twinEventSchema = z.discriminatedUnion('type', [twinLifecycleEventSchema, twinStateEventSchema, twinAlarmEventSchema, twinDisruptionEventSchema]);
 export type TwinEvent = z.infer<typeof twinEventSchema>;
 
 /** A token (a partner's grant, or a member's token) was revoked by the organization that issued it. */

@@ -51,8 +51,9 @@ describe('events from an organization', () => {
     await acme.ingest([{ twinId: 'acme:f-1', metric: 'temperature', at: '2025-12-31T00:00:00Z', value: 10 }]);
     await acme.eventsPublished();
     const events = await eventsOf('f-1');
-    // The reading out of range also raises the twin's range alarm, in the same transaction.
-    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert', 'alarm']);
+    // The reading out of range also raises the twin's range alarm (HIGH: the disruption it opens
+    // is announced too), in the same transaction.
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'state', 'alert', 'alarm', 'disruption']);
     for (const { msgId, event } of events) {
       expect(msgId).toBe(event.eventId);
       expect(event).toMatchObject({ org: 'acme', twinId: 'acme:f-1', kind: 'furnace', tags: ['hot'] });
@@ -82,7 +83,7 @@ describe('events from an organization', () => {
     const events = await eventsOf('f-2');
     const outbox = await acme.db.outboxEvent.findMany({ where: { subject: { startsWith: 'events.acme.f-2.' } }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.event.eventId)).toEqual(outbox.map((row) => row.eventId));
-    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'alert', 'alarm', 'state', 'alarm']);
+    expect(events.map((e) => e.event.type)).toEqual(['twin', 'state', 'alert', 'alarm', 'disruption', 'state', 'alarm', 'disruption']);
   });
 
   it('sends an event once even when it was published before a crash kept it from being marked', async () => {

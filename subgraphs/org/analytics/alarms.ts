@@ -4,7 +4,8 @@
  * acknowledges it, and acknowledged + cleared is closed. A twin has at most one open alarm per
  * cause (a unique index on the cause while open, see schema.prisma): the cause coming back while its alarm is open re-activates
  * it. Every change is recorded with who and when (`AlarmHistory`) and announced as an event in
- * the same transaction (outbox).
+ * the same transaction (outbox), with the disruption of the twin a HIGH or CRITICAL alarm opens or
+ * closes (disruptions.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { connection, decodeCursor, pageOf, pageSize } from '../../../lib/cursor.ts';
@@ -17,6 +18,7 @@ import type { OrgBase } from '../context.ts';
 import type { OrgDb } from '../db.ts';
 import { alarmChanged } from '../events/outbox.ts';
 import type { TwinRow } from '../twins/store.ts';
+import { alarmDisruption } from './disruptions.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -112,6 +114,13 @@ export interface AlarmTwin {
   tags: string[];
 }
 
+/** Records a change the organization itself made (raised, re-activated, cleared): with the disruption it announces, if any. */
+async function systemChanged(tx: Tx, org: string, alarm: Alarm, twin: AlarmTwin, change: 'raised' | 'reactivated' | 'cleared'): Promise<AlarmView> {
+  const view = await recorded(tx, org, alarm, twin, change, SYSTEM);
+  await alarmDisruption(tx, org, twin, alarm);
+  return view;
+}
+
 /**
  * Raises (or re-activates) the twin's alarm for the cause when `active`, else clears it, in the
  * caller's transaction: what rules, detectors and the health and RUL models call. Returns the
@@ -129,7 +138,7 @@ export async function raiseOrClearAlarm(tx: Tx, input: AlarmInput, twin: AlarmTw
         where: { id: open.id },
         data: { active: true, activatedAt: now, clearedAt: null, severity: input.severity, explanation: input.explanation },
       });
-      return recorded(tx, input.org, alarm, twin, 'reactivated', SYSTEM);
+      return systemChanged(tx, input.org, alarm, twin, 'reactivated');
     }
     const created = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO "Alarm" (id, "twinId", cause, "openCause", severity, active, explanation, "activatedAt", "updatedAt")
@@ -138,14 +147,14 @@ export async function raiseOrClearAlarm(tx: Tx, input: AlarmInput, twin: AlarmTw
     // Another transaction raised it first: now it is committed, take it from there.
     if (created.length === 0) return raiseOrClearAlarm(tx, input, twin);
     const alarm = await tx.alarm.findUniqueOrThrow({ where: { id: created[0]!.id } });
-    return recorded(tx, input.org, alarm, twin, 'raised', SYSTEM);
+    return systemChanged(tx, input.org, alarm, twin, 'raised');
   }
   if (!open?.active) return null;
   const alarm = await tx.alarm.update({
     where: { id: open.id },
     data: { active: false, clearedAt: now, ...(open.acknowledged ? closed(now) : {}) },
   });
-  return recorded(tx, input.org, alarm, twin, 'cleared', SYSTEM);
+  return systemChanged(tx, input.org, alarm, twin, 'cleared');
 }
 
 /** How a principal is named in an alarm's history. */

@@ -4,6 +4,7 @@ import { globalTwinId } from '../../../lib/ids.ts';
 import type { MaintenanceEvent, MaintenanceType } from '../../../prisma/generated/org/client.ts';
 import type { OrgBase, OrgContext } from '../context.ts';
 import { localIdOf, requireVisible, type TwinRow } from '../twins/store.ts';
+import { failureDisruption } from './disruptions.ts';
 import { resetRun } from './health.ts';
 
 const CURSOR = 'maintenance';
@@ -35,7 +36,8 @@ function toRecord(slug: string, event: MaintenanceEvent): MaintenanceRecord {
  * failure, then its repair — in time order: a repair with no open failure, a second failure
  * before the repair, a time before the twin's last record or in the future are `INVALID_INPUT`.
  * Either ends the twin's current run for its health model; a failure retrains its kind's model
- * after commit, in the background.
+ * after commit, in the background. A failure opens a disruption of the twin, its repair clears
+ * it (disruptions.ts).
  */
 export async function recordMaintenance(
   ctx: OrgContext,
@@ -68,6 +70,9 @@ export async function recordMaintenance(
       data: { twinId: localId, type, at: args.at, note: args.note ?? null, recordedBy: `${principal.kind}:${principal.subject}` },
     });
     await resetRun(tx, localId);
+    // The failure stops the twin's output until its repair: announced to whoever it supplies.
+    if (type === 'FAILURE') await failureDisruption(tx, ctx.names.slug, twin, created, 'OPEN');
+    else await failureDisruption(tx, ctx.names.slug, twin, last!, 'CLEARED');
     return { event: created, kind: twin.kind };
   });
   ctx.access.wrote([localId]);

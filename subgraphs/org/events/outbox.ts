@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { AlarmView, CatalogEntry, KeyRetiredEvent, TokenRevokedEvent, TwinAlarmEvent, TwinLifecycleEvent } from '../../../lib/events.ts';
+import type {
+  AlarmView,
+  CatalogEntry,
+  DisruptionView,
+  KeyRetiredEvent,
+  TokenRevokedEvent,
+  TwinAlarmEvent,
+  TwinDisruptionEvent,
+  TwinLifecycleEvent,
+} from '../../../lib/events.ts';
 import { globalTwinId } from '../../../lib/ids.ts';
 import { subjectPaths } from '../../../lib/nats.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
@@ -46,6 +55,12 @@ export async function twinChanged(tx: Tx, org: string, twin: EventTwin | Catalog
 export async function alarmChanged(tx: Tx, org: string, twin: EventTwin, alarm: AlarmView, change: TwinAlarmEvent['change'], by: string): Promise<void> {
   const event: TwinAlarmEvent = { type: 'alarm', ...eventBase(org, twin), change, by, alarm };
   await enqueue(tx, subjectPaths.event(org, twin.id, 'alarm'), event);
+}
+
+/** Records that the twin's output is disrupted, or no longer, in the transaction that makes the cause. */
+export async function disruptionChanged(tx: Tx, org: string, twin: EventTwin, disruption: DisruptionView): Promise<void> {
+  const event: TwinDisruptionEvent = { type: 'disruption', ...eventBase(org, twin), disruption };
+  await enqueue(tx, subjectPaths.event(org, twin.id, 'disruption'), event);
 }
 
 /** Records a token's revocation, in the transaction that made it. */
