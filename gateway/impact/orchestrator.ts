@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../../lib/errors.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { anyOf, chanceWithin } from '../../lib/impact/chance.ts';
+import { HOUR_MS } from '../../lib/impact/loss.ts';
 import { impactStepAnswerSchema, impactStepRequestSchema } from '../../lib/impact/protocol.ts';
 import { verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type {
@@ -20,8 +21,6 @@ import type {
 } from '../../lib/impact/types.ts';
 import type { NetworkKeys, PresentedToken } from '../../lib/tokens/network.ts';
 import { parseInput } from '../../lib/validation.ts';
-
-const HOUR_MS = 3_600_000;
 
 /** Most waves of organizations one question may take. */
 export const MAX_HOPS = 32;
@@ -230,7 +229,7 @@ export class ImpactOrchestrator {
     const [error] = errors ?? [];
     if (error) {
       const reason = REFUSALS.has(error.extensions?.code) ? 'FORBIDDEN' : 'UNAVAILABLE';
-      return { stop: stop(org, reason, twinIds, `${org}: ${error.message}`) };
+      return { stop: stop(org, reason, twinIds, error.message) };
     }
     const refused = (why: string): Part => ({ stop: stop(org, 'UNAVAILABLE', twinIds, `${org}'s answer was refused: ${why}.`) });
     const parsed = impactStepAnswerSchema.safeParse((data?.[field] as { impactStep?: unknown } | null | undefined)?.impactStep);
