@@ -161,14 +161,13 @@ export class ImpactOrchestrator {
         const { answer } = part;
         const fedBack = new Set(request.inputs.flatMap((input) => [input.supplierId, ...(sources.get(input.supplierId) ?? [])]));
         const upstream = new Set([...fedBack, ...request.disruptions.map((disruption) => disruption.twinId)]);
-        const previous = answers.get(org);
+        const before = new Map(answers.get(org)?.outputs.map((output) => [output.supplierId, output.loss]));
         answers.set(org, answer);
         reach.set(org, upstream);
         stops.set(org, this.stopsIn(org, answer, request));
         const cyclic: string[] = [];
         for (const output of answer.outputs) {
-          const before = previous?.outputs.find((earlier) => earlier.supplierId === output.supplierId);
-          if (before && isDeepStrictEqual(before.loss, output.loss)) continue;
+          if (isDeepStrictEqual(before.get(output.supplierId), output.loss)) continue;
           // Its loss changed after its organization was told of a loss that came from it: around a cycle.
           if (fedBack.has(output.supplierId)) cyclic.push(output.supplierId);
           else {
