@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { inputPlugin } from '../lib/graphql/input.ts';
-import { operationLimitError, queryLimitsPlugin, sourceLimitError, type LimitSettings } from '../lib/graphql/limits.ts';
+import { operationLimitError, queryLimitsPlugin, sourceLimitError, type CostOptions, type LimitSettings, type QueryLimits } from '../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
 import { RateLimiter, type RateLimitOptions } from '../lib/rate-limit.ts';
@@ -32,7 +32,7 @@ import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { keepAlive } from './subscriptions/keep-alive.ts';
 import { ImpactOrchestrator, type NetworkAnswer } from './impact/orchestrator.ts';
-import { impactSchema } from './impact/schema.ts';
+import { impactListSize, impactSchema } from './impact/schema.ts';
 import { ImpactWarnings } from './subscriptions/impact.ts';
 import { withGatewayFields } from './own-fields.ts';
 import { failure, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
@@ -228,7 +228,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
-  const limits = twinQueryLimits(options.limits);
+  const twinLimits = twinQueryLimits(options.limits);
+  const limits: QueryLimits & CostOptions = {
+    ...twinLimits,
+    listSize: (field, argument) => impactListSize(field, argument) ?? twinLimits.listSize?.(field, argument),
+  };
   /** Runs an operation through the network graph as a caller with these tokens would. */
   const runOperation = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<NetworkAnswer> => {
     const response = await apollo.executeOperation({ query, variables }, { contextValue: { tokens } });

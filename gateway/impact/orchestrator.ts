@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../../lib/errors.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { anyOf, chanceWithin } from '../../lib/impact/chance.ts';
-import { impactStepAnswerSchema } from '../../lib/impact/protocol.ts';
+import { impactStepAnswerSchema, impactStepRequestSchema } from '../../lib/impact/protocol.ts';
 import { verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type {
   AffectedTwin,
@@ -19,6 +19,7 @@ import type {
   SupplierLoss,
 } from '../../lib/impact/types.ts';
 import type { NetworkKeys, PresentedToken } from '../../lib/tokens/network.ts';
+import { parseInput } from '../../lib/validation.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -88,12 +89,20 @@ export class ImpactOrchestrator {
   constructor(private readonly options: ImpactOrchestratorOptions) {}
 
   /**
-   * The answer to `question`, as far as `tokens` reach. Bounded: at most `maxHops` (≤ 32) waves,
-   * each organization asked at most once per wave, each wave's organizations asked at once.
+   * The answer to `question`, as far as `tokens` reach (`INVALID_INPUT` for a question outside the
+   * protocol's bounds). Bounded: at most `maxHops` (≤ 32) waves, each organization asked at most
+   * once per wave, each wave's organizations asked at once.
    */
   async run(question: ImpactQuestion, tokens: PresentedToken[]): Promise<ImpactAnswer> {
-    const until = question.now + question.horizonHours * HOUR_MS;
+    // Times are whole milliseconds (lib/impact/protocol.ts).
+    const until = question.now + Math.round(question.horizonHours * HOUR_MS);
     const maxHops = Math.min(question.maxHops, MAX_HOPS);
+    // What organizations will be asked is checked as they will check it, before any is asked.
+    parseInput(
+      impactStepRequestSchema,
+      { now: question.now, until, disruptions: question.disruptions, inputs: [], modifications: question.modifications },
+      'question',
+    );
     const disruptions = new Map<string, DisruptionRequest[]>();
     for (const disruption of question.disruptions) {
       const org = orgOf(disruption.twinId)!;
@@ -143,7 +152,11 @@ export class ImpactOrchestrator {
         const part = parts[index]!;
         const request = requests[index]!;
         if ('stop' in part) {
-          stops.set(org, [...(stops.get(org) ?? []), part.stop]);
+          // Its earlier answer stands; asked again and stopped for the same reason, one boundary names all the twins.
+          const earlier = stops.get(org) ?? [];
+          const same = earlier.find((boundary) => boundary.reason === part.stop.reason);
+          const boundary = { ...part.stop, twinIds: [...new Set([...(same?.twinIds ?? []), ...part.stop.twinIds])] };
+          stops.set(org, [...earlier.filter((other) => other !== same), boundary]);
           return;
         }
         const { answer } = part;

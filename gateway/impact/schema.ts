@@ -1,7 +1,8 @@
 import DataLoader from 'dataloader';
-import { extendSchema, parse, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
+import { extendSchema, getNamedType, parse, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import { z } from 'zod';
 import { ErrorCode, fail } from '../../lib/errors.ts';
+import type { CostOptions } from '../../lib/graphql/limits.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { scenarioQuestion, scenarioSchema, type Scenario } from '../../lib/impact/protocol.ts';
 import type { ImpactAnswer } from '../../lib/impact/types.ts';
@@ -146,6 +147,22 @@ const HOUR_MS = 3_600_000;
  */
 const TWINS_PER_OPERATION = 50;
 
+/** The gateway's lists an answer computes rather than fetches, by item type: each item costs no more than one. */
+const COMPUTED_LISTS = new Set(['CapacityLoss', 'ImpactBoundary', 'ImpactDisruption']);
+
+/**
+ * Sizes of the impact fields' lists in a query's cost (lib/graphql/limits.ts): `whatIf` answers as
+ * many scenarios as it is given; the segments, boundaries and disruptions of an answer are
+ * computed by the gateway, not read per item from organizations, and count once. The twins hit
+ * (`affected`, each reading its `twin`) count at the default list size.
+ */
+export const impactListSize: NonNullable<CostOptions['listSize']> = (field, argument) => {
+  const type = getNamedType(field.type).name;
+  if (type === 'ScenarioImpact')
+    return [argument('scenarios'), argument('scenarioIds')].reduce((sum: number, list) => sum + (Array.isArray(list) ? list.length : 0), 0);
+  return COMPUTED_LISTS.has(type) ? 1 : undefined;
+};
+
 export interface ImpactSchemaDeps {
   orchestrator: ImpactOrchestrator;
   /** Runs an operation through the network graph with the caller's tokens: its data, or throws its first error. */
@@ -211,7 +228,7 @@ function parseScenario(definition: unknown, field: string): Scenario {
 
 const iso = (time: number) => new Date(time).toISOString();
 
-/** An answer as the API serves it: times as timestamps, durations in hours from the earliest disruption's start. */
+/** An answer as the API serves it (`Impact`): times as timestamps, durations in hours from the earliest disruption's start. */
 export function impactOf(answer: ImpactAnswer) {
   const start = Math.min(...answer.disruptions.map((disruption) => disruption.from));
   return {
@@ -295,7 +312,10 @@ export function impactSchema(apiSchema: GraphQLSchema, deps: ImpactSchemaDeps): 
     return Promise.all(scenarios.map(async ({ name, scenarioId, scenario }) => ({ name, scenarioId, impact: await ask(scenario, now, bounds, ctx.tokens) })));
   }) as GraphQLFieldResolver<unknown, ImpactContext>;
 
-  /** Per request, the twins of its answers: read together (by TWINS_PER_OPERATION), once each. */
+  /**
+   * Per request (or subscription), the twins of its answers: read together, TWINS_PER_OPERATION at
+   * most at once; not kept, as a subscription's context outlives one answer.
+   */
   const loaders = new WeakMap<object, DataLoader<string, Record<string, unknown>>>();
   const loaderOf = (ctx: ImpactContext, info: GraphQLResolveInfo) => {
     let loader = loaders.get(ctx);
@@ -309,7 +329,7 @@ export function impactSchema(apiSchema: GraphQLSchema, deps: ImpactSchemaDeps): 
           const data = await deps.query(text, { ...variables, ...ids }, ctx.tokens);
           return twinIds.map((_, twin) => Object.fromEntries(order.map((text, selection) => [text, data[twinField(selection, twin)]])));
         },
-        { maxBatchSize: TWINS_PER_OPERATION },
+        { maxBatchSize: TWINS_PER_OPERATION, cache: false },
       );
       loaders.set(ctx, loader);
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
 import { codes } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { bearer } from '../support/org.ts';
+import { bearer, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
 
 /**
@@ -39,7 +39,7 @@ const HOUR = 3_600_000;
 const disposers = new Disposers();
 let net: TestNetwork;
 /** The disruptions' start: a whole hour after the tests start. */
-let S: number;
+const S = Math.ceil(Date.now() / HOUR) * HOUR + HOUR;
 const at = (hours: number) => new Date(S + hours * HOUR).toISOString();
 /** An acme engineer with grants (supply:read) from globex and initech on all their twins. */
 let engineer: Record<string, string>;
@@ -111,7 +111,6 @@ async function tampered(memberUrl: string, tamper: (answer: any) => void): Promi
 
 beforeAll(async () => {
   net = await startNetwork(disposers, ['acme', 'globex', 'initech']);
-  S = Math.ceil(Date.now() / HOUR) * HOUR + HOUR;
   const [acme, globex, initech] = [net.orgs.acme!, net.orgs.globex!, net.orgs.initech!];
   await initech.createTwin({ id: 'initech:furnace-1', name: 'Furnace 1', kind: 'furnace', capacity: { perDay: 100, unit: 'castings' } });
   await initech.createTwin({ id: 'initech:furnace-2', name: 'Furnace 2', kind: 'furnace' });
@@ -184,13 +183,13 @@ beforeAll(async () => {
     'umbrella:mill-1',
   ]);
   const viewer = await acme.memberToken('viewer', 'engineer');
-  const grant = async (org: 'globex' | 'initech' | 'umbrella', selector: Record<string, unknown>) =>
-    (await net.orgs[org]!.grantToken({ partner: 'acme', scopes: ['twins:read', 'supply:read'], selector })).token;
-  const fromInitech = await grant('initech', { idGlobs: ['initech:*'] });
-  const fromUmbrella = await grant('umbrella', { idGlobs: ['umbrella:*'] });
-  engineer = bearer(viewer, [await grant('globex', { idGlobs: ['globex:*'] }), fromInitech, fromUmbrella]);
+  const grant = async (org: TestOrg, selector: Record<string, unknown>) =>
+    (await org.grantToken({ partner: 'acme', scopes: ['twins:read', 'supply:read'], selector })).token;
+  const fromInitech = await grant(initech, { idGlobs: ['initech:*'] });
+  const fromUmbrella = await grant(umbrella, { idGlobs: ['umbrella:*'] });
+  engineer = bearer(viewer, [await grant(globex, { idGlobs: ['globex:*'] }), fromInitech, fromUmbrella]);
   withoutGlobex = bearer(viewer, [fromInitech]);
-  pressOnly = bearer(viewer, [await grant('globex', { ids: ['globex:press-1'] }), fromInitech]);
+  pressOnly = bearer(viewer, [await grant(globex, { ids: ['globex:press-1'] }), fromInitech]);
 });
 afterAll(() => disposers.dispose());
 
@@ -284,6 +283,7 @@ describe('impact of a disruption across the network', () => {
       [{ twinId: 'not a twin' }, undefined],
       [{ twinId: 'initech:furnace-1', from: at(10), to: at(5) }, undefined],
       [{ twinId: 'initech:furnace-1', capacity: 1 }, undefined],
+      [{ twinId: 'initech:furnace-1', from: '2099-01-01T00:00:00Z' }, undefined],
       [furnaceDown(), 33],
       [furnaceDown(), 0],
     ] as const) {
