@@ -280,10 +280,7 @@ export class SubscriptionGroups {
     const source = await createSourceEventStream({ ...args, fieldResolver: responseKeyResolver });
     if (!(Symbol.asyncIterator in source)) return source;
     const channel = source as Channel;
-    // A context per event, as per request over HTTP: what resolvers keep per context (the twins of
-    // an IMPACT's answer, read together) is read afresh for each event.
-    const run = (payload: FeedEvent | GraphQLError) =>
-      execute({ ...args, contextValue: { ...(args.contextValue as SubscriptionContext) }, rootValue: payload, fieldResolver: responseKeyResolver });
+    const run = (payload: FeedEvent | GraphQLError) => execute({ ...args, rootValue: payload, fieldResolver: responseKeyResolver });
     const group = new Group(args.schema, key, tokens, channel, run, this, this.options);
     this.groups.set(key, (this.groups.get(key) ?? new Set()).add(group));
     this.members++;

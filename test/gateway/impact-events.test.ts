@@ -166,4 +166,11 @@ describe('early warning across companies', () => {
     expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
     await Promise.all([oem.close(), other.close()]);
   });
+
+  it("is an event the directory's catalog and the gateway take without refusing it, the catalog unchanged", async () => {
+    const refused = async (url: string) => ((await (await fetch(url.replace('/graphql', '/readyz'))).json()) as { rejectedMessages: unknown }).rejectedMessages;
+    expect(await refused(net.directory.url)).toEqual({});
+    expect(await refused(net.gateway.url)).toEqual({});
+    await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  });
 });
