@@ -33,6 +33,7 @@ import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { keepAlive } from './subscriptions/keep-alive.ts';
 import { ImpactOrchestrator, type NetworkAnswer } from './impact/orchestrator.ts';
 import { impactListSize, impactSchema } from './impact/schema.ts';
+import { ImpactWarnings } from './subscriptions/impact.ts';
 import { withGatewayFields } from './own-fields.ts';
 import { failure, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
 import { responseKeyResolver } from './twin-query.ts';
@@ -248,11 +249,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const composed = (org: string) => supergraph.answersOf(org) !== undefined;
   /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
   const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
+  const impacts = new ImpactWarnings({ run: (question, tokens) => impact.run(question, tokens), execute: runOperation, logger });
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
     (subscriptions = subscriptionSchema(impactSchema(apiSchema, { orchestrator: impact, query: queryData, composed }), {
       hub,
+      impacts,
       maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,
       refusal: async (tokens) => {
         for (const token of tokens) {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { ErrorCode } from '../../lib/errors.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { anyOf, chanceWithin } from '../../lib/impact/chance.ts';
-import { impactStepAnswerSchema } from '../../lib/impact/protocol.ts';
+import { HOUR_MS } from '../../lib/impact/loss.ts';
+import { impactStepAnswerSchema, impactStepRequestSchema } from '../../lib/impact/protocol.ts';
 import { verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type {
   AffectedTwin,
@@ -19,8 +20,7 @@ import type {
   SupplierLoss,
 } from '../../lib/impact/types.ts';
 import type { NetworkKeys, PresentedToken } from '../../lib/tokens/network.ts';
-
-const HOUR_MS = 3_600_000;
+import { parseInput } from '../../lib/validation.ts';
 
 /** Most waves of organizations one question may take. */
 export const MAX_HOPS = 32;
@@ -88,12 +88,20 @@ export class ImpactOrchestrator {
   constructor(private readonly options: ImpactOrchestratorOptions) {}
 
   /**
-   * The answer to `question`, as far as `tokens` reach. Bounded: at most `maxHops` (≤ 32) waves,
-   * each organization asked at most once per wave, each wave's organizations asked at once.
+   * The answer to `question`, as far as `tokens` reach (`INVALID_INPUT` for a question outside the
+   * protocol's bounds). Bounded: at most `maxHops` (≤ 32) waves, each organization asked at most
+   * once per wave, each wave's organizations asked at once.
    */
   async run(question: ImpactQuestion, tokens: PresentedToken[]): Promise<ImpactAnswer> {
-    const until = question.now + question.horizonHours * HOUR_MS;
+    // Times are whole milliseconds (lib/impact/protocol.ts).
+    const until = question.now + Math.round(question.horizonHours * HOUR_MS);
     const maxHops = Math.min(question.maxHops, MAX_HOPS);
+    // What organizations will be asked is checked as they will check it, before any is asked.
+    parseInput(
+      impactStepRequestSchema,
+      { now: question.now, until, disruptions: question.disruptions, inputs: [], modifications: question.modifications },
+      'question',
+    );
     const disruptions = new Map<string, DisruptionRequest[]>();
     for (const disruption of question.disruptions) {
       const org = orgOf(disruption.twinId)!;
@@ -143,20 +151,23 @@ export class ImpactOrchestrator {
         const part = parts[index]!;
         const request = requests[index]!;
         if ('stop' in part) {
-          stops.set(org, [...(stops.get(org) ?? []), part.stop]);
+          // Its earlier answer stands; asked again and stopped for the same reason, one boundary names all the twins.
+          const earlier = stops.get(org) ?? [];
+          const same = earlier.find((boundary) => boundary.reason === part.stop.reason);
+          const boundary = { ...part.stop, twinIds: [...new Set([...(same?.twinIds ?? []), ...part.stop.twinIds])] };
+          stops.set(org, [...earlier.filter((other) => other !== same), boundary]);
           return;
         }
         const { answer } = part;
         const fedBack = new Set(request.inputs.flatMap((input) => [input.supplierId, ...(sources.get(input.supplierId) ?? [])]));
         const upstream = new Set([...fedBack, ...request.disruptions.map((disruption) => disruption.twinId)]);
-        const previous = answers.get(org);
+        const before = new Map(answers.get(org)?.outputs.map((output) => [output.supplierId, output.loss]));
         answers.set(org, answer);
         reach.set(org, upstream);
         stops.set(org, this.stopsIn(org, answer, request));
         const cyclic: string[] = [];
         for (const output of answer.outputs) {
-          const before = previous?.outputs.find((earlier) => earlier.supplierId === output.supplierId);
-          if (before && isDeepStrictEqual(before.loss, output.loss)) continue;
+          if (isDeepStrictEqual(before.get(output.supplierId), output.loss)) continue;
           // Its loss changed after its organization was told of a loss that came from it: around a cycle.
           if (fedBack.has(output.supplierId)) cyclic.push(output.supplierId);
           else {
@@ -217,7 +228,7 @@ export class ImpactOrchestrator {
     const [error] = errors ?? [];
     if (error) {
       const reason = REFUSALS.has(error.extensions?.code) ? 'FORBIDDEN' : 'UNAVAILABLE';
-      return { stop: stop(org, reason, twinIds, `${org}: ${error.message}`) };
+      return { stop: stop(org, reason, twinIds, error.message) };
     }
     const refused = (why: string): Part => ({ stop: stop(org, 'UNAVAILABLE', twinIds, `${org}'s answer was refused: ${why}.`) });
     const parsed = impactStepAnswerSchema.safeParse((data?.[field] as { impactStep?: unknown } | null | undefined)?.impactStep);

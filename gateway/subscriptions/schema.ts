@@ -19,7 +19,10 @@ import { canReach, reachOf, type Reach } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
 import { selectionText, twinField, twinQuery, twinSelections, type TwinQuery } from '../twin-query.ts';
+import type { ImpactAnswer } from '../../lib/impact/types.ts';
+import { impactOf } from '../impact/schema.ts';
 import type { EventHub, FeedEvent, Follower } from './hub.ts';
+import type { DisruptionItem, ImpactWarnings } from './impact.ts';
 
 /** The gateway's own subscriptions: the JS gateway composes queries and mutations only. */
 const SUBSCRIPTION_SDL = /* GraphQL */ `
@@ -33,6 +36,35 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     DELETED
     "One of the twin's alarms changed (needs analytics:read on the twin besides twins:subscribe)."
     ALARM
+    "The twin's output is disrupted, or no longer, and that hits twins the subscription selects, as far as the subscriber's tokens follow the supply chain."
+    IMPACT
+  }
+
+  enum DisruptionCause {
+    "A failure of the twin was recorded: it stopped."
+    STOPPED
+    "An alarm of severity HIGH or CRITICAL: as if the twin stopped now."
+    ALARM
+    "The twin's predicted failure (p50 of its remaining useful life)."
+    PREDICTED_FAILURE
+  }
+
+  enum DisruptionState {
+    OPEN
+    "The cause is gone: take back the impact announced when it opened."
+    CLEARED
+  }
+
+  "A disruption of a twin's output, as its owner announced it."
+  type DisruptionNotice {
+    id: ID!
+    cause: DisruptionCause!
+    state: DisruptionState!
+    twinId: ID!
+    from: DateTime!
+    to: DateTime!
+    "Share of its output the twin keeps over [from, to) (0: stopped)."
+    capacity: Float!
   }
 
   input TwinEventFilter {
@@ -55,6 +87,10 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     alarm: Alarm
     "What happened to the alarm (ALARM events)."
     alarmChange: AlarmChangeType
+    "The disruption (IMPACT events)."
+    disruption: DisruptionNotice
+    "Its impact downstream as it was when the disruption opened, as far as the subscriber's tokens reach (IMPACT events)."
+    impact: Impact
     "The twin, from the network graph with the subscriber's own tokens (null once it is deleted)."
     twin: Twin
   }
@@ -100,6 +136,8 @@ export interface SubscriptionDeps {
   refusal: (tokens: readonly PresentedToken[]) => Promise<TokenProblem | null>;
   /** Runs the query of an event's `twin { … }` selections through the network graph, with the subscriber's tokens; its data. */
   resolveTwins: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<Record<string, unknown>>;
+  /** The impacts of disruptions, computed with subscribers' tokens. */
+  impacts: ImpactWarnings;
 }
 
 interface Filter {
@@ -110,6 +148,7 @@ interface Filter {
 }
 
 function typeOf(event: TwinEvent): string {
+  if (event.type === 'disruption') return 'IMPACT';
   return event.type === 'twin' ? event.change.toUpperCase() : event.type.toUpperCase();
 }
 
@@ -142,13 +181,21 @@ function when(time: number, run: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
+/** A disruption as delivered to a subscriber: with its impact as far as the subscriber's tokens reach. */
+type ImpactItem = FeedEvent & { impact: ImpactAnswer };
+
+/** What a channel holds: an event, a last error, or an event still being made (null: none after all). */
+type Entry = FeedEvent | GraphQLError | Promise<FeedEvent | null>;
+
 /**
  * A subscription's events, queued and read as an async iterator; `fail` ends it with an error
- * event. It knows its position in the event stream, and whether it follows the live feed.
+ * event. An event still being made (an IMPACT) holds back those after it, so that each
+ * subscriber receives its events in stream order. It knows its position in the event stream,
+ * and whether it follows the live feed.
  */
 export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>, Follower {
-  private readonly items: (FeedEvent | GraphQLError)[] = [];
-  private waiting?: (result: IteratorResult<FeedEvent | GraphQLError>) => void;
+  private readonly items: Entry[] = [];
+  private waiting?: () => void;
   private done = false;
   private finishAfterPending = false;
   private drained: (() => void)[] = [];
@@ -166,14 +213,10 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     this.replayedUpTo = live ? 0 : Infinity;
   }
 
-  push(item: FeedEvent | GraphQLError): void {
+  push(item: Entry): void {
     if (this.done) return;
-    if (this.waiting) {
-      const resolve = this.waiting;
-      this.waiting = undefined;
-      this.take(item);
-      resolve({ value: item, done: false });
-    } else this.items.push(item);
+    this.items.push(item);
+    this.wake();
   }
 
   /** Delivers one last result carrying the error, then ends. */
@@ -199,26 +242,36 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     else this.wentLive.push(run);
   }
 
-  private take(item: FeedEvent | GraphQLError): void {
-    if (!(item instanceof GraphQLError)) this.position = item.seq;
-    if (this.items.length === 0) for (const resolve of this.drained.splice(0)) resolve();
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
   }
 
-  next(): Promise<IteratorResult<FeedEvent | GraphQLError>> {
-    const item = this.items.shift();
-    if (item !== undefined) {
-      this.take(item);
-      return Promise.resolve({ value: item, done: false });
+  async next(): Promise<IteratorResult<FeedEvent | GraphQLError>> {
+    for (;;) {
+      if (this.done) return { value: undefined, done: true };
+      const entry = this.items[0];
+      if (entry === undefined) {
+        if (this.finishAfterPending) return this.return();
+        await new Promise<void>((resolve) => (this.waiting = resolve));
+        continue;
+      }
+      // Left at the head while it is being made: what follows waits for it, and so does `taken`.
+      const item = entry instanceof Promise ? await entry : entry;
+      if (this.done) return { value: undefined, done: true };
+      this.items.shift();
+      if (item !== null && !(item instanceof GraphQLError)) this.position = item.seq;
+      if (this.items.length === 0) for (const resolve of this.drained.splice(0)) resolve();
+      if (item !== null) return { value: item, done: false };
     }
-    if (this.done || this.finishAfterPending) return this.return();
-    return new Promise((resolve) => (this.waiting = resolve));
   }
 
   return(): Promise<IteratorResult<FeedEvent | GraphQLError>> {
     if (!this.done) {
       this.done = true;
       this.onClose();
-      this.waiting?.({ value: undefined, done: true });
+      this.wake();
       for (const resolve of this.drained.splice(0)) resolve();
     }
     return Promise.resolve({ value: undefined, done: true });
@@ -288,8 +341,13 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
     const deliver = (item: FeedEvent) => {
       const { event } = item;
-      // A disruption is not an event of the API: what subscribers hear of is its impact.
-      if (event.type !== 'disruption' && matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
+      if (event.type !== 'disruption') {
+        if (matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
+      } else if (!args.filter?.types?.length || args.filter.types.includes('IMPACT')) {
+        // Delivered if its impact, as far as the subscriber's tokens follow the supply chain, hits
+        // a twin the subscription selects; the events after it wait for it.
+        channel.push(deps.impacts.forSubscription(item as DisruptionItem, ctx.tokens, args.filter, reach).then((impact) => impact && { ...item, impact }));
+      }
     };
     cleanups.push(
       deps.hub.onClosed((closed) => {
@@ -314,7 +372,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     return channel;
   }) as GraphQLFieldResolver<unknown, SubscriptionContext>;
 
-  field.resolve = (item: FeedEvent | GraphQLError) => {
+  field.resolve = (item: FeedEvent | ImpactItem | GraphQLError) => {
     if (item instanceof GraphQLError) throw item;
     const { event, seq } = item;
     return {
@@ -326,6 +384,8 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
       state: event.type === 'state' || event.type === 'alert' ? event.state : null,
       alarm: event.type === 'alarm' ? event.alarm : null,
       alarmChange: event.type === 'alarm' ? event.change.toUpperCase() : null,
+      disruption: event.type === 'disruption' ? { ...event.disruption, twinId: event.twinId } : null,
+      impact: 'impact' in item ? impactOf(item.impact) : null,
       event,
     };
   };

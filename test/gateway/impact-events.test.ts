@@ -1,0 +1,176 @@
+// Early warning across companies, live through the gateway: a tier-2 supplier's furnace stops
+// (its failure recorded at its own organization) and the OEM's dashboard, subscribed to its own
+// line, hears of it with the time to impact after lead times and buffers — only because both
+// suppliers granted it supply:read; the repair clears it. A dashboard without the tier-2
+// supplier's grant hears nothing, and a subscription resuming after the warning does not get it
+// again.
+//
+// The chain, by hand (disruption from F for 24 h: the furnace has no repair on record):
+//   furnace (globex) → press (initech): lead time 12 h, 0.5 days of supply. The shortfall reaches
+//   the press at F + 12 h, its buffer lasts 12 h: the press stops from F + 24 h to F + 36 h.
+//   press (initech) → line (acme): lead time 6 h, 0.25 days of supply. The shortfall reaches the
+//   line at F + 30 h, its buffer lasts 6 h: the line stops from F + 36 h to F + 42 h (tier 2).
+import type { Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNetwork, type TestNetwork } from '../support/network.ts';
+import { bearer } from '../support/org.ts';
+import { Disposers } from '../support/services.ts';
+import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
+
+const disposers = new Disposers();
+let net: TestNetwork;
+let dashboard: Record<string, string>;
+let blind: Record<string, string>;
+
+const HOUR = 3_600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+/** When the furnace fails: in the past, as failures are recorded. */
+const F = Date.now() - 3 * HOUR;
+
+const EVENTS = `subscription($after: String) {
+  twinEvents(filter: { twinIds: ["acme:line-1"] }, after: $after) {
+    cursor type twinId org
+    disruption { id cause state twinId from to capacity }
+    impact {
+      affected { twinId org tier from to hoursToImpact durationHours capacityLost via twin { name } }
+      unknown { org reason }
+    }
+  }
+}`;
+
+function client(headers: Record<string, string>): Client {
+  const c = connect(net.gateway.url, headers);
+  disposers.add(async () => c.dispose());
+  return c;
+}
+
+async function next(subscription: TestSubscription) {
+  const result = await subscription.next();
+  expect(result.errors).toBeUndefined();
+  return result.data.twinEvents;
+}
+
+let reading = 0;
+/** A reading of the OEM's line: an event every subscriber to the line receives, after whatever came before it. */
+async function lineReading() {
+  reading += 1;
+  await net.orgs.acme!.ingest([{ twinId: 'acme:line-1', metric: 'temperature', at: iso(Date.UTC(2026, 0, 1, 0, reading)), value: 20 + reading }]);
+  await net.orgs.acme!.eventsPublished();
+}
+
+async function maintenance(type: 'Failure' | 'Repair', at: number) {
+  const response = await net.orgs.globex!.request(`mutation($at: DateTime!) { globex { record${type}(twinId: "globex:furnace-1", at: $at) { at } } }`, {
+    at: iso(at),
+  });
+  expect(response.errors).toBeUndefined();
+  await net.orgs.globex!.eventsPublished();
+}
+
+beforeAll(async () => {
+  net = await startNetwork(disposers, ['globex', 'initech', 'acme']);
+  const metrics = [{ name: 'temperature', unit: 'C', min: 0, max: 1000 }];
+  await net.orgs.globex!.createTwin({ id: 'globex:furnace-1', name: 'Furnace 1', kind: 'furnace', metrics, capacity: { perDay: 100 } });
+  await net.orgs.initech!.createTwin({
+    id: 'initech:press-1',
+    name: 'Press 1',
+    kind: 'press',
+    suppliedByIds: ['globex:furnace-1'],
+    supply: [{ supplierId: 'globex:furnace-1', part: 'billet', share: 1, leadTimeHours: 12, daysOfSupply: 0.5 }],
+  });
+  await net.orgs.acme!.createTwin({
+    id: 'acme:line-1',
+    name: 'Line 1',
+    kind: 'line',
+    metrics,
+    suppliedByIds: ['initech:press-1'],
+    supply: [{ supplierId: 'initech:press-1', part: 'panel', share: 1, leadTimeHours: 6, daysOfSupply: 0.25 }],
+  });
+  await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  const grant = async (org: 'globex' | 'initech', id: string) =>
+    (await net.orgs[org]!.grantToken({ partner: 'acme', scopes: ['supply:read'], selector: { ids: [id] } })).token;
+  const fromGlobex = await grant('globex', 'globex:furnace-1');
+  const fromInitech = await grant('initech', 'initech:press-1');
+  dashboard = bearer(await net.orgs.acme!.memberToken('viewer', 'dashboard'), [fromGlobex, fromInitech]);
+  blind = bearer(await net.orgs.acme!.memberToken('viewer', 'other-dashboard'), [fromInitech]);
+});
+afterAll(() => disposers.dispose());
+
+describe('early warning across companies', () => {
+  let warning: any;
+
+  it("brings the OEM's dashboard an IMPACT event when a tier-2 furnace stops, with the time to impact on its line; nothing without the supplier's grant", async () => {
+    const after = await endOfStream(net);
+    const oem = subscribe(client(dashboard), EVENTS, { after });
+    const other = subscribe(client(blind), EVENTS, { after });
+    const statesOnly = subscribe(client(dashboard), EVENTS.replace('twinIds: ["acme:line-1"]', 'twinIds: ["acme:line-1"], types: [STATE]'), { after });
+    const byKind = subscribe(client(dashboard), EVENTS.replace('twinIds: ["acme:line-1"]', 'kinds: ["line"]'), { after });
+    await maintenance('Failure', F);
+    await lineReading();
+
+    warning = await next(oem);
+    expect(warning).toMatchObject({
+      type: 'IMPACT',
+      twinId: 'globex:furnace-1',
+      org: 'globex',
+      disruption: { cause: 'STOPPED', state: 'OPEN', twinId: 'globex:furnace-1', from: iso(F), to: iso(F + 24 * HOUR), capacity: 0 },
+      impact: { unknown: [] },
+    });
+    const line = warning.impact.affected.find((twin: any) => twin.twinId === 'acme:line-1');
+    expect(line).toEqual({
+      twinId: 'acme:line-1',
+      org: 'acme',
+      tier: 2,
+      from: iso(F + 36 * HOUR),
+      to: iso(F + 42 * HOUR),
+      hoursToImpact: 36,
+      durationHours: 6,
+      capacityLost: 1,
+      via: 'initech:press-1',
+      twin: { name: 'Line 1' },
+    });
+    expect(warning.impact.affected.map((twin: any) => twin.twinId)).toEqual(['globex:furnace-1', 'initech:press-1', 'acme:line-1']);
+    expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+
+    // Selecting the OEM's lines by kind: the same warning (the kinds of the twins hit are read with its tokens).
+    expect(await next(byKind)).toEqual(warning);
+    expect(await next(byKind)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+
+    // Its tokens stop at globex: the line's reading is the first thing it hears.
+    expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    // Asked for STATE events only: no IMPACT.
+    expect(await next(statesOnly)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    await Promise.all([oem.close(), other.close(), statesOnly.close(), byKind.close()]);
+
+    // Two subscriptions with the same tokens, one computation: globex was asked (and audited) once.
+    const audit = await net.orgs.globex!.request(
+      `query { globex { auditEvents(filter: { partner: "acme" }, first: 50) { edges { node { action allowed twinIds } } } } }`,
+    );
+    const reads = audit.data.globex.auditEvents.edges.map((edge: any) => edge.node).filter((entry: any) => entry.allowed);
+    expect(reads).toEqual([{ action: 'read', allowed: true, twinIds: ['globex:furnace-1'] }]);
+  });
+
+  it('clears it when the furnace is repaired, with the impact as it was when it opened', async () => {
+    const after = warning.cursor;
+    const oem = subscribe(client(dashboard), EVENTS, { after });
+    const other = subscribe(client(blind), EVENTS, { after });
+    // Resuming after the warning: the line's reading after it comes first, not the warning again.
+    expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+
+    await maintenance('Repair', Date.now() - HOUR);
+    await lineReading();
+    const cleared = await next(oem);
+    expect(cleared).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { ...warning.disruption, state: 'CLEARED' } });
+    expect(cleared.impact).toEqual(warning.impact);
+    expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    await Promise.all([oem.close(), other.close()]);
+  });
+
+  it("is an event the directory's catalog and the gateway take without refusing it, the catalog unchanged", async () => {
+    const refused = async (url: string) => ((await (await fetch(url.replace('/graphql', '/readyz'))).json()) as { rejectedMessages: unknown }).rejectedMessages;
+    expect(await refused(net.directory.url)).toEqual({});
+    expect(await refused(net.gateway.url)).toEqual({});
+    await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  });
+});
