@@ -93,6 +93,13 @@ export interface ImpactWarningsOptions {
    * @default 4
    */
   concurrency?: number;
+  /**
+   * Impacts waiting their turn at most; one more is not computed (its warning is not sent, and
+   * logged), so that a member announcing disruptions without end holds neither memory nor the
+   * subscribers' other events for long.
+   * @default 1000
+   */
+  maxWaiting?: number;
 }
 
 /**
@@ -114,10 +121,13 @@ export class ImpactWarnings {
   private readonly waiting: (() => void)[] = [];
   private running = 0;
   private readonly concurrency: number;
+  private readonly maxWaiting: number;
 
   constructor(private readonly options: ImpactWarningsOptions) {
     this.concurrency = options.concurrency ?? 4;
+    this.maxWaiting = options.maxWaiting ?? 1000;
     if (!(Number.isInteger(this.concurrency) && this.concurrency > 0)) throw new TypeError('concurrency must be a positive integer');
+    if (!(Number.isInteger(this.maxWaiting) && this.maxWaiting >= 0)) throw new TypeError('maxWaiting must be a non-negative integer');
   }
 
   /**
@@ -177,8 +187,9 @@ export class ImpactWarnings {
   }
 
   private async queued<T>(run: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
+    if (this.running < this.concurrency) this.running++;
+    else if (this.waiting.length < this.maxWaiting) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else throw new Error(`${this.maxWaiting} impacts are already waiting to be computed`);
     try {
       return await run();
     } finally {

@@ -67,6 +67,7 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     capacity: Float!
   }
 
+  "Which events: of these twins, organizations, kinds (an IMPACT event: hitting such a twin, or of one), of these types (default all, IMPACT included)."
   input TwinEventFilter {
     twinIds: [ID!]
     orgs: [String!]
