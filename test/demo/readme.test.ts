@@ -124,13 +124,16 @@ describe('the README’s examples against the demo network', () => {
       expect(failed!.errors).toBeUndefined();
       const warning = await nextEvent(live, (event) => event.disruption.twinId === 'initech:furnace-1' && event.disruption.state === 'OPEN');
       // The furnace stops for its mean time to repair, three days: the line is hit as the walk-through says.
-      expect(warning).toMatchObject({ type: 'IMPACT', twinId: 'acme:line-1', disruption: { cause: 'STOPPED', capacity: 0 } });
+      expect(warning).toMatchObject({ type: 'IMPACT', twinId: 'initech:furnace-1', disruption: { cause: 'STOPPED', capacity: 0 } });
       expect(Date.parse(warning.disruption.to) - Date.parse(warning.disruption.from)).toBe(72 * 3_600_000);
-      expect(warning.impact.hoursToImpact).toBeGreaterThan(0);
+      const line = warning.impact.affected.find((twin: { twinId: string }) => twin.twinId === 'acme:line-1');
+      expect(line).toMatchObject({ tier: 3, via: 'acme:cnc-1', capacityLost: 1 });
+      expect(line.hoursToImpact).toBeCloseTo(57, 6);
+      expect(warning.impact.unknown).toEqual([]);
       const [repaired] = await run(recording('recordRepair'));
       expect(repaired!.errors).toBeUndefined();
       const cleared = await nextEvent(live, (event) => event.disruption.id === warning.disruption.id && event.disruption.state === 'CLEARED');
-      expect(cleared).toMatchObject({ type: 'IMPACT', twinId: 'acme:line-1' });
+      expect(cleared).toMatchObject({ type: 'IMPACT', twinId: 'initech:furnace-1' });
       await live.close();
     } finally {
       await client.dispose();
