@@ -1,5 +1,5 @@
 import { ErrorCode, fail } from '../../../lib/errors.ts';
-import { globalTwinId, requireTwinId } from '../../../lib/ids.ts';
+import { globalTwinId, parseTwinId, requireTwinId } from '../../../lib/ids.ts';
 import { propagate, type SupplyLinkData, type TwinSupply } from '../../../lib/impact/propagate.ts';
 import { impactStepRequestSchema } from '../../../lib/impact/protocol.ts';
 import { signImpactStatement } from '../../../lib/impact/statement.ts';
@@ -24,15 +24,32 @@ interface GraphTwin extends TwinFacts {
   links: Omit<SupplyLinkData, 'customerId'>[];
 }
 
-/** The organization's supply graph: every twin with its capacity and supply links, in one round trip. */
-function loadGraph(ctx: OrgContext): Promise<GraphTwin[]> {
+/**
+ * The part of the organization's supply graph a question reaches, in one round trip: its disrupted
+ * twins, the twins supplied by the other organizations' twins whose loss it is given, and every
+ * twin downstream of them, each with its capacity and supply links. Twins the question does not
+ * reach can lose nothing: a question about one twin costs its downstream, not the organization.
+ */
+function loadGraph(ctx: OrgContext, request: ImpactStepRequest): Promise<GraphTwin[]> {
+  const slug = ctx.names.slug;
+  const disrupted = request.disruptions.flatMap((disruption) => {
+    const ref = parseTwinId(disruption.twinId);
+    return ref?.org === slug ? [ref.localId] : [];
+  });
+  const suppliers = request.inputs.map((input) => input.supplierId);
   return ctx.db.$queryRaw<GraphTwin[]>`
+    WITH RECURSIVE reached(id) AS (
+      SELECT id FROM "Twin" WHERE id = ANY(${disrupted}::text[])
+      UNION
+      SELECT "twinId" FROM "SupplyLink" WHERE "supplierId" = ANY(${suppliers}::text[])
+      UNION
+      SELECT l."twinId" FROM reached r JOIN "SupplyLink" l ON l."supplierId" = ${`${slug}:`} || r.id)
     SELECT t.id, t.kind, t.tags, t."capacityPerDay",
            coalesce(json_agg(json_build_object(
              'supplierId', l."supplierId", 'part', l.part, 'share', l.share, 'leadTimeHours', l."leadTimeHours",
              'stock', l.stock, 'safetyStock', l."safetyStock", 'consumptionPerDay', l."consumptionPerDay", 'daysOfSupply', l."daysOfSupply"
            ) ORDER BY l."supplierId") FILTER (WHERE l."twinId" IS NOT NULL), '[]') AS links
-      FROM "Twin" t LEFT JOIN "SupplyLink" l ON l."twinId" = t.id
+      FROM "Twin" t JOIN reached USING (id) LEFT JOIN "SupplyLink" l ON l."twinId" = t.id
      GROUP BY t.id`;
 }
 
@@ -95,7 +112,7 @@ export async function impactStep(ctx: OrgContext, raw: unknown): Promise<ImpactS
     }
   }
   const slug = ctx.names.slug;
-  const graph = await loadGraph(ctx);
+  const graph = await loadGraph(ctx, request);
   const byGlobalId = new Map(graph.map((twin) => [globalTwinId(slug, twin.id), twin]));
   const disruptions: ResolvedDisruption[] = [];
   for (const [index, disruption] of request.disruptions.entries()) {
