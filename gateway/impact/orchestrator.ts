@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../../lib/errors.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { anyOf, chanceWithin } from '../../lib/impact/chance.ts';
+import { HOUR_MS } from '../../lib/impact/loss.ts';
 import { impactStepAnswerSchema, impactStepRequestSchema } from '../../lib/impact/protocol.ts';
 import { verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type {
@@ -20,8 +21,6 @@ import type {
 } from '../../lib/impact/types.ts';
 import type { NetworkKeys, PresentedToken } from '../../lib/tokens/network.ts';
 import { parseInput } from '../../lib/validation.ts';
-
-const HOUR_MS = 3_600_000;
 
 /** Most waves of organizations one question may take. */
 export const MAX_HOPS = 32;
@@ -162,14 +161,13 @@ export class ImpactOrchestrator {
         const { answer } = part;
         const fedBack = new Set(request.inputs.flatMap((input) => [input.supplierId, ...(sources.get(input.supplierId) ?? [])]));
         const upstream = new Set([...fedBack, ...request.disruptions.map((disruption) => disruption.twinId)]);
-        const previous = answers.get(org);
+        const before = new Map(answers.get(org)?.outputs.map((output) => [output.supplierId, output.loss]));
         answers.set(org, answer);
         reach.set(org, upstream);
         stops.set(org, this.stopsIn(org, answer, request));
         const cyclic: string[] = [];
         for (const output of answer.outputs) {
-          const before = previous?.outputs.find((earlier) => earlier.supplierId === output.supplierId);
-          if (before && isDeepStrictEqual(before.loss, output.loss)) continue;
+          if (isDeepStrictEqual(before.get(output.supplierId), output.loss)) continue;
           // Its loss changed after its organization was told of a loss that came from it: around a cycle.
           if (fedBack.has(output.supplierId)) cyclic.push(output.supplierId);
           else {
@@ -230,7 +228,7 @@ export class ImpactOrchestrator {
     const [error] = errors ?? [];
     if (error) {
       const reason = REFUSALS.has(error.extensions?.code) ? 'FORBIDDEN' : 'UNAVAILABLE';
-      return { stop: stop(org, reason, twinIds, `${org}: ${error.message}`) };
+      return { stop: stop(org, reason, twinIds, error.message) };
     }
     const refused = (why: string): Part => ({ stop: stop(org, 'UNAVAILABLE', twinIds, `${org}'s answer was refused: ${why}.`) });
     const parsed = impactStepAnswerSchema.safeParse((data?.[field] as { impactStep?: unknown } | null | undefined)?.impactStep);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ErrorCode, fail } from '../../lib/errors.ts';
 import type { CostOptions } from '../../lib/graphql/limits.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
+import { HOUR_MS } from '../../lib/impact/loss.ts';
 import { scenarioQuestion, scenarioSchema, type Scenario } from '../../lib/impact/protocol.ts';
 import type { ImpactAnswer } from '../../lib/impact/types.ts';
 import type { PresentedToken } from '../../lib/tokens/network.ts';
@@ -138,8 +139,6 @@ const IMPACT_SDL = /* GraphQL */ `
 
 /** Most scenarios one `whatIf` evaluates. */
 export const MAX_SCENARIOS = 10;
-
-const HOUR_MS = 3_600_000;
 
 /**
  * Most twins read in one operation: the caller's operation was costed with its lists at the

@@ -47,6 +47,8 @@ let engineer: Record<string, string>;
 let withoutGlobex: Record<string, string>;
 /** ... with a grant from globex on press-1 only. */
 let pressOnly: Record<string, string>;
+/** What umbrella does to its impact answers. */
+let umbrellaTamper: (answer: any) => void = () => undefined;
 
 const IMPACT = `query($of: DisruptionInput!, $maxHops: Int) {
   impact(of: $of, maxHops: $maxHops) {
@@ -155,13 +157,11 @@ beforeAll(async () => {
     suppliedByIds: ['globex:press-2'],
     supply: [{ supplierId: 'globex:press-2', part: 'stampings', share: 1, leadTimeHours: 0 }],
   });
-  // umbrella answers impact questions through a proxy that makes its answers speak for globex's press-1.
+  // umbrella answers impact questions through a proxy that rewrites them as a test says.
   const umbrella = await net.startOrg('umbrella');
   await net.join({
     org: 'umbrella',
-    url: await tampered(umbrella.url, (answer) => {
-      for (const twin of answer.affected) twin.twinId = 'globex:press-1';
-    }),
+    url: await tampered(umbrella.url, (answer) => umbrellaTamper(answer)),
   });
   await umbrella.createTwin({
     id: 'umbrella:mill-1',
@@ -270,12 +270,26 @@ describe('impact of a disruption across the network', () => {
     expect(answer.unknown).toEqual([{ org: 'globex', reason: 'CYCLE', twinIds: ['globex:press-2'], message: expect.any(String) }]);
   });
 
-  it('refuses a member’s answer that speaks for another organization’s twins, and names it', async () => {
-    const answer = await impact(engineer, { twinId: 'initech:furnace-2', from: at(0), hours: 10 });
-    expect(answer.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2']);
-    expect(answer.unknown).toEqual([
-      { org: 'umbrella', reason: 'UNAVAILABLE', twinIds: ['initech:furnace-2'], message: expect.stringContaining('globex:press-1') },
-    ]);
+  it('refuses a member’s answer that speaks for another organization’s twins, or whose statement does not say its outputs', async () => {
+    const furnace2Down = { twinId: 'initech:furnace-2', from: at(0), hours: 10 };
+    const honest = await impact(engineer, furnace2Down);
+    expect(honest.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2', 'umbrella:mill-1']);
+    expect(honest.unknown).toEqual([]);
+    const refused = { org: 'umbrella', reason: 'UNAVAILABLE', twinIds: ['initech:furnace-2'], message: expect.any(String) };
+    umbrellaTamper = (answer) => {
+      for (const twin of answer.affected) twin.twinId = 'globex:press-1';
+    };
+    const foreign = await impact(engineer, furnace2Down);
+    expect(foreign.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2']);
+    expect(foreign.unknown).toEqual([{ ...refused, message: expect.stringContaining('globex:press-1') }]);
+    // Its loss said longer than it signed.
+    umbrellaTamper = (answer) => {
+      for (const output of answer.outputs) output.loss[0].to += HOUR;
+    };
+    const unsigned = await impact(engineer, furnace2Down);
+    expect(unsigned.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2']);
+    expect(unsigned.unknown).toEqual([refused]);
+    umbrellaTamper = () => undefined;
   });
 
   it('refuses malformed questions with INVALID_INPUT', async () => {
