@@ -91,7 +91,7 @@ export const twinAlarmEventSchema = z.object({
 export type TwinAlarmEvent = z.infer<typeof twinAlarmEventSchema>;
 
 /** Why a twin's output is disrupted: it stopped (a failure recorded), an alarm ("if it stops now"), or its predicted failure. */
-export const DISRUPTION_CAUSES = ['STOPPED', 'ALARM', 'PREDICTED_FAILURE'] as const;
+const DISRUPTION_CAUSES = ['STOPPED', 'ALARM', 'PREDICTED_FAILURE'] as const;
 
 /**
  * A disruption of a twin's output as its owner announces it (lib/impact/types.ts, `Disruption`):
@@ -105,7 +105,7 @@ export const disruptionSchema = z
     state: z.enum(['OPEN', 'CLEARED']),
     from: time,
     to: time,
-    capacity: z.number().min(0).max(1),
+    capacity: z.number().min(0).lt(1),
     /** When it was opened: its impact as it was then is computed as of this time, also once it is cleared. */
     openedAt: time,
   })

@@ -3,7 +3,7 @@
 // line, hears of it with the time to impact after lead times and buffers — only because both
 // suppliers granted it supply:read; the repair clears it. A dashboard without the tier-2
 // supplier's grant hears nothing, and a subscription resuming after the warning does not get it
-// again.
+// again. A supplier slow to answer holds back only the dashboards whose warning waits for it.
 //
 // The chain, by hand (disruption from F for 24 h: the furnace has no repair on record):
 //   furnace (globex) → press (initech): lead time 12 h, 0.5 days of supply. The shortfall reaches
@@ -11,21 +11,28 @@
 //   press (initech) → line (acme): lead time 6 h, 0.25 days of supply. The shortfall reaches the
 //   line at F + 30 h, its buffer lasts 6 h: the line stops from F + 36 h to F + 42 h (tier 2).
 import type { Client } from 'graphql-ws';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../../lib/http.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, eventually } from '../support/services.ts';
 import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let net: TestNetwork;
 let dashboard: Record<string, string>;
 let blind: Record<string, string>;
+/** While set, initech's impact answers wait for it. */
+let held: Promise<void> | null = null;
 
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
-/** When the furnace fails: in the past, as failures are recorded. */
-const F = Date.now() - 3 * HOUR;
+/**
+ * When the furnace fails: in the past, as failures are recorded; its repair an hour ago makes its
+ * mean time to repair 25 h, which a later stop lasts.
+ */
+const F = Date.now() - 26 * HOUR;
 
 const EVENTS = `subscription($after: String) {
   twinEvents(filter: { twinIds: ["acme:line-1"] }, after: $after) {
@@ -66,8 +73,32 @@ async function maintenance(type: 'Failure' | 'Repair', at: number) {
   await net.orgs.globex!.eventsPublished();
 }
 
+/** An organization's subgraph behind a proxy that holds its impact answers back while `held` is set. */
+async function holding(memberUrl: string): Promise<string> {
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (held && body.includes('impactStep')) await held;
+    const headers: Record<string, string> = {};
+    for (const name of ['content-type', 'authorization', 'twin-grants']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
+    const answer = await fetch(new URL(req.url!, memberUrl), { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
+    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  disposers.add(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return listen(server, 0, '127.0.0.1');
+}
+
 beforeAll(async () => {
-  net = await startNetwork(disposers, ['globex', 'initech', 'acme']);
+  // A supplier held back is waited for (up to the gateway's deadline per organization).
+  net = await startNetwork(disposers, ['globex', 'acme'], { gateway: { subgraphTimeoutMs: 30_000 } });
+  const initech = await net.startOrg('initech');
+  net.orgs.initech = initech;
+  await net.join({ org: 'initech', url: await holding(initech.url) });
   const metrics = [{ name: 'temperature', unit: 'C', min: 0, max: 1000 }];
   await net.orgs.globex!.createTwin({ id: 'globex:furnace-1', name: 'Furnace 1', kind: 'furnace', metrics, capacity: { perDay: 100 } });
   await net.orgs.initech!.createTwin({
@@ -86,6 +117,10 @@ beforeAll(async () => {
     supply: [{ supplierId: 'initech:press-1', part: 'panel', share: 1, leadTimeHours: 6, daysOfSupply: 0.25 }],
   });
   await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  await eventually(async () => {
+    const ready = (await (await fetch(net.gateway.url.replace('/graphql', '/readyz'))).json()) as { members: string[] };
+    expect(ready.members).toContain('initech:ACTIVE');
+  });
   const grant = async (org: 'globex' | 'initech', id: string) =>
     (await net.orgs[org]!.grantToken({ partner: 'acme', scopes: ['supply:read'], selector: { ids: [id] } })).token;
   const fromGlobex = await grant('globex', 'globex:furnace-1');
@@ -172,5 +207,29 @@ describe('early warning across companies', () => {
     expect(await refused(net.directory.url)).toEqual({});
     expect(await refused(net.gateway.url)).toEqual({});
     await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  });
+
+  it('a supplier slow to answer holds back only the dashboards whose warning waits for it', async () => {
+    const after = await endOfStream(net);
+    const oem = subscribe(client(dashboard), EVENTS, { after });
+    const other = subscribe(client(blind), EVENTS, { after });
+    // The furnace stops for its mean time to repair, 25 h: the line is hit again (from 36 h on).
+    let release!: () => void;
+    held = new Promise((resolve) => (release = resolve));
+    await maintenance('Failure', Date.now() - HOUR / 2);
+    await lineReading();
+    let heard = false;
+    const warned = next(oem).then((event) => {
+      heard = true;
+      return event;
+    });
+    // initech's answer is held: the dashboard whose tokens stop at globex hears of the line meanwhile.
+    expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(heard).toBe(false);
+    held = null;
+    release();
+    expect(await warned).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { cause: 'STOPPED', state: 'OPEN' } });
+    expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    await Promise.all([oem.close(), other.close()]);
   });
 });

@@ -19,7 +19,7 @@ let names: ReturnType<typeof natsNames>;
 let jwks: ReturnType<typeof createLocalJWKSet>;
 
 const HOUR = 3_600_000;
-const DAYS_AGO = (days: number) => Date.now() - days * 24 * HOUR;
+const daysAgo = (days: number) => Date.now() - days * 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The twin's events in stream order, each verified as signed by acme for its subject. */
@@ -66,9 +66,9 @@ afterAll(() => disposers.dispose());
 describe('a failure recorded', () => {
   it('stops the twin from the failure for its mean time to repair (24 h with no history), cleared by the repair with the same id and window', async () => {
     await twin('acme:furnace-1');
-    const t0 = DAYS_AGO(30);
-    const t1 = DAYS_AGO(20);
-    const t2 = DAYS_AGO(1);
+    const t0 = daysAgo(30);
+    const t1 = daysAgo(20);
+    const t2 = daysAgo(1);
     await record('Failure', 'acme:furnace-1', t0);
     await record('Repair', 'acme:furnace-1', t0 + 6 * HOUR);
     await record('Failure', 'acme:furnace-1', t1);
@@ -101,7 +101,7 @@ describe('a failure recorded', () => {
 describe('alarms', () => {
   it('a HIGH alarm opens a disruption from its activation ("if it stops now"), its clearing closes it', async () => {
     await twin('acme:press-1', 'press');
-    await acme.ingest([{ twinId: 'acme:press-1', metric: 'temperature', at: iso(DAYS_AGO(1)), value: 150 }]);
+    await acme.ingest([{ twinId: 'acme:press-1', metric: 'temperature', at: iso(daysAgo(1)), value: 150 }]);
     const events = await eventsOf('press-1');
     const alarm = events.find((event) => event.type === 'alarm');
     expect(alarm?.type === 'alarm' && alarm.alarm.severity).toBe('HIGH');
@@ -117,7 +117,7 @@ describe('alarms', () => {
     // In the same transaction as the alarm: right after it in the stream.
     expect(events.slice(-2).map((event) => event.type)).toEqual(['alarm', 'disruption']);
 
-    await acme.ingest([{ twinId: 'acme:press-1', metric: 'temperature', at: iso(DAYS_AGO(1) + 60_000), value: 50 }]);
+    await acme.ingest([{ twinId: 'acme:press-1', metric: 'temperature', at: iso(daysAgo(1) + 60_000), value: 50 }]);
     expect(await disruptionsOf('press-1')).toEqual([
       { ...open, state: 'OPEN', openedAt: iso(activatedAt) },
       { ...open, state: 'CLEARED', openedAt: iso(activatedAt) },
