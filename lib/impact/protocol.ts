@@ -59,7 +59,7 @@ const disruptionRequestSchema = z
     capacity,
     predicted: z.boolean(),
   })
-  .refine(ordered, 'to is not after from');
+  .refine(ordered, { message: 'to is not after from', path: ['to'] });
 
 const resolvedDisruptionSchema = z
   .object({
@@ -70,7 +70,7 @@ const resolvedDisruptionSchema = z
     predicted: z.boolean(),
     spreadHours: hours.nullable(),
   })
-  .refine(ordered, 'to is not after from');
+  .refine(ordered, { message: 'to is not after from', path: ['to'] });
 
 export const impactStepRequestSchema: z.ZodType<ImpactStepRequest> = z
   .object({
@@ -120,7 +120,7 @@ export const scenarioSchema = z.object({
           capacity: capacity.default(0),
           predicted: z.boolean().default(false),
         })
-        .refine(ordered, 'to is not after from'),
+        .refine(ordered, { message: 'to is not after from', path: ['to'] }),
     )
     .min(1)
     .max(50),

@@ -9,10 +9,10 @@
 import type { AlarmView, DisruptionView } from '../../../lib/events.ts';
 import type { Alarm, MaintenanceEvent, Prisma } from '../../../prisma/generated/org/client.ts';
 import { disruptionChanged } from '../events/outbox.ts';
+import { HOUR_MS } from '../../../lib/impact/loss.ts';
 
 type Tx = Prisma.TransactionClient;
 
-const HOUR_MS = 3_600_000;
 /** How long a disruption lasts when the twin has no repair on record. */
 export const DEFAULT_DISRUPTION_HOURS = 24;
 

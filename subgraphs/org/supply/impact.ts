@@ -1,5 +1,6 @@
 import { ErrorCode, fail } from '../../../lib/errors.ts';
 import { globalTwinId, parseTwinId, requireTwinId } from '../../../lib/ids.ts';
+import { HOUR_MS } from '../../../lib/impact/loss.ts';
 import { propagate, type SupplyLinkData, type TwinSupply } from '../../../lib/impact/propagate.ts';
 import { impactStepRequestSchema } from '../../../lib/impact/protocol.ts';
 import { signImpactStatement } from '../../../lib/impact/statement.ts';
@@ -7,13 +8,8 @@ import type { DisruptionRequest, ImpactStepAnswer, ImpactStepRequest, ResolvedDi
 import { parseInput } from '../../../lib/validation.ts';
 import type { TwinFacts } from '../access.ts';
 import { healthOf } from '../analytics/health.ts';
-import { MAX_KPI_DAYS, twinKpis } from '../analytics/kpis.ts';
+import { DEFAULT_DISRUPTION_HOURS, meanTimeToRepair } from '../analytics/disruptions.ts';
 import type { OrgContext } from '../context.ts';
-
-const HOUR = 3_600_000;
-
-/** How long a predicted disruption lasts when the twin has no repair on record and the question gives no hours. */
-const DEFAULT_REPAIR_HOURS = 24;
 
 /** p90 − p10 of a normal distribution, in standard deviations (2 × 1.28155). */
 const P10_TO_P90 = 2.5631;
@@ -79,7 +75,7 @@ async function resolveDisruption(
   if (!disruption.predicted) {
     const from = disruption.from ?? now;
     if (disruption.to !== undefined && disruption.to <= from) throw fail(ErrorCode.INVALID_INPUT, `${field}.to: must be after from.`, { field: `${field}.to` });
-    const to = disruption.to ?? (disruption.hours === undefined ? request.until : from + Math.round(disruption.hours * HOUR));
+    const to = disruption.to ?? (disruption.hours === undefined ? request.until : from + Math.round(disruption.hours * HOUR_MS));
     return { ...base, from, to, spreadHours: null };
   }
   const health = await healthOf(ctx, twin);
@@ -88,10 +84,11 @@ async function resolveDisruption(
       field: `${field}.predicted`,
     });
   }
-  const { mttrSeconds } = await twinKpis(ctx, twin, new Date(now - MAX_KPI_DAYS * 24 * HOUR), new Date(now), now);
+  // As long as the repairs recorded so far took on average, as its announced disruptions last (analytics/disruptions.ts).
+  const mttr = await meanTimeToRepair(ctx.db, twin.id, new Date());
   // Times are whole milliseconds (lib/impact/protocol.ts).
-  const from = Math.round(now + health.p50 * HOUR);
-  const to = from + Math.round(mttrSeconds === null ? (disruption.hours ?? DEFAULT_REPAIR_HOURS) * HOUR : mttrSeconds * 1000);
+  const from = Math.round(now + health.p50 * HOUR_MS);
+  const to = from + Math.round(mttr !== null && mttr > 0 ? mttr : (disruption.hours ?? DEFAULT_DISRUPTION_HOURS) * HOUR_MS);
   return { ...base, from, to, spreadHours: (health.p90 - health.p10) / P10_TO_P90 };
 }
 
