@@ -1,9 +1,7 @@
 import { DirectedGraph } from 'graphology';
-import { stronglyConnectedComponents } from 'graphology-components';
 import { topologicalSort } from 'graphology-dag';
-import { bfsFromNode } from 'graphology-traversal';
 import { coarsen, DAY_MS, HOUR_MS, lostDays, maxOf, minus, shift, weightedSum } from './loss.ts';
-import type { AffectedTwin, Disruption, Loss, Modifications, SupplierLoss } from './types.ts';
+import type { AffectedTwin, Disruption, Loss, Modifications, OutputSources, SupplierLoss } from './types.ts';
 
 export interface SupplyLinkData {
   customerId: string;
@@ -33,14 +31,17 @@ export interface PropagationInput {
   /** Lost output of suppliers (outside this organization). */
   inputs: SupplierLoss[];
   modifications: Modifications;
-  /** Whether the caller may see a twin; a twin it may not see is counted in `hidden`, not shown, not followed. */
+  /** Whether the caller may see a twin; a twin it may not see is listed in `hiddenIds` when hit, not shown, not followed. */
   visible: (twinId: string) => boolean;
 }
 
 export interface PropagationResult {
   affected: AffectedTwin[];
   outputs: SupplierLoss[];
-  hidden: number;
+  /** For each output, the inputs (suppliers) and disrupted twins whose loss reaches it. */
+  dependsOn: OutputSources[];
+  /** Twins hit that the caller may not see: counted, neither shown nor followed. */
+  hiddenIds: string[];
   cycles: string[];
 }
 
@@ -59,10 +60,11 @@ interface PartGroup {
   relief: { loss: Loss; weight: number }[];
 }
 
-/** A twin's (or an outside supplier's) lost output as computed so far. */
+/** A twin's (or an outside supplier's) lost output as computed so far, and the inputs and disrupted twins it comes from. */
 interface Hit {
   loss: Loss;
   tier: number;
+  on: ReadonlySet<string>;
 }
 
 /** Not a twin id: the root from which every origin is reached. */
@@ -156,33 +158,47 @@ function partGroups(twins: TwinSupply[], { alternates, extraStock, leadTimes }: 
  * - A group's shortfall at t is min(1, Σ share × the supplier's loss at t − lead time), less the
  *   shares of alternates delivering by then; it is drawn from the buffer until it is empty, then
  *   lost. A twin loses the largest of its groups' losses and its own disruption's.
- * - Tier: one more than the fewest of its hit suppliers' (an outside supplier's as its input says).
+ * - Only the groups it loses output for count for a twin (a buffer absorbing a shortfall stops it
+ *   there): its tier is one more than the fewest of their hit suppliers' (an outside supplier's as
+ *   its input says), and it depends on what their suppliers depend on (an input: its supplier; a
+ *   disrupted twin: itself).
  * - A twin hit: `from` and `to` are the start of its first loss segment and the end of its last;
  *   `unitsLost` its capacity per day × ∫ loss dt in days; `atRiskFrom` the first time one of its
  *   buffers falls below safety stock, when that is before `from`; `via` the supplier whose
- *   shortfall reaches it first. `outputs`: every twin hit the caller may see, for the next hop.
+ *   shortfall reaches it first. Twins that lose no output are not listed, even when a buffer of
+ *   theirs falls below safety stock. `outputs`: every twin hit the caller may see, for the next hop.
  * - The scenario (`partGroups`): expedited lead times replace a link's, extra stock adds to its
  *   group's buffer, alternates relieve a group from now + their lead time.
  * - Inputs naming one of this organization's own twins are ignored: its loss is computed here.
- * - A twin the caller may not see is counted in `hidden` when hit; its loss is not passed on.
- * - Loops: the twins are reached breadth first from the origins; a link inside a strongly
- *   connected component whose supplier was reached no earlier than its customer closes a loop
- *   and is not followed (its customer, when its supplier is hit, is listed in `cycles`), which
- *   leaves a directed acyclic graph, computed in topological order.
+ * - A twin the caller may not see is listed in `hiddenIds` when hit; its loss is not passed on.
+ * - Loops: the twins are searched depth first from the origins; a link to a twin still on the
+ *   search stack closes a loop and is not followed (its customer, when its supplier is hit, is
+ *   listed in `cycles`), which leaves a directed acyclic graph, computed in topological order.
  * Everything stops at `until`. A twin's loss keeps at most MAX_SEGMENTS segments (`coarsen`).
- * Linear in twins, links and segments (but for sorting).
+ * Linear in twins, links and segments (but for sorting), times the origins a twin depends on.
  */
 export function propagate(input: PropagationInput): PropagationResult {
   const { now, until, visible } = input;
   const own = new Set(input.twins.map((twin) => twin.twinId));
   const customers = new Map<string, string[]>();
-  for (const twin of input.twins) for (const link of twin.links) customers.set(link.supplierId, [...(customers.get(link.supplierId) ?? []), twin.twinId]);
+  for (const twin of input.twins) {
+    for (const link of twin.links) {
+      const list = customers.get(link.supplierId);
+      if (list) list.push(twin.twinId);
+      else customers.set(link.supplierId, [twin.twinId]);
+    }
+  }
 
   const hits = new Map<string, Hit>();
   for (const { supplierId, tier, loss } of input.inputs) {
     if (own.has(supplierId) || !customers.has(supplierId)) continue;
     const known = hits.get(supplierId);
-    hits.set(supplierId, known ? { loss: maxOf([known.loss, loss], until), tier: Math.min(known.tier, tier) } : { loss: shift(loss, 0, until), tier });
+    hits.set(
+      supplierId,
+      known
+        ? { ...known, loss: maxOf([known.loss, loss], until), tier: Math.min(known.tier, tier) }
+        : { loss: shift(loss, 0, until), tier, on: new Set([supplierId]) },
+    );
   }
   const disruptions = new Map<string, Loss>();
   for (const { twinId, from, to, capacity } of input.disruptions) {
@@ -207,55 +223,62 @@ export function propagate(input: PropagationInput): PropagationResult {
   for (const twin of twins) for (const link of twin.links) graph.mergeEdge(graph.mergeNode(link.supplierId)[0], twin.twinId);
   for (const origin of origins) graph.mergeEdge(ROOT, origin);
 
-  const rank = new Map<string, number>();
-  bfsFromNode(graph, ROOT, (node) => {
-    rank.set(node, rank.size);
-    return !followed(node);
-  });
-  // What is left: the twins reached and the links followed from them.
+  // Depth first from the origins, without recursion: `open` twins are on the search stack.
+  const state = new Map<string, 'open' | 'done'>([[ROOT, 'open']]);
+  const stack = [{ node: ROOT, next: graph.outNeighbors(ROOT).values() }];
+  const cut: [string, string][] = [];
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    const step = top.next.next();
+    if (step.done) {
+      state.set(top.node, 'done');
+      stack.pop();
+    } else if (state.get(step.value) === 'open') cut.push([top.node, step.value]);
+    else if (!state.has(step.value)) {
+      state.set(step.value, 'open');
+      stack.push({ node: step.value, next: (followed(step.value) ? graph.outNeighbors(step.value) : []).values() });
+    }
+  }
+  // What is left: the twins reached and the links followed from them, but those closing a loop.
   graph.dropNode(ROOT);
   for (const node of graph.nodes()) {
-    if (!rank.has(node)) graph.dropNode(node);
+    if (!state.has(node)) graph.dropNode(node);
     else if (!followed(node)) for (const edge of graph.outEdges(node)) graph.dropEdge(edge);
   }
-  const component = new Map<string, number>();
-  stronglyConnectedComponents(graph).forEach((nodes, index) => nodes.forEach((node) => component.set(node, index)));
-  const cut: [string, string][] = [];
-  graph.forEachEdge((edge, _attributes, supplier, customer) => {
-    if (component.get(supplier) === component.get(customer) && rank.get(supplier)! >= rank.get(customer)!) {
-      cut.push([supplier, customer]);
-      graph.dropEdge(edge);
-    }
-  });
+  for (const [supplier, customer] of cut) graph.dropEdge(supplier, customer);
 
   const groups = partGroups(twins, input.modifications, now, until);
   const capacityOf = new Map(twins.map((twin) => [twin.twinId, twin.capacityPerDay]));
   const affected: AffectedTwin[] = [];
-  let hidden = 0;
+  const hiddenIds: string[] = [];
   for (const twinId of topologicalSort(graph)) {
     if (!own.has(twinId)) continue;
     const disrupted = disruptions.get(twinId) ?? [];
-    const parts: { loss: Loss; via: string; atRiskFrom: number | null }[] = [];
-    let tier = Infinity;
+    const parts: { loss: Loss; via: string; atRiskFrom: number | null; suppliers: Hit[] }[] = [];
     for (const group of groups.get(twinId)!.values()) {
-      const terms: { loss: Loss; weight: number; supplierId: string }[] = [];
+      const terms: { loss: Loss; weight: number; supplierId: string; supplier: Hit }[] = [];
       for (const link of group.links) {
         const supplier = graph.hasEdge(link.supplierId, twinId) ? hits.get(link.supplierId) : undefined;
         const loss = supplier ? shift(supplier.loss, Math.round(link.leadTimeHours * HOUR_MS), until) : [];
-        if (loss.length === 0) continue;
-        terms.push({ loss, weight: link.share, supplierId: link.supplierId });
-        tier = Math.min(tier, supplier!.tier + 1);
+        if (loss.length > 0) terms.push({ loss, weight: link.share, supplierId: link.supplierId, supplier: supplier! });
       }
       if (terms.length === 0) continue;
       const { loss, atRiskFrom } = draw(minus(weightedSum(terms, 1, until), weightedSum(group.relief, Infinity, until), until), group.buffer);
       const first = terms.reduce((a, b) => (b.loss[0]!.from < a.loss[0]!.from ? b : a));
-      if (loss.length > 0 || atRiskFrom !== null) parts.push({ loss, via: first.supplierId, atRiskFrom });
+      if (loss.length > 0 || atRiskFrom !== null) parts.push({ loss, via: first.supplierId, atRiskFrom, suppliers: terms.map((term) => term.supplier) });
     }
     const loss = coarsen(maxOf([disrupted, ...parts.map((part) => part.loss)], until));
     if (loss.length === 0) continue;
-    hits.set(twinId, { loss, tier: disrupted.length > 0 ? 0 : tier });
+    const losing = parts.filter((part) => part.loss.length > 0);
+    const suppliers = losing.flatMap((part) => part.suppliers);
+    const sources = disrupted.length > 0 ? [new Set([twinId]), ...suppliers.map((supplier) => supplier.on)] : suppliers.map((supplier) => supplier.on);
+    hits.set(twinId, {
+      loss,
+      tier: disrupted.length > 0 ? 0 : suppliers.reduce((fewest, supplier) => Math.min(fewest, supplier.tier + 1), Infinity),
+      on: sources.length === 1 ? sources[0]! : new Set(sources.flatMap((on) => [...on])),
+    });
     if (!visible(twinId)) {
-      hidden++;
+      hiddenIds.push(twinId);
       continue;
     }
     const from = loss[0]!.from;
@@ -269,11 +292,17 @@ export function propagate(input: PropagationInput): PropagationResult {
       capacityLost: Math.max(...loss.map((segment) => segment.loss)),
       unitsLost: capacityPerDay === null ? null : capacityPerDay * lostDays(loss),
       atRiskFrom: risks.length > 0 ? Math.min(...risks) : null,
-      via: disrupted.length > 0 ? twinId : parts.filter((part) => part.loss.length > 0).reduce((a, b) => (b.loss[0]!.from < a.loss[0]!.from ? b : a)).via,
+      via: disrupted.length > 0 ? twinId : losing.reduce((a, b) => (b.loss[0]!.from < a.loss[0]!.from ? b : a)).via,
       loss,
     });
   }
   affected.sort((a, b) => a.from - b.from || (a.twinId < b.twinId ? -1 : 1));
   const cycles = [...new Set(cut.filter(([supplier, customer]) => hits.has(supplier) && visible(customer)).map(([, customer]) => customer))].sort();
-  return { affected, outputs: affected.map(({ twinId, tier, loss }) => ({ supplierId: twinId, tier, loss })), hidden, cycles };
+  return {
+    affected,
+    outputs: affected.map(({ twinId, tier, loss }) => ({ supplierId: twinId, tier, loss })),
+    dependsOn: affected.map(({ twinId }) => ({ supplierId: twinId, on: [...hits.get(twinId)!.on].sort() })),
+    hiddenIds,
+    cycles,
+  };
 }

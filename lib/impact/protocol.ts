@@ -28,6 +28,12 @@ const hours = z.number().min(0).max(MAX_HOURS);
 const share = z.number().min(0).max(1);
 /** Share of its output a disrupted twin keeps: a twin keeping all of it is not disrupted. */
 const capacity = z.number().min(0).lt(1);
+/** Most inputs and disruptions one hop is asked about (`impactStepRequestSchema`). */
+const MAX_INPUTS = 5000;
+const MAX_DISRUPTIONS = 50;
+const MAX_ORIGINS = MAX_INPUTS + MAX_DISRUPTIONS;
+/** Most dependencies an answer states, over all its outputs. */
+const MAX_DEPENDENCIES = 100_000;
 const tier = z.number().int().min(0).max(1000);
 
 const lossSchema: z.ZodType<Loss> = z
@@ -76,8 +82,8 @@ export const impactStepRequestSchema: z.ZodType<ImpactStepRequest> = z
   .object({
     now: time,
     until: time,
-    disruptions: z.array(disruptionRequestSchema).max(50),
-    inputs: z.array(supplierLossSchema).max(5000),
+    disruptions: z.array(disruptionRequestSchema).max(MAX_DISRUPTIONS),
+    inputs: z.array(supplierLossSchema).max(MAX_INPUTS),
     modifications: modificationsSchema,
   })
   .refine((request) => request.until >= request.now, 'until is before now');
@@ -95,9 +101,13 @@ const affectedTwinSchema = z.object({
 });
 
 export const impactStepAnswerSchema: z.ZodType<ImpactStepAnswer> = z.object({
-  disruptions: z.array(resolvedDisruptionSchema).max(50),
+  disruptions: z.array(resolvedDisruptionSchema).max(MAX_DISRUPTIONS),
   affected: z.array(affectedTwinSchema).max(10_000),
   outputs: z.array(supplierLossSchema).max(10_000),
+  dependsOn: z
+    .array(z.object({ supplierId: twinId, on: z.array(twinId).max(MAX_ORIGINS) }))
+    .max(10_000)
+    .refine((all) => all.reduce((sum, { on }) => sum + on.length, 0) <= MAX_DEPENDENCIES, `more than ${MAX_DEPENDENCIES} dependencies`),
   statement: z.string().min(1).max(MAX_STATEMENT_LENGTH),
   hidden: z.number().int().min(0),
   cycles: z.array(twinId).max(10_000),

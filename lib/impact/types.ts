@@ -13,8 +13,11 @@
  *   shortfall is drawn from the buffer first (shortfall × consumption per day); once the buffer is
  *   empty C loses that share of its output, until the shortfall ends (the buffer is not refilled
  *   within the answer). C's lost share at t is the largest over its parts (it needs all of them).
- * - `atRiskFrom`: when the buffer falls below safety stock, if it does.
- * - Tier: hops from the disrupted twin (1: supplied by it directly), the fewest over all paths.
+ * - `atRiskFrom`: when a buffer of a twin losing output falls below safety stock, if it does before
+ *   the twin loses output. Only twins that lose output are listed: a twin whose buffers only fall
+ *   below safety stock is not.
+ * - Tier: hops from the disrupted twin (1: supplied by it directly), the fewest over the paths
+ *   along which a loss gets past the buffers.
  */
 
 /** A share of a twin's output lost over [from, to); `loss` in (0, 1]. */
@@ -74,6 +77,12 @@ export interface SupplierLoss {
   loss: Loss;
 }
 
+/** What an output's loss comes from at its owner: the request's inputs (suppliers) and disrupted twins that reach it. */
+export interface OutputSources {
+  supplierId: string;
+  on: string[];
+}
+
 /** One twin hit, as its owner computed it. */
 export interface AffectedTwin {
   twinId: string;
@@ -113,6 +122,8 @@ export interface ImpactStepAnswer {
   affected: AffectedTwin[];
   /** Every twin of this organization whose output is lost and the caller may see, for the next hops. */
   outputs: SupplierLoss[];
+  /** For each output, what its loss comes from: the gateway follows a loss around a cycle only when it does come back. */
+  dependsOn: OutputSources[];
   /** `outputs`, signed by this organization (lib/impact/statement.ts). */
   statement: string;
   /** Twins hit that the caller may not see: neither shown nor followed. */

@@ -93,7 +93,7 @@ describe('impact within an organization', () => {
       },
     ]);
     expect(result.outputs).toEqual(result.affected.map(({ twinId, tier, loss }) => ({ supplierId: twinId, tier, loss })));
-    expect(result).toMatchObject({ hidden: 0, cycles: [] });
+    expect(result).toMatchObject({ hiddenIds: [], cycles: [] });
   });
 
   it('cuts everything at the end of the horizon', () => {
@@ -172,7 +172,13 @@ describe('impact within an organization', () => {
     const result = run({ twins: chain, disruptions: [stop('acme:press', 0, 48)], visible: (id) => id !== 'acme:welder' });
     expect(result.affected.map((twin) => twin.twinId)).toEqual(['acme:press']);
     expect(result.outputs.map((output) => output.supplierId)).toEqual(['acme:press']);
-    expect(result.hidden).toBe(1);
+    expect(result.hiddenIds).toEqual(['acme:welder']);
+  });
+
+  it('lists as hidden only the twins hit, not those a buffer shields', () => {
+    const twins = [...chain, twin('acme:spare', [link('acme:spare', 'acme:press', { daysOfSupply: 30 })])];
+    const result = run({ twins, disruptions: [stop('acme:press', 0, 48)], visible: (id) => id === 'acme:press' });
+    expect(result.hiddenIds).toEqual(['acme:welder']);
   });
 
   it('goes round a loop once and names where it closes', () => {
@@ -188,6 +194,52 @@ describe('impact within an organization', () => {
       { twinId: 'acme:c', tier: 2, loss: segments([1, 25, 1]) },
     ]);
     expect(result.cycles).toEqual(['acme:a']);
+  });
+
+  it('keeps, where two disrupted twins share a loop, the loss that comes round it along no loop', () => {
+    const twins = [twin('acme:a', [link('acme:a', 'acme:c')]), twin('acme:b', [link('acme:b', 'acme:a')]), twin('acme:c', [link('acme:c', 'acme:b')])];
+    const result = run({ twins, disruptions: [stop('acme:a', 0, 120, 0.5), stop('acme:c', 0, 24, 0.1)] });
+    expect(byId(result.affected)['acme:c']!.loss).toEqual(segments([0, 24, 0.9], [24, 120, 0.5]));
+    expect(result.dependsOn).toEqual([
+      { supplierId: 'acme:a', on: ['acme:a'] },
+      { supplierId: 'acme:b', on: ['acme:a'] },
+      { supplierId: 'acme:c', on: ['acme:a', 'acme:c'] },
+    ]);
+    expect(result.cycles).toEqual(['acme:a']);
+  });
+
+  it('takes the tier only through the parts that lose output past their buffer', () => {
+    const twins = [
+      twin('acme:a'),
+      twin('acme:b', [link('acme:b', 'acme:a')]),
+      twin('acme:c', [link('acme:c', 'acme:a', { part: 'x', daysOfSupply: 100 }), link('acme:c', 'acme:b', { part: 'y', leadTimeHours: 1 })]),
+    ];
+    const result = run({ twins, disruptions: [stop('acme:a', 0, 24)] });
+    expect(byId(result.affected)['acme:c']).toMatchObject({ tier: 2, via: 'acme:b', loss: segments([1, 25, 1]) });
+  });
+
+  it('says which inputs and disruptions reach each output, leaving out those a buffer absorbs', () => {
+    const twins = [
+      twin('acme:a'),
+      twin('acme:b', [link('acme:b', 'globex:x', { part: 'x' }), link('acme:b', 'acme:a', { part: 'y', daysOfSupply: 100 })]),
+      twin('acme:c', [link('acme:c', 'acme:a'), link('acme:c', 'globex:y')]),
+    ];
+    const inputs = [
+      { supplierId: 'globex:x', tier: 0, loss: segments([0, 24, 1]) },
+      { supplierId: 'globex:y', tier: 0, loss: segments([0, 24, 1]) },
+    ];
+    const result = run({ twins, inputs, disruptions: [stop('acme:a', 0, 24)] });
+    expect(result.dependsOn).toEqual([
+      { supplierId: 'acme:a', on: ['acme:a'] },
+      { supplierId: 'acme:b', on: ['globex:x'] },
+      { supplierId: 'acme:c', on: ['acme:a', 'globex:y'] },
+    ]);
+  });
+
+  it('does not list a twin whose buffer only falls below safety stock', () => {
+    const twins = [twin('acme:a'), twin('acme:b', [link('acme:b', 'acme:a', { daysOfSupply: 10, safetyStock: 8 })])];
+    const result = run({ twins, disruptions: [stop('acme:a', 0, 120)] });
+    expect(result.affected.map((hit) => hit.twinId)).toEqual(['acme:a']);
   });
 
   it('continues another organization’s loss with its tier, and never takes another’s word on its own twins', () => {
@@ -318,6 +370,15 @@ describe('impact within an organization, on any supply graph', () => {
       modifications: { alternates: [], extraStock: [], leadTimes: [] },
       visible: () => true,
     };
-    expect(propagate(question).affected.length).toBeGreaterThan(100);
+    const { affected } = propagate(question);
+    // Tiers are the fewest links from t0 along which the loss gets through (every buffer here is
+    // smaller than the loss), and every twin hit is reached from t0.
+    const tiers = new Map([['acme:t0', 0]]);
+    for (const id of tiers.keys())
+      for (const customer of twins)
+        if (!tiers.has(customer.twinId) && customer.links.some((supply) => supply.supplierId === id)) tiers.set(customer.twinId, tiers.get(id)! + 1);
+    expect(affected.length).toBeGreaterThan(100);
+    expect(affected[0]).toMatchObject({ twinId: 'acme:t0', tier: 0, via: 'acme:t0' });
+    for (const hit of affected) expect(hit.tier, hit.twinId).toBe(tiers.get(hit.twinId));
   });
 });

@@ -40,10 +40,15 @@ describe('the impact protocol', () => {
   });
 
   it('bounds an answer', () => {
-    const answer = { disruptions: [], affected: [], outputs: request.inputs, statement: 'x.y.z', hidden: 0, cycles: [] };
+    const answer = { disruptions: [], affected: [], outputs: request.inputs, dependsOn: [], statement: 'x.y.z', hidden: 0, cycles: [] };
     expect(impactStepAnswerSchema.parse(answer)).toEqual(answer);
     expect(impactStepAnswerSchema.safeParse({ ...answer, outputs: Array.from({ length: 10_001 }, () => request.inputs[0]) }).success).toBe(false);
     expect(impactStepAnswerSchema.safeParse({ ...answer, hidden: -1 }).success).toBe(false);
+    const on = Array.from({ length: 5000 }, (_, i) => `globex:t${i}`);
+    const dependsOn = Array.from({ length: 21 }, (_, i) => ({ supplierId: `acme:t${i}`, on }));
+    expect(impactStepAnswerSchema.safeParse({ ...answer, dependsOn: dependsOn.slice(0, 20) }).success).toBe(true);
+    expect(impactStepAnswerSchema.safeParse({ ...answer, dependsOn }).success).toBe(false);
+    expect(impactStepAnswerSchema.safeParse({ ...answer, dependsOn: [{ supplierId: 'acme:t0', on: [...on, ...on.slice(0, 51)] }] }).success).toBe(false);
   });
 
   it('turns a saved scenario into the question it asks, with its defaults', () => {

@@ -115,7 +115,6 @@ export async function impactStep(ctx: OrgContext, raw: unknown): Promise<ImpactS
   for (const [index, disruption] of request.disruptions.entries()) {
     disruptions.push(await resolveDisruption(ctx, request, byGlobalId, disruption, `request.disruptions.${index}`));
   }
-  const hidden = new Set<string>();
   const supply: TwinSupply[] = graph.map((twin) => {
     const customerId = globalTwinId(slug, twin.id);
     return { twinId: customerId, capacityPerDay: twin.capacityPerDay, links: twin.links.map((link) => ({ customerId, ...link })) };
@@ -129,14 +128,21 @@ export async function impactStep(ctx: OrgContext, raw: unknown): Promise<ImpactS
     modifications: request.modifications,
     visible: (twinId) => {
       const twin = byGlobalId.get(twinId);
-      const allowed = twin !== undefined && ctx.access.allows('supply:read', twin);
-      if (twin && !allowed) hidden.add(twin.id);
-      return allowed;
+      return twin !== undefined && ctx.access.allows('supply:read', twin);
     },
   });
   const localOf = (twinId: string) => byGlobalId.get(twinId)!.id;
   ctx.access.read(result.affected.map((twin) => localOf(twin.twinId)));
-  if (hidden.size > 0) ctx.access.denied('read', hidden, ErrorCode.FORBIDDEN);
+  // The twins hit that the caller may not see are denied; twins the loss does not hit are not.
+  if (result.hiddenIds.length > 0) ctx.access.denied('read', result.hiddenIds.map(localOf), ErrorCode.FORBIDDEN);
   const statement = await signImpactStatement(slug, result.outputs, await ctx.keys.signingKey());
-  return { disruptions, affected: result.affected, outputs: result.outputs, statement, hidden: result.hidden, cycles: result.cycles };
+  return {
+    disruptions,
+    affected: result.affected,
+    outputs: result.outputs,
+    dependsOn: result.dependsOn,
+    statement,
+    hidden: result.hiddenIds.length,
+    cycles: result.cycles,
+  };
 }

@@ -62,6 +62,14 @@ beforeAll(async () => {
     supply: [{ supplierId: 'acme:body-1', leadTimeHours: 1 }],
   });
   await acme.createTwin({ id: 'acme:final-1', name: 'Final 1', kind: 'body', suppliedByIds: ['acme:paint-1'], supply: [{ supplierId: 'acme:paint-1' }] });
+  // paint-2 has ten days of panels: the press stopping never reaches its output.
+  await acme.createTwin({
+    id: 'acme:paint-2',
+    name: 'Paint 2',
+    kind: 'paint',
+    suppliedByIds: ['acme:press-1'],
+    supply: [{ supplierId: 'acme:press-1', daysOfSupply: 10 }],
+  });
   // stamp-1 runs on globex's steel, with half a day of it in stock.
   await acme.createTwin({
     id: 'acme:stamp-1',
@@ -160,7 +168,8 @@ describe('impactStep', () => {
   it('counts twins the caller may not see, follows them no further, and audits what it showed and hid', async () => {
     const { token, jti } = await acme.grantToken({ partner: 'globex', scopes: ['supply:read'], selector: { kinds: ['press', 'body'] } });
     const result = await answer({ disruptions: [pressStop] }, bearer(token));
-    // paint-1 is hidden; final-1, a body, lies behind it and is not reached.
+    // paint-1 is hidden; final-1, a body, lies behind it and is not reached. paint-2, hidden too, is
+    // not hit: it is neither counted nor audited.
     expect(result.affected).toEqual([pressHit, bodyHit]);
     expect(result.outputs).toEqual([pressHit, bodyHit].map(output));
     expect(result.hidden).toBe(1);
