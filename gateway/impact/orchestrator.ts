@@ -44,6 +44,11 @@ export interface ImpactOrchestratorOptions {
   composed: (org: string) => boolean;
 }
 
+/** Most statements one directory lookup carries (the directory's own limit). */
+const STATEMENTS_PER_LOOKUP = 100;
+/** Most characters of statements one lookup carries: under the directory's request body limit (1 MiB), with room for the query. */
+const LOOKUP_CHARACTERS = 1_000_000;
+
 const recipientsSchema = z.array(z.object({ supplierId: z.string().max(200), orgs: z.array(z.string().max(40)).max(10_000) })).max(10_000);
 
 function orgOf(twinId: string): string | undefined {
@@ -65,6 +70,27 @@ function askedAbout(request: Pick<ImpactStepRequest, 'disruptions' | 'inputs'>):
   return [...request.disruptions.map((disruption) => disruption.twinId), ...request.inputs.map((input) => input.supplierId)];
 }
 
+/**
+ * Signed statements, by signer, in lookups of at most STATEMENTS_PER_LOOKUP statements and
+ * LOOKUP_CHARACTERS characters; a statement larger than that goes alone.
+ */
+function lookups(statements: Map<string, string>): [org: string, statement: string][][] {
+  const all: [string, string][][] = [];
+  let size = 0;
+  for (const entry of statements) {
+    const length = entry[1].length + 3;
+    const last = all.at(-1);
+    if (last && last.length < STATEMENTS_PER_LOOKUP && size + length <= LOOKUP_CHARACTERS) {
+      last.push(entry);
+      size += length;
+    } else {
+      all.push([entry]);
+      size = length;
+    }
+  }
+  return all;
+}
+
 function stop(org: string, reason: ImpactStop, twinIds: string[], message: string): ImpactBoundary {
   return { org, reason, twinIds, message };
 }
@@ -80,8 +106,9 @@ const REFUSALS = new Set<unknown>([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHENTICATE
  * supply network"): each organization computes its own part with its own data (`impactStep`),
  * asked with the caller's tokens through the network graph; what it passes on is only the lost
  * output of its own twins, signed, which the directory says who consumes. Nothing a member says is
- * believed about another: an answer naming another organization's twins, or whose statement does
- * not verify or does not state exactly its outputs, is refused. Where the answer stops is named
+ * believed about another: an answer naming another organization's twins, resolving other disruptions
+ * than it was asked about, saying its outputs depend on what it was not told, or whose statement
+ * does not verify or does not state exactly its outputs, is refused. Where the answer stops is named
  * (`unknown`), never dropped.
  */
 export class ImpactOrchestrator {
@@ -105,7 +132,9 @@ export class ImpactOrchestrator {
     const disruptions = new Map<string, DisruptionRequest[]>();
     for (const disruption of question.disruptions) {
       const org = orgOf(disruption.twinId)!;
-      disruptions.set(org, [...(disruptions.get(org) ?? []), disruption]);
+      const own = disruptions.get(org);
+      if (own) own.push(disruption);
+      else disruptions.set(org, [disruption]);
     }
     /** Each organization's inputs, by supplier: the latest loss its owner said. */
     const inputs = new Map<string, Map<string, SupplierLoss>>();
@@ -116,9 +145,9 @@ export class ImpactOrchestrator {
     /** Where following stops across organizations: cycles and the hop limit. */
     const followed: ImpactBoundary[] = [];
     /**
-     * For each output followed, the twins its loss came from across earlier waves: other
-     * organizations' outputs its owner was given, theirs in turn, and the disruptions.
-     * Conservatively, an output comes from every input its organization was given.
+     * For each output followed, the twins its loss came from across earlier waves, as its owner
+     * says it depends on them (`dependsOn`): the other organizations' outputs reaching it, theirs in
+     * turn, and the disruptions.
      */
     const sources = new Map<string, ReadonlySet<string>>();
     /** For each organization answered, the twins its inputs came from, and its disruptions: what reaches its twins. */
@@ -159,8 +188,10 @@ export class ImpactOrchestrator {
           return;
         }
         const { answer } = part;
-        const fedBack = new Set(request.inputs.flatMap((input) => [input.supplierId, ...(sources.get(input.supplierId) ?? [])]));
-        const upstream = new Set([...fedBack, ...request.disruptions.map((disruption) => disruption.twinId)]);
+        const given = new Set(request.inputs.map((input) => input.supplierId));
+        const comesFrom = (twinIds: Iterable<string>) => [...twinIds].flatMap((twinId) => [twinId, ...(given.has(twinId) ? (sources.get(twinId) ?? []) : [])]);
+        const upstream = new Set(comesFrom(askedAbout(request)));
+        const dependsOn = new Map(answer.dependsOn.map(({ supplierId, on }) => [supplierId, on]));
         const before = new Map(answers.get(org)?.outputs.map((output) => [output.supplierId, output.loss]));
         answers.set(org, answer);
         reach.set(org, upstream);
@@ -168,10 +199,11 @@ export class ImpactOrchestrator {
         const cyclic: string[] = [];
         for (const output of answer.outputs) {
           if (isDeepStrictEqual(before.get(output.supplierId), output.loss)) continue;
-          // Its loss changed after its organization was told of a loss that came from it: around a cycle.
-          if (fedBack.has(output.supplierId)) cyclic.push(output.supplierId);
+          const on = dependsOn.get(output.supplierId) ?? [];
+          // Its loss changed through another organization's loss that came from it: around a cycle.
+          if (on.some((twinId) => given.has(twinId) && sources.get(twinId)?.has(output.supplierId))) cyclic.push(output.supplierId);
           else {
-            sources.set(output.supplierId, upstream);
+            sources.set(output.supplierId, new Set(comesFrom(on)));
             fresh.set(output.supplierId, output);
           }
         }
@@ -182,20 +214,21 @@ export class ImpactOrchestrator {
         }
         if (answer.outputs.some((output) => fresh.has(output.supplierId))) statements.set(org, answer.statement);
       });
-      if (statements.size === 0) break;
-      const recipients = await this.recipients([...statements.values()], tokens);
-      if (!recipients) {
-        for (const org of statements.keys()) {
-          const twinIds = [...fresh.keys()].filter((twinId) => orgOf(twinId) === org);
-          followed.push(stop(org, 'UNAVAILABLE', twinIds, 'The directory could not say which organizations these twins supply.'));
-        }
-        break;
+      const looked = await Promise.all(lookups(statements).map((lookup) => this.lookUp(lookup, tokens)));
+      const failed = new Set(looked.flatMap((lookup) => lookup.failed));
+      for (const org of failed) {
+        const twinIds = [...fresh.keys()].filter((twinId) => orgOf(twinId) === org);
+        followed.push(stop(org, 'UNAVAILABLE', twinIds, 'The directory could not say which organizations these twins supply.'));
       }
+      const recipients = new Map(looked.flatMap((lookup) => [...lookup.recipients]));
       for (const [supplierId, output] of fresh) {
+        if (failed.has(orgOf(supplierId)!)) continue;
         for (const org of recipients.get(supplierId) ?? []) {
           if (org === orgOf(supplierId)) continue;
           inputs.set(org, (inputs.get(org) ?? new Map()).set(supplierId, output));
-          pending.set(org, [...(pending.get(org) ?? []), supplierId]);
+          const told = pending.get(org);
+          if (told) told.push(supplierId);
+          else pending.set(org, [supplierId]);
         }
       }
     }
@@ -243,6 +276,14 @@ export class ImpactOrchestrator {
       ...answer.cycles,
     ].filter((twinId) => orgOf(twinId) !== org);
     if (foreign.length > 0) return refused(`it speaks for twins of other organizations (${[...new Set(foreign)].slice(0, 5).join(', ')})`);
+    // Disruptions it was not asked about would shift everyone's times to impact.
+    const resolved = answer.disruptions.map((disruption) => disruption.twinId);
+    if (!isDeepStrictEqual(resolved, askedAbout({ disruptions: request.disruptions, inputs: [] })))
+      return refused('its disruptions are not those it was asked about');
+    const outputs = new Set(answer.outputs.map((output) => output.supplierId));
+    const origins = new Set(askedAbout(request));
+    if (answer.dependsOn.some(({ supplierId, on }) => !outputs.has(supplierId) || on.some((twinId) => !origins.has(twinId))))
+      return refused('it says its outputs depend on what it was not asked about');
     const statement = await verifyImpactStatement(answer.statement, this.options.keys).catch(() => null);
     if (statement?.org !== org || !isDeepStrictEqual(statement.outputs, answer.outputs))
       return refused('its statement does not verify or does not state its outputs');
@@ -257,6 +298,23 @@ export class ImpactOrchestrator {
         ? [stop(org, 'CYCLE', answer.cycles, `${org}'s own supply loops back on itself at these twins: followed once, not around.`)]
         : []),
     ];
+  }
+
+  /**
+   * The directory's word on which organizations' twins consume the outputs of one lookup's
+   * statements, by supplier, and the signers of those it could not look up: a failed lookup of
+   * several statements is tried again one statement at a time, so that it stops only the signers
+   * whose statements fail.
+   */
+  private async lookUp(lookup: [org: string, statement: string][], tokens: PresentedToken[]): Promise<{ recipients: Map<string, string[]>; failed: string[] }> {
+    const recipients = await this.recipients(
+      lookup.map(([, statement]) => statement),
+      tokens,
+    );
+    if (recipients) return { recipients, failed: [] };
+    if (lookup.length === 1) return { recipients: new Map(), failed: [lookup[0]![0]] };
+    const alone = await Promise.all(lookup.map((entry) => this.lookUp([entry], tokens)));
+    return { recipients: new Map(alone.flatMap((one) => [...one.recipients])), failed: alone.flatMap((one) => one.failed) };
   }
 
   /** The directory's word on which organizations' twins consume the stated outputs, by supplier; undefined when it could not say. */

@@ -33,6 +33,12 @@ import { Disposers } from '../support/services.ts';
  * Besides: initech's oven-1 feeds globex's press-2 (castings, no lead time, no buffer), which feeds
  * acme's line-2 (same), which supplies press-2 with fixtures 24 h later: a cycle across three
  * organizations. initech's furnace-2 feeds umbrella's mill-1; umbrella turns hostile.
+ *
+ * And a diamond across two organizations, no cycle: initech's kiln-1 feeds globex's mould-1 and
+ * initech's kiln-2 (half of its clay, no lead time); mould-1 feeds kiln-2 (glaze, 10 h away), which
+ * feeds globex's mould-2. Kiln-1 at half capacity for 24 h: mould-1 loses 0.5 over [0, 24); kiln-2
+ * and mould-2 lose 0.25 over [0, 10) (clay), then 0.5 over [10, 34) (glaze, once mould-1's loss is
+ * back at initech).
  */
 
 const HOUR = 3_600_000;
@@ -157,6 +163,31 @@ beforeAll(async () => {
     suppliedByIds: ['globex:press-2'],
     supply: [{ supplierId: 'globex:press-2', part: 'stampings', share: 1, leadTimeHours: 0 }],
   });
+  await initech.createTwin({ id: 'initech:kiln-1', name: 'Kiln 1', kind: 'kiln' });
+  await globex.createTwin({
+    id: 'globex:mould-1',
+    name: 'Mould 1',
+    kind: 'mould',
+    suppliedByIds: ['initech:kiln-1'],
+    supply: [{ supplierId: 'initech:kiln-1', share: 1, leadTimeHours: 0 }],
+  });
+  await initech.createTwin({
+    id: 'initech:kiln-2',
+    name: 'Kiln 2',
+    kind: 'kiln',
+    suppliedByIds: ['initech:kiln-1', 'globex:mould-1'],
+    supply: [
+      { supplierId: 'initech:kiln-1', part: 'clay', share: 0.5, leadTimeHours: 0 },
+      { supplierId: 'globex:mould-1', part: 'glaze', share: 1, leadTimeHours: 10 },
+    ],
+  });
+  await globex.createTwin({
+    id: 'globex:mould-2',
+    name: 'Mould 2',
+    kind: 'mould',
+    suppliedByIds: ['initech:kiln-2'],
+    supply: [{ supplierId: 'initech:kiln-2', share: 1, leadTimeHours: 0 }],
+  });
   // umbrella answers impact questions through a proxy that rewrites them as a test says.
   const umbrella = await net.startOrg('umbrella');
   await net.join({
@@ -176,9 +207,13 @@ beforeAll(async () => {
     'acme:line-2',
     'globex:lathe-1',
     'globex:press-1',
+    'globex:mould-1',
+    'globex:mould-2',
     'globex:press-2',
     'initech:furnace-1',
     'initech:furnace-2',
+    'initech:kiln-1',
+    'initech:kiln-2',
     'initech:oven-1',
     'umbrella:mill-1',
   ]);
@@ -270,6 +305,25 @@ describe('impact of a disruption across the network', () => {
     expect(answer.unknown).toEqual([{ org: 'globex', reason: 'CYCLE', twinIds: ['globex:press-2'], message: expect.any(String) }]);
   });
 
+  it('follows a later change through a diamond across organizations, which is no cycle', async () => {
+    const answer = await impact(engineer, { twinId: 'initech:kiln-1', from: at(0), hours: 24, capacity: 0.5 });
+    const losses = Object.fromEntries(answer.affected.map((twin: any) => [twin.twinId, twin.losses.map((loss: any) => [loss.from, loss.to, loss.share])]));
+    expect(losses).toEqual({
+      'initech:kiln-1': [[at(0), at(24), 0.5]],
+      'globex:mould-1': [[at(0), at(24), 0.5]],
+      'initech:kiln-2': [
+        [at(0), at(10), 0.25],
+        [at(10), at(34), 0.5],
+      ],
+      'globex:mould-2': [
+        [at(0), at(10), 0.25],
+        [at(10), at(34), 0.5],
+      ],
+    });
+    expect(answer.unknown).toEqual([]);
+    expect(answer.hops).toBe(4);
+  });
+
   it('refuses a member’s answer that speaks for another organization’s twins, or whose statement does not say its outputs', async () => {
     const furnace2Down = { twinId: 'initech:furnace-2', from: at(0), hours: 10 };
     const honest = await impact(engineer, furnace2Down);
@@ -289,6 +343,14 @@ describe('impact of a disruption across the network', () => {
     const unsigned = await impact(engineer, furnace2Down);
     expect(unsigned.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2']);
     expect(unsigned.unknown).toEqual([refused]);
+    // A disruption it was not asked about, which would shift everyone's times to impact.
+    umbrellaTamper = (answer) => {
+      answer.disruptions.push({ twinId: 'umbrella:mill-1', from: S - 24 * HOUR, to: S + HOUR, capacity: 0, predicted: false, spreadHours: null });
+    };
+    const invented = await impact(engineer, furnace2Down);
+    expect(invented.disruptions.map((disruption: any) => disruption.twinId)).toEqual(['initech:furnace-2']);
+    expect(invented.affected.map((twin: any) => twin.twinId)).toEqual(['initech:furnace-2']);
+    expect(invented.unknown).toEqual([{ ...refused, message: expect.stringContaining('disruptions') }]);
     umbrellaTamper = () => undefined;
   });
 
