@@ -32,7 +32,7 @@ import { EventHub } from './subscriptions/hub.ts';
 import { SubscriptionGroups } from './subscriptions/fanout.ts';
 import { keepAlive } from './subscriptions/keep-alive.ts';
 import { ImpactOrchestrator, type NetworkAnswer } from './impact/orchestrator.ts';
-import { impactListSize, impactSchema } from './impact/schema.ts';
+import { impactFieldCost, impactListSize, impactSchema, type ImpactSchemaDeps } from './impact/schema.ts';
 import { ImpactWarnings } from './subscriptions/impact.ts';
 import { withGatewayFields } from './own-fields.ts';
 import { failure, subscriptionSchema, twinSelectionsError, type SubscriptionContext } from './subscriptions/schema.ts';
@@ -171,9 +171,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     return verifyNetworkTokens(presented, keys, (token, error) => reporter.refused(token, String(error.details.reason ?? error.code)));
   };
   const limiter = new RateLimiter(options.rateLimit ?? { perSecond: 50, burst: 200 });
-  /** Takes a request from its caller's bucket: its first token's (issuer and id), without one its address's. */
-  const takeRequest = (tokens: readonly PresentedToken[], address: string | undefined): void => {
-    const waitMs = limiter.take(tokens[0] ? `token ${tokens[0].org} ${tokens[0].jti}` : `address ${address}`);
+  /** Takes `count` requests from its caller's bucket: its first token's (issuer and id), without one its address's. */
+  const takeRequest = (tokens: readonly PresentedToken[], address: string | undefined, count = 1): void => {
+    const waitMs = limiter.take(tokens[0] ? `token ${tokens[0].org} ${tokens[0].jti}` : `address ${address}`, Date.now(), count);
     if (waitMs === 0) return;
     const retryAfterSeconds = Math.ceil(waitMs / 1000);
     throw new TwinxError(ErrorCode.RATE_LIMITED, `Too many requests: retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });
@@ -232,6 +232,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const limits: QueryLimits & CostOptions = {
     ...twinLimits,
     listSize: (field, argument) => impactListSize(field, argument) ?? twinLimits.listSize?.(field, argument),
+    fieldCost: impactFieldCost,
   };
   /** Runs an operation through the network graph as a caller with these tokens would. */
   const runOperation = async (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]): Promise<NetworkAnswer> => {
@@ -250,10 +251,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
   const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
   const impacts = new ImpactWarnings({ run: (question, tokens) => impact.run(question, tokens), execute: runOperation, logger });
+  const impactDeps: ImpactSchemaDeps = {
+    orchestrator: impact,
+    query: queryData,
+    composed,
+    take: (tokens, requests) => takeRequest(tokens, undefined, requests),
+  };
   let subscriptions: GraphQLSchema | undefined;
   // The schema subscriptions run on is the one Apollo Server validates and introspects.
   const extend = (apiSchema: GraphQLSchema): GraphQLSchema =>
-    (subscriptions = subscriptionSchema(impactSchema(apiSchema, { orchestrator: impact, query: queryData, composed }), {
+    (subscriptions = subscriptionSchema(impactSchema(apiSchema, impactDeps), {
       hub,
       impacts,
       maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,

@@ -28,9 +28,13 @@ export class RateLimiter {
     this.maxKeys = options.maxKeys ?? 100_000;
   }
 
-  /** Takes one request from `key`'s bucket: 0 if it may go ahead, else the milliseconds until it may. */
-  take(key: string, now = Date.now()): number {
+  /**
+   * Takes `count` requests (a burst at most) from `key`'s bucket: 0 if they may go ahead, else the
+   * milliseconds until they may.
+   */
+  take(key: string, now = Date.now(), count = 1): number {
     const { perSecond, burst } = this.options;
+    const taken = Math.min(count, burst);
     const bucket = this.buckets.get(key);
     let tokens = burst;
     if (bucket) {
@@ -39,8 +43,8 @@ export class RateLimiter {
     } else if (this.buckets.size >= this.maxKeys) {
       this.buckets.delete(this.buckets.keys().next().value as string);
     }
-    const allowed = tokens >= 1;
-    this.buckets.set(key, { tokens: allowed ? tokens - 1 : tokens, at: now });
-    return allowed ? 0 : Math.ceil(((1 - tokens) / perSecond) * 1000);
+    const allowed = tokens >= taken;
+    this.buckets.set(key, { tokens: allowed ? tokens - taken : tokens, at: now });
+    return allowed ? 0 : Math.ceil(((taken - tokens) / perSecond) * 1000);
   }
 }

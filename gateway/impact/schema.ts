@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { extendSchema, getNamedType, parse, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import { z } from 'zod';
 import { ErrorCode, fail } from '../../lib/errors.ts';
-import type { CostOptions } from '../../lib/graphql/limits.ts';
+import type { ArgumentReader, CostOptions } from '../../lib/graphql/limits.ts';
 import { fieldName, parseTwinId } from '../../lib/ids.ts';
 import { HOUR_MS } from '../../lib/impact/loss.ts';
 import { scenarioQuestion, scenarioSchema, type Scenario } from '../../lib/impact/protocol.ts';
@@ -33,8 +33,8 @@ const IMPACT_SDL = /* GraphQL */ `
 
   type Impact {
     disruptions: [ImpactDisruption!]!
-    "The twins hit, by time to impact."
-    affected: [ImpactedTwin!]!
+    "The first twins hit, by time to impact (at most 10000)."
+    affected(first: Int! = 500): [ImpactedTwin!]!
     "Where the answer stops: organizations down, grants that do not reach, cycles, the hop limit."
     unknown: [ImpactBoundary!]!
     "Waves of organizations the answer took."
@@ -141,25 +141,54 @@ const IMPACT_SDL = /* GraphQL */ `
 export const MAX_SCENARIOS = 10;
 
 /**
- * Most twins read in one operation: the caller's operation was costed with its lists at the
- * default list size (lib/graphql/limits.ts), and each operation read for it stays within that.
+ * Most twins read in one operation: the caller's operation was costed with `affected` at its
+ * `first` (lib/graphql/limits.ts), and each operation read for it stays within the default list size.
  */
 const TWINS_PER_OPERATION = 50;
 
+/** Most twins of an answer served (`affected(first:)`). */
+export const MAX_AFFECTED = 10_000;
+
+/**
+ * Cost of one impact question per hop it may take: each hop asks organizations across the
+ * network, so a question at the default 12 hops costs 3,000 and a handful fit in an operation.
+ */
+export const QUESTION_COST_PER_HOP = 250;
+
+/** Requests an impact question (or a scenario of `whatIf`) counts as for its caller's rate: it asks organizations across the network. */
+export const QUESTION_REQUESTS = 10;
+
 /** The gateway's lists an answer computes rather than fetches, by item type: each item costs no more than one. */
 const COMPUTED_LISTS = new Set(['CapacityLoss', 'ImpactBoundary', 'ImpactDisruption']);
+
+/** The scenarios a `whatIf` is given (by definition and by id), as its arguments read. */
+const scenarioCount = (argument: ArgumentReader) =>
+  [argument('scenarios'), argument('scenarioIds')].reduce((sum: number, list) => sum + (Array.isArray(list) ? list.length : 0), 0);
 
 /**
  * Sizes of the impact fields' lists in a query's cost (lib/graphql/limits.ts): `whatIf` answers as
  * many scenarios as it is given; the segments, boundaries and disruptions of an answer are
  * computed by the gateway, not read per item from organizations, and count once. The twins hit
- * (`affected`, each reading its `twin`) count at the default list size.
+ * (`affected`, each reading its `twin`) count by its `first`.
  */
 export const impactListSize: NonNullable<CostOptions['listSize']> = (field, argument) => {
   const type = getNamedType(field.type).name;
-  if (type === 'ScenarioImpact')
-    return [argument('scenarios'), argument('scenarioIds')].reduce((sum: number, list) => sum + (Array.isArray(list) ? list.length : 0), 0);
+  if (type === 'ScenarioImpact') return scenarioCount(argument);
   return COMPUTED_LISTS.has(type) ? 1 : undefined;
+};
+
+/**
+ * The cost of the impact questions themselves (lib/graphql/limits.ts): `impact` and each scenario
+ * of `whatIf` cost QUESTION_COST_PER_HOP for each hop they may take (MAX_HOPS when `maxHops` is
+ * not a usable number), whatever their answer's selection costs besides.
+ */
+export const impactFieldCost: NonNullable<CostOptions['fieldCost']> = (field, argument) => {
+  const question = field.args.some((arg) => arg.name === 'maxHops');
+  if (!question) return undefined;
+  const maxHops = argument('maxHops');
+  const hops = typeof maxHops === 'number' && maxHops >= 1 ? Math.min(Math.ceil(maxHops), MAX_HOPS) : MAX_HOPS;
+  const questions = getNamedType(field.type).name === 'ScenarioImpact' ? scenarioCount(argument) : 1;
+  return questions * hops * QUESTION_COST_PER_HOP;
 };
 
 export interface ImpactSchemaDeps {
@@ -168,6 +197,8 @@ export interface ImpactSchemaDeps {
   query: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<Record<string, unknown>>;
   /** Whether the organization is in the network graph as this gateway composed it. */
   composed: (org: string) => boolean;
+  /** Takes `requests` from the caller's rate: throws `RATE_LIMITED` beyond it. */
+  take: (tokens: PresentedToken[], requests: number) => void;
 }
 
 interface ImpactContext {
@@ -214,16 +245,7 @@ function scenarioDefinition(scenario: ScenarioArgs): Record<string, unknown> {
   };
 }
 
-/** A scenario checked as the caller gave it or as it was saved (`field` names it in errors): times in order. */
-function parseScenario(definition: unknown, field: string): Scenario {
-  const scenario = parseInput(scenarioSchema, definition, field);
-  scenario.disruptions.forEach(({ from, to }, index) => {
-    if (from !== undefined && to !== undefined && Date.parse(to) <= Date.parse(from)) {
-      throw fail(ErrorCode.INVALID_INPUT, `${field}.disruptions.${index}: to must be after from.`, { field: `${field}.disruptions.${index}.to` });
-    }
-  });
-  return scenario;
-}
+const affectedSchema = z.object({ first: z.number().int().min(1).max(MAX_AFFECTED) });
 
 const iso = (time: number) => new Date(time).toISOString();
 
@@ -274,14 +296,15 @@ export function impactSchema(apiSchema: GraphQLSchema, deps: ImpactSchemaDeps): 
     return ids.map((id, index) => {
       const found = (data[`s${index}`] as { scenario?: { name: string; definition: unknown } | null } | null)?.scenario;
       if (!found) throw fail(ErrorCode.NOT_FOUND, `No scenario ${id} that you may read.`, { field: `scenarioIds.${index}` });
-      return { name: found.name, scenarioId: id, scenario: parseScenario(found.definition, `scenarioIds.${index}`) };
+      return { name: found.name, scenarioId: id, scenario: parseInput(scenarioSchema, found.definition, `scenarioIds.${index}`) };
     });
   };
 
   const query = schema.getQueryType()!.getFields();
   query.impact!.resolve = (async (_source, args: { of: DisruptionArgs; horizonHours: number; maxHops: number }, ctx) => {
     const bounds = parseInput(boundsSchema, args, 'impact');
-    const scenario = parseScenario({ name: 'impact', disruptions: [disruptionDefinition(args.of)] }, 'of');
+    const scenario = parseInput(scenarioSchema, { name: 'impact', disruptions: [disruptionDefinition(args.of)] }, 'of');
+    deps.take(ctx.tokens, QUESTION_REQUESTS);
     return ask(scenario, Date.now(), bounds, ctx.tokens);
   }) as GraphQLFieldResolver<unknown, ImpactContext>;
 
@@ -299,11 +322,12 @@ export function impactSchema(apiSchema: GraphQLSchema, deps: ImpactSchemaDeps): 
         field: 'scenarios',
       });
     }
+    deps.take(ctx.tokens, count * QUESTION_REQUESTS);
     const scenarios = [
       ...given.map((scenario, index) => ({
         name: scenario.name,
         scenarioId: null,
-        scenario: parseScenario(scenarioDefinition(scenario), `scenarios.${index}`),
+        scenario: parseInput(scenarioSchema, scenarioDefinition(scenario), `scenarios.${index}`),
       })),
       ...(await saved(ids, ctx.tokens)),
     ];
@@ -334,6 +358,8 @@ export function impactSchema(apiSchema: GraphQLSchema, deps: ImpactSchemaDeps): 
     }
     return loader;
   };
+  (schema.getType('Impact') as GraphQLObjectType).getFields().affected!.resolve = (source: ReturnType<typeof impactOf>, args: { first: number }) =>
+    source.affected.slice(0, parseInput(affectedSchema, args, 'affected').first);
   const impactedTwin = schema.getType('ImpactedTwin') as GraphQLObjectType;
   impactedTwin.getFields().twin!.resolve = (async (source: { twinId: string }, _args, ctx, info) =>
     (await loaderOf(ctx, info).load(source.twinId))[selectionText(info.fieldNodes)] ?? null) as GraphQLFieldResolver<unknown, ImpactContext>;

@@ -39,8 +39,9 @@ import {
  * (`__schema`, `__type`, `__typename`) and everything under them are not counted: graphql-js's
  * `MaxIntrospectionDepthRule` bounds their nesting, and the cost below counts them.
  *
- * Cost: every field costs 1 (aliases, `__typename` and introspection fields included), times the
- * sizes of the lists it sits in. A field multiplies the cost of its selection by
+ * Cost: every field costs 1 (aliases, `__typename` and introspection fields included), or what
+ * `fieldCost` computes from its arguments (e.g. a question asked across organizations), times
+ * the sizes of the lists it sits in. A field multiplies the cost of its selection by
  *  - the size `listSize` computes from its arguments (e.g. the buckets an aggregate returns), else
  *  - its `first` argument (literal, variable, the variable's default, the argument's schema
  *    default) or, if that has no usable value, by `defaultListSize`, when it returns a list, or
@@ -66,6 +67,8 @@ export interface CostOptions {
   defaultListSize: number;
   /** The size of the list a field returns, computed from its arguments; `undefined` when it has no such rule. */
   listSize?: (field: GraphQLField<unknown, unknown>, argument: ArgumentReader) => number | undefined;
+  /** The cost of a field itself, computed from its arguments; `undefined`: 1. */
+  fieldCost?: (field: GraphQLField<unknown, unknown>, argument: ArgumentReader) => number | undefined;
 }
 
 interface CostLimitOptions extends CostOptions {
@@ -186,8 +189,9 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
     for (const selection of selectionSet.selections) {
       let cost: number;
       if (selection.kind === Kind.FIELD) {
-        cost = 1;
         const definition = fieldDefinition(parent, selection.name.value);
+        const own = definition && options.fieldCost?.(definition, (name) => argumentValue(selection, definition, name));
+        cost = own === undefined ? 1 : cap(own);
         if (selection.selectionSet) {
           let multiplier = 1;
           let connection = false;
@@ -203,7 +207,7 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
             const named = getNamedType(definition.type);
             child = isCompositeType(named) ? named : undefined;
           }
-          cost = cap(1 + cap(multiplier * selectionSetCost(selection.selectionSet, child, connection)));
+          cost = cap(cost + cap(multiplier * selectionSetCost(selection.selectionSet, child, connection)));
         }
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         cost = selectionSetCost(selection.selectionSet, typeNamed(selection.typeCondition?.name.value, parent), inConnection);

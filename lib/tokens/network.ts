@@ -220,6 +220,11 @@ export class NetworkKeys {
     return newly;
   }
 
+  /** How many verified tokens are remembered now. */
+  get remembered(): number {
+    return this.verified.size;
+  }
+
   /** Membership changed: tokens verified for an organization that left must not be recalled. */
   forgetVerified(): void {
     this.verified.clear();
@@ -230,7 +235,7 @@ export class NetworkKeys {
     return this.jwksUrlOf(token.org) !== undefined && !(token.kind === 'grant' && this.isSuspended(token.partner));
   }
 
-  /** Verifies a token (or an impact statement) against its issuer's keys, or recalls its verification. */
+  /** Verifies a token (or an impact statement) against its issuer's keys, or recalls a token's verification. */
   async verify<K extends TokenKind>(token: string, kinds: readonly K[]): Promise<VerifiedText<K>> {
     const known = this.verified.get(token, kinds) as VerifiedText<K> | undefined;
     // Checked again on recall: a verification that finished just after a suspension is not trusted.
@@ -240,7 +245,8 @@ export class NetworkKeys {
     if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
     const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
     if (!this.stillCounts(verified)) throw unauthenticated(TokenProblem.INVALID);
-    this.verified.set(token, verified);
+    // A statement is verified once, where its answer arrives: remembering it would only hold memory.
+    if (verified.kind !== 'impact') this.verified.set(token, verified);
     return verified;
   }
 }

@@ -207,6 +207,10 @@ export class VerifiedCache<T extends Verified> {
   clear(): void {
     this.entries.clear();
   }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }
 
 /** What a new token says. */

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../../lib/http.ts';
-import { codes } from '../support/graphql.ts';
+import { codes, graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
@@ -354,6 +354,69 @@ describe('impact of a disruption across the network', () => {
     umbrellaTamper = () => undefined;
   });
 
+  it('serves the soonest twins hit when asked for the first few, naming where the answer stops', async () => {
+    const response = await net.query(
+      `query($of: DisruptionInput!) { impact(of: $of) { hops affected(first: 2) { twinId } unknown { org reason } } }`,
+      { of: furnaceDown() },
+      withoutGlobex,
+    );
+    expect(response.errors).toBeUndefined();
+    expect(response.data.impact).toEqual({ hops: 2, affected: [{ twinId: 'initech:furnace-1' }], unknown: [{ org: 'globex', reason: 'FORBIDDEN' }] });
+    const first = await net.query(`query($of: DisruptionInput!) { impact(of: $of) { affected(first: 2) { twinId } } }`, { of: furnaceDown() }, engineer);
+    expect(first.data.impact.affected).toEqual([{ twinId: 'initech:furnace-1' }, { twinId: 'globex:lathe-1' }]);
+  });
+
+  it('refuses an operation asking more impact questions than its cost allows before asking any organization', async () => {
+    let steps = 0;
+    umbrellaTamper = () => steps++;
+    const furnace2Down = { twinId: 'initech:furnace-2', from: at(0), hours: 72 };
+    const aliased = Array.from({ length: 20 }, (_, i) => `i${i}: impact(of: $of) { hops }`).join(' ');
+    const refused = await net.query(`query($of: DisruptionInput!) { ${aliased} }`, { of: furnace2Down }, engineer);
+    expect(codes(refused)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ kind: 'cost' });
+    expect(steps).toBe(0);
+    const one = await net.query(`query($of: DisruptionInput!) { impact(of: $of) { hops } }`, { of: furnace2Down }, engineer);
+    expect(one.errors).toBeUndefined();
+    expect(steps).toBe(1);
+    umbrellaTamper = () => undefined;
+  });
+
+  it('counts each question as 10 requests for its caller’s rate', async () => {
+    // 25 requests, then one per 100 s: the third question is refused, though its request is let in.
+    const limited = await net.startGateway({ pollMs: 60_000, rateLimit: { perSecond: 0.01, burst: 25 } });
+    const ask = () =>
+      graphql(
+        limited.url,
+        `
+          query ($of: DisruptionInput!) {
+            impact(of: $of, maxHops: 1) {
+              hops
+            }
+          }
+        `,
+        { of: furnaceDown() },
+        engineer,
+      );
+    for (let question = 0; question < 2; question++) expect((await ask()).data).toEqual({ impact: { hops: 1 } });
+    expect(codes(await ask())).toEqual(['RATE_LIMITED']);
+    expect(
+      (
+        await graphql(
+          limited.url,
+          `
+            {
+              twin(id: "initech:furnace-1") {
+                name
+              }
+            }
+          `,
+          undefined,
+          engineer,
+        )
+      ).data,
+    ).toEqual({ twin: { name: 'Furnace 1' } });
+  });
+
   it('refuses malformed questions with INVALID_INPUT', async () => {
     for (const [of, maxHops] of [
       [{ twinId: 'not a twin' }, undefined],
@@ -365,15 +428,30 @@ describe('impact of a disruption across the network', () => {
     ] as const) {
       expect(codes(await net.query(IMPACT, { of, maxHops }, engineer))).toEqual(['INVALID_INPUT']);
     }
+    const backwards = await net.query(IMPACT, { of: { twinId: 'initech:furnace-1', from: at(10), to: at(5) } }, engineer);
+    expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'of.disruptions.0.to' });
+    for (const first of [0, 10_001]) {
+      expect(
+        codes(
+          await net.query(
+            `query($of: DisruptionInput!, $first: Int!) { impact(of: $of) { affected(first: $first) { twinId } } }`,
+            { of: furnaceDown(), first },
+            engineer,
+          ),
+        ),
+      ).toEqual(['INVALID_INPUT']);
+    }
     const many = Array.from({ length: 11 }, (_, i) => ({ name: `s${i}`, disruptions: [furnaceDown()] }));
-    expect(codes(await net.query(`query($s: [ScenarioInput!]) { whatIf(scenarios: $s) { name } }`, { s: many }, engineer))).toEqual(['INVALID_INPUT']);
+    expect(codes(await net.query(`query($s: [ScenarioInput!]) { whatIf(scenarios: $s, maxHops: 1) { name } }`, { s: many }, engineer))).toEqual([
+      'INVALID_INPUT',
+    ]);
     expect(codes(await net.query(`{ whatIf { name } }`, undefined, engineer))).toEqual(['INVALID_INPUT']);
   });
 });
 
 describe('what-if scenarios', () => {
   const WHAT_IF = `query($scenarios: [ScenarioInput!], $ids: [ID!]) {
-    whatIf(scenarios: $scenarios, scenarioIds: $ids) { name scenarioId impact { hops affected { ...Hit } unknown { reason } } }
+    whatIf(scenarios: $scenarios, scenarioIds: $ids) { name scenarioId impact { hops affected(first: 10) { ...Hit } unknown { reason } } }
   }
   fragment Hit on ImpactedTwin { twinId org tier from to hoursToImpact durationHours capacityLost unitsLost atRiskFrom via chance losses { from to share } }`;
   const extraCastings = { customerId: 'globex:press-1', supplierId: 'initech:furnace-1', days: 0.5 };

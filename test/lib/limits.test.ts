@@ -102,6 +102,13 @@ describe('operationCost', () => {
     expect(operationCost(schema, query, {}, { ...cost, listSize })).toBe(1 + 3 * (1 + 20 * 1));
   });
 
+  it('prices a field itself by fieldCost where it has a rule, in the lists it sits in', () => {
+    const fieldCost = (field: { name: string }, argument: (name: string) => unknown) =>
+      field.name === 'supplies' ? Number(argument('first')) * 100 : undefined;
+    const query = parse('query ($n: Int) { twins(first: 3) { id supplies(first: $n) { id } } twin(id: "a") { name } }');
+    expect(operationCost(schema, query, { n: 2 }, { ...cost, fieldCost })).toBe(1 + 3 * (1 + (200 + 2 * 1)) + (1 + 1));
+  });
+
   it('saturates instead of overflowing', () => {
     const huge = costOf('query ($n: Int) { twins(first: $n) { supplies(first: 0) { supplies(first: $n) { supplies(first: $n) { id } } } } }', { n: 1e300 });
     expect(huge).toBe(Number.MAX_SAFE_INTEGER);

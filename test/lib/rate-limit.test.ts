@@ -25,6 +25,18 @@ describe('RateLimiter', () => {
     expect(limiter.take('b', 0)).toBe(0);
   });
 
+  it('takes several requests at once, never more than a burst', () => {
+    const limiter = new RateLimiter({ perSecond: 2, burst: 10 });
+    expect(limiter.take('a', 0, 4)).toBe(0);
+    expect(limiter.take('a', 0, 4)).toBe(0);
+    // 2 left: 4 more take a second, and nothing was taken.
+    expect(limiter.take('a', 0, 4)).toBe(1000);
+    expect(limiter.take('a', 0, 2)).toBe(0);
+    // More than a burst counts as a burst, which a full bucket holds.
+    expect(limiter.take('a', 0, 50)).toBe(5000);
+    expect(limiter.take('a', 5000, 50)).toBe(0);
+  });
+
   it('refuses limits that let nothing through', () => {
     expect(() => new RateLimiter({ perSecond: 0, burst: 1 })).toThrow(TypeError);
     expect(() => new RateLimiter({ perSecond: 1, burst: 0.5 })).toThrow(TypeError);
