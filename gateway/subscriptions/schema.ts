@@ -130,6 +130,8 @@ export interface SubscriptionDeps {
   hub: EventHub;
   /** Subscriptions resuming after a cursor one connection may hold at once. */
   maxReplaysPerConnection: number;
+  /** Events a subscription may hold not yet sent (behind a warning being computed) before it is closed as too slow. */
+  maxPendingEvents: number;
   /**
    * Why the connection's tokens no longer count (revoked, key retired, issuer or holder
    * suspended since the connection was opened), or null: checked for every new subscription.
@@ -197,9 +199,6 @@ type ImpactItem = FeedEvent & { impact: ImpactAnswer };
 /** What a channel holds: an event, a last error, or an event still being made (null: none after all). */
 type Entry = FeedEvent | GraphQLError | Promise<FeedEvent | null>;
 
-/** Events a channel holds at most before it is ended as too slow (its subscribers resume after their last cursor). */
-const MAX_PENDING = 1000;
-
 /** Disruptions a channel remembers having delivered OPEN, so as to deliver their CLEARED (the latest kept). */
 const MAX_OPENED = 1000;
 
@@ -227,7 +226,8 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     public position: number,
     /** Follows the live stream (not replaying after a cursor), so identical subscriptions can share it. */
     public live: boolean,
-    private readonly maxPending = MAX_PENDING,
+    /** Events it holds at most: one more ends it as too slow (its subscribers resume after their last cursor). */
+    private readonly maxPending: number,
   ) {
     this.replayedUpTo = live ? 0 : Infinity;
   }
@@ -362,7 +362,12 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     }
 
     const cleanups: (() => unknown)[] = [];
-    const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
+    const channel = new Channel(
+      () => cleanups.forEach((cleanup) => void cleanup()),
+      from === null ? deps.hub.position : from - 1,
+      from === null,
+      deps.maxPendingEvents,
+    );
     /** The disruptions this channel delivered OPEN (by organization and id), whether it did once made. */
     const opened = new Map<string, Promise<boolean>>();
     const deliver = (item: FeedEvent) => {

@@ -20,7 +20,8 @@ import { listen } from '../../lib/http.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
-import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
+import { SLOW_CONSUMER } from '../../gateway/subscriptions/fanout.ts';
+import { connect, endOfStream, protocolSubscriber, subscribe, subscriptionsServed, type TestSubscription } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let net: TestNetwork;
@@ -333,5 +334,38 @@ describe('early warning across companies', () => {
     // Asked only for its watcher's token set: each of its 6 disruptions once.
     expect(hooliGate.asked).toBe(6);
     await Promise.all([hostileWatched.close(), oem.close()]);
+  });
+
+  it('a warning not computed in time is not sent and the events behind it come; a subscription holding too many events behind one is closed as too slow', async () => {
+    const strict = await net.startGateway({ pollMs: 60_000, subgraphTimeoutMs: 30_000, impactDeadlineMs: 3000, maxPendingEvents: 3 });
+    await eventually(async () => {
+      const ready = (await (await fetch(strict.url.replace('/graphql', '/readyz'))).json()) as { members: string[] };
+      expect(ready.members).toEqual(expect.arrayContaining(['initech:ACTIVE', 'hooli:ACTIVE']));
+    });
+    const watcherClient = connect(strict.url, hooliWatcher);
+    disposers.add(async () => watcherClient.dispose());
+    const watcher = subscribe(watcherClient, EVENTS, { after: await endOfStream(net) });
+    let release!: () => void;
+    hooliGate.held = new Promise((resolve) => (release = resolve));
+    const asked = hooliGate.asked;
+    await maintenance('Failure', Date.now() - 3 * HOUR, 'hooli', 'hooli:pump-1');
+    await lineReading();
+    // Hooli holds its answer past the deadline: the line's reading comes, no warning before it.
+    expect(await next(watcher)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(hooliGate.asked).toBe(asked + 1);
+    await watcher.close();
+    await eventually(async () => expect(await subscriptionsServed(strict.url)).toBe(0));
+
+    // Behind the repair's warning, held again, the line's readings pile up: past 3, the subscriber is cut off.
+    const received: unknown[] = [];
+    const socket = await protocolSubscriber(strict.url, hooliWatcher, EVENTS, (payload) => received.push(payload));
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    await eventually(async () => expect(await subscriptionsServed(strict.url)).toBe(1));
+    await maintenance('Repair', Date.now() - 2 * HOUR, 'hooli', 'hooli:pump-1');
+    for (let i = 0; i < 3; i++) await lineReading();
+    expect(await closed).toBe(SLOW_CONSUMER);
+    expect(received).toEqual([]);
+    hooliGate.held = null;
+    release();
   });
 });
