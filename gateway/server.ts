@@ -89,6 +89,10 @@ export interface GatewayOptions {
   maxSubscriptionsPerConnection?: number;
   /** Subscriptions resuming after a cursor (each with a consumer of its own) one connection may hold at once. @default 10 */
   maxReplaysPerConnection?: number;
+  /** Events a subscription may hold not yet sent (behind an early warning being computed) before it is closed as too slow (4408). @default 1000 */
+  maxPendingEvents?: number;
+  /** Time an early warning has to be computed, in ms: past it, none is sent for that disruption. @default 10000 */
+  impactDeadlineMs?: number;
   /** Different `twin { … }` selections one subscription may make (each is a federated query per event; aliases of the same one share it). @default 5 */
   maxTwinSelections?: number;
   /**
@@ -250,7 +254,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   const composed = (org: string) => supergraph.answersOf(org) !== undefined;
   /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
   const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
-  const impacts = new ImpactWarnings({ run: (question, tokens) => impact.run(question, tokens), execute: runOperation, logger });
+  const impacts = new ImpactWarnings({
+    run: (question, tokens) => impact.run(question, tokens),
+    execute: runOperation,
+    logger,
+    deadlineMs: options.impactDeadlineMs,
+  });
   const impactDeps: ImpactSchemaDeps = {
     orchestrator: impact,
     query: queryData,
@@ -264,6 +273,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       hub,
       impacts,
       maxReplaysPerConnection: options.maxReplaysPerConnection ?? 10,
+      maxPendingEvents: options.maxPendingEvents ?? 1000,
       refusal: async (tokens) => {
         for (const token of tokens) {
           const problem = hub.isRevoked(token)

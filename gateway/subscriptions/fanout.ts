@@ -170,6 +170,8 @@ class Group {
       const json = JSON.stringify({ errors: [new TwinxError(ErrorCode.INTERNAL, 'The subscription failed; subscribe again.').toGraphQLError()] });
       for (const member of this.members) this.send(member, json);
     } finally {
+      // Its events piled up: its subscribers are cut off as too slow, and resume after their last cursor.
+      if (this.source.overflowed) for (const member of this.members) closeSlow(member.socket);
       this.close();
       for (const member of this.members) member.finish();
     }

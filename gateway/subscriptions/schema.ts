@@ -14,7 +14,7 @@ import type { WebSocket } from 'ws';
 import { decodePositionCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
 import { DateTimeScalar } from '../../lib/graphql/scalars.ts';
-import type { TwinEvent } from '../../lib/events.ts';
+import type { TwinDisruptionEvent, TwinEvent } from '../../lib/events.ts';
 import { canReach, reachOf, type Reach } from '../../lib/tokens/reach.ts';
 import { closedFor, type PresentedToken } from '../../lib/tokens/network.ts';
 import { TokenProblem, unauthenticated } from '../../lib/tokens/tokens.ts';
@@ -90,7 +90,7 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
     alarmChange: AlarmChangeType
     "The disruption (IMPACT events)."
     disruption: DisruptionNotice
-    "Its impact downstream as it was when the disruption opened, as far as the subscriber's tokens reach (IMPACT events)."
+    "Its impact downstream over the disruption's window (fixed when it opened), with the supply data as it is now, as far as the subscriber's tokens reach (IMPACT events). A CLEARED event comes to every subscription that received its OPEN event, even if its impact no longer hits a twin it selects."
     impact: Impact
     "The twin, from the network graph with the subscriber's own tokens (null once it is deleted)."
     twin: Twin
@@ -130,6 +130,8 @@ export interface SubscriptionDeps {
   hub: EventHub;
   /** Subscriptions resuming after a cursor one connection may hold at once. */
   maxReplaysPerConnection: number;
+  /** Events a subscription may hold not yet sent (behind a warning being computed) before it is closed as too slow. */
+  maxPendingEvents: number;
   /**
    * Why the connection's tokens no longer count (revoked, key retired, issuer or holder
    * suspended since the connection was opened), or null: checked for every new subscription.
@@ -157,6 +159,15 @@ function typeOf(event: TwinEvent): string {
 function reaches(subscribe: Reach, analytics: Reach, event: TwinEvent): boolean {
   const twin = { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags };
   return canReach(subscribe, twin) && (event.type !== 'alarm' || canReach(analytics, twin));
+}
+
+/**
+ * Whether the subscriber may hear of a disruption at all: one caused by an alarm or a predicted
+ * failure tells of the alarm (and its window of the twin's remaining life), so it needs
+ * `analytics:read` on the disrupted twin, as the alarm does; a stop needs only what its impact needs.
+ */
+function mayHear(analytics: Reach, event: TwinDisruptionEvent): boolean {
+  return event.disruption.cause === 'STOPPED' || canReach(analytics, { id: event.twinId, org: event.org, kind: event.kind, tags: event.tags });
 }
 
 function matches(filter: Filter | null | undefined, event: TwinEvent): boolean {
@@ -188,6 +199,9 @@ type ImpactItem = FeedEvent & { impact: ImpactAnswer };
 /** What a channel holds: an event, a last error, or an event still being made (null: none after all). */
 type Entry = FeedEvent | GraphQLError | Promise<FeedEvent | null>;
 
+/** Disruptions a channel remembers having delivered OPEN, so as to deliver their CLEARED (the latest kept). */
+const MAX_OPENED = 1000;
+
 /**
  * A subscription's events, queued and read as an async iterator; `fail` ends it with an error
  * event. An event still being made (an IMPACT) holds back those after it, so that each
@@ -203,6 +217,8 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
   private wentLive: (() => void)[] = [];
   /** The stream position up to which its events are replayed ones (after a cursor). */
   replayedUpTo: number;
+  /** Ended holding `maxPending` events: its subscribers do not keep up (or an event is slow to make). */
+  overflowed = false;
 
   constructor(
     private readonly onClose: () => void,
@@ -210,12 +226,19 @@ export class Channel implements AsyncIterableIterator<FeedEvent | GraphQLError>,
     public position: number,
     /** Follows the live stream (not replaying after a cursor), so identical subscriptions can share it. */
     public live: boolean,
+    /** Events it holds at most: one more ends it as too slow (its subscribers resume after their last cursor). */
+    private readonly maxPending: number,
   ) {
     this.replayedUpTo = live ? 0 : Infinity;
   }
 
   push(item: Entry): void {
     if (this.done) return;
+    if (this.items.length >= this.maxPending) {
+      this.overflowed = true;
+      void this.return();
+      return;
+    }
     this.items.push(item);
     this.wake();
   }
@@ -339,15 +362,35 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     }
 
     const cleanups: (() => unknown)[] = [];
-    const channel = new Channel(() => cleanups.forEach((cleanup) => void cleanup()), from === null ? deps.hub.position : from - 1, from === null);
+    const channel = new Channel(
+      () => cleanups.forEach((cleanup) => void cleanup()),
+      from === null ? deps.hub.position : from - 1,
+      from === null,
+      deps.maxPendingEvents,
+    );
+    /** The disruptions this channel delivered OPEN (by organization and id), whether it did once made. */
+    const opened = new Map<string, Promise<boolean>>();
     const deliver = (item: FeedEvent) => {
       const { event } = item;
       if (event.type !== 'disruption') {
         if (matches(args.filter, event) && reaches(reach, analytics, event)) channel.push(item);
-      } else if (!args.filter?.types?.length || args.filter.types.includes('IMPACT')) {
+      } else if ((!args.filter?.types?.length || args.filter.types.includes('IMPACT')) && mayHear(analytics, event)) {
         // Delivered if its impact, as far as the subscriber's tokens follow the supply chain, hits
-        // a twin the subscription selects; the events after it wait for it.
-        channel.push(deps.impacts.forSubscription(item as DisruptionItem, ctx.tokens, args.filter, reach).then((impact) => impact && { ...item, impact }));
+        // a twin the subscription selects, or if it clears one delivered OPEN; the events after it wait for it.
+        const key = `${event.org}\u0000${event.disruption.id}`;
+        const clears = (event.disruption.state === 'CLEARED' && opened.get(key)) || false;
+        opened.delete(key);
+        const delivered = deps.impacts
+          .forSubscription(item as DisruptionItem, ctx.tokens, args.filter, reach, clears)
+          .then((impact) => impact && { ...item, impact });
+        if (event.disruption.state === 'OPEN') {
+          opened.set(
+            key,
+            delivered.then((made) => made !== null),
+          );
+          if (opened.size > MAX_OPENED) opened.delete(opened.keys().next().value!);
+        }
+        channel.push(delivered);
       }
     };
     cleanups.push(

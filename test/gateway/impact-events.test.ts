@@ -3,7 +3,10 @@
 // line, hears of it with the time to impact after lead times and buffers — only because both
 // suppliers granted it supply:read; the repair clears it. A dashboard without the tier-2
 // supplier's grant hears nothing, and a subscription resuming after the warning does not get it
-// again. A supplier slow to answer holds back only the dashboards whose warning waits for it.
+// again. A supplier slow to answer holds back only the dashboards whose warning waits for it; a
+// member announcing disruptions without end and answering slowly holds back no other member's
+// warning. A warning caused by an alarm needs analytics:read on the twin, and its CLEARED comes to
+// the dashboard that had it OPEN even once the supply data no longer makes it hit.
 //
 // The chain, by hand (disruption from F for 24 h: the furnace has no repair on record):
 //   furnace (globex) → press (initech): lead time 12 h, 0.5 days of supply. The shortfall reaches
@@ -17,14 +20,25 @@ import { listen } from '../../lib/http.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
-import { connect, endOfStream, subscribe, type TestSubscription } from '../support/subscriptions.ts';
+import { SLOW_CONSUMER } from '../../gateway/subscriptions/fanout.ts';
+import { connect, endOfStream, protocolSubscriber, subscribe, subscriptionsServed, type TestSubscription } from '../support/subscriptions.ts';
 
 const disposers = new Disposers();
 let net: TestNetwork;
 let dashboard: Record<string, string>;
 let blind: Record<string, string>;
-/** While set, initech's impact answers wait for it. */
-let held: Promise<void> | null = null;
+/** The dashboard's tokens, and globex's grant with analytics:read as well. */
+let analyst: Record<string, string>;
+/** A dashboard holding a grant of hooli's only. */
+let hooliWatcher: Record<string, string>;
+
+/** An organization's impact answers, held back while `held` is set; `asked` counts the questions. */
+interface Gate {
+  held: Promise<void> | null;
+  asked: number;
+}
+const initechGate: Gate = { held: null, asked: 0 };
+const hooliGate: Gate = { held: null, asked: 0 };
 
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -65,21 +79,41 @@ async function lineReading() {
   await net.orgs.acme!.eventsPublished();
 }
 
-async function maintenance(type: 'Failure' | 'Repair', at: number) {
-  const response = await net.orgs.globex!.request(`mutation($at: DateTime!) { globex { record${type}(twinId: "globex:furnace-1", at: $at) { at } } }`, {
+async function maintenance(type: 'Failure' | 'Repair', at: number, org: 'globex' | 'hooli' = 'globex', twinId = 'globex:furnace-1') {
+  const response = await net.orgs[org]!.request(`mutation($at: DateTime!) { ${org} { record${type}(twinId: "${twinId}", at: $at) { at } } }`, {
     at: iso(at),
   });
   expect(response.errors).toBeUndefined();
+  await net.orgs[org]!.eventsPublished();
+}
+
+/** A reading of the furnace's temperature (its maximum 1000 °C: above, a HIGH alarm). */
+async function furnaceReading(at: number, value: number) {
+  await net.orgs.globex!.ingest([{ twinId: 'globex:furnace-1', metric: 'temperature', at: iso(at), value }]);
   await net.orgs.globex!.eventsPublished();
 }
 
-/** An organization's subgraph behind a proxy that holds its impact answers back while `held` is set. */
-async function holding(memberUrl: string): Promise<string> {
+/** Initech's press keeps `days` of the furnace's billets. */
+async function pressBuffer(days: number) {
+  const response = await net.orgs.initech!.request(
+    `mutation($supply: [SupplyLinkInput!]!) { initech { updateTwin(id: "initech:press-1", patch: { supply: $supply }) { id } } }`,
+    {
+      supply: [{ supplierId: 'globex:furnace-1', part: 'billet', share: 1, leadTimeHours: 12, daysOfSupply: days }],
+    },
+  );
+  expect(response.errors).toBeUndefined();
+}
+
+/** An organization's subgraph behind a proxy that holds its impact answers back while its gate is held. */
+async function holding(memberUrl: string, gate: Gate): Promise<string> {
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    if (held && body.includes('impactStep')) await held;
+    if (body.includes('impactStep')) {
+      gate.asked += 1;
+      if (gate.held) await gate.held;
+    }
     const headers: Record<string, string> = {};
     for (const name of ['content-type', 'authorization', 'twin-grants']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
     const answer = await fetch(new URL(req.url!, memberUrl), { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
@@ -98,7 +132,10 @@ beforeAll(async () => {
   net = await startNetwork(disposers, ['globex', 'acme'], { gateway: { subgraphTimeoutMs: 30_000 } });
   const initech = await net.startOrg('initech');
   net.orgs.initech = initech;
-  await net.join({ org: 'initech', url: await holding(initech.url) });
+  await net.join({ org: 'initech', url: await holding(initech.url, initechGate) });
+  const hooli = await net.startOrg('hooli');
+  net.orgs.hooli = hooli;
+  await net.join({ org: 'hooli', url: await holding(hooli.url, hooliGate) });
   const metrics = [{ name: 'temperature', unit: 'C', min: 0, max: 1000 }];
   await net.orgs.globex!.createTwin({ id: 'globex:furnace-1', name: 'Furnace 1', kind: 'furnace', metrics, capacity: { perDay: 100 } });
   await net.orgs.initech!.createTwin({
@@ -116,17 +153,23 @@ beforeAll(async () => {
     suppliedByIds: ['initech:press-1'],
     supply: [{ supplierId: 'initech:press-1', part: 'panel', share: 1, leadTimeHours: 6, daysOfSupply: 0.25 }],
   });
-  await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+  await net.orgs.hooli!.createTwin({ id: 'hooli:pump-1', name: 'Pump 1', kind: 'pump' });
+  await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'hooli:pump-1', 'initech:press-1']);
   await eventually(async () => {
     const ready = (await (await fetch(net.gateway.url.replace('/graphql', '/readyz'))).json()) as { members: string[] };
-    expect(ready.members).toContain('initech:ACTIVE');
+    expect(ready.members).toEqual(expect.arrayContaining(['initech:ACTIVE', 'hooli:ACTIVE']));
   });
-  const grant = async (org: 'globex' | 'initech', id: string) =>
-    (await net.orgs[org]!.grantToken({ partner: 'acme', scopes: ['supply:read'], selector: { ids: [id] } })).token;
+  const grant = async (org: 'globex' | 'initech' | 'hooli', id: string, scopes = ['supply:read']) =>
+    (await net.orgs[org]!.grantToken({ partner: 'acme', scopes, selector: { ids: [id] } })).token;
   const fromGlobex = await grant('globex', 'globex:furnace-1');
   const fromInitech = await grant('initech', 'initech:press-1');
   dashboard = bearer(await net.orgs.acme!.memberToken('viewer', 'dashboard'), [fromGlobex, fromInitech]);
   blind = bearer(await net.orgs.acme!.memberToken('viewer', 'other-dashboard'), [fromInitech]);
+  analyst = bearer(await net.orgs.acme!.memberToken('viewer', 'analyst'), [
+    await grant('globex', 'globex:furnace-1', ['supply:read', 'analytics:read']),
+    fromInitech,
+  ]);
+  hooliWatcher = bearer(await net.orgs.acme!.memberToken('viewer', 'hooli-dashboard'), [await grant('hooli', 'hooli:pump-1')]);
 });
 afterAll(() => disposers.dispose());
 
@@ -184,7 +227,7 @@ describe('early warning across companies', () => {
     expect(reads).toEqual([{ action: 'read', allowed: true, twinIds: ['globex:furnace-1'] }]);
   });
 
-  it('clears it when the furnace is repaired, with the impact as it was when it opened', async () => {
+  it('clears it when the furnace is repaired, its impact computed again (the supply data unchanged: as it was when opened)', async () => {
     const after = warning.cursor;
     const oem = subscribe(client(dashboard), EVENTS, { after });
     const other = subscribe(client(blind), EVENTS, { after });
@@ -206,7 +249,7 @@ describe('early warning across companies', () => {
     const refused = async (url: string) => ((await (await fetch(url.replace('/graphql', '/readyz'))).json()) as { rejectedMessages: unknown }).rejectedMessages;
     expect(await refused(net.directory.url)).toEqual({});
     expect(await refused(net.gateway.url)).toEqual({});
-    await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'initech:press-1']);
+    await net.catalogHas(['acme:line-1', 'globex:furnace-1', 'hooli:pump-1', 'initech:press-1']);
   });
 
   it('a supplier slow to answer holds back only the dashboards whose warning waits for it', async () => {
@@ -215,7 +258,7 @@ describe('early warning across companies', () => {
     const other = subscribe(client(blind), EVENTS, { after });
     // The furnace stops for its mean time to repair, 25 h: the line is hit again (from 36 h on).
     let release!: () => void;
-    held = new Promise((resolve) => (release = resolve));
+    initechGate.held = new Promise((resolve) => (release = resolve));
     await maintenance('Failure', Date.now() - HOUR / 2);
     await lineReading();
     let heard = false;
@@ -226,10 +269,103 @@ describe('early warning across companies', () => {
     // initech's answer is held: the dashboard whose tokens stop at globex hears of the line meanwhile.
     expect(await next(other)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
     expect(heard).toBe(false);
-    held = null;
+    initechGate.held = null;
     release();
     expect(await warned).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { cause: 'STOPPED', state: 'OPEN' } });
     expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
     await Promise.all([oem.close(), other.close()]);
+  });
+
+  it('tells of an alarm of the furnace only the dashboards with analytics:read on it; the CLEARED comes to the one that had it OPEN though the line is no longer hit', async () => {
+    const after = await endOfStream(net);
+    const supplyOnly = subscribe(client(dashboard), EVENTS, { after });
+    const withAnalytics = subscribe(client(analyst), EVENTS, { after });
+    // The furnace overheats: a HIGH alarm, "if it stops now" (for its mean time to repair, 25 h).
+    await furnaceReading(Date.now() - 2 * HOUR, 1500);
+    await lineReading();
+    const opened = await next(withAnalytics);
+    expect(opened).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { cause: 'ALARM', state: 'OPEN' } });
+    expect(opened.impact.affected.map((twin: any) => twin.twinId)).toContain('acme:line-1');
+    expect(await next(withAnalytics)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    // supply:read only: the alarm is not told, the line's reading is the first thing it hears.
+    expect(await next(supplyOnly)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+
+    // The press now keeps 100 days of billets: the furnace's stop no longer reaches the line.
+    await pressBuffer(100);
+    const since = subscribe(client(analyst), EVENTS.replace('twinIds: ["acme:line-1"]', 'kinds: ["line"]'), { after: opened.cursor });
+    await furnaceReading(Date.now() - HOUR, 500);
+    await lineReading();
+    const cleared = await next(withAnalytics);
+    expect(cleared).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { ...opened.disruption, state: 'CLEARED' } });
+    expect(cleared.impact.affected.map((twin: any) => twin.twinId)).not.toContain('acme:line-1');
+    expect(await next(withAnalytics)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    // Resuming after the OPEN, a subscription never had it: the CLEARED that no longer hits its line is not sent.
+    expect(await next(since)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(await next(since)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(await next(supplyOnly)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    await Promise.all([supplyOnly.close(), withAnalytics.close(), since.close()]);
+    await pressBuffer(0.5);
+  });
+
+  it("a member announcing disruptions without end and answering slowly holds back no other member's warning", async () => {
+    const after = await endOfStream(net);
+    const hostileWatched = subscribe(client(hooliWatcher), EVENTS, { after });
+    const oem = subscribe(client(dashboard), EVENTS, { after });
+    let release!: () => void;
+    hooliGate.held = new Promise((resolve) => (release = resolve));
+    // Hooli's pump fails and is repaired, again and again: each an impact to compute for its watcher, answered slowly.
+    for (let hour = 10; hour > 4; hour -= 2) {
+      await maintenance('Failure', Date.now() - hour * HOUR, 'hooli', 'hooli:pump-1');
+      await maintenance('Repair', Date.now() - (hour - 1) * HOUR, 'hooli', 'hooli:pump-1');
+    }
+    // Its questions hold computations (of the 4 a gateway runs at once) while they wait.
+    await eventually(async () => expect(hooliGate.asked).toBeGreaterThanOrEqual(2));
+    // The furnace is repaired: the OEM's dashboard (no token of hooli's, so nothing computed for it
+    // there) hears of it, and of its line after it, while hooli still holds its answers.
+    await maintenance('Repair', Date.now() - HOUR / 3);
+    await lineReading();
+    expect(await next(oem)).toMatchObject({ type: 'IMPACT', twinId: 'globex:furnace-1', disruption: { cause: 'STOPPED', state: 'CLEARED' } });
+    expect(await next(oem)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(hooliGate.held).not.toBeNull();
+    hooliGate.held = null;
+    release();
+    // Hooli's pump supplies nothing of the line: its watcher hears of the line only.
+    expect(await next(hostileWatched)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    // Asked only for its watcher's token set: each of its 6 disruptions once.
+    expect(hooliGate.asked).toBe(6);
+    await Promise.all([hostileWatched.close(), oem.close()]);
+  });
+
+  it('a warning not computed in time is not sent and the events behind it come; a subscription holding too many events behind one is closed as too slow', async () => {
+    const strict = await net.startGateway({ pollMs: 60_000, subgraphTimeoutMs: 30_000, impactDeadlineMs: 3000, maxPendingEvents: 3 });
+    await eventually(async () => {
+      const ready = (await (await fetch(strict.url.replace('/graphql', '/readyz'))).json()) as { members: string[] };
+      expect(ready.members).toEqual(expect.arrayContaining(['initech:ACTIVE', 'hooli:ACTIVE']));
+    });
+    const watcherClient = connect(strict.url, hooliWatcher);
+    disposers.add(async () => watcherClient.dispose());
+    const watcher = subscribe(watcherClient, EVENTS, { after: await endOfStream(net) });
+    let release!: () => void;
+    hooliGate.held = new Promise((resolve) => (release = resolve));
+    const asked = hooliGate.asked;
+    await maintenance('Failure', Date.now() - 3 * HOUR, 'hooli', 'hooli:pump-1');
+    await lineReading();
+    // Hooli holds its answer past the deadline: the line's reading comes, no warning before it.
+    expect(await next(watcher)).toMatchObject({ type: 'STATE', twinId: 'acme:line-1' });
+    expect(hooliGate.asked).toBe(asked + 1);
+    await watcher.close();
+    await eventually(async () => expect(await subscriptionsServed(strict.url)).toBe(0));
+
+    // Behind the repair's warning, held again, the line's readings pile up: past 3, the subscriber is cut off.
+    const received: unknown[] = [];
+    const socket = await protocolSubscriber(strict.url, hooliWatcher, EVENTS, (payload) => received.push(payload));
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    await eventually(async () => expect(await subscriptionsServed(strict.url)).toBe(1));
+    await maintenance('Repair', Date.now() - 2 * HOUR, 'hooli', 'hooli:pump-1');
+    for (let i = 0; i < 3; i++) await lineReading();
+    expect(await closed).toBe(SLOW_CONSUMER);
+    expect(received).toEqual([]);
+    hooliGate.held = null;
+    release();
   });
 });

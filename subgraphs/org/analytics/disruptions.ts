@@ -4,7 +4,7 @@
  * network"): a failure recorded stops the twin until its repair; an alarm of severity HIGH or
  * CRITICAL says what happens if the twin stops now, and a `rul` alarm when its predicted failure
  * comes. Each is announced in the transaction that records its cause, OPEN, then CLEARED with the
- * same id and window (its impact as it was when opened is what a dashboard takes back).
+ * same id and window (a dashboard that was told of it OPEN is told of its CLEARED).
  */
 import type { AlarmView, DisruptionView } from '../../../lib/events.ts';
 import type { Alarm, MaintenanceEvent, Prisma } from '../../../prisma/generated/org/client.ts';
@@ -47,12 +47,12 @@ export async function meanTimeToRepair(tx: Tx, twinId: string, asOf: Date): Prom
  */
 async function announce(tx: Tx, org: string, twin: DisruptedTwin, disruption: Pick<DisruptionView, 'id' | 'cause' | 'state'> & { from: Date; openedAt: Date }) {
   const mttr = await meanTimeToRepair(tx, twin.id, disruption.openedAt);
-  const hours = mttr !== null && mttr > 0 ? mttr : DEFAULT_DISRUPTION_HOURS * HOUR_MS;
+  const lastsMs = mttr !== null && mttr > 0 ? mttr : DEFAULT_DISRUPTION_HOURS * HOUR_MS;
   const { from, openedAt, ...rest } = disruption;
   await disruptionChanged(tx, org, twin, {
     ...rest,
     from: from.toISOString(),
-    to: new Date(from.getTime() + hours).toISOString(),
+    to: new Date(from.getTime() + lastsMs).toISOString(),
     capacity: 0,
     openedAt: openedAt.toISOString(),
   });
