@@ -118,7 +118,8 @@ async function tampered(memberUrl: string, tamper: (answer: any) => void): Promi
 }
 
 beforeAll(async () => {
-  net = await startNetwork(disposers, ['acme', 'globex', 'initech']);
+  // Every question here is asked with one engineer's tokens, each weighing 10 requests: room for all of them.
+  net = await startNetwork(disposers, ['acme', 'globex', 'initech'], { gateway: { rateLimit: { perSecond: 50, burst: 2000 } } });
   const [acme, globex, initech] = [net.orgs.acme!, net.orgs.globex!, net.orgs.initech!];
   await initech.createTwin({ id: 'initech:furnace-1', name: 'Furnace 1', kind: 'furnace', capacity: { perDay: 100, unit: 'castings' } });
   await initech.createTwin({ id: 'initech:furnace-2', name: 'Furnace 2', kind: 'furnace' });
