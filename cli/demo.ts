@@ -40,6 +40,7 @@ export function registerDemoCommand(program: Command): void {
       console.log(`
 twinx demo network is up.
 
+  console     ${demo.consoleUrl ?? 'not built (node scripts/build-console.mjs)'} (sign in as one of the demo's people)
   gateway     ${demo.gatewayUrl}
   NATS        ${demo.natsUrl} (its own server: every service has credentials of its own)
   tokens      ${demo.tokensFile}

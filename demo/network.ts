@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import type { Persona } from '../gateway/console/serve.ts';
 import { createGateway } from '../gateway/server.ts';
 import { migrateDeploy } from '../lib/db/migrate.ts';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
@@ -280,6 +281,14 @@ export async function runDemo(options: DemoOptions) {
       grants.push(issued.token);
     }
 
+    const engineerHeaders = tokenHeaders([engineer, ...grants]);
+    const initechOperatorHeaders = tokenHeaders([initechOperator]);
+    // The console's demo sign-in: the demo's people, each with the tokens above.
+    const demoPersonas: Persona[] = [
+      { id: 'acme-engineer', name: 'ACME engineer', headers: engineerHeaders },
+      ...DEMO_ORGS.map((org) => ({ id: `${org.slug}-admin`, name: `${org.name.split(' ')[0]} admin`, headers: tokenHeaders([tokens[`${org.slug}Admin`]!]) })),
+      { id: 'initech-operator', name: 'Initech operator', headers: initechOperatorHeaders },
+    ];
     const gatewayNats = await connectAs({ kind: 'gateway' }, 'twinx-demo-gateway');
     const gateway = createGateway({
       directoryUrl: directory.directory.url,
@@ -288,6 +297,7 @@ export async function runDemo(options: DemoOptions) {
       logger,
       port: options.port,
       stateDir: join(options.dataDir, 'gateway'),
+      demoPersonas,
     });
     await gateway.start();
     stops.unshift(() => gateway.stop());
@@ -305,17 +315,16 @@ export async function runDemo(options: DemoOptions) {
     }, SAMPLE_MS);
 
     const tokensFile = join(options.dataDir, 'tokens.json');
-    const engineerHeaders = tokenHeaders([engineer, ...grants]);
     const file = {
       gateway: gateway.url,
       directory: directory.directory.url,
       subjectPrefix,
       acmeEngineerHeaders: engineerHeaders,
-      initechOperatorHeaders: tokenHeaders([initechOperator]),
+      initechOperatorHeaders,
       adminTokens: tokens,
     };
     writeFileSync(tokensFile, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
 
-    return { gatewayUrl: gateway.url, natsUrl: natsServer.url, tokensFile, engineerHeaders, stop };
+    return { gatewayUrl: gateway.url, consoleUrl: gateway.consoleUrl, natsUrl: natsServer.url, tokensFile, engineerHeaders, stop };
   }
 }

@@ -26,6 +26,7 @@ import { NetworkKeys, verifyNetworkTokens, type NetworkTokens, type PresentedTok
 import { issuerUnavailable, TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
+import { consoleDirectory, consoleRoute, personasRoute, type Persona } from './console/serve.ts';
 import { SubgraphDataSource } from './data-source.ts';
 import { RegistrySupergraph, type Member, type RegistryView } from './supergraph.ts';
 import { EventHub } from './subscriptions/hub.ts';
@@ -113,10 +114,22 @@ export interface GatewayOptions {
   accessReportMs?: number;
   /** Where `/metrics` is served (lib/metrics.ts). @default { host: '127.0.0.1', port: 0 } */
   metricsListen?: MetricsListen;
+  /**
+   * The built console served at `/` (its files, and `index.html` for its own routes).
+   * @default this package's `console/dist` when it is built; otherwise no console
+   */
+  consoleDir?: string;
+  /**
+   * People the console offers to sign in as, tokens included, at `/console/personas.json`: for
+   * a demo network only, whose tokens protect nothing. @default none (404)
+   */
+  demoPersonas?: readonly Persona[];
 }
 
 export interface Gateway {
   readonly url: string;
+  /** Where the console is served (`http://host:port/`), once started; none when there is no console to serve. */
+  readonly consoleUrl: string | undefined;
   /** `http://host:port/metrics`, once started. */
   readonly metricsUrl: string;
   start(): Promise<void>;
@@ -232,6 +245,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
   });
   const httpServer: Server = createServer();
+  const consoleDir = consoleDirectory(options.consoleDir);
   const twinLimits = twinQueryLimits(options.limits);
   const limits: QueryLimits & CostOptions = {
     ...twinLimits,
@@ -382,6 +396,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     get metricsUrl() {
       return metricsUrl;
     },
+    get consoleUrl() {
+      return consoleDir === undefined || url === '' ? undefined : new URL('/', url).href;
+    },
     async start() {
       await keyFile?.open();
       await apollo.start();
@@ -429,7 +446,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               throw error instanceof TwinxError ? error.toGraphQLError() : error;
             }
           },
+          fallback: consoleDir === undefined ? undefined : consoleRoute(consoleDir),
           routes: {
+            '/console/personas.json': personasRoute(options.demoPersonas),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             '/readyz': (_req, res) => {
               const nats = natsUp();

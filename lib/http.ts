@@ -23,6 +23,8 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   maxJsonDepth?: number;
   /** Other paths served by the same server. */
   routes?: Record<string, Route>;
+  /** Serves every path that is neither `/graphql` nor a route. @default a 404 naming `/graphql` */
+  fallback?: Route;
   /**
    * Origins (`https://dashboard.example.com`) whose pages may call the service from a browser:
    * they get CORS headers, preflights included; every other origin gets none.
@@ -39,7 +41,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(JSON.stringify(body));
 }
 
-function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+/** Writes an error response in GraphQL's shape, with its stable code. */
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
   sendJson(res, status, { errors: [{ message, extensions: { code } }] });
 }
 
@@ -98,7 +101,10 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = options.routes?.[url.pathname];
     if (route) return route(req, res);
-    if (url.pathname !== '/graphql') return sendError(res, 404, ErrorCode.BAD_REQUEST, `No route ${url.pathname}; GraphQL is served on /graphql.`);
+    if (url.pathname !== '/graphql') {
+      if (options.fallback) return options.fallback(req, res);
+      return sendError(res, 404, ErrorCode.BAD_REQUEST, `No route ${url.pathname}; GraphQL is served on /graphql.`);
+    }
     let body: unknown;
     if (req.method === 'POST') {
       let text: string;
