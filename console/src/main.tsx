@@ -1,0 +1,66 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { disconnect } from './api.ts';
+import { MapPage } from './map.tsx';
+import { followLinks, navigate, usePath } from './router.ts';
+import { loadSession, saveSession, type Session } from './session.ts';
+import { SignIn } from './signin.tsx';
+import { TwinPage } from './twin.tsx';
+import './style.css';
+
+function Page({ session, path }: { session: Session; path: string }) {
+  if (path === '/map') return <MapPage session={session} />;
+  const twin = /^\/twins\/([^/]+)$/.exec(path);
+  if (twin?.[1]) {
+    const id = decodeURIComponent(twin[1]);
+    return <TwinPage key={id} session={session} id={id} />;
+  }
+  return (
+    <main class="page">
+      <h1>Not found</h1>
+      <p>
+        Nothing lives at this address. Go to the <a href="/map">network map</a>.
+      </p>
+    </main>
+  );
+}
+
+function App() {
+  const path = usePath();
+  const [session, setSession] = useState(loadSession);
+  useEffect(() => {
+    if (session && path === '/') navigate('/map', true);
+  }, [session, path]);
+
+  const signIn = (next: Session) => {
+    saveSession(next);
+    setSession(next);
+  };
+  const signOut = () => {
+    if (session) disconnect(session);
+    saveSession(null);
+    setSession(null);
+  };
+
+  return (
+    <div class="shell" onClick={followLinks}>
+      <header class="top">
+        <a class="brand" href="/map">
+          twinx
+        </a>
+        {session && (
+          <nav>
+            <a href="/map">Network map</a>
+            <span data-testid="whoami">{session.name}</span>
+            <button type="button" data-testid="signout" onClick={signOut}>
+              Sign out
+            </button>
+          </nav>
+        )}
+      </header>
+      {session ? <Page session={session} path={path} /> : <SignIn onSignIn={signIn} />}
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

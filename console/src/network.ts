@@ -1,0 +1,93 @@
+import { query, subscribe, type Answer } from './api.ts';
+import type { Session } from './session.ts';
+
+export type Status = 'UNKNOWN' | 'OK' | 'ALERT';
+
+/** A twin as the map shows it. */
+export interface MapTwin {
+  id: string;
+  name: string;
+  kind: string;
+  tags: string[];
+  org: { slug: string; name: string };
+  status: Status;
+  suppliers: string[];
+}
+
+interface TwinNode {
+  id: string;
+  name: string | null;
+  kind: string | null;
+  tags: string[] | null;
+  org: { slug: string; name: string };
+  state: { status: Status } | null;
+  suppliedBy: { id: string }[];
+}
+
+interface TwinPage {
+  twins: { edges: { node: TwinNode }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+}
+
+const TWIN_FIELDS = 'id name kind tags org { slug name } state { status } suppliedBy { id }';
+
+const PAGE = `query MapTwins($after: String) {
+  twins(first: 200, after: $after) { edges { node { ${TWIN_FIELDS} } } pageInfo { hasNextPage endCursor } }
+}`;
+
+// States come often and carry all the map needs; the twin itself is asked for only when it changes.
+const STATE_EVENTS = `subscription MapStates($after: String) {
+  twinEvents(filter: { types: [STATE, ALERT] }, after: $after) { cursor type twinId state { status } }
+}`;
+const TWIN_EVENTS = `subscription MapTwins($after: String) {
+  twinEvents(filter: { types: [CREATED, UPDATED, DELETED] }, after: $after) { cursor type twinId twin { ${TWIN_FIELDS} } }
+}`;
+
+function toMapTwin(node: TwinNode): MapTwin {
+  return {
+    id: node.id,
+    name: node.name ?? node.id,
+    kind: node.kind ?? '',
+    tags: node.tags ?? [],
+    org: node.org,
+    status: node.state?.status ?? 'UNKNOWN',
+    suppliers: node.suppliedBy.map((supplier) => supplier.id),
+  };
+}
+
+/** Every twin the session may see, a page at a time; `onPage` reports progress. */
+export async function loadTwins(session: Session, signal: AbortSignal, onPage: (count: number) => void): Promise<{ twins: MapTwin[]; problems: string[] }> {
+  const twins: MapTwin[] = [];
+  const problems = new Set<string>();
+  let after: string | null = null;
+  for (;;) {
+    const answer: Answer<TwinPage> = await query<TwinPage>(session, PAGE, { after }, signal);
+    answer.problems.forEach((problem) => problems.add(problem));
+    const page = answer.data!.twins;
+    twins.push(...page.edges.map((edge) => toMapTwin(edge.node)));
+    onPage(twins.length);
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return { twins, problems: [...problems] };
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** What an event does to the map. */
+export type MapChange = { type: 'status'; id: string; status: Status } | { type: 'upsert'; twin: MapTwin } | { type: 'delete'; id: string };
+
+interface MapEvent {
+  cursor: string;
+  type: 'STATE' | 'ALERT' | 'CREATED' | 'UPDATED' | 'DELETED';
+  twinId: string;
+  state?: { status: Status } | null;
+  twin?: TwinNode | null;
+}
+
+/** The map's live changes from the network's events. */
+export function watchTwins(session: Session, onChange: (change: MapChange) => void, onProblem: (message: string) => void): () => void {
+  const apply = (event: MapEvent) => {
+    if (event.type === 'DELETED') onChange({ type: 'delete', id: event.twinId });
+    else if (event.twin) onChange({ type: 'upsert', twin: toMapTwin(event.twin) });
+    else if (event.state) onChange({ type: 'status', id: event.twinId, status: event.state.status });
+  };
+  const stops = [subscribe(session, STATE_EVENTS, {}, apply, onProblem), subscribe(session, TWIN_EVENTS, {}, apply, onProblem)];
+  return () => stops.forEach((stop) => stop());
+}

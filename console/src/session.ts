@@ -1,0 +1,53 @@
+/** The signed-in user's tokens, as the HTTP headers carry them. Kept for this tab only. */
+export interface Session {
+  /** Who the user is, as shown in the header. */
+  name: string;
+  headers: { authorization: string; 'twin-grants'?: string };
+}
+
+const KEY = 'twinx.session';
+const MAX_TOKEN_CHARS = 16_384;
+
+/** The claims of a JSON Web Token the console names people and organizations by; never trusted, the gateway checks. */
+function claimsOf(token: string): { iss?: string; sub?: string } {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const claims: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
+    return typeof claims === 'object' && claims !== null ? (claims as { iss?: string; sub?: string }) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Organizations that issued the session's grants. */
+export function grantIssuers(session: Session): string[] {
+  const grants = session.headers['twin-grants']?.split(',') ?? [];
+  return grants.map((grant) => claimsOf(grant.trim()).iss).filter((iss): iss is string => typeof iss === 'string');
+}
+
+/** A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens separated by commas or white space. */
+export function sessionFromTokens(token: string, grants: string): Session {
+  const member = token.trim().replace(/^Bearer\s+/i, '');
+  if (member.length === 0) throw new Error('Paste your member token.');
+  if (member.length > MAX_TOKEN_CHARS || grants.length > MAX_TOKEN_CHARS * 20) throw new Error('These tokens are too long.');
+  const grantList = grants.split(/[\s,]+/).filter(Boolean);
+  const { iss, sub } = claimsOf(member);
+  const headers: Session['headers'] = { authorization: `Bearer ${member}` };
+  if (grantList.length > 0) headers['twin-grants'] = grantList.join(', ');
+  return { name: sub && iss ? `${sub} (${iss})` : 'Signed in', headers };
+}
+
+export function loadSession(): Session | null {
+  try {
+    const saved: unknown = JSON.parse(sessionStorage.getItem(KEY) ?? 'null');
+    const session = saved as Session | null;
+    return session && typeof session.name === 'string' && typeof session.headers?.authorization === 'string' ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(session: Session | null): void {
+  if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(KEY);
+}
