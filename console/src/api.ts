@@ -7,13 +7,23 @@ interface GraphQLProblem {
   extensions?: { code?: string; reason?: string; subgraph?: string; org?: string };
 }
 
-/** What people read when the network says no. */
-export function plainMessage(problem: GraphQLProblem, session: Session): string {
+/** Whose grant a refusal for a revoked token speaks of: the organization asked about when the user holds its grant, else the grants' issuers. */
+function revokedGrant(session: Session, about: string | undefined): string {
+  const issuers = grantIssuers(session);
+  if (about && issuers.includes(about)) return `Your grant from ${about} was revoked.`;
+  if (issuers.length === 1) return `Your grant from ${issuers[0]} was revoked.`;
+  return issuers.length > 1
+    ? `One of your grants (from ${issuers.join(' or ')}) was revoked.`
+    : 'Your sign-in was revoked: ask your organization for a new token.';
+}
+
+/** What people read when the network says no; `about` is the organization the request was about, when one. */
+export function plainMessage(problem: GraphQLProblem, session: Session, about?: string): string {
   const { code, reason, subgraph, org } = problem.extensions ?? {};
   const member = subgraph ?? org;
   switch (code) {
     case 'UNAUTHENTICATED':
-      if (reason === 'REVOKED') return `Your grant from ${member ?? (grantIssuers(session).join(', ') || 'a partner')} was revoked.`;
+      if (reason === 'REVOKED') return revokedGrant(session, member ?? about);
       if (reason === 'EXPIRED') return 'Your sign-in has expired: sign in again with new tokens.';
       return 'Your tokens were not accepted: sign out and sign in again.';
     case 'UNAVAILABLE':
@@ -35,18 +45,19 @@ export interface Answer<T> {
   problems: string[];
 }
 
-/** Asks the gateway's `/graphql` with the session's tokens. Throws (with a plain message) only when nothing came back. */
-export async function query<T>(session: Session, text: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<Answer<T>> {
+/**
+ * Asks the gateway's `/graphql` with the session's tokens. Throws (with a plain message) only when
+ * nothing came back. A request is never cut short: pages ignore the answers they no longer need.
+ */
+export async function query<T>(session: Session, text: string, variables: Record<string, unknown> = {}): Promise<Answer<T>> {
   let response: Response;
   try {
     response = await fetch('/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...session.headers },
       body: JSON.stringify({ query: text, variables }),
-      signal,
     });
-  } catch (error) {
-    if (signal?.aborted) throw error;
+  } catch {
     throw new Error(NO_NETWORK);
   }
   const body = (await response.json().catch(() => null)) as { data?: T | null; errors?: GraphQLProblem[] } | null;
@@ -78,7 +89,9 @@ export function disconnect(session: Session): void {
 /**
  * Subscribes to events with the session's tokens; `onEvent` gets each `data`. After a lost
  * connection the subscription resumes right after the last event received: graphql-ws sends the
- * same payload again, whose `after` follows the events' cursors. Returns the unsubscribe.
+ * same payload again, whose `after` follows the events' cursors. `about` names the organization
+ * the events are of, when one. The network ends a feed only when it may no longer be served
+ * (a grant revoked, a token expired): `onEnded` learns of it. Returns the unsubscribe.
  */
 export function subscribe<T extends { cursor: string }>(
   session: Session,
@@ -86,20 +99,22 @@ export function subscribe<T extends { cursor: string }>(
   variables: Record<string, unknown>,
   onEvent: (event: T) => void,
   onProblem: (message: string) => void,
+  { about, onEnded }: { about?: string; onEnded?: () => void } = {},
 ): () => void {
   const payload = { query: text, variables: { ...variables, after: null as string | null } };
   return clientOf(session).subscribe<{ twinEvents: T }>(payload, {
     next: ({ data, errors }) => {
-      if (errors?.length) onProblem(plainMessage(errors[0] as GraphQLProblem, session));
+      if (errors?.length) onProblem(plainMessage(errors[0] as GraphQLProblem, session, about));
       if (data?.twinEvents) {
         payload.variables.after = data.twinEvents.cursor;
         onEvent(data.twinEvents);
       }
     },
     error: (error) => {
-      if (Array.isArray(error)) onProblem(plainMessage(error[0] as GraphQLProblem, session));
+      if (Array.isArray(error)) onProblem(plainMessage(error[0] as GraphQLProblem, session, about));
       else onProblem(error instanceof CloseEvent && error.reason ? error.reason : NO_NETWORK);
+      onEnded?.();
     },
-    complete: () => undefined,
+    complete: () => onEnded?.(),
   });
 }

@@ -76,59 +76,80 @@ export function MapPage({ session }: { session: Session }) {
   const [loaded, setLoaded] = useState<number | null>(0);
   const [problems, setProblems] = useState<string[]>([]);
   const [filters, setFilters] = useState(NO_FILTERS);
+  /** How many times the twins were read: once, and again when the live feed ended. */
+  const [reads, setReads] = useState(0);
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
 
-  useEffect(() => {
-    const abort = new AbortController();
-    const pending: MapChange[] = [];
-    let ready = false;
-    let frame = 0;
-    const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
-    const redraw = () => {
-      frame ||= requestAnimationFrame(() => {
-        frame = 0;
-        setVersion((value) => value + 1);
-      });
-    };
+  const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
+  // Changes that came while the twins are read, applied once they are.
+  const pending = useRef<MapChange[] | null>([]);
+  const frame = useRef(0);
+  const redraw = () => {
+    frame.current ||= requestAnimationFrame(() => {
+      frame.current = 0;
+      setVersion((value) => value + 1);
+    });
+  };
 
-    const apply = (change: MapChange) => {
-      const graph = cy.current!;
-      if (change.type === 'delete') {
-        twins.current.delete(change.id);
-        graph.getElementById(change.id).remove();
-      } else if (change.type === 'status') {
-        const twin = twins.current.get(change.id);
-        if (!twin) return;
-        twin.status = change.status;
-        graph.getElementById(twin.id).data('status', change.status).toggleClass('hidden', !shown(twin, filtersRef.current));
-      } else {
-        const { twin } = change;
-        twins.current.set(twin.id, twin);
-        const node = graph.getElementById(twin.id);
-        if (node.nonempty() && node.data('parent') === `org:${twin.org.slug}`) node.data({ label: twin.name, status: twin.status });
-        else {
-          node.remove();
-          const block = graph.getElementById(`org:${twin.org.slug}`);
-          if (block.empty()) graph.add(orgNode(twin.org));
-          const box = block.nonempty() ? block.boundingBox({}) : graph.elements().boundingBox({});
-          graph.add(twinNode(twin, { x: block.nonempty() ? box.x1 + CELL / 2 : box.x2 + GAP, y: block.nonempty() ? box.y2 : 0 }));
-        }
-        graph.getElementById(twin.id).connectedEdges().remove();
-        graph.add(supplyEdges(twin, (id) => graph.getElementById(id).nonempty()));
-        for (const customer of twins.current.values()) {
-          if (customer.suppliers.includes(twin.id)) graph.add(supplyEdges({ ...customer, suppliers: [twin.id] }, () => true));
-        }
-        graph.getElementById(twin.id).toggleClass('hidden', !shown(twin, filtersRef.current));
+  const apply = (change: MapChange) => {
+    const graph = cy.current!;
+    if (change.type === 'delete') {
+      twins.current.delete(change.id);
+      graph.getElementById(change.id).remove();
+    } else if (change.type === 'status') {
+      const twin = twins.current.get(change.id);
+      if (!twin) return;
+      twin.status = change.status;
+      graph.getElementById(twin.id).data('status', change.status).toggleClass('hidden', !shown(twin, filtersRef.current));
+    } else {
+      const { twin } = change;
+      twins.current.set(twin.id, twin);
+      const node = graph.getElementById(twin.id);
+      if (node.nonempty() && node.data('parent') === `org:${twin.org.slug}`) node.data({ label: twin.name, status: twin.status });
+      else {
+        node.remove();
+        const block = graph.getElementById(`org:${twin.org.slug}`);
+        if (block.empty()) graph.add(orgNode(twin.org));
+        const box = block.nonempty() ? block.boundingBox({}) : graph.elements().boundingBox({});
+        graph.add(twinNode(twin, { x: block.nonempty() ? box.x1 + CELL / 2 : box.x2 + GAP, y: block.nonempty() ? box.y2 : 0 }));
       }
-      redraw();
-    };
+      graph.getElementById(twin.id).connectedEdges().remove();
+      graph.add(supplyEdges(twin, (id) => graph.getElementById(id).nonempty()));
+      for (const customer of twins.current.values()) {
+        if (customer.suppliers.includes(twin.id)) graph.add(supplyEdges({ ...customer, suppliers: [twin.id] }, () => true));
+      }
+      graph.getElementById(twin.id).toggleClass('hidden', !shown(twin, filtersRef.current));
+    }
+    redraw();
+  };
 
-    // Changes are followed from before the twins are read, so that none falls between.
-    const stop = watchTwins(session, (change) => (ready ? apply(change) : pending.push(change)), report);
-    loadTwins(session, abort.signal, setLoaded)
-      .then(({ twins: list, problems: found }) => {
+  // Changes are followed from before the twins are read, so that none falls between. When the
+  // network ends the feed (a grant revoked, a member gone), what the user may see has changed:
+  // the twins are read again.
+  useEffect(() => {
+    const stop = watchTwins(
+      session,
+      (change) => (pending.current ? pending.current.push(change) : apply(change)),
+      report,
+      () => setReads((count) => count + 1),
+    );
+    return () => {
+      stop();
+      cancelAnimationFrame(frame.current);
+    };
+  }, [session]);
+
+  useEffect(() => {
+    let wanted = true;
+    pending.current ??= [];
+    setLoaded(0);
+    loadTwins(session, () => wanted, setLoaded)
+      .then((result) => {
+        if (!result) return;
+        const { twins: list, problems: found } = result;
         twins.current = new Map(list.map((twin) => [twin.id, twin]));
+        cy.current?.destroy();
         cy.current = cytoscape({
           container: container.current,
           elements: elementsOf(twins.current),
@@ -140,23 +161,27 @@ export function MapPage({ session }: { session: Session }) {
           hideEdgesOnViewport: true,
         });
         cy.current.on('tap', 'node:childless', (event) => navigate(twinPath(event.target.id() as string)));
-        ready = true;
-        pending.splice(0).forEach(apply);
+        cy.current.batch(() => pending.current!.splice(0).forEach(apply));
+        pending.current = null;
         found.forEach(report);
         setLoaded(null);
         redraw();
       })
       .catch((error: Error) => {
-        if (!abort.signal.aborted) report(error.message);
+        if (wanted) report(error.message);
       });
     return () => {
-      abort.abort();
-      stop();
-      cancelAnimationFrame(frame);
+      wanted = false;
+    };
+  }, [session, reads]);
+
+  useEffect(
+    () => () => {
       cy.current?.destroy();
       cy.current = null;
-    };
-  }, [session]);
+    },
+    [],
+  );
 
   useEffect(() => {
     cy.current?.batch(() => {

@@ -54,13 +54,18 @@ function toMapTwin(node: TwinNode): MapTwin {
   };
 }
 
-/** Every twin the session may see, a page at a time; `onPage` reports progress. */
-export async function loadTwins(session: Session, signal: AbortSignal, onPage: (count: number) => void): Promise<{ twins: MapTwin[]; problems: string[] }> {
+/** Every twin the session may see, a page at a time while `wanted()`; `onPage` reports progress. Null when no longer wanted. */
+export async function loadTwins(
+  session: Session,
+  wanted: () => boolean,
+  onPage: (count: number) => void,
+): Promise<{ twins: MapTwin[]; problems: string[] } | null> {
   const twins: MapTwin[] = [];
   const problems = new Set<string>();
   let after: string | null = null;
   for (;;) {
-    const answer: Answer<TwinPage> = await query<TwinPage>(session, PAGE, { after }, signal);
+    const answer: Answer<TwinPage> = await query<TwinPage>(session, PAGE, { after });
+    if (!wanted()) return null;
     answer.problems.forEach((problem) => problems.add(problem));
     const page = answer.data!.twins;
     twins.push(...page.edges.map((edge) => toMapTwin(edge.node)));
@@ -82,12 +87,18 @@ interface MapEvent {
 }
 
 /** The map's live changes from the network's events. */
-export function watchTwins(session: Session, onChange: (change: MapChange) => void, onProblem: (message: string) => void): () => void {
+export function watchTwins(session: Session, onChange: (change: MapChange) => void, onProblem: (message: string) => void, onEnded: () => void): () => void {
   const apply = (event: MapEvent) => {
     if (event.type === 'DELETED') onChange({ type: 'delete', id: event.twinId });
     else if (event.twin) onChange({ type: 'upsert', twin: toMapTwin(event.twin) });
     else if (event.state) onChange({ type: 'status', id: event.twinId, status: event.state.status });
   };
-  const stops = [subscribe(session, STATE_EVENTS, {}, apply, onProblem), subscribe(session, TWIN_EVENTS, {}, apply, onProblem)];
+  // Both feeds end together: the map hears of it once.
+  let ended = false;
+  const end = () => {
+    if (!ended) onEnded();
+    ended = true;
+  };
+  const stops = [STATE_EVENTS, TWIN_EVENTS].map((events) => subscribe(session, events, {}, apply, onProblem, { onEnded: end }));
   return () => stops.forEach((stop) => stop());
 }

@@ -33,4 +33,5 @@ export function followLinks(event: MouseEvent): void {
   navigate(link.pathname + link.search);
 }
 
-export const twinPath = (id: string) => `/twins/${encodeURIComponent(id)}`;
+/** A twin's page: its global id as it reads, `<org>:<local id>`. */
+export const twinPath = (id: string) => `/twins/${encodeURIComponent(id).replace(/%3A/gi, ':')}`;

@@ -19,10 +19,13 @@ function claimsOf(token: string): { iss?: string; sub?: string } {
   }
 }
 
+/** The organization that issued a token (`iss` is `twinx:org:<slug>`). */
+const issuerOf = (token: string) => /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(claimsOf(token).iss ?? '')?.[1];
+
 /** Organizations that issued the session's grants. */
 export function grantIssuers(session: Session): string[] {
   const grants = session.headers['twin-grants']?.split(',') ?? [];
-  return grants.map((grant) => claimsOf(grant.trim()).iss).filter((iss): iss is string => typeof iss === 'string');
+  return grants.map((grant) => issuerOf(grant.trim())).filter((org): org is string => org !== undefined);
 }
 
 /** A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens separated by commas or white space. */
@@ -31,10 +34,11 @@ export function sessionFromTokens(token: string, grants: string): Session {
   if (member.length === 0) throw new Error('Paste your member token.');
   if (member.length > MAX_TOKEN_CHARS || grants.length > MAX_TOKEN_CHARS * 20) throw new Error('These tokens are too long.');
   const grantList = grants.split(/[\s,]+/).filter(Boolean);
-  const { iss, sub } = claimsOf(member);
+  const person = claimsOf(member).sub;
+  const org = issuerOf(member);
   const headers: Session['headers'] = { authorization: `Bearer ${member}` };
   if (grantList.length > 0) headers['twin-grants'] = grantList.join(', ');
-  return { name: sub && iss ? `${sub} (${iss})` : 'Signed in', headers };
+  return { name: person && org ? `${person} at ${org}` : 'Signed in', headers };
 }
 
 export function loadSession(): Session | null {

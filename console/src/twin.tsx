@@ -85,16 +85,19 @@ function History({
   const [history, setHistory] = useState<Point[]>([]);
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
-    const abort = new AbortController();
+    let wanted = true;
     const to = new Date();
     const variables = { id: twin, metric, from: new Date(to.getTime() - rangeMs).toISOString(), to: to.toISOString(), bucketSeconds: rangeMs / 1000 / BUCKETS };
-    query<{ twin: { aggregates: { start: string; avg: number }[] | null } | null }>(session, HISTORY, variables, abort.signal)
+    query<{ twin: { aggregates: { start: string; avg: number }[] | null } | null }>(session, HISTORY, variables)
       .then(({ data, problems }) => {
+        if (!wanted) return;
         setHistory((data?.twin?.aggregates ?? []).map((bucket) => ({ at: Date.parse(bucket.start), value: bucket.avg })));
         setProblem(problems[0] ?? null);
       })
-      .catch((error: Error) => abort.signal.aborted || setProblem(error.message));
-    return () => abort.abort();
+      .catch((error: Error) => wanted && setProblem(error.message));
+    return () => {
+      wanted = false;
+    };
   }, [session, twin, metric, rangeMs]);
   // Readings from before the history was asked for are in it already.
   return (
@@ -138,7 +141,7 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
   const [rangeMs, setRangeMs] = useState(RANGES[0]!.ms);
 
   useEffect(() => {
-    const abort = new AbortController();
+    let wanted = true;
     const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
     const stop = subscribe<TwinEvent>(
       session,
@@ -160,17 +163,19 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
         });
       },
       report,
+      { about: id.split(':')[0] },
     );
-    query<{ twin: Twin | null }>(session, TWIN, { id }, abort.signal)
+    query<{ twin: Twin | null }>(session, TWIN, { id })
       .then(({ data, problems: found }) => {
+        if (!wanted) return;
         setTwin(data?.twin ?? null);
         setState((current) => current ?? data?.twin?.state ?? null);
         found.forEach(report);
       })
-      .catch((error: Error) => abort.signal.aborted || report(error.message))
+      .catch((error: Error) => wanted && report(error.message))
       .finally(() => setLoading(false));
     return () => {
-      abort.abort();
+      wanted = false;
       stop();
     };
   }, [session, id]);
