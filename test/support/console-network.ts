@@ -24,6 +24,8 @@ export interface ConsoleNetwork {
   engineerToken: string;
   /** The suppliers' grants to ACME, by supplier. */
   grants: Record<string, { token: string; jti: string }>;
+  /** A new grant of `org` to ACME, as the demo's. */
+  grant: (org: string) => Promise<{ token: string; jti: string }>;
   /** A reading of a twin's metric, sent by a device of its organization through NATS. */
   publishReading: (twinId: string, metric: string, value: number) => Promise<void>;
   /** An admin of `org` asking the gateway, as the console or any client would. */
@@ -44,9 +46,13 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
   const memberToken = async (org: string, subject: string) =>
     issueMemberToken(net.orgs[org]!.issuer, 'test', { subject, scopes: [...ROLES.viewer, 'analytics:read'], expiresAt: new Date(Date.now() + DAY) });
   const engineerToken = (await memberToken('acme', 'engineer')).token;
+  const grant = (org: string) => {
+    const { scopes, selector } = DEMO_GRANTS.find((demo) => demo.org === org)!;
+    return net.orgs[org]!.grantToken({ partner: 'acme', scopes, selector });
+  };
   const grants: ConsoleNetwork['grants'] = {};
-  for (const grant of DEMO_GRANTS)
-    grants[grant.org] = await net.orgs[grant.org]!.grantToken({ partner: 'acme', scopes: grant.scopes, selector: grant.selector });
+  for (const { org } of DEMO_GRANTS) grants[org] = await grant(org);
+  grants[grant.org] = await net.orgs[grant.org]!.grantToken({ partner: 'acme', scopes: grant.scopes, selector: grant.selector });
   const gateway = await net.startGateway({
     consoleDir: BUILT_CONSOLE_DIR,
     demoPersonas: [
@@ -76,6 +82,7 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
     consoleUrl: gateway.consoleUrl!,
     engineerToken,
     grants,
+    grant,
     publishReading: async (twinId, metric, value) => {
       const org = twinId.split(':')[0]!;
       const readings = [{ twinId, metric, value, at: new Date().toISOString() }];
