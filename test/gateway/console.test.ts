@@ -75,6 +75,8 @@ describe('the console served by the gateway', () => {
       expect(policy).toContain("frame-ancestors 'none'");
       expect(await response.text()).toBe(INDEX);
     }
+    // Whatever the client accepts, `/` is the page.
+    expect(await (await fetch(base)).text()).toBe(INDEX);
   });
 
   it('serves its hashed assets with their content type, cached for good', async () => {
