@@ -61,12 +61,11 @@ describe('sign-in', () => {
     await tab.screenshot('signin');
     await tab.page.getByTestId('signin-submit').click();
     await tab.page.getByTestId('whoami').filter({ hasText: 'acme' }).waitFor();
-    const stored = await tab.page.evaluate(() => [JSON.stringify(sessionStorage), JSON.stringify(localStorage)]);
-    expect(stored[0]).toContain(network.engineerToken);
-    expect(stored[1]).not.toContain(network.engineerToken);
+    expect(await tab.page.evaluate<string>('JSON.stringify(sessionStorage)')).toContain(network.engineerToken);
+    expect(await tab.page.evaluate<string>('JSON.stringify(localStorage)')).not.toContain(network.engineerToken);
     await tab.page.getByTestId('signout').click();
     await tab.page.getByTestId('signin-token').waitFor();
-    expect(await tab.page.evaluate(() => JSON.stringify(sessionStorage))).not.toContain(network.engineerToken);
+    expect(await tab.page.evaluate<string>('JSON.stringify(sessionStorage)')).not.toContain(network.engineerToken);
   });
 
   it('signs in as one of the demo’s people', async () => {
