@@ -1,5 +1,6 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { IncomingMessage } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,7 +91,7 @@ export function consoleRoute(dir: string): Route {
     } catch {
       return sendError(res, 400, ErrorCode.BAD_REQUEST, 'The path is not valid.');
     }
-    const path = join(root, pathname);
+    const path = join(root, pathname === '/' ? 'index.html' : pathname);
     // Nothing outside the console's directory is served, whatever the path spells.
     const file = !pathname.includes('\0') && path.startsWith(root + sep) ? await fileAt(path) : undefined;
     // A page a browser navigates to is the console's to route; anything else missing is not found.
@@ -105,7 +106,7 @@ export function consoleRoute(dir: string): Route {
       ...securityHeaders(req),
     });
     if (req.method === 'HEAD') return void res.end();
-    await new Promise<void>((done, fail) => createReadStream(served.path).on('error', fail).pipe(res).on('finish', done));
+    await pipeline(createReadStream(served.path), res);
   };
 }
 

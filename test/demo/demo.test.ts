@@ -27,9 +27,25 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
       gateway: string;
       subjectPrefix: string;
       acmeEngineerHeaders: Record<string, string>;
+      initechOperatorHeaders: Record<string, string>;
     };
     expect(output).toContain(tokens.gateway);
     expect(tokens.subjectPrefix).toBe('twinx_demo');
+    // The console, and the demo's people to sign in as, with the tokens the file has.
+    const consoleUrl = new URL('/', tokens.gateway).href;
+    expect(output).toContain(`console     ${consoleUrl}`);
+    const { personas } = (await (await fetch(new URL('/console/personas.json', consoleUrl))).json()) as {
+      personas: { id: string; name: string; headers: Record<string, string> }[];
+    };
+    expect(personas.map((persona) => [persona.id, persona.name])).toEqual([
+      ['acme-engineer', 'ACME engineer'],
+      ['acme-admin', 'ACME admin'],
+      ['globex-admin', 'Globex admin'],
+      ['initech-admin', 'Initech admin'],
+      ['initech-operator', 'Initech operator'],
+    ]);
+    expect(personas[0]!.headers).toEqual(tokens.acmeEngineerHeaders);
+    expect(personas[4]!.headers).toEqual(tokens.initechOperatorHeaders);
     const query = `{ twins(first: 20) { edges { node { id name state { status } suppliedBy { id } } } } }`;
     const answer = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
     expect(answer.errors).toBeUndefined();

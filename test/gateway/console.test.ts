@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Persona } from '../../gateway/console/serve.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { ErrorCode } from '../../lib/errors.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
@@ -20,11 +21,16 @@ let base: string;
 
 const INDEX = '<!doctype html><title>twinx</title><script type="module" src="/assets/index-4f2a9c.js"></script>';
 const SCRIPT = 'document.title = "twinx console";';
-const PERSONAS = [
+const PERSONAS: Persona[] = [
   { id: 'acme-engineer', name: 'ACME engineer', headers: { authorization: 'Bearer a.b.c', 'twin-grants': 'd.e.f' } },
   { id: 'globex-admin', name: 'Globex admin', headers: { authorization: 'Bearer g.h.i' } },
 ];
 const HTML = { accept: 'text/html,application/xhtml+xml' };
+
+/** The error code of an answer. */
+async function codeOf(response: Response): Promise<unknown> {
+  return ((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code;
+}
 
 /** A GET sent as written, its path not normalized as `fetch` would. */
 function rawGet(path: string): Promise<{ status: number; body: string }> {
@@ -75,6 +81,8 @@ describe('the console served by the gateway', () => {
       expect(policy).toContain("frame-ancestors 'none'");
       expect(await response.text()).toBe(INDEX);
     }
+    // Whatever the client accepts, `/` is the page.
+    expect(await (await fetch(base)).text()).toBe(INDEX);
   });
 
   it('serves its hashed assets with their content type, cached for good', async () => {
@@ -91,7 +99,7 @@ describe('the console served by the gateway', () => {
     for (const path of ['/assets/index-000000.js', '/metrics', '/favicon.ico']) {
       const response = await fetch(new URL(path, base));
       expect(response.status, path).toBe(404);
-      expect((await response.json()).errors[0].extensions.code).toBe(ErrorCode.NOT_FOUND);
+      expect(await codeOf(response)).toBe(ErrorCode.NOT_FOUND);
     }
   });
 
@@ -108,14 +116,14 @@ describe('the console served by the gateway', () => {
     const response = await fetch(base, { method: 'POST', body: '{}' });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
-    expect((await response.json()).errors[0].extensions.code).toBe(ErrorCode.BAD_REQUEST);
+    expect(await codeOf(response)).toBe(ErrorCode.BAD_REQUEST);
   });
 
   it('leaves the API as it was: /graphql, /healthz, /readyz', async () => {
     expect(await (await fetch(new URL('/healthz', base))).json()).toEqual({ status: 'ok' });
-    expect((await (await fetch(new URL('/readyz', base))).json()).status).toBe('ready');
+    expect(((await (await fetch(new URL('/readyz', base))).json()) as { status: string }).status).toBe('ready');
     const answer = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
-    expect((await answer.json()).errors[0].extensions.code).toBe(ErrorCode.UNAUTHENTICATED);
+    expect(await codeOf(answer)).toBe(ErrorCode.UNAUTHENTICATED);
   });
 });
 
@@ -130,6 +138,6 @@ describe('demo sign-in', () => {
   it('is not offered by a gateway that is not a demo’s: 404 NOT_FOUND, even to a browser', async () => {
     const response = await fetch(new URL('/console/personas.json', plain.consoleUrl), { headers: HTML });
     expect(response.status).toBe(404);
-    expect((await response.json()).errors[0].extensions.code).toBe(ErrorCode.NOT_FOUND);
+    expect(await codeOf(response)).toBe(ErrorCode.NOT_FOUND);
   });
 });

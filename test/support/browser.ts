@@ -49,7 +49,11 @@ export async function openPage(browser: Browser, url: string): Promise<ConsolePa
   };
   page.on('console', (message) => message.type() === 'error' && record(`console: ${message.text()}`));
   page.on('pageerror', (error) => record(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => record(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText}`));
+  // A request the console cancels itself (its page left) is no failure.
+  page.on('requestfailed', (request) => {
+    const reason = request.failure()?.errorText;
+    if (reason !== 'net::ERR_ABORTED') record(`request failed: ${request.method()} ${request.url()} ${reason}`);
+  });
   onTestFinished(async () => {
     // What closing the page cuts short is no problem of the console's.
     const seen = [...problems];

@@ -24,6 +24,8 @@ export interface ConsoleNetwork {
   engineerToken: string;
   /** The suppliers' grants to ACME, by supplier. */
   grants: Record<string, { token: string; jti: string }>;
+  /** A new grant of `org` to ACME, as the demo's. */
+  grant: (org: string) => Promise<{ token: string; jti: string }>;
   /** A reading of a twin's metric, sent by a device of its organization through NATS. */
   publishReading: (twinId: string, metric: string, value: number) => Promise<void>;
   /** An admin of `org` asking the gateway, as the console or any client would. */
@@ -41,12 +43,33 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
   // Suppliers first: each twin names its suppliers.
   for (const slug of ['initech', 'globex', 'acme']) for (const twin of DEMO_TWINS[slug]!) await net.orgs[slug]!.createTwin(twin);
   await net.catalogHas(Object.values(DEMO_TWINS).flatMap((twins) => twins.map((twin) => twin.id as string)));
+  // The CNC mill's last hour, a reading a minute: its page has a history to chart.
+  const start = Date.now() - 60 * 60_000;
+  await net.orgs.acme!.ingest(
+    Array.from({ length: 60 }, (_, minute) => [
+      {
+        twinId: 'acme:cnc-1',
+        metric: 'temperature',
+        at: new Date(start + minute * 60_000).toISOString(),
+        value: Math.round(300 + 50 * Math.sin(minute / 6)) / 10,
+      },
+      {
+        twinId: 'acme:cnc-1',
+        metric: 'vibration',
+        at: new Date(start + minute * 60_000).toISOString(),
+        value: Math.round(20 + 10 * Math.cos(minute / 4)) / 10,
+      },
+    ]).flat(),
+  );
   const memberToken = async (org: string, subject: string) =>
     issueMemberToken(net.orgs[org]!.issuer, 'test', { subject, scopes: [...ROLES.viewer, 'analytics:read'], expiresAt: new Date(Date.now() + DAY) });
   const engineerToken = (await memberToken('acme', 'engineer')).token;
+  const grant = (org: string) => {
+    const { scopes, selector } = DEMO_GRANTS.find((demo) => demo.org === org)!;
+    return net.orgs[org]!.grantToken({ partner: 'acme', scopes, selector });
+  };
   const grants: ConsoleNetwork['grants'] = {};
-  for (const grant of DEMO_GRANTS)
-    grants[grant.org] = await net.orgs[grant.org]!.grantToken({ partner: 'acme', scopes: grant.scopes, selector: grant.selector });
+  for (const { org } of DEMO_GRANTS) grants[org] = await grant(org);
   const gateway = await net.startGateway({
     consoleDir: BUILT_CONSOLE_DIR,
     demoPersonas: [
@@ -76,6 +99,7 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
     consoleUrl: gateway.consoleUrl!,
     engineerToken,
     grants,
+    grant,
     publishReading: async (twinId, metric, value) => {
       const org = twinId.split(':')[0]!;
       const readings = [{ twinId, metric, value, at: new Date().toISOString() }];
