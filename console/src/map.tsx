@@ -39,7 +39,11 @@ const supplyEdges = (twin: MapTwin, known: (id: string) => boolean): ElementDefi
 /** Each organization a block of its twins in a grid, blocks side by side: placed once, never laid out again. */
 function elementsOf(twins: Map<string, MapTwin>): ElementDefinition[] {
   const byOrg = new Map<string, MapTwin[]>();
-  for (const twin of twins.values()) byOrg.set(twin.org.slug, [...(byOrg.get(twin.org.slug) ?? []), twin]);
+  for (const twin of twins.values()) {
+    const members = byOrg.get(twin.org.slug);
+    if (members) members.push(twin);
+    else byOrg.set(twin.org.slug, [twin]);
+  }
   const elements: ElementDefinition[] = [];
   let left = 0;
   for (const slug of [...byOrg.keys()].sort()) {
