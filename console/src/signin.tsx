@@ -7,7 +7,7 @@ interface Persona {
   headers: Session['headers'];
 }
 
-/** The demo's people, when the gateway runs the demo; none otherwise. */
+/** The demo's people, when the gateway runs the demo (an empty list otherwise). */
 async function personas(): Promise<Persona[]> {
   const response = await fetch('/console/personas.json').catch(() => null);
   if (!response?.ok) return [];

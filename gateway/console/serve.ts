@@ -112,11 +112,10 @@ export function consoleRoute(dir: string): Route {
 
 /**
  * `GET /console/personas.json`: the people a demo network offers to sign in as, with their
- * tokens; 404 on any other gateway.
+ * tokens; none on any other gateway (an empty list, not an error the console's sign-in page would log).
  */
 export function personasRoute(personas: readonly Persona[] | undefined): Route {
-  if (personas === undefined) return (_req, res) => sendError(res, 404, ErrorCode.NOT_FOUND, 'This gateway offers no demo sign-in.');
-  const body = { personas };
+  const body = { personas: personas ?? [] };
   return (_req, res) => sendJson(res, 200, body, { 'cache-control': 'no-store' });
 }
 
