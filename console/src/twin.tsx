@@ -131,6 +131,11 @@ function Neighbours({ title, testid, twins }: { title: string; testid: string; t
   );
 }
 
+/** A reading as people read it: at most four significant digits, no trailing zeros. */
+function formatValue(value: number): string {
+  return String(Number(value.toPrecision(4)));
+}
+
 export function TwinPage({ session, id }: { session: Session; id: string }) {
   const [twin, setTwin] = useState<Twin | null>(null);
   const [state, setState] = useState<Twin['state']>(null);
@@ -233,7 +238,7 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
               <h2>
                 {metric.name}:{' '}
                 <span data-testid="metric-value" data-metric={metric.name} class={reading?.inRange === false ? 'out-of-range' : undefined}>
-                  {reading ? `${reading.value} ${metric.unit}` : 'no reading yet'}
+                  {reading ? `${formatValue(reading.value)} ${metric.unit}` : 'no reading yet'}
                 </span>
               </h2>
               {(metric.min !== null || metric.max !== null) && (
