@@ -1,14 +1,13 @@
-import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { createServer } from 'node:http';
+import type { CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fieldName } from '../../lib/ids.ts';
 import { propagate, type SupplyLinkData, type TwinSupply } from '../../lib/impact/propagate.ts';
 import { signImpactStatement, verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type { ImpactStepRequest } from '../../lib/impact/types.ts';
-import { listen, sendJson } from '../../lib/http.ts';
 import { NetworkKeys } from '../../lib/tokens/network.ts';
 import type { PresentedToken } from '../../lib/tokens/network.ts';
 import { ImpactOrchestrator, type NetworkAnswer } from '../../gateway/impact/orchestrator.ts';
+import { serveOrgKeys } from '../support/jwks.ts';
 import { Disposers } from '../support/services.ts';
 
 /**
@@ -76,19 +75,9 @@ async function execute(query: string, variables: Record<string, unknown>): Promi
 }
 
 beforeAll(async () => {
-  const jwks: Record<string, unknown> = {};
-  for (const org of ORGS) {
-    const { publicKey, privateKey } = (await generateKeyPair('Ed25519')) as { publicKey: CryptoKey; privateKey: CryptoKey };
-    keys[org] = { kid: `${org}-1`, privateKey };
-    jwks[org] = { keys: [{ ...(await exportJWK(publicKey)), kid: `${org}-1`, alg: 'EdDSA', use: 'sig' }] };
-  }
-  const server = createServer((req, res) => {
-    const org = /^\/(\w+)\/jwks\.json$/.exec(req.url ?? '')?.[1];
-    sendJson(res, org && jwks[org] ? 200 : 404, org ? jwks[org] : {});
-  });
-  const base = new URL('/', await listen(server, 0, '127.0.0.1'));
-  disposers.add(() => new Promise((resolve) => server.close(resolve)));
-  const jwksOf = (known: string[]) => (org: string) => (known.includes(org) ? new URL(`/${org}/jwks.json`, base).href : undefined);
+  const served = await serveOrgKeys(disposers, ORGS);
+  Object.assign(keys, served.keys);
+  const jwksOf = (known: string[]) => (org: string) => (known.includes(org) ? served.jwksUrl(org) : undefined);
   gatewayKeys = new NetworkKeys(jwksOf(ORGS));
   directoryKeys = new NetworkKeys(jwksOf(ORGS.filter((org) => org !== 'globex')));
 });

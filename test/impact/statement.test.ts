@@ -1,12 +1,11 @@
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { createServer } from 'node:http';
+import { SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, TwinxError } from '../../lib/errors.ts';
-import { listen, sendJson } from '../../lib/http.ts';
 import { signImpactStatement, verifyImpactStatement } from '../../lib/impact/statement.ts';
 import type { SupplierLoss } from '../../lib/impact/types.ts';
 import { NetworkKeys } from '../../lib/tokens/network.ts';
 import { IMPACT_AUDIENCE, issuerOf, signToken, TOKEN_ALGORITHM, TOKEN_TYPES } from '../../lib/tokens/tokens.ts';
+import { serveOrgKeys } from '../support/jwks.ts';
 import { Disposers } from '../support/services.ts';
 
 /**
@@ -32,20 +31,10 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: ErrorCode; re
 }
 
 beforeAll(async () => {
-  const jwks: Record<string, unknown> = {};
   // mallory has keys of its own but is not a member.
-  for (const org of ['acme', 'globex', 'mallory']) {
-    const { publicKey, privateKey } = (await generateKeyPair('Ed25519')) as { publicKey: CryptoKey; privateKey: CryptoKey };
-    keys[org] = { kid: `${org}-1`, privateKey };
-    jwks[org] = { keys: [{ ...(await exportJWK(publicKey)), kid: `${org}-1`, alg: 'EdDSA', use: 'sig' }] };
-  }
-  const server = createServer((req, res) => {
-    const org = /^\/(\w+)\/jwks\.json$/.exec(req.url ?? '')?.[1];
-    sendJson(res, org && jwks[org] ? 200 : 404, org ? jwks[org] : {});
-  });
-  const base = new URL('/', await listen(server, 0, '127.0.0.1'));
-  disposers.add(() => new Promise((resolve) => server.close(resolve)));
-  network = new NetworkKeys((org) => (org === 'acme' || org === 'globex' ? new URL(`/${org}/jwks.json`, base).href : undefined));
+  const served = await serveOrgKeys(disposers, ['acme', 'globex', 'mallory']);
+  Object.assign(keys, served.keys);
+  network = new NetworkKeys((org) => (org === 'acme' || org === 'globex' ? served.jwksUrl(org) : undefined));
 });
 
 afterAll(() => disposers.dispose());

@@ -1,10 +1,9 @@
-import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { createServer } from 'node:http';
+import type { CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen, sendJson } from '../../lib/http.ts';
 import { signImpactStatement, verifyImpactStatement } from '../../lib/impact/statement.ts';
 import { NetworkKeys } from '../../lib/tokens/network.ts';
 import { signToken } from '../../lib/tokens/tokens.ts';
+import { serveOrgKeys } from '../support/jwks.ts';
 import { Disposers } from '../support/services.ts';
 
 /** What the gateway and the directory remember of what they verify, with acme's keys read from its JWKS over HTTP. */
@@ -14,13 +13,9 @@ let key: { kid: string; privateKey: CryptoKey };
 let network: NetworkKeys;
 
 beforeAll(async () => {
-  const { publicKey, privateKey } = (await generateKeyPair('Ed25519')) as { publicKey: CryptoKey; privateKey: CryptoKey };
-  key = { kid: 'acme-1', privateKey };
-  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: key.kid, alg: 'EdDSA', use: 'sig' }] };
-  const server = createServer((_req, res) => sendJson(res, 200, jwks));
-  const url = new URL('/acme/jwks.json', await listen(server, 0, '127.0.0.1')).href;
-  disposers.add(() => new Promise((resolve) => server.close(resolve)));
-  network = new NetworkKeys((org) => (org === 'acme' ? url : undefined));
+  const served = await serveOrgKeys(disposers, ['acme']);
+  key = served.keys.acme!;
+  network = new NetworkKeys((org) => (org === 'acme' ? served.jwksUrl(org) : undefined));
 });
 
 afterAll(() => disposers.dispose());
