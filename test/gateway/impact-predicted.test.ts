@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chanceWithin } from '../../lib/impact/chance.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
+import { PUMP_LIVES, pumpsOf } from '../support/fleet.ts';
 import { Disposers } from '../support/services.ts';
 
 /**
@@ -22,24 +23,8 @@ beforeAll(async () => {
   net = await startNetwork(disposers, ['acme', 'initech']);
   const initech = net.orgs.initech!;
   const mutate = async (query: string) => expect((await initech.request(query)).errors).toBeUndefined();
-  const run = (id: string, start: number, hours: number, slope: number) =>
-    initech.ingest(
-      Array.from({ length: hours + 1 }, (_, h) => ({
-        twinId: `initech:${id}`,
-        metric: 'vibration',
-        at: time(start + h),
-        value: 1 + slope * h + 0.05 * Math.sin(h * 1.7),
-      })),
-    );
-  const pump = (id: string) => initech.createTwin({ id: `initech:${id}`, name: id, kind: 'pump', metrics: [{ name: 'vibration', unit: 'mm/s' }] });
-  for (const [id, life] of [
-    ['pump-1', 50],
-    ['pump-2', 40],
-    ['pump-3', 60],
-    ['pump-5', 45],
-    ['pump-6', 55],
-    ['pump-7', 48],
-  ] as const) {
+  const { create: pump, run } = pumpsOf(initech, 'initech', T0);
+  for (const [id, life] of PUMP_LIVES) {
     await pump(id);
     await run(id, 0, life, 5 / life);
     await mutate(`mutation { initech { recordFailure(twinId: "initech:${id}", at: "${time(life)}") { at } } }`);

@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updateHealth, type HealthAlarmDecision, type HealthStep } from '../../../subgraphs/org/analytics/health.ts';
 import { codes } from '../../support/graphql.ts';
 import { bearer, startOrg, type TestOrg } from '../../support/org.ts';
+import { PUMP_LIVES, pumpsOf, pumpVibration } from '../../support/fleet.ts';
 import { Disposers } from '../../support/services.ts';
 
 const disposers = new Disposers();
 let acme: TestOrg;
+let pumps: ReturnType<typeof pumpsOf>;
 
 const T0 = Date.UTC(2026, 5, 1);
 const HOUR_MS = 3_600_000;
@@ -22,20 +24,6 @@ async function mutate(query: string, variables: Record<string, unknown>) {
   return response.data.acme;
 }
 
-/** A pump's vibration: rises from 1 by `slope` per hour of its run, with a small deterministic ripple. */
-const vibration = (hoursInRun: number, slope: number) => 1 + slope * hoursInRun + 0.05 * Math.sin(hoursInRun * 1.7);
-
-/** Ingests hourly readings of a pump's run, from `start` for `hours` hours. */
-async function run(id: string, start: number, hours: number, slope: number) {
-  const readings = Array.from({ length: hours + 1 }, (_, h) => ({
-    twinId: `acme:${id}`,
-    metric: 'vibration',
-    at: time(start + h).toISOString(),
-    value: vibration(h, slope),
-  }));
-  await acme.ingest(readings);
-}
-
 /** What the ingest path does with a batch (steps of twins, in one transaction). */
 function feed(steps: HealthStep[]): Promise<HealthAlarmDecision[]> {
   return acme.db.$transaction((tx) => updateHealth(tx, 'acme', steps));
@@ -43,7 +31,7 @@ function feed(steps: HealthStep[]): Promise<HealthAlarmDecision[]> {
 
 /** Ingests pump-4's reading at an hour of its run started at `start`: the ingest path moves its health. */
 async function step(hour: number, start = 0): Promise<void> {
-  await acme.ingest([{ twinId: 'acme:pump-4', metric: 'vibration', at: time(hour).toISOString(), value: vibration(hour - start, 0.1) }]);
+  await acme.ingest([{ twinId: 'acme:pump-4', metric: 'vibration', at: time(hour).toISOString(), value: pumpVibration(hour - start, 0.1) }]);
 }
 
 /** pump-4's health and RUL alarms, oldest first. */
@@ -57,27 +45,14 @@ async function healthAlarms() {
     .reverse();
 }
 
-async function pump(id: string) {
-  await acme.createTwin({ id: `acme:${id}`, name: id, kind: 'pump', metrics: [{ name: 'vibration', unit: 'mm/s' }] });
-}
-
-/** Six pumps run to failure at vibration ≈ 6 after 40 to 60 hours. */
-const LIVES = [
-  ['pump-1', 50],
-  ['pump-2', 40],
-  ['pump-3', 60],
-  ['pump-5', 45],
-  ['pump-6', 55],
-  ['pump-7', 48],
-] as const;
-
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
-  for (const [id, life] of LIVES) {
-    await pump(id);
-    await run(id, 0, life, 5 / life);
+  pumps = pumpsOf(acme, 'acme', T0);
+  for (const [id, life] of PUMP_LIVES) {
+    await pumps.create(id);
+    await pumps.run(id, 0, life, 5 / life);
   }
-  await pump('pump-4');
+  await pumps.create('pump-4');
 });
 afterAll(() => disposers.dispose());
 
@@ -94,11 +69,11 @@ describe('health models', () => {
   });
 
   it('are trained in the background once failures are recorded', async () => {
-    const [[first, firstLife]] = LIVES;
+    const [[first, firstLife]] = PUMP_LIVES;
     await mutate(`mutation { acme { recordFailure(twinId: "acme:${first}", at: "${time(firstLife).toISOString()}") { at } } }`, {});
     await acme.healthTrained();
     expect((await mutate(MODEL, { kind: 'pump' })).healthModel).toMatchObject({ trainedAt: null, failures: 1, error: expect.any(String) });
-    for (const [id, life] of LIVES.slice(1)) {
+    for (const [id, life] of PUMP_LIVES.slice(1)) {
       await mutate(`mutation { acme { recordFailure(twinId: "acme:${id}", at: "${time(life).toISOString()}") { at } } }`, {});
     }
     await acme.healthTrained();
@@ -122,11 +97,11 @@ describe('a running twin', () => {
     const set = await mutate(`mutation { acme { setHealthThresholds(kind: "pump", rulHorizonHours: 10) { healthAlarmBelow rulHorizonHours } } }`, {});
     // The kind's own horizon, the organization's health threshold.
     expect(set.setHealthThresholds).toEqual({ healthAlarmBelow: 0.3, rulHorizonHours: 10 });
-    await run('pump-4', 0, 10, 0.1);
+    await pumps.run('pump-4', 0, 10, 0.1);
   });
 
   it('gets health and RUL from the readings of its run as they arrive', async () => {
-    decisions.push(...(await feed([{ twinId: 'pump-4', at: time(10), values: { vibration: vibration(10, 0.1) } }])));
+    decisions.push(...(await feed([{ twinId: 'pump-4', at: time(10), values: { vibration: pumpVibration(10, 0.1) } }])));
     const early = (await acme.request(HEALTH, { id: 'acme:pump-4' })).data.acme.twin.health;
     expect(early).toMatchObject({ unit: 'hours', modelTrainedAt: expect.any(String) });
     expect(early.index).toBeGreaterThan(0.6);
@@ -160,7 +135,7 @@ describe('a running twin', () => {
   it('rebuilds a lost state from its run to the same estimate (a restart or another replica)', async () => {
     const before = await acme.db.twinHealth.findUniqueOrThrow({ where: { twinId: 'pump-4' } });
     await acme.db.$executeRaw`UPDATE "TwinHealth" SET state = 'null' WHERE "twinId" = 'pump-4'`;
-    await feed([{ twinId: 'pump-4', at: time(45), values: { vibration: vibration(45, 0.1) } }]);
+    await feed([{ twinId: 'pump-4', at: time(45), values: { vibration: pumpVibration(45, 0.1) } }]);
     const after = await acme.db.twinHealth.findUniqueOrThrow({ where: { twinId: 'pump-4' } });
     expect({ ...after, updatedAt: null }).toEqual({ ...before, updatedAt: null });
   });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImpactStepAnswer } from '../../../lib/impact/types.ts';
 import { codes } from '../../support/graphql.ts';
 import { startOrg, type TestOrg } from '../../support/org.ts';
+import { PUMP_LIVES, pumpsOf } from '../../support/fleet.ts';
 import { Disposers } from '../../support/services.ts';
 
 const disposers = new Disposers();
@@ -20,22 +21,6 @@ const HEALTH = `query($id: ID!) { acme { twin(id: $id) { health { p10 p50 p90 } 
 async function mutate(query: string) {
   const response = await acme.request(query);
   if (response.errors) throw new Error(JSON.stringify(response.errors));
-}
-
-/** A pump's hourly vibration over a run of `hours` from `start`, rising by `slope` an hour. */
-async function run(id: string, start: number, hours: number, slope: number) {
-  await acme.ingest(
-    Array.from({ length: hours + 1 }, (_, h) => ({
-      twinId: `acme:${id}`,
-      metric: 'vibration',
-      at: time(start + h),
-      value: 1 + slope * h + 0.05 * Math.sin(h * 1.7),
-    })),
-  );
-}
-
-async function pump(id: string) {
-  await acme.createTwin({ id: `acme:${id}`, name: id, kind: 'pump', metrics: [{ name: 'vibration', unit: 'mm/s' }] });
 }
 
 /** A hop asking for a predicted failure of one twin. */
@@ -57,15 +42,9 @@ async function rulOf(id: string): Promise<{ p10: number; p50: number; p90: numbe
 
 beforeAll(async () => {
   acme = await startOrg(disposers, 'acme');
+  const { create: pump, run } = pumpsOf(acme, 'acme', T0);
   // Six pumps run to failure after 40 to 60 hours: the kind's health model.
-  for (const [id, life] of [
-    ['pump-1', 50],
-    ['pump-2', 40],
-    ['pump-3', 60],
-    ['pump-5', 45],
-    ['pump-6', 55],
-    ['pump-7', 48],
-  ] as const) {
+  for (const [id, life] of PUMP_LIVES) {
     await pump(id);
     await run(id, -100, life, 5 / life);
     await mutate(`mutation { acme { recordFailure(twinId: "acme:${id}", at: "${time(-100 + life)}") { at } } }`);
