@@ -90,53 +90,60 @@ interface Loaded {
   problems: string[];
 }
 
-/** Alarms of the twins asked for, their twins' refusals counted per organization. */
-function collect(twins: TwinAlarms[], problems: string[], into: AlarmItem[], orgs: Map<string, { name: string; shared: boolean }>, more: TwinRef[]) {
-  for (const { alarms, ...twin } of twins) {
-    const org = orgs.get(twin.org.slug) ?? { name: twin.org.name, shared: false };
-    orgs.set(twin.org.slug, org);
-    if (!alarms) continue;
-    org.shared = true;
-    into.push(...alarms.edges.map((edge) => ({ ...edge.node, twin })));
-    if (alarms.pageInfo.hasNextPage) more.push(twin);
-  }
-  const refused = problems.some((problem) => refusedFor(problem, 'analytics:read'));
-  return {
-    notShared: refused ? [...orgs.values()].filter((org) => !org.shared).map((org) => org.name) : [],
-    problems: problems.filter((problem) => !refusedFor(problem, 'analytics:read')),
-  };
-}
-
-/** The alarms in `states` of one twin, or of every twin the session may see a page of twins at a time. */
+/**
+ * Loads the alarms in `states` of one twin, or of every twin the session may see a page of twins at
+ * a time, handing each page's alarms to `onAlarms` as it comes; then what else it learnt, or null
+ * once no longer `wanted`.
+ */
 async function loadAlarms(
   session: Session,
   twinId: string | null,
   states: AlarmState[],
   wanted: () => boolean,
-): Promise<(Loaded & { alarms: AlarmItem[] }) | null> {
-  const alarms: AlarmItem[] = [];
+  onAlarms: (alarms: AlarmItem[]) => void,
+): Promise<Loaded | null> {
   const orgs = new Map<string, { name: string; shared: boolean }>();
   const more: TwinRef[] = [];
   const problems = new Set<string>();
+  const take = (twins: TwinAlarms[], found: string[]) => {
+    found.forEach((problem) => problems.add(problem));
+    const alarms: AlarmItem[] = [];
+    for (const { alarms: page, ...twin } of twins) {
+      const org = orgs.get(twin.org.slug) ?? { name: twin.org.name, shared: false };
+      orgs.set(twin.org.slug, org);
+      if (!page) continue;
+      org.shared = true;
+      alarms.push(...page.edges.map((edge) => ({ ...edge.node, twin })));
+      if (page.pageInfo.hasNextPage) more.push(twin);
+    }
+    onAlarms(alarms);
+  };
+  // Twins whose organization refuses their alarms contribute none: an organization refusing all is named once.
+  const learnt = (): Loaded => {
+    const refused = [...problems].some((problem) => refusedFor(problem, 'analytics:read'));
+    return {
+      notShared: refused ? [...orgs.values()].filter((org) => !org.shared).map((org) => org.name) : [],
+      more,
+      problems: [...problems].filter((problem) => !refusedFor(problem, 'analytics:read')),
+    };
+  };
   if (twinId) {
     const answer = await query<{ twin: TwinAlarms | null }>(session, TWIN_ALARMS, { id: twinId, states, first: 50 });
-    return { alarms, more, ...collect(answer.data?.twin ? [answer.data.twin] : [], answer.problems, alarms, orgs, more) };
+    if (!wanted()) return null;
+    take(answer.data?.twin ? [answer.data.twin] : [], answer.problems);
+    return learnt();
   }
   let after: string | null = null;
   for (;;) {
     type Page = { twins: { edges: { node: TwinAlarms }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
     const answer: { data: Page | null; problems: string[] } = await query<Page>(session, ALL_ALARMS, { after, states, first: 20 });
     if (!wanted()) return null;
-    answer.problems.forEach((problem) => problems.add(problem));
     const page = answer.data!.twins;
-    const result = collect(
+    take(
       page.edges.map((edge) => edge.node),
-      [...problems],
-      alarms,
-      orgs,
-      more,
+      answer.problems,
     );
-    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return { alarms, more, ...result };
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return learnt();
     after = page.pageInfo.endCursor;
   }
 }
@@ -187,14 +194,21 @@ function useAlarms(session: Session, twin: TwinRef | null, includeClosed: boolea
       report,
       { about: twin?.org.slug },
     );
-    loadAlarms(session, twinId, includeClosed ? [...OPEN_STATES, 'CLOSED'] : OPEN_STATES, () => wanted)
-      .then((result) => {
-        if (!result || !wanted) return;
+    const states: AlarmState[] = includeClosed ? [...OPEN_STATES, 'CLOSED'] : OPEN_STATES;
+    loadAlarms(
+      session,
+      twinId,
+      states,
+      () => wanted,
+      (alarms) =>
         setItems((current) => {
           const next = new Map(current);
-          for (const alarm of result.alarms) if (!changed.has(alarm.id)) next.set(alarm.id, alarm);
+          for (const alarm of alarms) if (!changed.has(alarm.id)) next.set(alarm.id, alarm);
           return next;
-        });
+        }),
+    )
+      .then((result) => {
+        if (!result) return;
         setLoaded(result);
         result.problems.forEach(report);
       })

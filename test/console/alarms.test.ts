@@ -114,6 +114,9 @@ describe('the alarms inbox', { timeout: 90_000 }, () => {
       .poll(() => engineer.page.locator('[data-testid=alarm]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-twin-id'))))
       .toEqual(['globex:mill-1']);
     await engineer.page.getByTestId('filter-org').selectOption('');
+    await cnc.getByTestId('alarm-details').click();
+    await cnc.getByTestId('alarm-history').waitFor();
+    await engineer.page.setViewportSize({ width: 1280, height: 1000 });
     await engineer.screenshot('alarms');
   });
 });
@@ -152,7 +155,7 @@ describe('the twin page', { timeout: 90_000 }, () => {
     await tab.page.getByTestId('kpis').getByTestId('kpi-availability').waitFor();
     await tab.page.getByTestId('health').getByTestId('no-model').filter({ hasText: 'No health model for cnc-mill twins yet' }).waitFor();
     await tab.page.getByTestId('twin-alarms').locator('[data-testid=alarm]').first().waitFor();
-    await tab.page.setViewportSize({ width: 1280, height: 1500 });
+    await tab.page.setViewportSize({ width: 1280, height: 1400 });
     await tab.screenshot('twin');
   });
 
