@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { fieldName } from '../../lib/ids.ts';
+import { fieldName, isValidSlug } from '../../lib/ids.ts';
 import { query, subscribe } from './api.ts';
 import { twinPath } from './router.ts';
 import type { Session } from './session.ts';
@@ -266,6 +266,8 @@ type Action = keyof typeof ACTIONS;
 /** Does `action` with the organization of the alarm's twin, which decides; the alarm as it is now. */
 async function act(session: Session, alarm: AlarmItem, action: Action, text: string | null): Promise<Alarm> {
   const { field, call, text: type, verb } = ACTIONS[action];
+  // The organization's name goes into the mutation's text: only a slug may.
+  if (!isValidSlug(alarm.twin.org.slug)) throw new Error(`${alarm.twin.org.slug} is not an organization of this network.`);
   const org = fieldName(alarm.twin.org.slug);
   const mutation = `mutation AlarmAction($id: ID!, $text: ${type}) { ${org} { ${call} { ${ALARM_FIELDS} } } }`;
   try {
