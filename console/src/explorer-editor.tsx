@@ -1,0 +1,45 @@
+import type { Extension } from '@codemirror/state';
+import { EditorView } from '@codemirror/view';
+import { useEffect, useRef } from 'preact/hooks';
+
+/** The editors' look, beside the console's style sheet (which does not reach into their shadow roots). */
+const theme = EditorView.theme({
+  '&': { height: '100%', background: '#fff', fontSize: '0.875rem' },
+  '&.cm-focused': { outline: '2px solid #1f4e79' },
+  '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace' },
+  '.cm-tooltip': { maxWidth: '32rem' },
+  '.cm-tooltip.cm-completionInfo': { whiteSpace: 'pre-wrap' },
+});
+
+/**
+ * A CodeMirror editor in its own shadow root. CodeMirror styles its editors at run time: in the
+ * document it would add `<style>` elements, which the console's policy (`style-src 'self'`)
+ * refuses; in a shadow root it adopts constructed style sheets, which are no inline markup and
+ * which the policy leaves alone, as it does styles set through the DOM.
+ */
+export function CodeEditor({
+  label,
+  testId,
+  doc,
+  extensions,
+  onView,
+}: {
+  label: string;
+  testId: string;
+  doc: string;
+  extensions: Extension;
+  onView: (view: EditorView) => void;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const view = new EditorView({
+      doc,
+      parent: host.current!.attachShadow({ mode: 'open' }),
+      extensions: [theme, EditorView.contentAttributes.of({ 'aria-label': label }), extensions],
+    });
+    onView(view);
+    return () => view.destroy();
+    // The editor is made once: its content changes through the view `onView` hands over.
+  }, []);
+  return <div ref={host} class="explorer-editor" data-testid={testId} />;
+}
