@@ -12,6 +12,20 @@ const theme = EditorView.theme({
 });
 
 /**
+ * Text typed over a selection replaces it here rather than in the browser's own editing: Chromium,
+ * replacing a selection across highlighted tokens, keeps their look in elements with a `style`
+ * attribute, which the console's policy refuses (and reports as an error).
+ */
+const typeOverSelection = EditorView.domEventHandlers({
+  beforeinput(event, view) {
+    if (event.inputType !== 'insertText' || event.data === null || view.composing || view.state.selection.ranges.every((range) => range.empty)) return false;
+    event.preventDefault();
+    view.dispatch(view.state.replaceSelection(event.data), { userEvent: 'input.type', scrollIntoView: true });
+    return true;
+  },
+});
+
+/**
  * A CodeMirror editor in its own shadow root. CodeMirror styles its editors at run time: in the
  * document it would add `<style>` elements, which the console's policy (`style-src 'self'`)
  * refuses; in a shadow root it adopts constructed style sheets, which are no inline markup and
@@ -35,7 +49,7 @@ export function CodeEditor({
     const view = new EditorView({
       doc,
       parent: host.current!.attachShadow({ mode: 'open' }),
-      extensions: [theme, EditorView.contentAttributes.of({ 'aria-label': label }), extensions],
+      extensions: [theme, typeOverSelection, EditorView.contentAttributes.of({ 'aria-label': label }), extensions],
     });
     onView(view);
     return () => view.destroy();
