@@ -49,7 +49,7 @@ export function CodeEditor({
     const view = new EditorView({
       doc,
       parent: host.current!.attachShadow({ mode: 'open' }),
-      extensions: [theme, typeOverSelection, EditorView.contentAttributes.of({ 'aria-label': label }), extensions],
+      extensions: [theme, typeOverSelection, EditorView.lineWrapping, EditorView.contentAttributes.of({ 'aria-label': label }), extensions],
     });
     onView(view);
     return () => view.destroy();
