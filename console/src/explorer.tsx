@@ -10,9 +10,10 @@ import { CodeEditor } from './explorer-editor.tsx';
 import { SchemaDocs } from './explorer-docs.tsx';
 import type { Session } from './session.ts';
 
-const EXAMPLE = `# Run (Ctrl-Enter, ⌘-Enter on a Mac) sends the operation under
-# the cursor with your sign-in's tokens: answers hold only what
-# they allow. Ctrl-Space completes; Docs lists every type.
+const EXAMPLE = `# Run (Ctrl-Enter) sends the operation at the
+# cursor with your sign-in's tokens: answers
+# hold only what they allow. Ctrl-Space
+# completes; Docs lists every type.
 
 query Twins {
   twins(first: 50) {

@@ -36,6 +36,8 @@ async function openExplorer(): Promise<{ tab: ConsolePage; traffic: Traffic }> {
   await tab.page.getByRole('link', { name: 'Explorer' }).click();
   // Its docs are the gateway's schema, read with the session's tokens.
   await tab.page.getByTestId('explorer-docs').getByRole('button', { name: 'Subscription' }).waitFor();
+  // Its code came in a chunk of its own when it was opened.
+  expect(traffic.urls.filter((url) => /\/assets\/explorer-/.test(url))).toHaveLength(1);
   return { tab, traffic };
 }
 
@@ -86,7 +88,8 @@ describe('the gateway', () => {
   });
 });
 
-describe('the explorer', () => {
+// Each test drives a browser through several answers: room for a loaded machine.
+describe('the explorer', { timeout: 60_000 }, () => {
   it('answers a query typed in with the twins the session’s tokens allow, the explorer loaded from the gateway alone', async () => {
     const { tab, traffic } = await openExplorer();
     // The example query: every twin the tokens allow.
