@@ -124,6 +124,7 @@ export function Explorer({ session }: { session: Session }) {
     unsubscribe.current?.();
     unsubscribe.current = null;
     setListening(false);
+    setStatus('');
   };
   useEffect(() => stop, []);
 
@@ -175,8 +176,11 @@ export function Explorer({ session }: { session: Session }) {
       setResult('');
       setStatus('Listening for events…');
       setListening(true);
-      unsubscribe.current = clientOf(session).subscribe(payload, {
+      // What graphql-ws reports once the subscription is stopped here (its completion) is no news.
+      const live = () => unsubscribe.current === dispose;
+      const dispose = clientOf(session).subscribe(payload, {
         next: (event) => {
+          if (!live()) return;
           events.unshift(JSON.stringify(event, null, 2));
           events.length = Math.min(events.length, MAX_EVENTS);
           setResult(events.join('\n\n'));
@@ -185,15 +189,18 @@ export function Explorer({ session }: { session: Session }) {
           );
         },
         error: (error) => {
+          if (!live()) return;
+          stop();
           setResult([subscriptionError(error), ...events].join('\n\n'));
           setStatus('The subscription ended.');
-          setListening(false);
         },
         complete: () => {
+          if (!live()) return;
+          stop();
           setStatus('The network ended the subscription.');
-          setListening(false);
         },
       });
+      unsubscribe.current = dispose;
       return;
     }
     setStatus('Asking…');
@@ -246,7 +253,14 @@ export function Explorer({ session }: { session: Session }) {
           Run
         </button>
         {listening && (
-          <button type="button" data-testid="explorer-stop" onClick={stop}>
+          <button
+            type="button"
+            data-testid="explorer-stop"
+            onClick={() => {
+              stop();
+              setStatus('Stopped.');
+            }}
+          >
             Stop
           </button>
         )}

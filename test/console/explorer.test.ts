@@ -161,6 +161,7 @@ describe('the explorer', { timeout: 60_000 }, () => {
 
     await tab.page.getByTestId('explorer-stop').click();
     await eventually(async () => expect(await subscriptionsServed(network.gateway.url)).toBe(before));
+    expect(await tab.page.getByTestId('explorer-status').textContent()).toBe('Stopped.');
     expect(traffic.urls.some((url) => url.startsWith('ws:'))).toBe(true);
     expectOnlyTheGateway(traffic);
   });
