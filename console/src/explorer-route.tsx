@@ -10,8 +10,9 @@ import type { Session } from './session.ts';
  * It is built on CodeMirror 6 with cm6-graphql (completion, checking and hover docs from the
  * gateway's schema) and the console's own graphql-ws client, not on GraphiQL: GraphiQL 5 runs on
  * React 19 and Monaco, whose web workers and injected `<style>` elements the console's policy
- * refuses, at several times the size; GraphiQL 3 and 4 sit on CodeMirror 5, which is no longer
- * developed. CodeMirror 6 is Preact-neutral, works offline, and styles itself under the policy.
+ * refuses, at several times the size; GraphiQL 3 and 4 sit on CodeMirror 5, kept in maintenance
+ * only. CodeMirror 6 needs no React, is bundled whole (nothing from elsewhere at run time), and,
+ * in shadow roots, styles itself within the policy (explorer-editor.tsx).
  */
 export function ExplorerRoute({ session }: { session: Session }) {
   const [explorer, setExplorer] = useState<{ Explorer: typeof Explorer } | null>(null);

@@ -294,7 +294,7 @@ export function Explorer({ session }: { session: Session }) {
             onView={(view) => (variablesView.current = view)}
           />
         </section>
-        <pre class="explorer-result" data-testid="explorer-result" aria-label="Answer" aria-live="polite">
+        <pre class="explorer-result" data-testid="explorer-result" aria-label="Answer">
           {result}
         </pre>
         <aside class="explorer-side">
