@@ -1,5 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { AdminPage } from './admin.tsx';
 import { disconnect } from './api.ts';
 import { ExplorerRoute } from './explorer-route.tsx';
 import { MapPage } from './map.tsx';
@@ -12,6 +13,8 @@ import './style.css';
 function Page({ session, path }: { session: Session; path: string }) {
   if (path === '/map') return <MapPage session={session} />;
   if (path === '/explorer') return <ExplorerRoute session={session} />;
+  const admin = /^\/admin(?:\/([^/]+))?$/.exec(path);
+  if (admin) return <AdminPage session={session} tab={admin[1] ?? ''} />;
   const twin = /^\/twins\/([^/]+)$/.exec(path);
   if (twin?.[1]) {
     const id = decodeURIComponent(twin[1]);
@@ -54,6 +57,9 @@ function App() {
           <nav>
             <a href="/map">Network map</a>
             <a href="/explorer">Explorer</a>
+            <a href="/admin" data-testid="nav-admin">
+              Administration
+            </a>
             <span data-testid="whoami">{session.name}</span>
             <button type="button" data-testid="signout" onClick={signOut}>
               Sign out
