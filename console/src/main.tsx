@@ -1,6 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { disconnect } from './api.ts';
+import { ImpactPage } from './impact.tsx';
 import { MapPage } from './map.tsx';
 import { followLinks, navigate, usePath } from './router.ts';
 import { loadSession, saveSession, type Session } from './session.ts';
@@ -10,6 +11,7 @@ import './style.css';
 
 function Page({ session, path }: { session: Session; path: string }) {
   if (path === '/map') return <MapPage session={session} />;
+  if (path === '/impact') return <ImpactPage session={session} twinId={new URLSearchParams(location.search).get('twin')} />;
   const twin = /^\/twins\/([^/]+)$/.exec(path);
   if (twin?.[1]) {
     const id = decodeURIComponent(twin[1]);
@@ -51,6 +53,7 @@ function App() {
         {session && (
           <nav>
             <a href="/map">Network map</a>
+            <a href="/impact">Impact</a>
             <span data-testid="whoami">{session.name}</span>
             <button type="button" data-testid="signout" onClick={signOut}>
               Sign out

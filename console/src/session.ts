@@ -28,6 +28,9 @@ export function grantIssuers(session: Session): string[] {
   return grants.map((grant) => issuerOf(grant.trim())).filter((org): org is string => org !== undefined);
 }
 
+/** The organization that issued the session's member token: the user's own. */
+export const memberOrg = (session: Session) => issuerOf(session.headers.authorization.replace(/^Bearer\s+/i, ''));
+
 /** A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens separated by commas or white space. */
 export function sessionFromTokens(token: string, grants: string): Session {
   const member = token.trim().replace(/^Bearer\s+/i, '');
