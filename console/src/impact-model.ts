@@ -32,6 +32,9 @@ export interface Bounds {
   maxHops: number;
 }
 
+/** The gateway's own defaults. */
+export const DEFAULT_BOUNDS: Bounds = { horizonHours: 720, maxHops: 12 };
+
 export interface Loss {
   from: string;
   to: string;
@@ -42,8 +45,6 @@ export interface Hit {
   twinId: string;
   org: string;
   tier: number;
-  from: string;
-  to: string;
   hoursToImpact: number;
   durationHours: number;
   capacityLost: number;
@@ -75,7 +76,7 @@ export interface Impact {
 export const AFFECTED_SHOWN = 200;
 
 const HIT_FIELDS =
-  'twinId org tier from to hoursToImpact durationHours capacityLost unitsLost atRiskFrom via chance losses { from to share } twin { name org { name } capacity { unit } }';
+  'twinId org tier hoursToImpact durationHours capacityLost unitsLost atRiskFrom via chance losses { from to share } twin { name org { name } capacity { unit } }';
 const IMPACT_FIELDS = `disruptions { twinId from to capacity predicted spreadHours } affected(first: ${AFFECTED_SHOWN}) { ${HIT_FIELDS} } unknown { org reason twinIds message } hops`;
 
 /** The impact of one disruption, with the network's organizations to name where it stops. */

@@ -3,6 +3,7 @@ import { query } from './api.ts';
 import {
   AFFECTED_SHOWN,
   boundaryText,
+  DEFAULT_BOUNDS,
   formatHours,
   formatNumber,
   formatShare,
@@ -19,7 +20,6 @@ import { memberOrg, type Session } from './session.ts';
 
 /** Most scenarios compared at once, besides the disruption as it is. */
 const MAX_COMPARED = 10;
-const DEFAULT_BOUNDS: Bounds = { horizonHours: 720, maxHops: 12 };
 const NO_MODIFICATIONS: Modifications = { alternates: [], extraStock: [], leadTimes: [] };
 
 interface SupplyLink {
@@ -417,7 +417,7 @@ export function WhatIf({
             <p>
               Suppose what would help with the disruption above:{' '}
               <label>
-                at
+                at{' '}
                 <select data-testid="help-twin" value={helping} onChange={(event) => setHelped(event.currentTarget.value)}>
                   {hitTwins.map((hit) => (
                     <option key={hit.twinId} value={hit.twinId}>

@@ -4,6 +4,7 @@ import { ImpactGraph } from './impact-graph.tsx';
 import {
   AFFECTED_SHOWN,
   boundaryText,
+  DEFAULT_BOUNDS,
   formatHours,
   formatNumber,
   formatShare,
@@ -127,6 +128,7 @@ function DisruptionFields({ form, set }: { form: DisruptionForm; set: (change: P
           <input
             type="radio"
             name="start"
+            data-testid="impact-start-choose-at"
             checked={form.start === 'at'}
             onChange={() => set({ start: 'at', startAt: form.startAt || localInput(Date.now()) })}
           />{' '}
@@ -158,6 +160,7 @@ function DisruptionFields({ form, set }: { form: DisruptionForm; set: (change: P
           <input
             type="radio"
             name="end"
+            data-testid="impact-end-choose-until"
             checked={form.end === 'until'}
             onChange={() => set({ end: 'until', until: form.until || localInput(Date.now() + 24 * HOUR_MS) })}
           />{' '}
@@ -298,8 +301,8 @@ export function ImpactPage({ session, twinId }: { session: Session; twinId: stri
     until: '',
     lost: '100',
     predicted: false,
-    horizonHours: '720',
-    maxHops: '12',
+    horizonHours: String(DEFAULT_BOUNDS.horizonHours),
+    maxHops: String(DEFAULT_BOUNDS.maxHops),
   });
   const [busy, setBusy] = useState(false);
   const [answer, setAnswer] = useState<{ impact: Impact; orgs: Map<string, string>; disruption: Disruption; bounds: Bounds } | null>(null);

@@ -53,7 +53,8 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => disposers.dispose());
 
-describe('impact of a disruption', () => {
+// Each question goes across three organizations, hop by hop, and pages load in a shared browser: room for them.
+describe('impact of a disruption', { timeout: 60_000 }, () => {
   it('shows ACME’s engineer who is hit downstream of Initech’s furnace, and when, in a table and a graph', async () => {
     const tab = await openPage(browser, new URL('/impact', network.consoleUrl).href);
     await tab.page.getByTestId('persona-acme-engineer').click();
@@ -80,6 +81,7 @@ describe('impact of a disruption', () => {
     expect(await nodes.and(tab.page.locator('[data-node-id="acme:line-1"]')).textContent()).toContain('hit in 57 h, for 37 h');
     expect(await nodes.and(tab.page.locator('[data-node-id="initech:furnace-1"]')).getAttribute('data-urgency')).toBe('source');
     expect(await tab.page.getByTestId('impact-unknown').count()).toBe(0);
+    await tab.page.getByTestId('impact-answer').evaluate((answer) => answer.scrollIntoView());
     await tab.screenshot('impact');
   });
 
@@ -94,6 +96,31 @@ describe('impact of a disruption', () => {
     // ACME's line is still hit through the castings; what the press adds is beyond what ACME may see.
     expect((await rowIds(tab)).sort()).toEqual(['acme:cnc-1', 'acme:line-1', 'initech:caster-1', 'initech:furnace-1']);
     expect(await cell(tab, 'acme:line-1', 'hit-losses')).toBe('57–87 h: 100 %');
+
+    // One organization deep: the answer stops past Initech's twins, and says so.
+    await tab.page.getByTestId('impact-hops').fill('1');
+    await tab.page.getByTestId('impact-run').click();
+    const hopLimit = tab.page.locator('[data-testid=impact-unknown] li[data-org=acme][data-reason=HOP_LIMIT]');
+    expect(await hopLimit.textContent()).toContain('acme: hop limit reached');
+    expect(await rowIds(tab)).toEqual(['initech:furnace-1', 'initech:caster-1']);
+  });
+
+  it('asks about a disruption from a date and time until another', async () => {
+    const tab = await signInWith(
+      network.engineerToken,
+      Object.values(network.grants).map((grant) => grant.token),
+      '/impact?twin=initech:furnace-1',
+    );
+    // From this minute, until a day later: the times the fields offer.
+    await tab.page.getByTestId('impact-start-choose-at').check();
+    await tab.page.getByTestId('impact-end-choose-until').check();
+    expect(await tab.page.getByTestId('impact-start-at').inputValue()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d$/);
+    await tab.page.getByTestId('impact-lost').fill('50');
+    await tab.page.getByTestId('impact-run').click();
+    await tab.page.getByTestId('impact-table').waitFor();
+    expect(await cell(tab, 'initech:furnace-1', 'hit-for')).toBe('24 h');
+    expect(await cell(tab, 'initech:furnace-1', 'hit-lost')).toBe('50 %');
+    expect(await tab.page.getByTestId('impact-disruptions').textContent()).toContain('for 24 h, at 50 % of its output');
   });
 
   it('explains a disruption it cannot ask about, without asking', async () => {
@@ -111,7 +138,7 @@ describe('impact of a disruption', () => {
   });
 });
 
-describe('what-if scenarios', () => {
+describe('what-if scenarios', { timeout: 60_000 }, () => {
   it('saves two scenarios at ACME and compares them side by side with the disruption as it is', async () => {
     // An ACME admin, who may save the organization's scenarios, with the suppliers' grants.
     const tab = await signInWith(
@@ -156,6 +183,8 @@ describe('what-if scenarios', () => {
     expect(await line('As is').textContent()).toBe('hit in 57 h, for 37 h at 100 %; 660 vehicles lost');
     expect(await line('castings in stock').textContent()).toBe('hit in 88 h, for 6 h at 50 %; 60 vehicles lost');
     expect(await line('and a second coil mill').textContent()).toBe('not hit');
+    await tab.page.getByTestId('whatif').evaluate((section) => section.scrollIntoView());
+    await tab.screenshot('impact-whatif');
   });
 
   it('tells a viewer that saving is not theirs to do, and compares a scenario kept in the page only', async () => {
