@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { AdminPage } from './admin.tsx';
 import { disconnect } from './api.ts';
 import { ExplorerRoute } from './explorer-route.tsx';
+import { ImpactPage } from './impact.tsx';
 import { MapPage } from './map.tsx';
 import { followLinks, navigate, usePath } from './router.ts';
 import { loadSession, saveSession, type Session } from './session.ts';
@@ -15,6 +16,7 @@ function Page({ session, path }: { session: Session; path: string }) {
   if (path === '/explorer') return <ExplorerRoute session={session} />;
   const admin = /^\/admin(?:\/([^/]+))?$/.exec(path);
   if (admin) return <AdminPage session={session} tab={admin[1] ?? ''} />;
+  if (path === '/impact') return <ImpactPage session={session} twinId={new URLSearchParams(location.search).get('twin')} />;
   const twin = /^\/twins\/([^/]+)$/.exec(path);
   if (twin?.[1]) {
     const id = decodeURIComponent(twin[1]);
@@ -60,6 +62,7 @@ function App() {
             <a href="/admin" data-testid="nav-admin">
               Administration
             </a>
+            <a href="/impact">Impact</a>
             <span data-testid="whoami">{session.name}</span>
             <button type="button" data-testid="signout" onClick={signOut}>
               Sign out
