@@ -454,7 +454,7 @@ export function WhatIf({
               Scenario name
               <input data-testid="scenario-name" maxLength={200} value={name} onInput={(event) => setName(event.currentTarget.value)} />
             </label>
-            <div class="actions">
+            <div class="impact-actions">
               {org && (
                 <button type="submit" data-testid="scenario-save" disabled={busy !== null}>
                   Save at {orgName(org)}
@@ -497,7 +497,7 @@ export function WhatIf({
           ))}
         </ul>
       )}
-      <div class="actions">
+      <div class="impact-actions">
         <button type="button" data-testid="whatif-run" disabled={busy !== null || (picked.length === 0 && !question)} onClick={compare}>
           {busy ?? `Compare ${question ? 'with the disruption as it is' : 'side by side'}`}
         </button>

@@ -363,7 +363,7 @@ export function ImpactPage({ session, twinId }: { session: Session; twinId: stri
       <form class="disruption" onSubmit={run} aria-busy={busy}>
         <TwinPicker twins={twins} loaded={loaded} value={form.twinId} onChange={(id) => set({ twinId: id })} />
         <DisruptionFields form={form} set={set} />
-        <div class="actions">
+        <div class="impact-actions">
           <button type="submit" data-testid="impact-run" disabled={busy}>
             {busy ? 'Computing…' : 'Who is hit?'}
           </button>
