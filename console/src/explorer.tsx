@@ -55,10 +55,10 @@ const MAX_HISTORY = 20;
 /** A subscription's newest events shown; older ones scroll away. */
 const MAX_EVENTS = 50;
 
-/** Operations run in this browser, newest first (no tokens: those stay in the tab's session). */
+/** Operations run in this tab, newest first (no tokens), forgotten with the session on sign-out. */
 function loadHistory(): Request[] {
   try {
-    const stored: unknown = JSON.parse(localStorage.getItem(HISTORY_KEY) ?? '[]');
+    const stored: unknown = JSON.parse(sessionStorage.getItem(HISTORY_KEY) ?? '[]');
     return Array.isArray(stored)
       ? stored.filter((entry): entry is Request => ['query', 'variables', 'name'].every((key) => typeof entry?.[key] === 'string'))
       : [];
@@ -148,7 +148,7 @@ export function Explorer({ session }: { session: Session }) {
   const remember = (request: Request) => {
     const next = [request, ...history.filter((entry) => entry.query !== request.query || entry.variables !== request.variables)].slice(0, MAX_HISTORY);
     setHistory(next);
-    localStorage.setItem(HISTORY_KEY, JSON.stringify(next));
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(next));
   };
 
   const run = async () => {

@@ -63,7 +63,8 @@ export function loadSession(): Session | null {
   }
 }
 
+/** Keeps the session in this tab; without one (signed out), forgets all the tab kept: tokens and the explorer's history. */
 export function saveSession(session: Session | null): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(KEY);
+  else sessionStorage.clear();
 }
