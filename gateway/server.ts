@@ -308,6 +308,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     }));
   const apollo = new ApolloServer<GatewayContext>({
     gateway: withGatewayFields(gateway, extend),
+    // The network's schema is its public API, read by the console's explorer and partners' tools
+    // in production too (Apollo's default turns introspection off there); every request needs a token.
+    introspection: true,
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,

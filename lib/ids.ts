@@ -35,19 +35,7 @@ export function assertSlug(slug: string): string {
   return slug;
 }
 
-/** `globex-steel` → `GlobexSteel` */
-export function typePrefix(slug: string): string {
-  return slug
-    .split('-')
-    .map((word) => word[0]!.toUpperCase() + word.slice(1))
-    .join('');
-}
-
-/** `globex-steel` → `globexSteel` */
-export function fieldName(slug: string): string {
-  const prefix = typePrefix(slug);
-  return prefix[0]!.toLowerCase() + prefix.slice(1);
-}
+export { fieldName, typePrefix } from './graphql/names.ts';
 
 /** A global twin id, split. */
 export interface TwinRef {

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { fieldName, isValidSlug } from '../../lib/ids.ts';
+import { fieldName } from '../../lib/graphql/names.ts';
+import { isValidSlug } from '../../lib/ids.ts';
 import { query, subscribe } from './api.ts';
 import { twinPath } from './router.ts';
 import type { Session } from './session.ts';

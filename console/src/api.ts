@@ -45,21 +45,25 @@ export interface Answer<T> {
   problems: string[];
 }
 
+/** Sends a GraphQL request to the gateway's `/graphql` with the session's tokens; throws (with a plain message) when nothing came back. */
+export async function post(session: Session, request: { query: string; variables?: Record<string, unknown>; operationName?: string }): Promise<Response> {
+  try {
+    return await fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...session.headers },
+      body: JSON.stringify(request),
+    });
+  } catch {
+    throw new Error(NO_NETWORK);
+  }
+}
+
 /**
  * Asks the gateway's `/graphql` with the session's tokens. Throws (with a plain message) only when
  * nothing came back. A request is never cut short: pages ignore the answers they no longer need.
  */
 export async function query<T>(session: Session, text: string, variables: Record<string, unknown> = {}): Promise<Answer<T>> {
-  let response: Response;
-  try {
-    response = await fetch('/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...session.headers },
-      body: JSON.stringify({ query: text, variables }),
-    });
-  } catch {
-    throw new Error(NO_NETWORK);
-  }
+  const response = await post(session, { query: text, variables });
   const body = (await response.json().catch(() => null)) as { data?: T | null; errors?: GraphQLProblem[] } | null;
   if (!body) throw new Error(response.ok ? 'The gateway sent an answer the console cannot read.' : NO_NETWORK);
   const problems = [...new Set((body.errors ?? []).map((problem) => plainMessage(problem, session)))];
@@ -69,7 +73,8 @@ export async function query<T>(session: Session, text: string, variables: Record
 
 const clients = new WeakMap<Session, Client>();
 
-function clientOf(session: Session): Client {
+/** The session's graphql-ws connection to the gateway's `/graphql`, its tokens as connection parameters; opened when first used. */
+export function clientOf(session: Session): Client {
   let client = clients.get(session);
   if (!client) {
     const url = new URL('/graphql', location.href);

@@ -1,7 +1,10 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { AdminPage } from './admin.tsx';
 import { AlarmsPage } from './alarms.tsx';
 import { disconnect } from './api.ts';
+import { ExplorerRoute } from './explorer-route.tsx';
+import { ImpactPage } from './impact.tsx';
 import { MapPage } from './map.tsx';
 import { followLinks, navigate, usePath } from './router.ts';
 import { loadSession, saveSession, type Session } from './session.ts';
@@ -12,6 +15,10 @@ import './style.css';
 function Page({ session, path }: { session: Session; path: string }) {
   if (path === '/map') return <MapPage session={session} />;
   if (path === '/alarms') return <AlarmsPage session={session} />;
+  if (path === '/explorer') return <ExplorerRoute session={session} />;
+  const admin = /^\/admin(?:\/([^/]+))?$/.exec(path);
+  if (admin) return <AdminPage session={session} tab={admin[1] ?? ''} />;
+  if (path === '/impact') return <ImpactPage session={session} twinId={new URLSearchParams(location.search).get('twin')} />;
   const twin = /^\/twins\/([^/]+)$/.exec(path);
   if (twin?.[1]) {
     const id = decodeURIComponent(twin[1]);
@@ -54,6 +61,11 @@ function App() {
           <nav>
             <a href="/map">Network map</a>
             <a href="/alarms">Alarms</a>
+            <a href="/explorer">Explorer</a>
+            <a href="/admin" data-testid="nav-admin">
+              Administration
+            </a>
+            <a href="/impact">Impact</a>
             <span data-testid="whoami">{session.name}</span>
             <button type="button" data-testid="signout" onClick={signOut}>
               Sign out

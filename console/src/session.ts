@@ -8,12 +8,12 @@ export interface Session {
 const KEY = 'twinx.session';
 const MAX_TOKEN_CHARS = 16_384;
 
-/** The claims of a JSON Web Token the console names people and organizations by; never trusted, the gateway checks. */
-function claimsOf(token: string): { iss?: string; sub?: string } {
+/** The claims of a JSON Web Token (part 1; part 0 is its header) the console names people and organizations by; never trusted, the gateway checks. */
+function claimsOf(token: string, part = 1): { iss?: string; sub?: string; scope?: string; kid?: string } {
   try {
-    const payload = token.split('.')[1] ?? '';
+    const payload = token.split('.')[part] ?? '';
     const claims: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
-    return typeof claims === 'object' && claims !== null ? (claims as { iss?: string; sub?: string }) : {};
+    return typeof claims === 'object' && claims !== null ? (claims as { iss?: string; sub?: string; scope?: string; kid?: string }) : {};
   } catch {
     return {};
   }
@@ -26,6 +26,18 @@ const issuerOf = (token: string) => /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(cl
 export function grantIssuers(session: Session): string[] {
   const grants = session.headers['twin-grants']?.split(',') ?? [];
   return grants.map((grant) => issuerOf(grant.trim())).filter((org): org is string => org !== undefined);
+}
+
+/**
+ * The session's member token as the console reads it: the organization that issued it, the
+ * scopes it claims and the key that signed it (`kid` of its header). What the console offers
+ * follows it; the gateway decides.
+ */
+export function memberOf(session: Session): { org: string; scopes: string[]; kid: string | undefined } | null {
+  const token = session.headers.authorization.replace(/^Bearer\s+/i, '');
+  const org = issuerOf(token);
+  if (!org) return null;
+  return { org, scopes: (claimsOf(token).scope ?? '').split(' ').filter(Boolean), kid: claimsOf(token, 0).kid };
 }
 
 /** A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens separated by commas or white space. */
@@ -51,7 +63,8 @@ export function loadSession(): Session | null {
   }
 }
 
+/** Keeps the session in this tab; without one (signed out), forgets all the tab kept: tokens and the explorer's history. */
 export function saveSession(session: Session | null): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(KEY);
+  else sessionStorage.clear();
 }

@@ -263,7 +263,7 @@ function HealthSection({ kind, health, shared }: { kind: string | null; health: 
       </>
     );
   return (
-    <section class="panel" data-testid="health">
+    <section class="analytics-panel" data-testid="health">
       <h2>Health and remaining useful life</h2>
       {body}
     </section>
@@ -272,7 +272,7 @@ function HealthSection({ kind, health, shared }: { kind: string | null; health: 
 
 function KpiSection({ kpis, shared }: { kpis: Analytics['kpis']; shared: boolean }) {
   return (
-    <section class="panel" data-testid="kpis">
+    <section class="analytics-panel" data-testid="kpis">
       <h2>KPIs over the charts’ range</h2>
       {!shared ? (
         <p class="not-shared">Not shared with you.</p>

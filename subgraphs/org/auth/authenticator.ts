@@ -72,13 +72,29 @@ function principalOf(tokens: VerifiedToken[]): Principal {
     if (tokens.length > 1) throw refusedGrants(TokenProblem.INVALID, tokens);
     return { ...unrestricted('member', first!.subject, first!.scopes), tokenIds };
   }
-  const scopes = new Map<Scope, TwinSelector[]>();
-  for (const token of tokens) {
+  const grants = tokens.map((token) => {
     // One request speaks for one partner: grants of different partners never add up.
     if (token.kind !== 'grant' || token.partner !== first!.partner) throw refusedGrants(TokenProblem.INVALID, tokens);
-    for (const scope of token.scopes) scopes.set(scope, [...(scopes.get(scope) ?? []), token.selector]);
-  }
-  return { kind: 'partner', subject: first!.partner, scopes, tokenIds };
+    return token;
+  });
+  return partnerPrincipal(first!.partner, grants);
+}
+
+/** What a grant carries for authorization: its id, scopes and selector. */
+export interface GrantReach {
+  jti: string;
+  scopes: readonly Scope[];
+  selector: TwinSelector;
+}
+
+/**
+ * A partner holding these grants, as authorization sees it: per scope, the selectors of the
+ * grants carrying it (grants add up). Also what administration previews grants with.
+ */
+export function partnerPrincipal(partner: string, grants: readonly GrantReach[]): Principal {
+  const scopes = new Map<Scope, TwinSelector[]>();
+  for (const grant of grants) for (const scope of grant.scopes) scopes.set(scope, [...(scopes.get(scope) ?? []), grant.selector]);
+  return { kind: 'partner', subject: partner, scopes, tokenIds: grants.map((grant) => grant.jti) };
 }
 
 /** How a subgraph learns who calls it. */

@@ -86,12 +86,17 @@ export async function issueMemberToken(issuer: Issuer, issuedBy: string, input: 
   return { token, jti: row.jti, subject: row.subject, scopes: row.scopes, expiresAt: row.expiresAt };
 }
 
-export function grantWhere(filter: { partner?: string | null; active?: boolean | null } | null | undefined): Prisma.TokenWhereInput {
-  const where: Prisma.TokenWhereInput = { kind: 'GRANT' };
-  if (filter?.partner) where.subject = filter.partner;
+/** Tokens of one kind, of one subject (a partner, a member), active (neither revoked nor expired) or not. */
+export function tokenWhere(kind: 'GRANT' | 'MEMBER', filter: { subject?: string | null; active?: boolean | null } | null | undefined): Prisma.TokenWhereInput {
+  const where: Prisma.TokenWhereInput = { kind };
+  if (filter?.subject) where.subject = filter.subject;
   if (filter?.active === true) Object.assign(where, { revokedAt: null, expiresAt: { gt: new Date() } });
   if (filter?.active === false) where.OR = [{ revokedAt: { not: null } }, { expiresAt: { lte: new Date() } }];
   return where;
+}
+
+export function grantWhere(filter: { partner?: string | null; active?: boolean | null } | null | undefined): Prisma.TokenWhereInput {
+  return tokenWhere('GRANT', { subject: filter?.partner, active: filter?.active });
 }
 
 export async function getGrant(db: OrgDb, jti: string): Promise<TokenRow> {
