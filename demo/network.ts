@@ -257,14 +257,16 @@ export async function runDemo(options: DemoOptions) {
       logger,
     );
 
-    // A viewer who may also read analytics: health, RUL, KPIs and maintenance of ACME's twins.
+    // A viewer (analytics included: health, RUL, KPIs and maintenance) who also handles ACME's alarms.
     const engineer = (
       await issueMemberToken(issuers.acme!, 'demo', {
         subject: 'engineer',
-        scopes: [...ROLES.viewer, 'analytics:read'],
+        scopes: [...ROLES.viewer, 'alarms:write'],
         expiresAt: new Date(Date.now() + 30 * DAY),
       })
     ).token;
+    // ACME's supply planner, who saves what-if scenarios (an operator: scenarios are saved with twins:write).
+    const planner = (await issueMemberToken(issuers.acme!, 'demo', { subject: 'planner', role: 'operator', expiresAt: new Date(Date.now() + 30 * DAY) })).token;
     // Initech's shift operator, who records the furnace's failures and repairs.
     const initechOperator = (
       await issueMemberToken(issuers.initech!, 'demo', { subject: 'operator', role: 'operator', expiresAt: new Date(Date.now() + 30 * DAY) })
@@ -286,6 +288,7 @@ export async function runDemo(options: DemoOptions) {
     // The console's demo sign-in: the demo's people, each with the tokens above.
     const demoPersonas: Persona[] = [
       { id: 'acme-engineer', name: 'ACME engineer', headers: engineerHeaders },
+      { id: 'acme-planner', name: 'ACME planner', headers: tokenHeaders([planner, ...grants]) },
       ...DEMO_ORGS.map((org) => ({ id: `${org.slug}-admin`, name: `${org.name.split(' ')[0]} admin`, headers: tokenHeaders([tokens[`${org.slug}Admin`]!]) })),
       { id: 'initech-operator', name: 'Initech operator', headers: initechOperatorHeaders },
     ];
