@@ -39,13 +39,14 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
     };
     expect(personas.map((persona) => [persona.id, persona.name])).toEqual([
       ['acme-engineer', 'ACME engineer'],
+      ['acme-planner', 'ACME planner'],
       ['acme-admin', 'ACME admin'],
       ['globex-admin', 'Globex admin'],
       ['initech-admin', 'Initech admin'],
       ['initech-operator', 'Initech operator'],
     ]);
     expect(personas[0]!.headers).toEqual(tokens.acmeEngineerHeaders);
-    expect(personas[4]!.headers).toEqual(tokens.initechOperatorHeaders);
+    expect(personas[5]!.headers).toEqual(tokens.initechOperatorHeaders);
     const query = `{ twins(first: 20) { edges { node { id name state { status } suppliedBy { id } } } } }`;
     const answer = await graphql(tokens.gateway, query, undefined, tokens.acmeEngineerHeaders);
     expect(answer.errors).toBeUndefined();
