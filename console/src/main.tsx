@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { disconnect } from './api.ts';
+import { disconnect, useReconnecting } from './api.ts';
 import { MapPage } from './map.tsx';
 import { followLinks, navigate, usePath } from './router.ts';
 import { loadSession, saveSession, type Session } from './session.ts';
@@ -22,6 +22,16 @@ function Page({ session, path }: { session: Session; path: string }) {
         Nothing lives at this address. Go to the <a href="/map">network map</a>.
       </p>
     </main>
+  );
+}
+
+/** Says when live updates are paused, the connection to the gateway lost and being made again. */
+function LiveBanner({ session }: { session: Session }) {
+  if (!useReconnecting(session)) return null;
+  return (
+    <p class="banner" role="status" data-testid="reconnecting">
+      Live updates paused: reconnecting to the gateway…
+    </p>
   );
 }
 
@@ -58,6 +68,7 @@ function App() {
           </nav>
         )}
       </header>
+      {session && <LiveBanner session={session} />}
       {session ? <Page session={session} path={path} /> : <SignIn onSignIn={signIn} />}
     </div>
   );
