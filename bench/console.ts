@@ -38,7 +38,7 @@ const LARGE: Record<string, { kind: string; suppliers: string[] }> = {
 const largeId = (org: string, i: number) => `${org}:large-${String(i).padStart(4, '0')}`;
 /** The map's query (console/src/network.ts), from Node. */
 const PAGE = `query MapTwins($after: String) {
-  twins(first: 100, after: $after) { edges { node { id name kind tags org { slug name } state { status } suppliedBy { id } } } pageInfo { hasNextPage endCursor } }
+  twins(first: 50, after: $after) { edges { node { id name kind tags org { slug name } state { status } suppliedBy { id } } } pageInfo { hasNextPage endCursor } }
 }`;
 
 const median = (values: number[]) =>
@@ -46,9 +46,14 @@ const median = (values: number[]) =>
     [...values].sort((a, b) => a - b),
     50,
   );
-const rows: { measure: string; value: number; baseline: string; base: number }[] = [];
-const row = (measure: string, values: number[], baseline: string, bases: number[]) =>
-  rows.push({ measure, value: median(values), baseline, base: median(bases) });
+/** Prints one measure (its median) beside its baseline's, as soon as it is measured. */
+function row(measure: string, values: number[], baseline: string, bases: number[], unit = 'ms'): void {
+  const [value, base] = [median(values), median(bases)];
+  const digits = unit === 'ms' ? 0 : 1;
+  console.log(
+    `${`${measure} (${unit})`.padEnd(62)} ${value.toFixed(digits).padStart(8)}   ${baseline.padEnd(34)} ${base.toFixed(digits).padStart(8)} ${`${(value / base).toFixed(2)}x`.padStart(7)}`,
+  );
+}
 
 async function time(run: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -84,7 +89,10 @@ async function mapOf(browser: Browser, network: ConsoleNetwork, token: string, g
     await page
       .getByTestId('map-count')
       .filter({ hasText: `Twins shown (${count} of ${count})` })
-      .waitFor({ timeout: 300_000 });
+      .waitFor({ timeout: 300_000 })
+      .catch(async (error: unknown) => {
+        throw new Error(`the map did not list ${count} twins: ${(await page.locator('main').innerText()).slice(0, 500)}`, { cause: error });
+      });
   });
   return { page, ms };
 }
@@ -188,6 +196,9 @@ try {
   disposers.add(() => browser.close());
   const grants = Object.values(network.grants).map((grant) => grant.token);
   const demo = Object.values(DEMO_TWINS).flat().length;
+  console.log(`\nconsole in Chromium (medians of ${loads} loads, ${changes} status changes, ${revocations} revocations)`);
+  console.log(`${'measure'.padEnd(62)} ${'value'.padStart(8)}   ${'baseline'.padEnd(34)} ${'value'.padStart(8)} ${'ratio'.padStart(7)}`);
+  row('bundle, gzipped', [await bundleKiB()], 'budget', [BUDGET_KIB], 'KiB');
 
   // The console and a static page beside it, served by one gateway.
   const dir = await mkdtemp(join(tmpdir(), 'twinx-console-'));
@@ -234,18 +245,6 @@ try {
   console.log(`large network seeded in ${((performance.now() - seeding) / 1000).toFixed(1)} s`);
   await mapLoads(browser, network, grants, large, `${large} twins`);
   await liveChanges(browser, network, grants, large, `${large} twins`);
-
-  console.log(`\nconsole in Chromium (median of ${loads} loads, ${changes} status changes, ${revocations} revocations)`);
-  console.log(`${'measure'.padEnd(58)} ${'ms'.padStart(8)}   ${'baseline'.padEnd(34)} ${'ms'.padStart(8)} ${'ratio'.padStart(7)}`);
-  for (const { measure, value, baseline, base } of rows) {
-    console.log(
-      `${measure.padEnd(58)} ${value.toFixed(0).padStart(8)}   ${baseline.padEnd(34)} ${base.toFixed(0).padStart(8)} ${`${(value / base).toFixed(2)}x`.padStart(7)}`,
-    );
-  }
-  const kib = await bundleKiB();
-  console.log(
-    `${'bundle, gzipped (KiB)'.padEnd(58)} ${kib.toFixed(1).padStart(8)}   ${'budget'.padEnd(34)} ${String(BUDGET_KIB).padStart(8)} ${`${(kib / BUDGET_KIB).toFixed(2)}x`.padStart(7)}`,
-  );
 } finally {
   await disposers.dispose();
 }

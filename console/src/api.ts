@@ -70,14 +70,15 @@ const orgNames = new WeakMap<Session, Promise<Map<string, string>>>();
 function organizationNames(session: Session): Promise<Map<string, string>> {
   let names = orgNames.get(session);
   if (!names) {
-    names = ask<{ organizations: { slug: string; name: string }[] }>(session, '{ organizations { slug name } }', {}).then(
-      ({ body }) => new Map((body?.data?.organizations ?? []).map((org) => [org.slug, org.name])),
-      // Unread (the directory down): slugs name them this time, the next error asks again.
-      () => {
-        orgNames.delete(session);
-        return new Map<string, string>();
-      },
-    );
+    // Unread (the directory down, the gateway away): slugs name them this time, the next error asks again.
+    const unread = () => {
+      orgNames.delete(session);
+      return new Map<string, string>();
+    };
+    names = ask<{ organizations: { slug: string; name: string }[] }>(session, '{ organizations { slug name } }', {}).then(({ body }) => {
+      const organizations = body?.data?.organizations;
+      return organizations ? new Map(organizations.map((org) => [org.slug, org.name])) : unread();
+    }, unread);
     orgNames.set(session, names);
   }
   return names;

@@ -36,10 +36,11 @@ interface TwinPage {
 
 const TWIN_FIELDS = 'id name kind tags org { slug name } state { status } suppliedBy { id }';
 
-// A page's twins are asked of their organizations in one call each, priced about 100 a twin
-// against the cost limit of 20,000 every endpoint applies: 200 of one organization exceed it.
+// A page's twins, and their suppliers, are asked of their organizations in one call each, priced
+// about 100 a twin against the cost limit of 20,000 every endpoint applies: 50 twins with up to 4
+// suppliers at one organization stay within it.
 const PAGE = `query MapTwins($after: String) {
-  twins(first: 100, after: $after) { edges { node { ${TWIN_FIELDS} } } pageInfo { hasNextPage endCursor } }
+  twins(first: 50, after: $after) { edges { node { ${TWIN_FIELDS} } } pageInfo { hasNextPage endCursor } }
 }`;
 
 // States come often and carry all the map needs; the twin itself is asked for only when it changes.
