@@ -299,7 +299,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               );
           if (problem) {
             reporter.refused(token.token, problem, problem === TokenProblem.REVOKED);
-            return problem;
+            return { problem, token };
           }
         }
         return null;
@@ -443,6 +443,11 @@ export function createGateway(options: GatewayOptions): Gateway {
               if (presentedKinds(presented).length === 0) takeRequest([], req.socket.remoteAddress);
               // Bad tokens are refused here, before any subgraph is asked.
               const { tokens, setAside } = await verifyTokens(presented);
+              // A revoked member token is nobody any more: refused as its issuer refuses it, where the
+              // directory, leaving revoked tokens out, would answer an empty network. A revoked grant
+              // only narrows what the rest of the request sees.
+              const revoked = tokens.find((token) => token.kind === 'member' && hub.isRevoked(token));
+              if (revoked) throw unauthenticated(TokenProblem.REVOKED, revoked);
               if (tokens.length > 0) takeRequest(tokens, req.socket.remoteAddress);
               return { tokens, setAside };
             } catch (error) {

@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { AdminPage } from './admin.tsx';
 import { AlarmsPage } from './alarms.tsx';
-import { disconnect } from './api.ts';
+import { disconnect, useReconnecting } from './api.ts';
 import { ExplorerRoute } from './explorer-route.tsx';
 import { ImpactPage } from './impact.tsx';
 import { MapPage } from './map.tsx';
@@ -31,6 +31,16 @@ function Page({ session, path }: { session: Session; path: string }) {
         Nothing lives at this address. Go to the <a href="/map">network map</a>.
       </p>
     </main>
+  );
+}
+
+/** Says when live updates are paused, the connection to the gateway lost and being made again. */
+function LiveBanner({ session }: { session: Session }) {
+  if (!useReconnecting(session)) return null;
+  return (
+    <p class="banner" role="status" data-testid="reconnecting">
+      Live updates paused: reconnecting to the gateway…
+    </p>
   );
 }
 
@@ -73,6 +83,7 @@ function App() {
           </nav>
         )}
       </header>
+      {session && <LiveBanner session={session} />}
       {session ? <Page session={session} path={path} /> : <SignIn onSignIn={signIn} />}
     </div>
   );

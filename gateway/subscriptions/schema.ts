@@ -136,7 +136,7 @@ export interface SubscriptionDeps {
    * Why the connection's tokens no longer count (revoked, key retired, issuer or holder
    * suspended since the connection was opened), or null: checked for every new subscription.
    */
-  refusal: (tokens: readonly PresentedToken[]) => Promise<TokenProblem | null>;
+  refusal: (tokens: readonly PresentedToken[]) => Promise<{ problem: TokenProblem; token: PresentedToken } | null>;
   /** Runs the query of an event's `twin { … }` selections through the network graph, with the subscriber's tokens; its data. */
   resolveTwins: (query: string, variables: Record<string, unknown>, tokens: PresentedToken[]) => Promise<Record<string, unknown>>;
   /** The impacts of disruptions, computed with subscribers' tokens. */
@@ -331,7 +331,7 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
 
   field.subscribe = (async (_: unknown, args: { filter?: Filter; after?: string | null }, ctx: SubscriptionContext) => {
     const refusal = await deps.refusal(ctx.tokens);
-    if (refusal) throw failure(unauthenticated(refusal));
+    if (refusal) throw failure(unauthenticated(refusal.problem, refusal.token));
     const reach = reachOf(ctx.tokens, 'twins:subscribe');
     const analytics = reachOf(ctx.tokens, 'analytics:read');
     if (reach.size === 0) throw failure(new TwinxError(ErrorCode.FORBIDDEN, 'Subscribing needs the twins:subscribe scope.', { scope: 'twins:subscribe' }));
@@ -395,12 +395,15 @@ export function subscriptionSchema(apiSchema: GraphQLSchema, deps: SubscriptionD
     };
     cleanups.push(
       deps.hub.onClosed((closed) => {
-        const problem = ctx.tokens.map((token) => closedFor(closed, token)).find((found) => found !== null);
-        if (problem) channel.fail(failure(unauthenticated(problem)));
+        for (const token of ctx.tokens) {
+          const problem = closedFor(closed, token);
+          if (problem) return channel.fail(failure(unauthenticated(problem, token)));
+        }
       }),
     );
-    const expiresAt = Math.min(...ctx.tokens.map((token) => token.expiresAt.getTime()));
-    cleanups.push(when(expiresAt, () => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED)))));
+    // A subscription holds a token at least (its reach is not empty): the one to expire first ends it.
+    const soonest = ctx.tokens.reduce((first, token) => (token.expiresAt < first.expiresAt ? token : first));
+    cleanups.push(when(soonest.expiresAt.getTime(), () => channel.fail(failure(unauthenticated(TokenProblem.EXPIRED, soonest)))));
     if (from === null) cleanups.push(deps.hub.onEvent(deliver));
     else {
       // Counted until the subscription ends, in whichever group (SubscriptionGroups).

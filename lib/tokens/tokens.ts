@@ -79,9 +79,13 @@ const MESSAGES: Record<TokenProblem, string> = {
   REVOKED: 'The token has been revoked.',
 };
 
-/** `UNAUTHENTICATED`, with the reason a client can act on (refresh, ask for a new grant...). */
-export function unauthenticated(reason: TokenProblem): TwinxError {
-  return new TwinxError(ErrorCode.UNAUTHENTICATED, MESSAGES[reason], { reason });
+/**
+ * `UNAUTHENTICATED`, with the reason a client can act on (refresh, ask for a new grant...). `token`,
+ * the one refused when it is known, is named by its issuer and kind (`org`, `tokenKind`): the
+ * caller presented it, and learns which of its tokens to replace (a partner's grant, its own sign-in).
+ */
+export function unauthenticated(reason: TokenProblem, token?: { org: string; kind: TokenKind }): TwinxError {
+  return new TwinxError(ErrorCode.UNAUTHENTICATED, MESSAGES[reason], token ? { reason, org: token.org, tokenKind: token.kind } : { reason });
 }
 
 /**

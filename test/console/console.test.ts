@@ -89,10 +89,9 @@ describe('sign-in', () => {
     tab.expect(/status of 401/);
     await tab.page.getByTestId('signin-token').fill(token);
     await tab.page.getByTestId('signin-submit').click();
-    await tab.page
-      .getByTestId('error')
-      .filter({ hasText: /revoked/i })
-      .waitFor();
+    // Its requests are refused as revoked (not answered with an empty network), and the page says so.
+    await tab.page.getByTestId('error').filter({ hasText: 'Your sign-in was revoked' }).waitFor();
+    expect(await mapTwins(tab).count()).toBe(0);
   });
 });
 
@@ -122,6 +121,8 @@ describe('the network map', () => {
     tab.expect(/status of 401/);
     await tab.page.locator('[data-testid=map-twins] [data-twin-id^="globex:"]').first().waitFor({ state: 'detached', timeout: 10_000 });
     expect(await listed(tab)).toEqual(ALL_TWINS.filter((id) => !id.startsWith('globex:')));
+    // Saying whose grant it was, by the name people know.
+    await tab.page.getByTestId('error').filter({ hasText: 'Your grant from Globex Steel was revoked' }).waitFor();
   });
 });
 

@@ -4,7 +4,7 @@ import { buildClientSchema, getIntrospectionQuery, type GraphQLObjectType, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../lib/cursor.ts';
 import { natsNames } from '../../lib/nats.ts';
-import { codes } from '../support/graphql.ts';
+import { codes, graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
@@ -178,17 +178,18 @@ describe('live twin events through the gateway', () => {
     const revoked = await net.orgs.globex!.request(`mutation($jti: ID!) { globex { revokeGrant(jti: $jti) { active } } }`, { jti: globexGrant });
     expect(revoked.data.globex.revokeGrant.active).toBe(false);
     await net.orgs.globex!.eventsPublished();
+    // Naming the grant's issuer: the subscriber learns whose grant to ask for again.
     for (const sub of subs) {
-      expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+      expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED', org: 'globex', tokenKind: 'grant' });
       await sub.completed;
     }
     // And a new subscription with that grant is refused at once.
     const again = subscribe(client(engineer), EVENTS, {});
-    expect((await again.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    expect((await again.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED', org: 'globex', tokenKind: 'grant' });
     await again.completed;
   });
 
-  it('ends the subscriptions of a revoked member token too', async () => {
+  it('ends the subscriptions of a revoked member token too, and refuses its requests', async () => {
     const issued = await net.orgs.acme!.request(
       `mutation($at: DateTime!) { acme { issueMemberToken(input: { subject: "svc:wallboard", role: "viewer", expiresAt: $at }) { token jti } } }`,
       { at: new Date(Date.now() + 3_600_000).toISOString() },
@@ -200,8 +201,13 @@ describe('live twin events through the gateway', () => {
     const revoked = await net.orgs.acme!.request(`mutation($jti: ID!) { acme { revokeMemberToken(jti: $jti) } }`, { jti });
     expect(revoked.errors).toBeUndefined();
     await net.orgs.acme!.eventsPublished();
-    expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    expect((await sub.next()).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED', org: 'acme', tokenKind: 'member' });
     await sub.completed;
+    // Over HTTP too, where the directory would answer an empty network: refused, saying why.
+    const refused = await graphql(net.gateway.url, '{ twins(first: 5) { edges { node { id } } } }', {}, bearer(token));
+    expect(refused.status).toBe(401);
+    expect(refused.data ?? null).toBeNull();
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'REVOKED', org: 'acme', tokenKind: 'member' });
   });
 
   it('ends a subscription when the grant it rests on expires', async () => {
@@ -213,7 +219,7 @@ describe('live twin events through the gateway', () => {
     });
     const sub = subscribe(client(bearer(grant.token)), EVENTS, { after: await endOfStream(net) });
     const ended = await sub.next();
-    expect(ended.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
+    expect(ended.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'EXPIRED', org: 'globex', tokenKind: 'grant' });
     await sub.completed;
   });
 

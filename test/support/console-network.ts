@@ -2,11 +2,15 @@ import { jetstream } from '@nats-io/jetstream';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILT_CONSOLE_DIR } from '../../gateway/console/serve.ts';
-import type { Gateway } from '../../gateway/server.ts';
+import { createGateway, type Gateway } from '../../gateway/server.ts';
 import { DEMO_GRANTS, DEMO_ORGS, DEMO_TWINS } from '../../demo/seed.ts';
 import { natsNames } from '../../lib/nats.ts';
 import { ROLES } from '../../lib/tokens/scopes.ts';
+import { Access, unrestricted } from '../../subgraphs/org/access.ts';
 import { issueMemberToken } from '../../subgraphs/org/grants/store.ts';
+import { orgNames } from '../../subgraphs/org/names.ts';
+import { DEFAULT_LIMITS } from '../../subgraphs/org/server.ts';
+import { createTwin } from '../../subgraphs/org/twins/store.ts';
 import { graphql } from './graphql.ts';
 import { startNetwork, type TestNetwork } from './network.ts';
 import { bearer } from './org.ts';
@@ -32,13 +36,21 @@ export interface ConsoleNetwork {
   asAdmin: <T = any>(org: string, query: string, variables?: Record<string, unknown>) => ReturnType<typeof graphql<T>>;
   /** A new member token of `org` and its id. */
   memberToken: (org: string, subject: string) => Promise<{ token: string; jti: string }>;
+  /** Twins made straight in `org`'s store, many at once (a large network), their events published. */
+  addTwins: (org: string, twins: Record<string, unknown>[]) => Promise<void>;
+  /** Stops the gateway (its WebSocket connections closed) and, once `whileDown` is done, starts it again at the same address. */
+  restartGateway: (whileDown: () => Promise<void>) => Promise<void>;
 }
+
+/** Twins created at once in one organization's store: as many as its pool has connections (test/support/org.ts). */
+const CREATE_BATCH = 4;
 
 export async function startConsoleNetwork(disposers: Disposers): Promise<ConsoleNetwork> {
   if (!existsSync(join(BUILT_CONSOLE_DIR, 'index.html'))) throw new Error('the console is not built: run node scripts/build-console.mjs');
   const net = await startNetwork(
     disposers,
     DEMO_ORGS.map((org) => org.slug),
+    { names: Object.fromEntries(DEMO_ORGS.map((org) => [org.slug, org.name])) },
   );
   // Suppliers first: each twin names its suppliers.
   for (const slug of ['initech', 'globex', 'acme']) for (const twin of DEMO_TWINS[slug]!) await net.orgs[slug]!.createTwin(twin);
@@ -70,7 +82,7 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
   };
   const grants: ConsoleNetwork['grants'] = {};
   for (const { org } of DEMO_GRANTS) grants[org] = await grant(org);
-  const gateway = await net.startGateway({
+  const gatewayOptions = {
     consoleDir: BUILT_CONSOLE_DIR,
     demoPersonas: [
       {
@@ -83,7 +95,15 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
       },
       { id: 'globex-admin', name: 'Globex admin', headers: bearer(net.orgs.globex!.adminToken) },
     ],
-  });
+  };
+  // Started here rather than by the test network, which would stop it again at the end: it restarts.
+  const startGateway = async (port = 0) => {
+    const started = createGateway({ ...net.gatewayOptions, ...gatewayOptions, port });
+    await started.start();
+    return started;
+  };
+  let gateway = await startGateway();
+  disposers.add(() => gateway.stop());
   const devices = new Map<string, ReturnType<typeof jetstream>>();
   const deviceOf = async (org: string) => {
     if (!devices.has(org)) {
@@ -95,7 +115,9 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
   };
   return {
     net,
-    gateway,
+    get gateway() {
+      return gateway;
+    },
     consoleUrl: gateway.consoleUrl!,
     engineerToken,
     grants,
@@ -107,5 +129,15 @@ export async function startConsoleNetwork(disposers: Disposers): Promise<Console
     },
     asAdmin: (org, query, variables) => graphql(gateway.url, query, variables, bearer(net.orgs[org]!.adminToken)),
     memberToken,
+    addTwins: async (org, twins) => {
+      const base = { db: net.orgs[org]!.db, names: orgNames(org), access: new Access(unrestricted('member', 'test'), org), limits: DEFAULT_LIMITS };
+      for (let i = 0; i < twins.length; i += CREATE_BATCH) await Promise.all(twins.slice(i, i + CREATE_BATCH).map((twin) => createTwin(base, twin)));
+      await net.orgs[org]!.eventsPublished();
+    },
+    restartGateway: async (whileDown) => {
+      await gateway.stop();
+      await whileDown();
+      gateway = await startGateway(Number(new URL(gateway.url).port));
+    },
   };
 }

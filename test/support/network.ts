@@ -51,6 +51,7 @@ export async function startNetwork(
     /** Sizes of the network's streams, as the operator configures them. */ streamLimits?: Partial<StreamLimits>;
     /** Browser origins every service allows (CORS). */ corsOrigins?: string[];
     /** The PostgreSQL server of every store (test/support/postgres-server.ts), instead of the tests' own. */ postgresUrl?: string;
+    /** Organizations' names, by slug, as the network registers them (default: the slug). */ names?: Record<string, string>;
   } = {},
 ): Promise<TestNetwork> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -90,7 +91,7 @@ export async function startNetwork(
   const join = async (org: Pick<TestOrg, 'org' | 'url'>) => {
     const base = org.url.replace('/graphql', '');
     const added = await admin(`mutation($input: OrganizationInput!) { network { addOrganization(input: $input) { status } } }`, {
-      input: { slug: org.org, name: org.org, subgraphUrl: org.url, jwksUrl: `${base}/.well-known/jwks.json` },
+      input: { slug: org.org, name: options.names?.[org.org] ?? org.org, subgraphUrl: org.url, jwksUrl: `${base}/.well-known/jwks.json` },
     });
     if (added.errors) throw new Error(JSON.stringify(added.errors));
     const activated = await admin(`mutation($slug: ID!) { network { activateOrganization(slug: $slug) { status } } }`, { slug: org.org });
