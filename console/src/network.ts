@@ -27,7 +27,8 @@ interface TwinNode {
   tags: string[] | null;
   org: { slug: string; name: string };
   state: { status: Status } | null;
-  suppliedBy: { id: string }[];
+  /** Null while the twin's organization is down. */
+  suppliedBy: { id: string }[] | null;
 }
 
 interface TwinPage {
@@ -60,7 +61,7 @@ function toMapTwin(node: TwinNode): MapTwin {
     tags: node.tags ?? [],
     org: node.org,
     status: node.state?.status ?? 'UNKNOWN',
-    suppliers: node.suppliedBy.map((supplier) => supplier.id),
+    suppliers: (node.suppliedBy ?? []).map((supplier) => supplier.id),
   };
 }
 

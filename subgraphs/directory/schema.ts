@@ -53,7 +53,7 @@ function stubSdl(member: Pick<Organization, 'slug'>): string {
     org: Organization!
     ${external}
     suppliedByIds: [ID!]! @external
-    suppliedBy: [Twin!]! @requires(fields: "suppliedByIds")
+    suppliedBy: [Twin!] @requires(fields: "suppliedByIds")
     supplies: [Twin!]!
   }`;
 }
@@ -73,8 +73,8 @@ export function directorySdl(members: readonly Pick<Organization, 'slug'>[]): st
     id: ID!
     org: Organization!
     ${twinContractFields.join('\n    ')}
-    "The twins, at any organization, that supply this one (those the caller may see)."
-    suppliedBy: [Twin!]!
+    "The twins, at any organization, that supply this one (those the caller may see). Null while the twin's organization is down: the list is its to give."
+    suppliedBy: [Twin!]
     "The twins, at any organization, this one supplies (those the caller may see)."
     supplies: [Twin!]!
   }

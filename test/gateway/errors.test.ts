@@ -160,6 +160,18 @@ describe('errors through the gateway', () => {
       extensions: { code: 'UNAVAILABLE', subgraph: 'globex' },
     });
     expect([['twin'], ['globex']]).toContainEqual(response.errors?.[0]?.path);
+    // The network's list still answers: the twins of the organization up in full, those of the one
+    // down by their ids, with nulls for what only it knows (their suppliers among them).
+    const list = await net.query<{ twins: { edges: { node: { id: string; name: string | null; suppliedBy: unknown } }[] } }>(
+      `{ twins(first: 10) { edges { node { id name suppliedBy { id } } } } }`,
+      undefined,
+      admin,
+    );
+    expect(list.data?.twins.edges.map(({ node }) => node).sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: 'acme:press-1', name: 'Press 1', suppliedBy: [] },
+      { id: 'globex:mill-1', name: null, suppliedBy: null },
+    ]);
+    expect(list.errors?.map((error) => error.extensions?.code)).toContain('UNAVAILABLE');
   });
 });
 
