@@ -471,7 +471,10 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
           {status}
         </span>{' '}
         {twin.kind} at {twin.org.name} · <code>{twin.id}</code>
-        {state?.updatedAt && <> · updated {new Date(state.updatedAt).toLocaleString()}</>}
+        {state?.updatedAt && <> · updated {new Date(state.updatedAt).toLocaleString()}</>} ·{' '}
+        <a href={`/impact?twin=${encodeURIComponent(twin.id)}`} data-testid="twin-impact">
+          What if it stops?
+        </a>
       </p>
       {twin.description && <p>{twin.description}</p>}
       {twin.tags && twin.tags.length > 0 && <p class="tags">{twin.tags.join(' · ')}</p>}

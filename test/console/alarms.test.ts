@@ -93,7 +93,7 @@ describe('the alarms inbox', { timeout: 90_000 }, () => {
     // The engineer (a viewer) may read alarms, not acknowledge them: said in plain words.
     await cnc.getByTestId('alarm-acknowledge').click();
     await cnc.getByTestId('alarm-submit').click();
-    await cnc.getByTestId('alarm-error').filter({ hasText: 'Your tokens do not allow acknowledging alarms of acme.' }).waitFor();
+    await cnc.getByTestId('alarm-error').filter({ hasText: 'Your tokens do not allow acknowledging alarms of ACME Motors (OEM).' }).waitFor();
 
     // An ACME operator acknowledges it in an inbox of her own.
     const operator = await signInWith(operatorToken, [], '/alarms');
@@ -205,7 +205,7 @@ describe('the twin page', { timeout: 90_000 }, () => {
 
     // The inbox says once that Globex shares no alarms (the test network names organizations by their slugs).
     await tab.page.getByRole('link', { name: 'Alarms' }).click();
-    await tab.page.getByTestId('org-not-shared').filter({ hasText: 'globex does not share its alarms with you.' }).waitFor();
+    await tab.page.getByTestId('org-not-shared').filter({ hasText: 'Globex Steel does not share its alarms with you.' }).waitFor();
     expect(await tab.page.getByTestId('org-not-shared').count()).toBe(1);
   });
 });

@@ -86,13 +86,16 @@ describe('impact of a disruption', { timeout: 60_000 }, () => {
   });
 
   it('names where the answer stops: Globex’s twins are not shared without its grant', async () => {
-    const tab = await signInWith(network.engineerToken, [network.grants.initech!.token], '/impact?twin=initech:furnace-1');
+    // Asked from the furnace's own page.
+    const tab = await signInWith(network.engineerToken, [network.grants.initech!.token], '/twins/initech:furnace-1');
+    await tab.page.getByTestId('twin-impact').click();
+    await tab.page.waitForURL(/\/impact\?twin=initech%3Afurnace-1$/);
     await stopFor72Hours(tab);
     const boundary = tab.page.locator('[data-testid=impact-unknown] li[data-org=globex][data-reason=FORBIDDEN]');
-    expect(await boundary.textContent()).toContain('globex: not shared with you');
+    expect(await boundary.textContent()).toContain('Globex Steel: not shared with you');
     expect(await boundary.textContent()).toContain('Induction furnace 1');
     // The graph shows it too, past the furnace.
-    expect(await tab.page.locator('[data-testid=impact-graph-nodes] [data-node-id="unknown:0"]').textContent()).toBe('globex: not shared with you');
+    expect(await tab.page.locator('[data-testid=impact-graph-nodes] [data-node-id="unknown:0"]').textContent()).toBe('Globex Steel: not shared with you');
     // ACME's line is still hit through the castings; what the press adds is beyond what ACME may see.
     expect((await rowIds(tab)).sort()).toEqual(['acme:cnc-1', 'acme:line-1', 'initech:caster-1', 'initech:furnace-1']);
     expect(await cell(tab, 'acme:line-1', 'hit-losses')).toBe('57–87 h: 100 %');
@@ -101,7 +104,7 @@ describe('impact of a disruption', { timeout: 60_000 }, () => {
     await tab.page.getByTestId('impact-hops').fill('1');
     await tab.page.getByTestId('impact-run').click();
     const hopLimit = tab.page.locator('[data-testid=impact-unknown] li[data-org=acme][data-reason=HOP_LIMIT]');
-    expect(await hopLimit.textContent()).toContain('acme: hop limit reached');
+    expect(await hopLimit.textContent()).toContain('ACME Motors (OEM): hop limit reached');
     expect(await rowIds(tab)).toEqual(['initech:furnace-1', 'initech:caster-1']);
   });
 
