@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TWINS } from '../../demo/seed.ts';
-import { launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
+import { consoleSignIn, launchBrowser, type ConsolePage } from '../support/browser.ts';
 import { startConsoleNetwork, type ConsoleNetwork } from '../support/console-network.ts';
 import { codes, graphql } from '../support/graphql.ts';
 import { bearer } from '../support/org.ts';
@@ -12,6 +12,10 @@ import { Disposers, eventually } from '../support/services.ts';
 const disposers = new Disposers();
 let network: ConsoleNetwork;
 let browser: Browser;
+const { signInWith, signInAs } = consoleSignIn(
+  () => browser,
+  () => network.consoleUrl,
+);
 
 const GLOBEX_TWINS = DEMO_TWINS.globex!.map((twin) => twin.id as string).sort();
 const ALL_TWINS = Object.values(DEMO_TWINS)
@@ -28,22 +32,6 @@ const twinIds = (tab: ConsolePage, list: string) =>
     .locator(`${list} [data-twin-id]`)
     .evaluateAll((items) => items.map((item) => item.getAttribute('data-twin-id')!))
     .then((ids) => ids.sort());
-
-async function signInAs(persona: string, path: string): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId(`persona-${persona}`).click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
-
-async function signInWith(token: string, grants: string[], path: string): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId('signin-token').fill(token);
-  await tab.page.getByTestId('signin-grants').fill(grants.join('\n'));
-  await tab.page.getByTestId('signin-submit').click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
 
 /** The twins a map lists once it has read them all. */
 async function mapListing(tab: ConsolePage, count: number): Promise<string[]> {

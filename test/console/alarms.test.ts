@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
+import { consoleSignIn, launchBrowser, type ConsolePage } from '../support/browser.ts';
 import { startConsoleNetwork, type ConsoleNetwork } from '../support/console-network.ts';
 import { PUMP_LIVES, pumpsOf } from '../support/fleet.ts';
 import { Disposers, eventually } from '../support/services.ts';
@@ -11,6 +11,10 @@ import { subscriptionsServed } from '../support/subscriptions.ts';
 const disposers = new Disposers();
 let network: ConsoleNetwork;
 let browser: Browser;
+const { signInWith, signInAs } = consoleSignIn(
+  () => browser,
+  () => network.consoleUrl,
+);
 /** An ACME operator: may acknowledge, assign and comment ACME's alarms (alarms:write), as the engineer may not. */
 let operatorToken: string;
 
@@ -18,22 +22,6 @@ const HOUR_MS = 3_600_000;
 /** The pumps' runs start six days ago, on the hour: their failures fall within the twin page's last 7 days. */
 const T0 = Math.floor((Date.now() - 6 * 24 * HOUR_MS) / HOUR_MS) * HOUR_MS;
 const at = (hours: number) => new Date(T0 + hours * HOUR_MS).toISOString();
-
-async function signInWith(token: string, grants: string[], path: string): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId('signin-token').fill(token);
-  await tab.page.getByTestId('signin-grants').fill(grants.join('\n'));
-  await tab.page.getByTestId('signin-submit').click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
-
-async function signInAs(persona: string, path: string): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId(`persona-${persona}`).click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
 
 /** Opens a page whose live feeds must be open before the test makes events. */
 async function withFeeds(open: () => Promise<ConsolePage>, feeds: number): Promise<ConsolePage> {

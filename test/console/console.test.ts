@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TWINS } from '../../demo/seed.ts';
-import { launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
+import { consoleSignIn, launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
 import { startConsoleNetwork, type ConsoleNetwork } from '../support/console-network.ts';
 import { bearer } from '../support/org.ts';
 import { Disposers, eventually } from '../support/services.ts';
@@ -12,6 +12,10 @@ import { connect, subscribe, subscriptionsServed } from '../support/subscription
 const disposers = new Disposers();
 let network: ConsoleNetwork;
 let browser: Browser;
+const { signInWith, signInAs } = consoleSignIn(
+  () => browser,
+  () => network.consoleUrl,
+);
 
 const ALL_TWINS = Object.values(DEMO_TWINS)
   .flat()
@@ -23,24 +27,6 @@ const mapTwins = (tab: ConsolePage) => tab.page.locator('[data-testid=map-twins]
 
 async function listed(tab: ConsolePage): Promise<string[]> {
   return (await mapTwins(tab).evaluateAll((items) => items.map((item) => item.getAttribute('data-twin-id')!))).sort();
-}
-
-/** Signs in with pasted tokens: a member token and grants. */
-async function signInWith(token: string, grants: string[], path = '/'): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId('signin-token').fill(token);
-  await tab.page.getByTestId('signin-grants').fill(grants.join('\n'));
-  await tab.page.getByTestId('signin-submit').click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
-
-/** Signs in as one of the demo's people. */
-async function signInAs(persona: string, path = '/'): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId(`persona-${persona}`).click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
 }
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
+import { consoleSignIn, launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
 import { startConsoleNetwork, type ConsoleNetwork } from '../support/console-network.ts';
 import { Disposers } from '../support/services.ts';
 
@@ -14,18 +14,13 @@ import { Disposers } from '../support/services.ts';
 const disposers = new Disposers();
 let network: ConsoleNetwork;
 let browser: Browser;
+const { signInWith } = consoleSignIn(
+  () => browser,
+  () => network.consoleUrl,
+);
 
 /** Every twin the furnace's stop reaches, with the suppliers' grants. */
 const HIT = ['acme:cnc-1', 'acme:line-1', 'acme:press-1', 'globex:mill-1', 'initech:caster-1', 'initech:furnace-1'];
-
-async function signInWith(token: string, grants: string[], path: string): Promise<ConsolePage> {
-  const tab = await openPage(browser, new URL(path, network.consoleUrl).href);
-  await tab.page.getByTestId('signin-token').fill(token);
-  await tab.page.getByTestId('signin-grants').fill(grants.join('\n'));
-  await tab.page.getByTestId('signin-submit').click();
-  await tab.page.getByTestId('whoami').waitFor();
-  return tab;
-}
 
 /** A row of the table of twins hit. */
 const row = (tab: ConsolePage, twinId: string) => tab.page.locator(`[data-testid=impact-table] tr[data-twin-id="${twinId}"]`);

@@ -71,3 +71,26 @@ export async function openPage(browser: Browser, url: string): Promise<ConsolePa
     },
   };
 }
+
+/** Signing in to the console at `consoleUrl()` (read when called: the console starts after the file is loaded). */
+export function consoleSignIn(browser: () => Browser, consoleUrl: () => string) {
+  const open = (path: string) => openPage(browser(), new URL(path, consoleUrl()).href);
+  return {
+    /** Signs in at `path` with pasted tokens: a member token and grants. */
+    signInWith: async (token: string, grants: string[], path = '/'): Promise<ConsolePage> => {
+      const tab = await open(path);
+      await tab.page.getByTestId('signin-token').fill(token);
+      await tab.page.getByTestId('signin-grants').fill(grants.join('\n'));
+      await tab.page.getByTestId('signin-submit').click();
+      await tab.page.getByTestId('whoami').waitFor();
+      return tab;
+    },
+    /** Signs in at `path` as one of the demo's people. */
+    signInAs: async (persona: string, path = '/'): Promise<ConsolePage> => {
+      const tab = await open(path);
+      await tab.page.getByTestId(`persona-${persona}`).click();
+      await tab.page.getByTestId('whoami').waitFor();
+      return tab;
+    },
+  };
+}
