@@ -36,7 +36,8 @@ interface Twin {
   org: { slug: string; name: string };
   metrics: Metric[] | null;
   state: { status: Status; updatedAt: string | null; metrics: MetricState[] } | null;
-  suppliedBy: Neighbour[];
+  /** Null while the twin's organization is down: it keeps the list. */
+  suppliedBy: Neighbour[] | null;
   supplies: Neighbour[];
 }
 
@@ -353,11 +354,13 @@ function AnalyticsSections({ session, twin, span }: { session: Session; twin: Tw
   );
 }
 
-function Neighbours({ title, testid, twins }: { title: string; testid: string; twins: Neighbour[] }) {
+function Neighbours({ title, testid, twins }: { title: string; testid: string; twins: Neighbour[] | null }) {
   return (
     <section>
       <h2>{title}</h2>
-      {twins.length === 0 ? (
+      {twins === null ? (
+        <p>Not known while the twin's organization is unavailable.</p>
+      ) : twins.length === 0 ? (
         <p>None you may see.</p>
       ) : (
         <ul>

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TWINS } from '../../demo/seed.ts';
 import { launchBrowser, openPage, type ConsolePage } from '../support/browser.ts';
 import { startConsoleNetwork, type ConsoleNetwork } from '../support/console-network.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, eventually } from '../support/services.ts';
+import { subscriptionsServed } from '../support/subscriptions.ts';
 
 /** The console's map on a network of hundreds of twins, and what people read when the network fails them. */
 
@@ -105,7 +106,8 @@ describe('errors as people understand them', () => {
       await tab.page.getByTestId('reconnecting').filter({ hasText: 'Live updates paused: reconnecting' }).waitFor();
     });
     await tab.page.getByTestId('reconnecting').waitFor({ state: 'detached' });
-    // Live again: a reading out of the CNC mill's range (15–45 °C) puts it in alert on the open map, its alarm marked.
+    // Live again once the map's two feeds are served by the gateway back: then a reading out of the CNC mill's range (15–45 °C) puts it in alert on the open map, its alarm marked.
+    await eventually(async () => expect(await subscriptionsServed(network.gateway.url)).toBeGreaterThanOrEqual(2));
     await network.publishReading('acme:cnc-1', 'temperature', 90);
     await tab.page.locator('[data-twin-id="acme:cnc-1"][data-status=ALERT] [data-testid=twin-alarm]').waitFor();
   }, 120_000);
@@ -115,5 +117,10 @@ describe('errors as people understand them', () => {
     const tab = await openPage(browser, new URL('/map', network.consoleUrl).href);
     await tab.page.getByTestId('persona-acme-engineer').click();
     await tab.page.getByTestId('error').filter({ hasText: 'Globex Steel is unavailable' }).waitFor();
+    // The rest of the network still shows: the other organizations' twins are listed.
+    await tab.page.locator('[data-testid=map-twins] [data-twin-id="acme:cnc-1"]').waitFor();
+    // A twin of the organization down opens, saying what it cannot know.
+    await tab.page.goto(new URL('/twins/globex:mill-1', network.consoleUrl).href);
+    await tab.page.getByText("Not known while the twin's organization is unavailable.").first().waitFor();
   }, 120_000);
 });
