@@ -47,7 +47,9 @@ import {
  *    default) or, if that has no usable value, by `defaultListSize`, when it returns a list, or
  *    takes a `first` argument without returning a list (a Relay connection): the lists directly
  *    inside it that take no `first` of their own (`edges`, `nodes`) are that page and count once.
- * Lists under introspection fields count once: they are bounded by the schema, not by data.
+ * Lists under introspection fields count once: they are bounded by the schema, not by data. That
+ * holds because introspection takes no aliases (`introspection` limit): without them each of its
+ * fields answers once, so an operation reads the schema once at most, never a thousand times over.
  * Fields that appear twice (e.g. through two fragments) are counted twice, and `@skip`/`@include`
  * are ignored: the estimate errs on the high side.
  *
@@ -57,7 +59,7 @@ import {
  */
 
 /** Which limit an operation exceeded: `extensions.kind`. */
-type LimitKind = 'tokens' | 'depth' | 'cost';
+type LimitKind = 'tokens' | 'depth' | 'cost' | 'introspection';
 
 /** An argument's value as the request gives it (literal, variable, the variable's default, the argument's default). */
 export type ArgumentReader = (name: string) => unknown;
@@ -235,11 +237,39 @@ function costOf(schema: GraphQLSchema, operation: OperationDefinitionNode, fragm
   return selectionSetCost(operation.selectionSet, schema.getRootType(operation.operation) ?? undefined, false);
 }
 
+/** The first alias given to an introspection field (`__schema`, `__type`) or to a field within one, if any. */
+function introspectionAlias(operation: OperationDefinitionNode, fragment: FragmentLookup): FieldNode | undefined {
+  const seen = new Set<string>();
+  function find(selectionSet: SelectionSetNode, inside: boolean): FieldNode | undefined {
+    for (const selection of selectionSet.selections) {
+      let found: FieldNode | undefined;
+      if (selection.kind === Kind.FIELD) {
+        const introspection = inside || (isIntrospection(selection) && selection.selectionSet !== undefined);
+        if (introspection && selection.alias && selection.alias.value !== selection.name.value) return selection;
+        if (selection.selectionSet) found = find(selection.selectionSet, introspection);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        found = find(selection.selectionSet, inside);
+      } else {
+        const key = `${selection.name.value}\u0000${inside}`;
+        const definition = fragment(selection.name.value);
+        if (definition && !seen.has(key)) {
+          seen.add(key);
+          found = find(definition.selectionSet, inside);
+        }
+      }
+      if (found) return found;
+    }
+    return undefined;
+  }
+  return find(operation.selectionSet, false);
+}
+
 function tooComplex(kind: LimitKind, limit: number, actual?: number, node?: ASTNode): GraphQLError {
   const message = {
     tokens: `The document exceeds the limit of ${limit} tokens.`,
     depth: `Query depth ${actual} exceeds the limit of ${limit}.`,
     cost: `Query cost ${actual} exceeds the limit of ${limit}.`,
+    introspection: 'Introspection takes no aliases: ask for each part of the schema once.',
   }[kind];
   return new GraphQLError(message, { nodes: node, extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, kind, limit, actual } });
 }
@@ -280,6 +310,8 @@ export function operationLimitError(
   limits: QueryLimits,
 ): GraphQLError | undefined {
   const fragments = documentFragments(document);
+  const aliased = introspectionAlias(operation, fragments);
+  if (aliased) return tooComplex('introspection', 0, undefined, aliased);
   if (limits.maxDepth !== undefined) {
     const depth = depthOf(operation, fragments);
     if (depth > limits.maxDepth) return tooComplex('depth', limits.maxDepth, depth, operation);

@@ -1,8 +1,8 @@
 import { ApolloServer } from '@apollo/server';
-import { buildSchema, getIntrospectionQuery, parse } from 'graphql';
+import { buildSchema, getIntrospectionQuery, getOperationAST, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../lib/errors.ts';
-import { DEFAULT_QUERY_LIMITS, operationCost, operationDepth, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
+import { DEFAULT_QUERY_LIMITS, operationCost, operationDepth, operationLimitError, queryLimitsPlugin, sourceLimitError } from '../../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../../lib/graphql/twin-types.ts';
 
 const typeDefs = /* GraphQL */ `
@@ -199,6 +199,29 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     expect(result.status).toBe(400);
     expect(result.errors?.map((error) => error.extensions)).toEqual([{ code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'cost', limit: 100, actual: 1001 }]);
     expect(result.errors?.[0]?.message).toBe('Query cost 1001 exceeds the limit of 100.');
+  });
+
+  it('answers the introspection query clients send, and refuses introspection asked many times over with aliases', async () => {
+    const clients = parse(getIntrospectionQuery());
+    expect(operationLimitError(schema, clients, getOperationAST(clients)!, {}, DEFAULT_QUERY_LIMITS)).toBeUndefined();
+    // A thousand copies of the schema in one request would cost the server far more than the price
+    // the cost model gives introspection (its lists once): aliases there are refused, at any depth,
+    // through fragments too; without them each introspection field answers once.
+    const copies = Array.from({ length: 1000 }, (_, i) => `s${i}: __schema { ...F }`).join(' ');
+    const bombs = [
+      `{ ${copies} } fragment F on __Schema { types { name fields { name } } }`,
+      '{ __schema { all: types { name } again: types { name } } }',
+      '{ ...Q } fragment Q on Query { __type(name: "Twin") { fields { n: name } } }',
+      '{ one: __type(name: "Twin") { name } two: __type(name: "Query") { name } }',
+    ];
+    for (const query of bombs) {
+      const result = await run(query);
+      expect(result.status).toBe(400);
+      expect(result.data).toBeUndefined();
+      expect(result.errors?.map((error) => error.extensions)).toEqual([{ code: ErrorCode.QUERY_TOO_COMPLEX, kind: 'introspection', limit: 0 }]);
+    }
+    // Aliases elsewhere, __typename's included, are priced as ever.
+    expect((await run('{ a: twins(first: 1) { id t: __typename } }')).errors).toBeUndefined();
   });
 
   it('checks only the operation that runs', async () => {
