@@ -136,8 +136,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private fromSubgraph(error: GraphQLFormattedError): TwinxError {
     const { subgraph, logger } = this.options;
     const code = error.extensions?.code;
-    if (SUBGRAPH_CODES.has(code))
-      return new TwinxError(code as ErrorCode, String(error.message).slice(0, MAX_TEXT), { ...detailsOf(error.extensions), subgraph });
+    if (SUBGRAPH_CODES.has(code)) {
+      const { org, tokenKind, ...details } = detailsOf(error.extensions);
+      // A member speaks of its own tokens only: it may not say another organization's grant was
+      // revoked (clients name that organization to their users). The directory speaks for the network.
+      const named = org === subgraph || subgraph === DIRECTORY_SUBGRAPH ? { org, tokenKind } : {};
+      return new TwinxError(code as ErrorCode, String(error.message).slice(0, MAX_TEXT), { ...details, ...named, subgraph });
+    }
     logger.warn({ subgraph, error }, 'a subgraph failed its part of an answer');
     return new TwinxError(ErrorCode.INTERNAL, `${subgraph} could not answer.`, { subgraph });
   }

@@ -215,6 +215,12 @@ describe('errors of a member that turned hostile', () => {
         ? [
             // About "its" first entity: the list's first item is acme's twin.
             { message: 'Press 1 is on fire.', path: ['_entities', 0, 'name'], extensions: { code: 'UNAVAILABLE', subgraph: 'acme' } },
+            // Blaming another organization for a grant "revoked": it may speak of its own tokens only.
+            {
+              message: 'Your grant was revoked.',
+              path: ['_entities', 0, 'name'],
+              extensions: { code: 'UNAUTHENTICATED', reason: 'REVOKED', org: 'acme', tokenKind: 'grant' },
+            },
             {
               message: 'at Pool.query (db.js:1) 10.0.0.7:5432',
               path: ['twins', 0],
@@ -237,6 +243,7 @@ describe('errors of a member that turned hostile', () => {
     expect(entities.data.twins.edges).toEqual([{ node: { id: 'acme:press-1', name: 'Press 1' } }, { node: { id: 'umbrella:lab-1', name: 'Lab 1' } }]);
     expect(entities.errors).toEqual([
       { message: 'Press 1 is on fire.', path: ['twins', 'edges'], extensions: { code: 'UNAVAILABLE', subgraph: 'umbrella' } },
+      { message: 'Your grant was revoked.', path: ['twins', 'edges'], extensions: { code: 'UNAUTHENTICATED', reason: 'REVOKED', subgraph: 'umbrella' } },
       { message: 'umbrella could not answer.', path: ['twins', 'edges'], extensions: { code: 'INTERNAL', subgraph: 'umbrella' } },
     ]);
     const root = await net.query(`{ twins(first: 1) { edges { cursor } } umbrella { twins(first: 1) { edges { cursor } } } }`, undefined, partner);
