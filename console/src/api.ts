@@ -32,8 +32,10 @@ function refusal(reason: string | undefined, token: 'member' | 'grant' | undefin
   }
   if (reason === 'REVOKED') return 'Your sign-in was revoked: ask your organization for a new token.';
   if (reason === 'EXPIRED') return 'Your sign-in has expired: sign in again with new tokens.';
-  return 'Your tokens were not accepted: sign out and sign in again.';
+  return TOKENS_REFUSED;
 }
+
+const TOKENS_REFUSED = 'Your tokens were not accepted: sign out and sign in again.';
 
 /**
  * What people read when the network says no. `about` is the organization the request was about,
@@ -138,6 +140,10 @@ const connections = new WeakMap<Session, Live>();
 /** Longest wait between two attempts to connect again, in ms: the feeds resume soon after the gateway is back. */
 const MAX_RETRY_WAIT_MS = 5000;
 
+/** Close codes after which connecting again cannot help: the tokens refused (4403), or the protocol broken. */
+const HOPELESS = new Set([4400, 4401, 4403, 4406, 4409, 4429, 4500]);
+const hopeless = (event: unknown) => event instanceof CloseEvent && HOPELESS.has(event.code);
+
 function liveOf(session: Session): Live {
   let live = connections.get(session);
   if (!live) {
@@ -154,14 +160,15 @@ function liveOf(session: Session): Live {
       lazy: true,
       retryAttempts: Infinity,
       // A gateway that cannot be reached (restarting, the network down) is tried again too, not only
-      // a connection it closed: the feeds resume once it is back.
-      shouldRetry: () => true,
+      // a connection it closed: the feeds resume once it is back. Refused tokens are not sent again.
+      shouldRetry: (event) => !hopeless(event),
       // Exponential, with jitter so that a restarted gateway's clients do not all come back at once.
       retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** retries, MAX_RETRY_WAIT_MS) * (0.5 + Math.random()))),
       on: {
         connected: () => lost(false),
-        // 1000: closed on purpose (the last feed ended, sign-out); anything else is tried again.
-        closed: (event) => lost((event as CloseEvent).code !== 1000),
+        // 1000: closed on purpose (the last feed ended, sign-out); a hopeless close is said by the
+        // feeds it ends; anything else is tried again.
+        closed: (event) => lost((event as CloseEvent).code !== 1000 && !hopeless(event)),
       },
     });
     live = { client, lost: false, listeners: new Set() };
@@ -223,7 +230,9 @@ export function subscribe<T extends { cursor: string }>(
   /** The last error the feed carried: the network ends a feed with its reason. */
   let last: GraphQLProblem | undefined;
   const report = (problem: GraphQLProblem) => void explain([problem], session, about).then(([message]) => onProblem(message!));
-  return liveOf(session).client.subscribe<{ twinEvents: T }>(payload, {
+  // Ended here (the page left): the network did not end it.
+  let stopped = false;
+  const unsubscribe = liveOf(session).client.subscribe<{ twinEvents: T }>(payload, {
     next: ({ data, errors }) => {
       if (errors?.length) report((last = errors[0] as GraphQLProblem));
       if (data?.twinEvents) {
@@ -234,9 +243,15 @@ export function subscribe<T extends { cursor: string }>(
     error: (error) => {
       const problem = Array.isArray(error) ? (error[0] as GraphQLProblem) : undefined;
       if (problem) report(problem);
-      else onProblem(error instanceof CloseEvent && error.reason ? error.reason : NO_NETWORK);
+      else onProblem(hopeless(error) ? TOKENS_REFUSED : error instanceof CloseEvent && error.reason ? error.reason : NO_NETWORK);
       onEnded?.(endOf(problem));
     },
-    complete: () => onEnded?.(endOf(last)),
+    complete: () => {
+      if (!stopped) onEnded?.(endOf(last));
+    },
   });
+  return () => {
+    stopped = true;
+    unsubscribe();
+  };
 }

@@ -65,7 +65,8 @@ function elementsOf(impact: Impact, suppliersOf: (id: string) => string[], orgNa
     }
   }
   impact.unknown.forEach((boundary, index) => {
-    const id = `unknown:${index}`;
+    // `#` starts no twin id: a boundary's node never takes a twin's.
+    const id = `#unknown/${index}`;
     const from = boundary.twinIds.filter((twinId) => hit.has(twinId));
     const tier = Math.max(-1, ...from.map((twinId) => tierOf.get(twinId)!)) + 1;
     const label = boundaryText(boundary, orgName).split(' — ')[0]!;
@@ -100,7 +101,7 @@ export function ImpactGraph({ impact, suppliersOf, orgName }: { impact: Impact; 
     });
     graph.on('tap', 'node', (event) => {
       const id = event.target.id() as string;
-      if (!id.startsWith('unknown:')) navigate(twinPath(id));
+      if (!id.startsWith('#')) navigate(twinPath(id));
     });
     cy.current = graph;
     setNodes(graph.nodes().map((node) => ({ id: node.id(), label: node.data('label') as string, urgency: node.data('urgency') as string | undefined })));

@@ -29,10 +29,12 @@ function shown(twin: MapTwin, filters: Filters): boolean {
   );
 }
 
-const orgNode = (org: MapTwin['org']): ElementDefinition => ({ group: 'nodes', data: { id: `org:${org.slug}`, label: org.name } });
+/** An organization's block: its id starts with `#`, which no twin id does (a member could name a twin `org:acme`). */
+const blockId = (slug: string) => `#org/${slug}`;
+const orgNode = (org: MapTwin['org']): ElementDefinition => ({ group: 'nodes', data: { id: blockId(org.slug), label: org.name } });
 const twinNode = (twin: MapTwin, position: { x: number; y: number }, alarm: boolean): ElementDefinition => ({
   group: 'nodes',
-  data: { id: twin.id, parent: `org:${twin.org.slug}`, label: twin.name, status: twin.status, alarm },
+  data: { id: twin.id, parent: blockId(twin.org.slug), label: twin.name, status: twin.status, alarm },
   position,
 });
 const supplyEdges = (twin: MapTwin, known: (id: string) => boolean): ElementDefinition[] =>
@@ -162,10 +164,10 @@ export function MapPage({ session }: { session: Session }) {
       twins.current.set(twin.id, twin);
       link(twin);
       const node = graph.getElementById(twin.id);
-      if (node.nonempty() && node.data('parent') === `org:${twin.org.slug}`) node.data({ label: twin.name, status: twin.status });
+      if (node.nonempty() && node.data('parent') === blockId(twin.org.slug)) node.data({ label: twin.name, status: twin.status });
       else {
         node.remove();
-        const block = graph.getElementById(`org:${twin.org.slug}`);
+        const block = graph.getElementById(blockId(twin.org.slug));
         if (block.empty()) graph.add(orgNode(twin.org));
         const box = block.nonempty() ? block.boundingBox({}) : graph.elements().boundingBox({});
         const position = { x: block.nonempty() ? box.x1 + CELL / 2 : box.x2 + GAP, y: block.nonempty() ? box.y2 : 0 };
@@ -190,7 +192,7 @@ export function MapPage({ session }: { session: Session }) {
       const gone = [...twins.current.values()].filter((twin) => twin.org.slug === grantFrom);
       cy.current.batch(() => {
         gone.forEach((twin) => apply({ type: 'delete', id: twin.id }));
-        cy.current!.getElementById(`org:${grantFrom}`).remove();
+        cy.current!.getElementById(blockId(grantFrom)).remove();
       });
       setVersion((value) => value + 1);
       setMembers((value) => value + 1);
