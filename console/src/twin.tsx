@@ -152,7 +152,8 @@ function History({
     };
   }, [session, twin, metric.name, span]);
   const band = useMemo(() => ({ min: metric.min, max: metric.max }), [metric.min, metric.max]);
-  // Readings from before the history was asked for are in it already.
+  // Readings of the span asked for are in its history already: only later ones are drawn as they come.
+  const after = useMemo(() => live.filter((point) => point.at >= span.to), [live, span]);
   return (
     <>
       {problem && (
@@ -164,7 +165,7 @@ function History({
         metric={metric.name}
         unit={metric.unit}
         history={history}
-        live={live}
+        live={after}
         span={span}
         following={following}
         band={band}
