@@ -258,7 +258,7 @@ function Comparison({ columns, names }: { columns: Column[]; names: Names }) {
           <th>Twins hit</th>
           {columns.map((column) => (
             <td key={column.key} data-testid="whatif-count" data-scenario={column.name}>
-              {column.problem ?? `${column.impact!.affected.length}${column.impact!.affected.length === AFFECTED_SHOWN ? '+' : ''}`}
+              {column.impact ? `${column.impact.affected.length}${column.impact.affected.length === AFFECTED_SHOWN ? '+' : ''}` : column.problem}
             </td>
           ))}
         </tr>
@@ -282,7 +282,12 @@ function Comparison({ columns, names }: { columns: Column[]; names: Names }) {
         <tr>
           <th>Where it stops</th>
           {columns.map((column) => (
-            <td key={column.key}>{column.impact?.unknown.map((boundary) => boundaryText(boundary, names.orgName)).join(' · ') || '—'}</td>
+            <td key={column.key}>
+              {[
+                ...(column.impact?.unknown.map((boundary) => boundaryText(boundary, names.orgName)) ?? []),
+                ...(column.impact && column.problem ? [column.problem] : []),
+              ].join(' · ') || '—'}
+            </td>
           ))}
         </tr>
       </tbody>
@@ -389,8 +394,9 @@ export function WhatIf({
       [...asIs, ...chosen].map(async (candidate): Promise<Column> => {
         const variables = candidate.id ? { ids: [candidate.id] } : { scenarios: [candidate.scenario] };
         try {
-          const { data } = await query<{ whatIf: { impact: Impact }[] }>(session, WHAT_IF, { ...variables, ...bounds });
-          return { key: candidate.key, name: candidate.name, impact: data!.whatIf[0]!.impact, problem: null };
+          const { data, problems: found } = await query<{ whatIf: { impact: Impact }[] | null }>(session, WHAT_IF, { ...variables, ...bounds });
+          const impact = data?.whatIf?.[0]?.impact ?? null;
+          return { key: candidate.key, name: candidate.name, impact, problem: found.join(' ') || (impact ? null : 'The network gave no answer for it.') };
         } catch (error) {
           return { key: candidate.key, name: candidate.name, impact: null, problem: (error as Error).message };
         }
