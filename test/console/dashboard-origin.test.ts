@@ -4,7 +4,8 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, openPage } from '../support/browser.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { Disposers } from '../support/services.ts';
+import { Disposers, eventually } from '../support/services.ts';
+import { subscriptionsServed } from '../support/subscriptions.ts';
 
 /**
  * A partner's own dashboard, served from its own origin, using the gateway with a browser's
@@ -73,16 +74,10 @@ describe('a dashboard on another origin', () => {
   it('reads twins and subscribes to their states when the gateway allows its origin', async () => {
     const tab = await openPage(browser, allowed);
     await expect.poll(() => tab.page.locator('#twins li').allTextContents(), { timeout: 15_000 }).toEqual(['acme:press-1']);
-    // The subscription is served once the dashboard holds it: a reading then reaches the page.
-    await expect
-      .poll(
-        async () => {
-          await network.orgs.acme!.ingest([{ twinId: 'acme:press-1', metric: 'pressure', value: 7.5, at: new Date().toISOString() }]);
-          return tab.page.locator('#event').textContent();
-        },
-        { timeout: 15_000, interval: 250 },
-      )
-      .toBe('acme:press-1 7.5');
+    // Once the gateway serves the dashboard's subscription, a reading reaches the page.
+    await eventually(async () => expect(await subscriptionsServed(network.gateway.url)).toBe(1));
+    await network.orgs.acme!.ingest([{ twinId: 'acme:press-1', metric: 'pressure', value: 7.5, at: new Date().toISOString() }]);
+    await tab.page.locator('#event', { hasText: 'acme:press-1 7.5' }).waitFor();
   });
 
   it('gets no answer from a page of an origin the gateway does not allow', async () => {
