@@ -17,6 +17,8 @@ export default defineConfig({
     // Tests start real servers against real Postgres and NATS.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // expect.poll waits for what a browser page or a server shows next: room for a loaded machine.
+    expect: { poll: { timeout: 10_000 } },
     pool: 'forks',
   },
 });

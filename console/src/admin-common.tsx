@@ -42,6 +42,8 @@ export function usePages<T>(load: (after: string | null) => Promise<Connection<T
   const read = (after: string | null) => {
     const mine = ++generation.current;
     setError(null);
+    // A list read anew (other filters) is not shown under them while it is read.
+    if (after === null) setRows(null);
     load(after)
       .then((page) => {
         if (mine !== generation.current) return;
