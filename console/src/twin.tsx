@@ -407,12 +407,24 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
   useEffect(() => {
     let wanted = true;
     const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
+    const read = () =>
+      query<{ twin: Twin | null }>(session, TWIN, { id })
+        .then(({ data, problems: found }) => {
+          if (!wanted) return;
+          setTwin(data?.twin ?? null);
+          setState((current) => current ?? data?.twin?.state ?? null);
+          found.forEach(report);
+        })
+        .catch((error: Error) => wanted && report(error.message))
+        .finally(() => setLoading(false));
     const stop = subscribe<TwinEvent>(
       session,
       EVENTS,
       { id },
       (event) => {
         if (event.type === 'DELETED') setDeleted(true);
+        // Renamed, its metrics or normal ranges changed: the page shows the twin as it is now.
+        if (event.type === 'UPDATED') read();
         if (!event.state) return;
         const readings = event.state.metrics;
         setState(event.state);
@@ -429,15 +441,7 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
       report,
       { about: id.split(':')[0] },
     );
-    query<{ twin: Twin | null }>(session, TWIN, { id })
-      .then(({ data, problems: found }) => {
-        if (!wanted) return;
-        setTwin(data?.twin ?? null);
-        setState((current) => current ?? data?.twin?.state ?? null);
-        found.forEach(report);
-      })
-      .catch((error: Error) => wanted && report(error.message))
-      .finally(() => setLoading(false));
+    read();
     return () => {
       wanted = false;
       stop();

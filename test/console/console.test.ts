@@ -128,5 +128,12 @@ describe('the twin page', () => {
     await network.publishReading('acme:cnc-1', 'temperature', 31.7);
     // How soon is measured by npm run bench:console (a reading to the open map).
     await tab.page.locator('[data-testid=metric-value][data-metric=temperature]').filter({ hasText: '31.7' }).waitFor();
+    // Renamed by its owner: the open page shows it under its new name.
+    const renamed = await network.net.orgs.acme!.request(
+      `mutation { acme { updateTwin(id: "acme:cnc-1", patch: { name: "CNC mill 1 (spindle B)" }) { name } } }`,
+    );
+    expect(renamed.errors).toBeUndefined();
+    await tab.page.getByTestId('twin-name').filter({ hasText: 'CNC mill 1 (spindle B)' }).waitFor();
+    await network.net.orgs.acme!.request(`mutation { acme { updateTwin(id: "acme:cnc-1", patch: { name: "CNC mill 1" }) { name } } }`);
   });
 });
