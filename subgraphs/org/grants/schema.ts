@@ -187,22 +187,11 @@ function issuerOf(ctx: OrgContext) {
   return { db: ctx.db, keys: ctx.keys, org: ctx.names.slug };
 }
 
-const isActive = (row: TokenRow) => row.revokedAt === null && row.expiresAt > new Date();
+/** A token as listed: neither revoked nor expired is active. */
+const tokenView = (row: TokenRow) => ({ ...row, active: row.revokedAt === null && row.expiresAt > new Date() });
 
 function grantView(row: TokenRow) {
-  return { ...row, partner: row.subject, active: isActive(row) };
-}
-
-/** Newest first, a page of tokens of one kind. */
-async function tokenPage(ctx: OrgContext, kind: 'GRANT' | 'MEMBER', filter: Parameters<typeof tokenWhere>[1], args: PageArgs, cursor: string) {
-  const first = pageSize(args.first, ctx.limits.maxPageSize);
-  const rows = await ctx.db.token.findMany({
-    where: tokenWhere(kind, filter),
-    orderBy: [{ issuedAt: 'desc' }, { jti: 'desc' }],
-    take: first + 1,
-    ...(args.after ? { cursor: { jti: decodeCursor(cursor, args.after) }, skip: 1 } : {}),
-  });
-  return pageOf(rows, first);
+  return { ...tokenView(row), partner: row.subject };
 }
 
 /** A page's size and start, checked. */
@@ -210,6 +199,18 @@ const pageArgs = (ctx: OrgContext, args: PageArgs, cursor: string) => ({
   first: pageSize(args.first, ctx.limits.maxPageSize),
   after: args.after ? decodeCursor(cursor, args.after) : null,
 });
+
+/** Newest first, a page of tokens of one kind. */
+async function tokenPage(ctx: OrgContext, kind: 'GRANT' | 'MEMBER', filter: Parameters<typeof tokenWhere>[1], args: PageArgs, cursor: string) {
+  const { first, after } = pageArgs(ctx, args, cursor);
+  const rows = await ctx.db.token.findMany({
+    where: tokenWhere(kind, filter),
+    orderBy: [{ issuedAt: 'desc' }, { jti: 'desc' }],
+    take: first + 1,
+    ...(after ? { cursor: { jti: after }, skip: 1 } : {}),
+  });
+  return pageOf(rows, first);
+}
 
 export function grantsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
   return {
@@ -226,7 +227,7 @@ export function grantsResolvers(n: OrgNames): GraphQLResolverMap<OrgContext> {
       memberTokens: async (_: unknown, args: PageArgs & { filter?: { subject?: string; active?: boolean } }, ctx: OrgContext) => {
         ctx.access.require('grants:admin');
         const page = await tokenPage(ctx, 'MEMBER', args.filter, args, MEMBER_CURSOR);
-        return connection(MEMBER_CURSOR, { ...page, rows: page.rows.map((row) => ({ ...row, active: isActive(row) })) }, (token) => token.jti);
+        return connection(MEMBER_CURSOR, { ...page, rows: page.rows.map(tokenView) }, (token) => token.jti);
       },
       twinsSelectedBy: async (_: unknown, args: PageArgs & { selector: unknown }, ctx: OrgContext) => {
         ctx.access.require('grants:admin');
