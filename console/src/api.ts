@@ -1,6 +1,6 @@
 import { createClient, type Client } from 'graphql-ws';
 import { useEffect, useState } from 'preact/hooks';
-import { grantIssuers, memberIssuer, type Session } from './session.ts';
+import { grantIssuers, memberOf, type Session } from './session.ts';
 
 /** An error of a GraphQL answer, as the gateway sends it. */
 interface GraphQLProblem {
@@ -19,7 +19,7 @@ const DIRECTORY = 'directory';
 function refusedToken(session: Session, org: string | undefined, tokenKind: string | undefined): 'member' | 'grant' | undefined {
   if (tokenKind === 'member' || tokenKind === 'grant') return tokenKind;
   if (org && grantIssuers(session).includes(org)) return 'grant';
-  if (org && memberIssuer(session) === org) return 'member';
+  if (org && memberOf(session)?.org === org) return 'member';
   return undefined;
 }
 

@@ -3,7 +3,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FeedEnd } from './api.ts';
 import { LIST_LIMIT, loadTwins, watchTwins, type MapChange, type MapTwin, type Status } from './network.ts';
 import { navigate, twinPath } from './router.ts';
-import { memberIssuer, type Session } from './session.ts';
+import { memberOf, type Session } from './session.ts';
 
 interface Filters {
   org: string;
@@ -188,7 +188,7 @@ export function MapPage({ session }: { session: Session }) {
    * the twins are then read again, which brings back any that another grant still shows.
    */
   const ended = ({ grantFrom }: FeedEnd) => {
-    if (grantFrom && grantFrom !== memberIssuer(session) && cy.current) {
+    if (grantFrom && grantFrom !== memberOf(session)?.org && cy.current) {
       const gone = [...twins.current.values()].filter((twin) => twin.org.slug === grantFrom);
       cy.current.batch(() => {
         gone.forEach((twin) => apply({ type: 'delete', id: twin.id }));

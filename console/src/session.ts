@@ -22,9 +22,6 @@ function claimsOf(token: string, part = 1): { iss?: string; sub?: string; scope?
 /** The organization that issued a token (`iss` is `twinx:org:<slug>`). */
 const issuerOf = (token: string) => /^twinx:org:([a-z][a-z0-9-]{0,39})$/.exec(claimsOf(token).iss ?? '')?.[1];
 
-/** The organization that issued the session's member token. */
-export const memberIssuer = (session: Session) => issuerOf(session.headers.authorization.replace(/^Bearer\s+/i, ''));
-
 /** Organizations that issued the session's grants. */
 export function grantIssuers(session: Session): string[] {
   const grants = session.headers['twin-grants']?.split(',') ?? [];
