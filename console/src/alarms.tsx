@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { fieldName } from '../../lib/graphql/names.ts';
 import { isValidSlug } from '../../lib/ids.ts';
-import { query, subscribe } from './api.ts';
+import { query, subscribe, useProblems } from './api.ts';
 import { twinPath } from './router.ts';
 import type { Session } from './session.ts';
 
@@ -161,7 +161,7 @@ const byUrgency = (a: Alarm, b: Alarm) =>
 function useAlarms(session: Session, twin: TwinRef | null, includeClosed: boolean) {
   const [items, setItems] = useState(new Map<string, AlarmItem>());
   const [loaded, setLoaded] = useState<Loaded | null>(null);
-  const [problems, setProblems] = useState<string[]>([]);
+  const { problems, report, clear } = useProblems();
   const twinId = twin?.id ?? null;
 
   const put = (alarm: Alarm, of: TwinRef | null) =>
@@ -179,8 +179,7 @@ function useAlarms(session: Session, twin: TwinRef | null, includeClosed: boolea
     let wanted = true;
     setItems(new Map());
     setLoaded(null);
-    setProblems([]);
-    const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
+    clear();
     // An event is newer than what a load started before it returns.
     const changed = new Set<string>();
     const stop = subscribe<AlarmEvent>(

@@ -1,5 +1,5 @@
 import { createClient, type Client } from 'graphql-ws';
-import { useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import { grantIssuers, memberOf, type Session } from './session.ts';
 
 /** An error of a GraphQL answer, as the gateway sends it. */
@@ -92,6 +92,14 @@ function organizationNames(session: Session): Promise<Map<string, string>> {
 async function explain(problems: readonly GraphQLProblem[], session: Session, about?: string): Promise<string[]> {
   const names = problems.some(namesOrg) || about ? await organizationNames(session) : new Map<string, string>();
   return [...new Set(problems.map((problem) => plainMessage(problem, session, about, names)))];
+}
+
+/** What went wrong on a page, each problem said once: `report` adds one, `clear` starts afresh. */
+export function useProblems(): { problems: string[]; report: (message: string) => void; clear: () => void } {
+  const [problems, setProblems] = useState<string[]>([]);
+  const report = useCallback((message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message])), []);
+  const clear = useCallback(() => setProblems([]), []);
+  return { problems, report, clear };
 }
 
 export const NO_NETWORK = 'The twinx gateway cannot be reached: check your connection.';

@@ -1,6 +1,6 @@
 import cytoscape, { type Core, type ElementDefinition } from 'cytoscape';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { FeedEnd } from './api.ts';
+import { useProblems, type FeedEnd } from './api.ts';
 import { LIST_LIMIT, loadTwins, watchTwins, type MapChange, type MapTwin, type Status } from './network.ts';
 import { navigate, twinPath } from './router.ts';
 import { memberOf, type Session } from './session.ts';
@@ -102,14 +102,13 @@ export function MapPage({ session }: { session: Session }) {
   const [version, setVersion] = useState(0);
   const [members, setMembers] = useState(0);
   const [loaded, setLoaded] = useState<number | null>(0);
-  const [problems, setProblems] = useState<string[]>([]);
+  const { problems, report } = useProblems();
   const [filters, setFilters] = useState(NO_FILTERS);
   /** How many times the twins were read: once, and again when the live feed ended. */
   const [reads, setReads] = useState(0);
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
 
-  const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
   // Live changes wait here and are applied together once a frame (a burst of states redraws once);
   // while the twins are read, until they are.
   const queue = useRef<MapChange[]>([]);

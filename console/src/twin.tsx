@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { refusedFor, TwinAlarms } from './alarms.tsx';
-import { query, subscribe } from './api.ts';
+import { query, subscribe, useProblems } from './api.ts';
 import { Chart, type Anomaly, type Point, type Span } from './chart.tsx';
 import type { Status } from './network.ts';
 import { twinPath } from './router.ts';
@@ -385,7 +385,7 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
   const [twin, setTwin] = useState<Twin | null>(null);
   const [state, setState] = useState<Twin['state']>(null);
   const [live, setLive] = useState<Record<string, Point[]>>({});
-  const [problems, setProblems] = useState<string[]>([]);
+  const { problems, report } = useProblems();
   const [loading, setLoading] = useState(true);
   const [deleted, setDeleted] = useState(false);
   const [rangeMs, setRangeMs] = useState(RANGES[0]!.ms);
@@ -406,7 +406,6 @@ export function TwinPage({ session, id }: { session: Session; id: string }) {
 
   useEffect(() => {
     let wanted = true;
-    const report = (message: string) => setProblems((current) => (current.includes(message) ? current : [...current, message]));
     const read = () =>
       query<{ twin: Twin | null }>(session, TWIN, { id })
         .then(({ data, problems: found }) => {
