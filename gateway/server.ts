@@ -198,8 +198,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Reading members' keys and revocation lists, one reading after another (`stop()` waits for the last). */
   let syncing: Promise<void> = Promise.resolve();
   /**
-   * Members whose keys or revocation list could not be read (down): read again at every registry
-   * poll, so that what one announced while it was down (a key retired) counts soon after it is back.
+   * Members whose keys or revocation list have not been read yet (just joined) or could not be
+   * read (down): read again at every registry poll, so that what one announced while it was down
+   * (a key retired) counts soon after it is back. Until then their tokens may be answered
+   * `UNAVAILABLE`; `/readyz` names them (`issuersUnread`).
    */
   let unread = new Set<string>();
   /** Reads members' keys and revocation lists: the issuer is the source of truth, whatever the bus carried. */
@@ -219,7 +221,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         keys.forgetVerified();
         hub.close({ kind: 'suspended', org });
       }
-      void syncRevocations(next.members.filter((joined) => !previous.members.some((known) => known.slug === joined.slug)));
+      const joined = next.members.filter((member) => !previous.members.some((known) => known.slug === member.slug));
+      for (const member of joined) unread.add(member.slug);
+      void syncRevocations(joined);
     },
   });
   const metrics = new GatewayMetrics({
@@ -467,6 +471,7 @@ export function createGateway(options: GatewayOptions): Gateway {
                 status: !ready || !composed ? 'starting' : nats ? 'ready' : 'unavailable',
                 nats,
                 ...supergraph.readiness(),
+                issuersUnread: [...unread].filter((slug) => memberOf(slug) !== undefined),
                 subscriptions: groups.subscriptions,
                 rejectedMessages: hub.rejected.snapshot(),
               });

@@ -29,7 +29,8 @@ describe('services started through the CLI', () => {
     await directory.ready();
     for (const service of [acme, gateway]) service.start();
     await acme.ready();
-    await gateway.ready((body) => (body.members as string[]).includes('acme:ACTIVE'));
+    // acme composed and its keys read: its tokens verify.
+    await gateway.ready((body) => (body.members as string[]).includes('acme:ACTIVE') && (body.issuersUnread as string[]).length === 0);
     // Every service has answered through the network graph once.
     const answer = await graphql(gateway.url, '{ twins(first: 1) { edges { node { id } } } }', {}, bearer(network.adminTokens.acme!));
     expect(answer.errors).toBeUndefined();
