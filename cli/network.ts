@@ -108,6 +108,8 @@ export function registerNetworkCommands(program: Command): void {
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')
+    .option('--rate-limit <n>', 'requests per second each caller may make on average, keyed by its first token (env TWINX_RATE_LIMIT; default 50)')
+    .option('--rate-burst <n>', 'requests each caller may make at once after being idle (env TWINX_RATE_BURST; default 200)')
     .option('--max-buffered-bytes <n>', 'bytes a subscriber may have waiting before it is closed as too slow (default 1048576)')
     .option('--state-dir <dir>', "where members' keys are kept between runs, one per gateway (env TWINX_GATEWAY_STATE_DIR; default .twinx/gateway)")
     .option('--log-level <level>', 'log level (env LOG_LEVEL; default info)')

@@ -32,6 +32,19 @@ describe('twinx org serve', () => {
   });
 });
 
+describe('twinx gateway serve', () => {
+  it('takes the rate limit of each caller from --rate-limit and --rate-burst', async () => {
+    const env = { TWINX_DIRECTORY_URL: 'http://127.0.0.1:4100/graphql', TWINX_SUBJECT_PREFIX: 'twinx' };
+    const accepted = await twinx(['gateway', 'serve', '--rate-limit', '5000', '--rate-burst', '10000', '--port', 'eighty'], env);
+    expect(accepted.code).toBe(1);
+    expect(accepted.stderr.trim()).toMatch(/^twinx: invalid configuration: --port \/ TWINX_PORT: [^\n]+$/);
+    const refused = await twinx(['gateway', 'serve', '--rate-limit', '0', '--rate-burst', 'many'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--rate-limit / TWINX_RATE_LIMIT');
+    expect(refused.stderr).toContain('--rate-burst / TWINX_RATE_BURST');
+  });
+});
+
 describe('twinx demo', () => {
   it("keeps clear of a real network: a prefix and ports of its own, whatever a real network's environment says", () => {
     expect(loadConfig(demoSettings, {}, { TWINX_SUBJECT_PREFIX: 'twinx', TWINX_PORT: '4000' })).toMatchObject({ subjectPrefix: 'twinx_demo', port: 14000 });
