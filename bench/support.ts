@@ -59,7 +59,7 @@ export class Contender {
     this.wallMs += performance.now() - start;
   }
 
-  summary() {
+  summary(): Summary {
     const sorted = [...this.latencies].sort((a, b) => a - b);
     // A single call is a whole pipelined run: it has a rate but no per-call latency.
     const latency = sorted.length > 1 ? { p50: percentile(sorted, 50), p99: percentile(sorted, 99) } : null;
@@ -67,16 +67,32 @@ export class Contender {
   }
 }
 
-/** Prints contenders side by side, each as a ratio to the first (the baseline). */
-export function report(title: string, contenders: Contender[], unit: string): void {
-  const [baseline, ...rest] = contenders.map((c) => c.summary());
+/** What a contender achieved: its rate and, when it made several calls, their latency. */
+export interface Summary {
+  name: string;
+  rate: number;
+  latency: { p50: number; p99: number } | null;
+}
+
+/** Prints rows side by side, each with its rate as a ratio to its own baseline's. */
+export function printTable(title: string, unit: string, rows: { summary: Summary; baseline: Summary }[]): void {
   console.log(`\n${title}`);
   console.log(`${'contender'.padEnd(46)} ${unit.padStart(10)} ${'vs baseline'.padStart(12)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}`);
-  for (const s of [baseline!, ...rest]) {
-    const ratio = s.rate / baseline!.rate;
+  for (const { summary: s, baseline } of rows) {
+    const ratio = s.rate / baseline.rate;
     const [p50, p99] = s.latency ? [s.latency.p50.toFixed(2), s.latency.p99.toFixed(2)] : ['-', '-'];
     console.log(`${s.name.padEnd(46)} ${s.rate.toFixed(0).padStart(10)} ${`${ratio.toFixed(2)}x`.padStart(12)} ${p50.padStart(9)} ${p99.padStart(9)}`);
   }
+}
+
+/** Prints contenders side by side, each as a ratio to the first (the baseline). */
+export function report(title: string, contenders: Contender[], unit: string): void {
+  const summaries = contenders.map((c) => c.summary());
+  printTable(
+    title,
+    unit,
+    summaries.map((summary) => ({ summary, baseline: summaries[0]! })),
+  );
 }
 
 /**

@@ -1,0 +1,412 @@
+// The network as it runs: the CLI's directory, three organizations (40 twins each; every acme twin
+// supplied by a globex twin supplied by an initech twin) and a gateway, each a process of its own,
+// and the load in another (bench/load.ts, autocannon). At each connection count, every scenario
+// next to its baseline measured in the same run, and with --with-hive next to Hive Gateway on the
+// same supergraph (installed in a temporary folder, not a dependency of twinx):
+//  1. one twin through the gateway, next to the same query straight to its organization;
+//  2. 30 twins of the three organizations with their suppliers' names, next to a 30-twin list
+//     straight to one organization;
+//  3. a 3-hop supply chain, next to scenario 1's call straight to the organization;
+//  4. a dashboard: 16 callers, each with tokens of its own, asking overlapping questions, next to
+//     the same callers asking their organizations directly.
+// Then the CPU each process spends in an idle window (the gateway keeps polling the registry).
+//   npm run bench:network [-- --duration 5 --warmup 1 --connections 8,32 --idle 30 --with-hive]
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs, promisify } from 'node:util';
+import { DIRECTORY_SUBGRAPH } from '../gateway/data-source.ts';
+import { RegistrySupergraph } from '../gateway/supergraph.ts';
+import { createLogger } from '../lib/logger.ts';
+import { freePort } from '../lib/net.ts';
+import { tokenHeaders } from '../lib/tokens/headers.ts';
+import { orgNames } from '../subgraphs/org/names.ts';
+import { COMPOSED_HEADER } from '../subgraphs/directory/server.ts';
+import { cliNetwork } from '../test/support/cli-network.ts';
+import { graphql } from '../test/support/graphql.ts';
+import { Disposers, eventually } from '../test/support/services.ts';
+import type { LoadResult, LoadSpec, LoadTarget } from './load.ts';
+import { printTable, type Summary } from './support.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    connections: { type: 'string', default: '8,32' },
+    idle: { type: 'string', default: '30' },
+    'with-hive': { type: 'boolean', default: false },
+  },
+});
+const [DURATION, WARMUP, IDLE] = [Number(args.duration), Number(args.warmup), Number(args.idle)];
+const CONNECTIONS = args.connections.split(',').map(Number);
+if (!(DURATION > 0 && WARMUP >= 0 && IDLE > 0) || !CONNECTIONS.every((c) => Number.isInteger(c) && c >= 1))
+  throw new TypeError('--duration and --idle must be positive, --warmup at least 0, --connections whole numbers separated by commas');
+
+const ORGS = ['acme', 'globex', 'initech'];
+const TWINS = 40;
+/** Twins of each organization tagged `mix`: 30 in all, the cross-organization list. */
+const MIXED = 10;
+const CALLERS = 16;
+const DAY = 86_400_000;
+const RUN_TS = new URL('../bin/run-ts.mjs', import.meta.url).pathname;
+const LOAD = new URL('./load.ts', import.meta.url).pathname;
+const HIVE_CONFIG = new URL('./hive-gateway.config.ts', import.meta.url).pathname;
+const run = promisify(execFile);
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** One request of a workload and what its answer's data must be. */
+interface Call {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  check: (data: any) => boolean;
+}
+
+interface Contender {
+  name: string;
+  calls: Call[];
+}
+
+interface Scenario {
+  baseline: Contender;
+  /** The twinx gateway's, then Hive Gateway's with --with-hive. */
+  gateways: Contender[];
+  /** Whether the baseline is printed with this scenario (not when it is an earlier scenario's). */
+  ownBaseline: boolean;
+}
+
+const call = (url: string, headers: Record<string, string>, query: string, check: Call['check']): Call => ({
+  url,
+  headers,
+  body: JSON.stringify({ query }),
+  check,
+});
+const local = (i: number) => `m-${String(i).padStart(3, '0')}`;
+const twinName = (org: string, i: number) => `${org} machine ${i}`;
+/** Whose twins supply an organization's twin of the same number. */
+const SUPPLIER: Record<string, string | undefined> = { acme: 'globex', globex: 'initech' };
+
+const disposers = new Disposers();
+try {
+  // Callers here make thousands of requests a second each: the gateway's rate limit would measure
+  // itself. A 3-hop chain costs 50^3 (each `suppliedBy` list counts as 50 twins), above the default 20,000.
+  const network = await cliNetwork({
+    orgs: ORGS,
+    gateways: 1,
+    env: { TWINX_RATE_LIMIT: '1000000000', TWINX_RATE_BURST: '1000000000', TWINX_MAX_COST: '200000' },
+  });
+  disposers.add(() => network.stop());
+  const { directory, orgs } = network;
+  const gateway = network.gateways[0]!;
+  for (const service of [directory, ...Object.values(orgs)]) service.start();
+  for (const service of [directory, ...Object.values(orgs)]) await service.ready();
+  gateway.start();
+  await gateway.ready((body) => (body.members as string[]).length === ORGS.length && (body.issuersUnread as string[]).length === 0);
+
+  // The data, as users make it: through each organization's GraphQL API with its admin token.
+  const ask = async (url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>) => {
+    const answer = await graphql(url, query, variables, headers);
+    if (answer.errors || !answer.data) throw new Error(`${url}: ${JSON.stringify(answer).slice(0, 500)}`);
+    return answer.data;
+  };
+  const asAdmin = (org: string, mutation: string, variables: Record<string, unknown>) =>
+    ask(orgs[org]!.url, tokenHeaders([network.adminTokens[org]!]), mutation, variables);
+  const expiresAt = new Date(Date.now() + DAY).toISOString();
+  for (const org of [...ORGS].reverse()) {
+    const supplier = SUPPLIER[org];
+    await Promise.all(
+      Array.from({ length: TWINS }, (_, i) =>
+        asAdmin(org, `mutation($input: TwinInput!) { ${org} { createTwin(input: $input) { id } } }`, {
+          input: {
+            id: `${org}:${local(i)}`,
+            name: twinName(org, i),
+            kind: 'cnc-mill',
+            tags: i < MIXED ? ['bench', 'mix'] : ['bench'],
+            metrics: [{ name: 'temperature', unit: 'C', min: 0, max: 100 }],
+            suppliedByIds: supplier ? [`${supplier}:${local(i)}`] : [],
+          },
+        }),
+      ),
+    );
+    await asAdmin(org, `mutation($readings: [ReadingInput!]!) { ${org} { ingestTelemetry(readings: $readings) { accepted } } }`, {
+      readings: Array.from({ length: TWINS }, (_, i) => ({
+        twinId: `${org}:${local(i)}`,
+        metric: 'temperature',
+        at: new Date().toISOString(),
+        value: 20 + i,
+      })),
+    });
+  }
+  /** A viewer of `org` holding grants of the two other organizations. */
+  const caller = async (org: string, subject: string) => {
+    const issued = await asAdmin(org, `mutation($input: MemberTokenInput!) { ${org} { issueMemberToken(input: $input) { token } } }`, {
+      input: { subject, role: 'viewer', expiresAt },
+    });
+    const member: string = issued[org].issueMemberToken.token;
+    const grants: Record<string, string> = {};
+    for (const owner of ORGS.filter((o) => o !== org)) {
+      const granted = await asAdmin(owner, `mutation($input: GrantInput!) { ${owner} { issueGrant(input: $input) { token } } }`, {
+        input: { partner: org, scopes: ['twins:read'], selector: { tags: ['bench'] }, expiresAt },
+      });
+      grants[owner] = granted[owner].issueGrant.token;
+    }
+    return { org, member, grants, all: tokenHeaders([member, ...Object.values(grants)]) };
+  };
+  const engineer = await caller('acme', 'engineer');
+  const callers = await Promise.all(Array.from({ length: CALLERS }, (_, k) => caller(ORGS[k % ORGS.length]!, `dashboard-${k}`)));
+  await eventually(
+    async () => {
+      const { twins } = await ask(gateway.url, engineer.all, `{ twins(first: 500, filter: { tags: ["bench"] }) { edges { node { id } } } }`);
+      if (twins.edges.length !== ORGS.length * TWINS) throw new Error(`the catalog lists ${twins.edges.length} of ${ORGS.length * TWINS} twins`);
+    },
+    { timeout: 60_000, interval: 200 },
+  );
+
+  const TWIN = 'id name kind tags state { status metrics { metric value at } }';
+  const twinAt = (org: string, id: string, headers: Record<string, string>) =>
+    call(orgs[org]!.url, headers, `{ ${org} { twin(id: "${id}") { ${TWIN} } } }`, (d) => d[org].twin?.id === id);
+  const listAt = (org: string, headers: Record<string, string>) =>
+    call(
+      orgs[org]!.url,
+      headers,
+      `{ ${org} { twins(first: 30, filter: { tags: ["bench"] }) { edges { node { id name state { status } suppliedByIds } } } } }`,
+      (d) => d[org].twins.edges.length === 30,
+    );
+  // `suppliedBy` asked of each organization's twin type, not of the `Twin` interface: Hive Gateway
+  // (2.15, router runtime) asks the directory for the interface's `suppliedBy` without the
+  // `suppliedByIds` it @requires, and fails. Both gateways are sent the same queries.
+  const on = (org: string, fields: string) => `... on ${orgNames(org).twin} { ${fields} }`;
+  const twinVia = (url: string, id: string, headers: Record<string, string>) =>
+    call(url, headers, `{ twin(id: "${id}") { ${TWIN} } }`, (d) => d.twin?.id === id);
+  const listVia = (url: string, headers: Record<string, string>) =>
+    call(
+      url,
+      headers,
+      `{ twins(first: 30, filter: { tags: ["mix"] }) { edges { node { id name state { status } ${ORGS.map((org) => on(org, 'suppliedBy { id name }')).join(' ')} } } } }`,
+      (d) =>
+        d.twins.edges.length === 30 &&
+        ORGS.every((org) => d.twins.edges.some((e: any) => e.node.id.startsWith(`${org}:`))) &&
+        d.twins.edges.every((e: any) => e.node.name && e.node.suppliedBy.length === (SUPPLIER[e.node.id.split(':')[0]] ? 1 : 0)),
+    );
+  const chainVia = (url: string, i: number, headers: Record<string, string>) =>
+    call(
+      url,
+      headers,
+      `{ twin(id: "acme:${local(i)}") { ${on('acme', `name suppliedBy { ${on('globex', `name suppliedBy { ${on('initech', 'name suppliedBy { name }')} }`)} }`)} } }`,
+      (d) => d.twin?.suppliedBy[0]?.suppliedBy[0]?.name === twinName('initech', i),
+    );
+  // Each dashboard caller asks of one of four hot twins of its organization and of the next
+  // organization's, and for the cross-organization list; straight to the organizations, for the
+  // twins with the token each organization takes, and for the list its own organization's.
+  const next = (org: string) => ORGS[(ORGS.indexOf(org) + 1) % ORGS.length]!;
+  const dashboardVia = (url: string) =>
+    callers.flatMap((c, k) => [twinVia(url, `${c.org}:${local(k % 4)}`, c.all), listVia(url, c.all), twinVia(url, `${next(c.org)}:${local(k % 4)}`, c.all)]);
+  const dashboardDirect = callers.flatMap((c, k) => [
+    twinAt(c.org, `${c.org}:${local(k % 4)}`, tokenHeaders([c.member])),
+    listAt(c.org, tokenHeaders([c.member])),
+    twinAt(next(c.org), `${next(c.org)}:${local(k % 4)}`, tokenHeaders([c.grants[next(c.org)]!])),
+  ]);
+  const viaGateway = (name: string, url: string) => ({
+    one: { name: `1 one twin, ${name}`, calls: [twinVia(url, 'acme:m-007', tokenHeaders([engineer.member]))] },
+    list: { name: `2 30 twins of 3 orgs + suppliers, ${name}`, calls: [listVia(url, engineer.all)] },
+    chain: { name: `3 3-hop supply chain, ${name}`, calls: [chainVia(url, 7, engineer.all)] },
+    dashboard: { name: `4 dashboard, ${CALLERS} callers, ${name}`, calls: dashboardVia(url) },
+  });
+  const gateways = [viaGateway('twinx', gateway.url)];
+  let hive: ChildProcess | undefined;
+  if (args['with-hive']) {
+    const started = await startHive();
+    hive = started.child;
+    gateways.push(viaGateway('Hive Gateway', started.url));
+  }
+  const direct = { name: '1 one twin, straight to acme (baseline)', calls: [twinAt('acme', 'acme:m-007', tokenHeaders([engineer.member]))] };
+  const scenarios: Scenario[] = [
+    { baseline: direct, gateways: gateways.map((g) => g.one), ownBaseline: true },
+    {
+      baseline: { name: '2 30 twins of acme, straight (baseline)', calls: [listAt('acme', tokenHeaders([engineer.member]))] },
+      gateways: gateways.map((g) => g.list),
+      ownBaseline: true,
+    },
+    { baseline: direct, gateways: gateways.map((g) => g.chain), ownBaseline: false },
+    {
+      baseline: { name: '4 dashboard, straight to the orgs (baseline)', calls: dashboardDirect },
+      gateways: gateways.map((g) => g.dashboard),
+      ownBaseline: true,
+    },
+  ];
+
+  // Every answer checked before measuring; Hive Gateway's must be the twinx gateway's.
+  for (const scenario of scenarios) {
+    const [twinx, ...others] = scenario.gateways;
+    await answers(scenario.baseline);
+    const expected = await answers(twinx!);
+    for (const other of others) {
+      const got = await answers(other);
+      got.forEach((data, i) => {
+        if (JSON.stringify(data) !== JSON.stringify(expected[i]))
+          throw new Error(`${other.name} answers ${JSON.stringify(data)}, twinx ${JSON.stringify(expected[i])}`);
+      });
+    }
+  }
+
+  const results = new Map<number, Map<Contender, Summary>>();
+  const invalid: string[] = [];
+  for (const connections of CONNECTIONS) {
+    const measured = new Map<Contender, Summary>();
+    results.set(connections, measured);
+    const rows: { summary: Summary; baseline: Summary }[] = [];
+    for (const scenario of scenarios) {
+      for (const contender of [scenario.baseline, ...scenario.gateways]) {
+        if (measured.has(contender)) continue;
+        const result = await measure(contender.calls, connections);
+        measured.set(contender, { name: contender.name, rate: result.answers / result.seconds, latency: { p50: result.p50, p99: result.p99 } });
+        const failed = Object.entries(result.failures).filter(([, count]) => count > 0);
+        if (failed.length > 0)
+          invalid.push(
+            `${contender.name} at ${connections} connections: ${failed.map(([what, count]) => `${count} ${what}`).join(', ')}; ${result.firstError ?? ''}`,
+          );
+      }
+      const baseline = measured.get(scenario.baseline)!;
+      for (const contender of [...(scenario.ownBaseline ? [scenario.baseline] : []), ...scenario.gateways])
+        rows.push({ summary: measured.get(contender)!, baseline });
+    }
+    printTable(`network at ${connections} connections, ${DURATION} s each after ${WARMUP} s of warm-up`, 'req/s', rows);
+    if (hive) console.log(`twinx / Hive Gateway: ${scenarios.map((s, i) => `${i + 1}: ${ratio(measured, s.gateways[1]!, s.gateways[0]!)}`).join('   ')}`);
+  }
+
+  // Idle: no request for IDLE seconds; what each process spends meanwhile.
+  const processes: Record<string, ChildProcess | undefined> = { ...network.processes(), ...(hive ? { 'hive-gateway': hive } : {}) };
+  const before = Object.entries(processes).map(([name, child]) => [name, cpuMs(child!.pid!)] as const);
+  await sleep(IDLE * 1000);
+  console.log(`\nidle: CPU over ${IDLE} s without requests, ms per minute (the organizations answer the gateway's polls too)`);
+  for (const [name, start] of before) console.log(`${name.padEnd(16)} ${(((cpuMs(processes[name]!.pid!) - start) * 60) / IDLE).toFixed(0).padStart(8)}`);
+
+  console.log('\ntargets, in this run:');
+  const at = (pick: (measured: Map<Contender, Summary>) => string) => CONNECTIONS.map((c) => `${pick(results.get(c)!)} at ${c}`).join(', ');
+  const all = (test: (measured: Map<Contender, Summary>) => boolean) => ([...results.values()].every(test) ? 'met' : 'NOT met');
+  const [one, list, , dashboard] = scenarios as [Scenario, Scenario, Scenario, Scenario];
+  const share = (m: Map<Contender, Summary>, s: Scenario) => m.get(s.gateways[0]!)!.rate / m.get(s.baseline)!.rate;
+  console.log(`  one twin >= 0.7x direct: ${at((m) => ratio(m, one.baseline, one.gateways[0]!))} — ${all((m) => share(m, one) >= 0.7)}`);
+  console.log(
+    `  cross-organization list >= 0.5x single-organization list: ${at((m) => ratio(m, list.baseline, list.gateways[0]!))} — ${all((m) => share(m, list) >= 0.5)}`,
+  );
+  if (hive) {
+    const twinxToHive = (m: Map<Contender, Summary>) => m.get(dashboard.gateways[0]!)!.rate / m.get(dashboard.gateways[1]!)!.rate;
+    console.log(
+      `  dashboard at or ahead of Hive Gateway: ${at((m) => ratio(m, dashboard.gateways[1]!, dashboard.gateways[0]!))} — ${all((m) => twinxToHive(m) >= 1)}`,
+    );
+  } else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
+  const at8 = results.get(8);
+  if (at8) {
+    const spread = scenarios.map((s) => at8.get(s.gateways[0]!)!.latency!);
+    const worst = Math.max(...spread.map((l) => l.p99 / l.p50));
+    console.log(
+      `  p99 <= 3x p50 at 8 connections (twinx): ${spread.map((l, i) => `${i + 1}: ${(l.p99 / l.p50).toFixed(1)}x`).join(', ')} — ${worst <= 3 ? 'met' : 'NOT met'}`,
+    );
+  } else console.log('  p99 <= 3x p50 at 8 connections: not measured (--connections without 8)');
+  if (invalid.length > 0) {
+    console.log(`\nINVALID: errors during measures\n  ${invalid.join('\n  ')}`);
+    process.exitCode = 1;
+  }
+
+  /** The data of each call's answer; throws unless each is 200, without errors, and passes its check. */
+  async function answers(contender: Contender): Promise<unknown[]> {
+    const data: unknown[] = [];
+    for (const { url, headers, body, check } of contender.calls) {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const answer = (await response.json()) as { data?: unknown; errors?: unknown };
+      if (response.status !== 200 || answer.errors || !check(answer.data))
+        throw new Error(`${contender.name}: unexpected answer (HTTP ${response.status}) ${JSON.stringify(answer.errors ?? answer.data).slice(0, 1000)}`);
+      data.push(answer.data);
+    }
+    return data;
+  }
+
+  /** Hive Gateway, installed now, serving the supergraph the twinx gateway composed. */
+  async function startHive(): Promise<{ url: string; child: ChildProcess }> {
+    const dir = await mkdtemp(join(tmpdir(), 'twinx-hive-'));
+    disposers.add(() => rm(dir, { recursive: true, force: true }));
+    console.log(`installing Hive Gateway in ${dir}`);
+    await run(
+      'npm',
+      ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', '@graphql-hive/gateway@latest', '@graphql-hive/router-runtime@latest'],
+      { maxBuffer: 1 << 26 },
+    );
+    const { version } = JSON.parse(readFileSync(join(dir, 'node_modules/@graphql-hive/gateway/package.json'), 'utf8'));
+    // Composed as the gateway composes it: the registry, each member's SDL checked against the template.
+    const composer = new RegistrySupergraph({ directoryUrl: directory.url, logger: createLogger('bench', 'silent') });
+    const { supergraphSdl, cleanup } = await composer.initialize({ update: () => undefined } as unknown as Parameters<RegistrySupergraph['initialize']>[0]);
+    await cleanup();
+    await writeFile(join(dir, 'supergraph.graphql'), supergraphSdl);
+    const port = await freePort();
+    const log = join(dir, 'hive.log');
+    const output = openSync(log, 'a');
+    const child = spawn(
+      process.execPath,
+      [join(dir, 'node_modules/@graphql-hive/gateway/dist/bin.js'), 'supergraph', join(dir, 'supergraph.graphql'), '--hive-router-runtime'],
+      {
+        cwd: dir,
+        env: {
+          ...process.env,
+          NODE_ENV: 'production',
+          CONFIG_PATH: HIVE_CONFIG,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          TWINX_DIRECTORY_HEADERS: JSON.stringify({ subgraph: DIRECTORY_SUBGRAPH, headers: { [COMPOSED_HEADER]: composer.composedSlugs() } }),
+        },
+        stdio: ['ignore', output, output],
+      },
+    );
+    disposers.add(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    });
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`Hive Gateway exited:\n${readFileSync(log, 'utf8').slice(-2000)}`);
+        if (!(await fetch(`http://127.0.0.1:${port}/readiness`)).ok) throw new Error('Hive Gateway not ready');
+      },
+      { timeout: 60_000, interval: 100 },
+    );
+    console.log(`Hive Gateway ${version} on the same supergraph`);
+    return { url: `http://127.0.0.1:${port}/graphql`, child };
+  }
+} finally {
+  await disposers.dispose();
+}
+
+/** Runs a workload in a process of its own (bench/load.ts): connections shared among its URLs as its calls are. */
+async function measure(calls: Call[], connections: number): Promise<LoadResult> {
+  const byUrl = new Map<string, Call[]>();
+  for (const c of calls) byUrl.set(c.url, [...(byUrl.get(c.url) ?? []), c]);
+  const groups = [...byUrl.values()];
+  const shares = groups.map((group) => Math.max(1, Math.floor((connections * group.length) / calls.length)));
+  for (let i = 0; shares.reduce((a, b) => a + b, 0) < connections; i = (i + 1) % shares.length) shares[i]!++;
+  const targets: LoadTarget[] = groups.map((group, i) => ({
+    url: group[0]!.url,
+    connections: shares[i]!,
+    requests: group.map(({ headers, body }) => ({ headers, body })),
+  }));
+  const spec: LoadSpec = { targets, duration: DURATION, warmup: WARMUP };
+  const { stdout } = await run(process.execPath, [RUN_TS, LOAD, JSON.stringify(spec)], { maxBuffer: 1 << 24, env: { ...process.env, NODE_ENV: 'production' } });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** `a`'s rate over `b`'s, with an `x`. */
+function ratio(measured: Map<Contender, Summary>, b: Contender, a: Contender): string {
+  return `${(measured.get(a)!.rate / measured.get(b)!.rate).toFixed(2)}x`;
+}
+
+/** CPU time (user and system) a process has spent, in ms, from /proc/<pid>/stat (Linux). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // After the command name in parentheses: state, then utime and stime are the 12th and 13th fields.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
