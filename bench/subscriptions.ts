@@ -2,17 +2,21 @@
 //  1. latency from a device's reading to the subscriber, p50/p99, next to a raw NATS consumer
 //     of the same events stream;
 //  2. fan-out: events/s delivered to 1,000 subscribers, next to broadcasting the same number of
-//     pre-serialized frames over plain WebSockets to as many sockets;
+//     pre-serialized frames over plain WebSockets to as many sockets; the subscribers of both in a
+//     process of their own, parsing each frame and reading its value;
 //  3. memory per idle subscription (heap, gateway and client sides together, after GC).
 // Closing access (revocation, retirement, suspension) is measured by bench/closing.ts.
 //   npm run bench:subscriptions [-- --subscribers 1000 --events 200 --readings 300]
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { signMessage } from '../lib/bus/signing.ts';
 import { parseArgs } from 'node:util';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { natsNames } from '../lib/nats.ts';
+import type { SubscribersSpec } from './subscribers.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
-import { protocolSubscriber } from '../test/support/subscriptions.ts';
+import { protocolSubscriber, subscriptionsServed } from '../test/support/subscriptions.ts';
 import { Contender, percentile, pressNetwork, report } from './support.ts';
 
 const { values: args } = parseArgs({
@@ -25,6 +29,8 @@ const { values: args } = parseArgs({
 const SUBSCRIBERS = Number(args.subscribers);
 const EVENTS = Number(args.events);
 const READINGS = Number(args.readings);
+const RUN_TS = new URL('../bin/run-ts.mjs', import.meta.url).pathname;
+const SUBSCRIBERS_SCRIPT = new URL('./subscribers.ts', import.meta.url).pathname;
 
 function heap(): number {
   (globalThis as { gc?: () => void }).gc?.();
@@ -80,17 +86,28 @@ try {
   show('reading -> raw NATS consumer (baseline)', rawLatency);
   show('reading -> gateway subscriber', gatewayLatency);
 
-  // 3 (first, on idle connections). Memory: the same sockets idle, then each with a subscription.
+  // 3. Memory: the sockets idle, then each with a subscription, in this process.
   const heapBefore = heap();
-  let delivered = 0;
   const sockets: WebSocket[] = [];
-  for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(await protocolSubscriber(net.gateway.url, headers, query, () => delivered++));
+  for (let i = 0; i < SUBSCRIBERS; i++) sockets.push(await protocolSubscriber(net.gateway.url, headers, query, () => undefined));
   const heapAfter = heap();
   console.log(
     `\nmemory: ${SUBSCRIBERS} idle subscriptions (gateway and client sides, one process) ${((heapAfter - heapBefore) / SUBSCRIBERS / 1024).toFixed(1)} KiB each`,
   );
+  for (const socket of sockets) socket.close();
+  /** Resolves once the gateway serves that many subscriptions (none left from before, every new one started). */
+  const servedNow = (count: number) =>
+    eventually(
+      async () => {
+        const served = await subscriptionsServed(net.gateway.url);
+        if (served !== count) throw new Error(`the gateway serves ${served} subscriptions, not ${count}`);
+      },
+      { timeout: 60_000 },
+    );
+  await servedNow(0);
 
-  // 2. Fan-out: EVENTS state events to every subscriber, versus as many frames broadcast raw.
+  // 2. Fan-out: EVENTS state events to every subscriber, versus as many frames broadcast raw. The
+  // subscribers of both run in a process of their own and do the same with each frame.
   const fanOut = new Contender(`gateway: events to ${SUBSCRIBERS} subscribers`, SUBSCRIBERS * EVENTS);
   // Events as acme's publisher sends them: signed by acme, its id as Nats-Msg-Id.
   const signer = { org: 'acme', key: await acme.issuer.keys.signingKey() };
@@ -117,33 +134,19 @@ try {
         metrics: [{ metric: 'force', unit: 'kN', value: i, at: new Date().toISOString(), inRange: null }],
       },
     });
-  delivered = 0;
+  const gatewayClients = await subscribers({ url: net.gateway.url, sockets: SUBSCRIBERS, expected: SUBSCRIBERS * EVENTS, subscription: { headers, query } });
+  await servedNow(SUBSCRIBERS);
   await fanOut.time(async () => {
     for (let i = 0; i < EVENTS; i++) await publishEvent(i);
-    await eventually(
-      async () => {
-        if (delivered < SUBSCRIBERS * EVENTS) throw new Error(`${delivered} of ${SUBSCRIBERS * EVENTS}`);
-      },
-      { timeout: 120_000, interval: 5 },
-    );
+    await gatewayClients.done;
   });
-  for (const socket of sockets) socket.close();
+  await gatewayClients.stop();
 
   const broadcast = new Contender('plain WebSocket broadcast (baseline)', SUBSCRIBERS * EVENTS);
   const plain = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((resolve) => plain.once('listening', resolve));
   const { port } = plain.address() as { port: number };
-  let received = 0;
-  const clients: WebSocket[] = [];
-  for (let i = 0; i < SUBSCRIBERS; i++) {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}`);
-    socket.on('message', (raw) => {
-      JSON.parse(raw.toString());
-      received++;
-    });
-    await new Promise((resolve) => socket.once('open', resolve));
-    clients.push(socket);
-  }
+  const plainClients = await subscribers({ url: `ws://127.0.0.1:${port}`, sockets: SUBSCRIBERS, expected: SUBSCRIBERS * EVENTS });
   const frame = JSON.stringify({
     id: '1',
     type: 'next',
@@ -164,16 +167,32 @@ try {
       for (const socket of plain.clients) socket.send(frame);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await eventually(
-      async () => {
-        if (received < SUBSCRIBERS * EVENTS) throw new Error(`${received} of ${SUBSCRIBERS * EVENTS}`);
-      },
-      { timeout: 120_000, interval: 5 },
-    );
+    await plainClients.done;
   });
-  for (const socket of clients) socket.close();
+  await plainClients.stop();
   plain.close();
-  report(`fan-out: ${EVENTS} events x ${SUBSCRIBERS} subscribers`, [broadcast, fanOut], 'events/s');
+  report(`fan-out: ${EVENTS} events x ${SUBSCRIBERS} subscribers (subscribers in a process of their own)`, [broadcast, fanOut], 'events/s');
 } finally {
   await disposers.dispose();
+}
+
+/** Subscribers in a process of their own (bench/subscribers.ts), once every socket is open; `done` once they received all they expect. */
+async function subscribers(spec: SubscribersSpec): Promise<{ done: Promise<unknown>; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [RUN_TS, SUBSCRIBERS_SCRIPT, JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const message = (key: 'ready' | 'done') =>
+    new Promise((resolve, reject) => {
+      child.on('message', (m: Record<string, unknown>) => m[key] && resolve(m));
+      child.once('exit', (code) => reject(new Error(`the subscribers' process exited (${code}) before it was ${key}`)));
+    });
+  const done = message('done');
+  done.catch(() => undefined);
+  await message('ready');
+  return {
+    done,
+    stop: async () => {
+      const exited = once(child, 'exit');
+      child.kill();
+      await exited;
+    },
+  };
 }
