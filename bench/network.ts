@@ -275,7 +275,8 @@ try {
         rows.push({ summary: measured.get(contender)!, baseline });
     }
     printTable(`network at ${connections} connections, ${DURATION} s each after ${WARMUP} s of warm-up`, 'req/s', rows);
-    if (hive) console.log(`twinx / Hive Gateway: ${scenarios.map((s, i) => `${i + 1}: ${ratio(measured, s.gateways[1]!, s.gateways[0]!)}`).join('   ')}`);
+    if (hive)
+      console.log(`twinx / Hive Gateway: ${scenarios.map((s, i) => `${i + 1}: ${times(measured, s.gateways[1]!, s.gateways[0]!).toFixed(2)}x`).join('   ')}`);
   }
 
   // Idle: no request for IDLE seconds; what each process spends meanwhile.
@@ -286,20 +287,17 @@ try {
   for (const [name, start] of before) console.log(`${name.padEnd(16)} ${(((cpuMs(processes[name]!.pid!) - start) * 60) / IDLE).toFixed(0).padStart(8)}`);
 
   console.log('\ntargets, in this run:');
-  const at = (pick: (measured: Map<Contender, Summary>) => string) => CONNECTIONS.map((c) => `${pick(results.get(c)!)} at ${c}`).join(', ');
-  const all = (test: (measured: Map<Contender, Summary>) => boolean) => ([...results.values()].every(test) ? 'met' : 'NOT met');
   const [one, list, , dashboard] = scenarios as [Scenario, Scenario, Scenario, Scenario];
-  const share = (m: Map<Contender, Summary>, s: Scenario) => m.get(s.gateways[0]!)!.rate / m.get(s.baseline)!.rate;
-  console.log(`  one twin >= 0.7x direct: ${at((m) => ratio(m, one.baseline, one.gateways[0]!))} — ${all((m) => share(m, one) >= 0.7)}`);
-  console.log(
-    `  cross-organization list >= 0.5x single-organization list: ${at((m) => ratio(m, list.baseline, list.gateways[0]!))} — ${all((m) => share(m, list) >= 0.5)}`,
-  );
-  if (hive) {
-    const twinxToHive = (m: Map<Contender, Summary>) => m.get(dashboard.gateways[0]!)!.rate / m.get(dashboard.gateways[1]!)!.rate;
+  const target = (what: string, baseline: Contender, contender: Contender, least: number) => {
+    const ratios = CONNECTIONS.map((c) => times(results.get(c)!, baseline, contender));
     console.log(
-      `  dashboard at or ahead of Hive Gateway: ${at((m) => ratio(m, dashboard.gateways[1]!, dashboard.gateways[0]!))} — ${all((m) => twinxToHive(m) >= 1)}`,
+      `  ${what}: ${ratios.map((r, i) => `${r.toFixed(2)}x at ${CONNECTIONS[i]}`).join(', ')} — ${ratios.every((r) => r >= least) ? 'met' : 'NOT met'}`,
     );
-  } else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
+  };
+  target('one twin >= 0.7x direct', one.baseline, one.gateways[0]!, 0.7);
+  target('cross-organization list >= 0.5x single-organization list', list.baseline, list.gateways[0]!, 0.5);
+  if (hive) target('dashboard at or ahead of Hive Gateway', dashboard.gateways[1]!, dashboard.gateways[0]!, 1);
+  else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
   const at8 = results.get(8);
   if (at8) {
     const spread = scenarios.map((s) => at8.get(s.gateways[0]!)!.latency!);
@@ -398,9 +396,9 @@ async function measure(calls: Call[], connections: number): Promise<LoadResult> 
   return JSON.parse(stdout) as LoadResult;
 }
 
-/** `a`'s rate over `b`'s, with an `x`. */
-function ratio(measured: Map<Contender, Summary>, b: Contender, a: Contender): string {
-  return `${(measured.get(a)!.rate / measured.get(b)!.rate).toFixed(2)}x`;
+/** `a`'s rate over `b`'s. */
+function times(measured: Map<Contender, Summary>, b: Contender, a: Contender): number {
+  return measured.get(a)!.rate / measured.get(b)!.rate;
 }
 
 /** CPU time (user and system) a process has spent, in ms, from /proc/<pid>/stat (Linux). */
