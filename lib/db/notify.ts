@@ -8,9 +8,13 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** How often a listening connection is checked to be alive, in ms: a silent one is a lost one. */
+const HEARTBEAT_MS = 1000;
+
 /**
  * Listens to a NOTIFY channel of a store: a dedicated connection on PostgreSQL (`onLost` is
- * called if it dies), the database itself on PGlite (in this process, it cannot be lost).
+ * called if it dies, or goes silent: it is pinged every second), the database itself on PGlite
+ * (in this process, it cannot be lost).
  */
 export async function listen(
   store: OpenStore,
@@ -40,10 +44,18 @@ export async function listen(
     await client.end().catch(() => undefined);
     throw error;
   }
+  const ping = async () => void (await client.query('SELECT 1'));
+  const heartbeat = setInterval(() => {
+    if (lost) return clearInterval(heartbeat);
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`${options.name}: heartbeat timed out`)), HEARTBEAT_MS).unref());
+    Promise.race([ping(), timeout]).catch(onLost);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
   return {
-    ping: async () => void (await client.query('SELECT 1')),
+    ping,
     close: async () => {
       lost = true;
+      clearInterval(heartbeat);
       await client.end().catch(() => undefined);
     },
   };

@@ -225,6 +225,11 @@ export class NetworkKeys {
     return this.verified.size;
   }
 
+  /** Whether a member's token is remembered verified: its issuer is known without reading the token. Nothing is recalled by this. */
+  remembers(token: string): boolean {
+    return this.verified.get(token, ['member', 'grant']) !== undefined;
+  }
+
   /** Membership changed: tokens verified for an organization that left must not be recalled. */
   forgetVerified(): void {
     this.verified.clear();

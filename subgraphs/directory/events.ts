@@ -5,10 +5,11 @@ import type { Logger } from '../../lib/logger.ts';
 import { consumeDurable, DURABLES, natsNames, type Consuming, type NatsConnection } from '../../lib/nats.ts';
 import type { NetworkKeys } from '../../lib/tokens/network.ts';
 import type { RevocationList } from '../../lib/tokens/revocations.ts';
-import type { DirectoryDb } from './db.ts';
+import type { DirectoryCache } from './cache.ts';
 
 export interface DirectoryEventsOptions {
-  db: DirectoryDb;
+  /** Where the catalog and revoked tokens are written (and remembered). */
+  cache: DirectoryCache;
   nats: NatsConnection;
   subjectPrefix: string;
   /** Members' keys: every message is checked against its signer's before it is applied. */
@@ -22,33 +23,27 @@ export interface DirectoryEventsOptions {
 const UNKNOWN_SIGNER_DELIVERIES = 5;
 
 /** Applies a lifecycle event to the catalog: a twin listed is upserted, anything else removed. */
-async function applyLifecycle(db: DirectoryDb, event: TwinLifecycleEvent): Promise<void> {
-  if (event.twin === null) {
-    await db.catalogTwin.deleteMany({ where: { id: event.twinId } });
-    return;
-  }
-  const entry = { org: event.org, ...event.twin, updatedAt: new Date(event.at) };
-  await db.catalogTwin.upsert({ where: { id: event.twinId }, create: { id: event.twinId, ...entry }, update: entry });
-}
-
-/** Records that a token was revoked: the directory stops honouring it. */
-async function recordRevoked(db: DirectoryDb, org: string, tokens: readonly { jti: string; kind: string; expiresAt: string }[]): Promise<void> {
-  if (tokens.length === 0) return;
-  await db.revokedToken.createMany({
-    data: tokens.map((token) => ({ jti: token.jti, org, kind: token.kind, expiresAt: new Date(token.expiresAt) })),
-    skipDuplicates: true,
+function applyLifecycle(cache: DirectoryCache, event: TwinLifecycleEvent): Promise<void> {
+  const { twin } = event;
+  return cache.changeCatalog(event.twinId, async (tx) => {
+    if (twin === null) {
+      await tx.catalogTwin.deleteMany({ where: { id: event.twinId } });
+      return;
+    }
+    const entry = { org: event.org, ...twin, updatedAt: new Date(event.at) };
+    await tx.catalogTwin.upsert({ where: { id: event.twinId }, create: { id: event.twinId, ...entry }, update: entry });
   });
 }
 
 /** Applies what an organization's revocation list says (lib/tokens/revocations.ts). */
-export async function applyRevocationList(db: DirectoryDb, keys: NetworkKeys, org: string, list: RevocationList): Promise<void> {
-  await recordRevoked(db, org, list.revoked);
+export async function applyRevocationList(cache: DirectoryCache, keys: NetworkKeys, org: string, list: RevocationList): Promise<void> {
+  await cache.recordRevoked(org, list.revoked);
   for (const key of list.retiredKeys) await keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
 }
 
-async function applyAccessClosed(db: DirectoryDb, keys: NetworkKeys, announcement: AccessClosedEvent): Promise<void> {
+async function applyAccessClosed(cache: DirectoryCache, keys: NetworkKeys, announcement: AccessClosedEvent): Promise<void> {
   if (announcement.type === 'key.retired') await keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
-  else await recordRevoked(db, announcement.org, [announcement]);
+  else await cache.recordRevoked(announcement.org, [announcement]);
 }
 
 /**
@@ -58,7 +53,7 @@ async function applyAccessClosed(db: DirectoryDb, keys: NetworkKeys, announcemen
  * subject's organization signed is counted and dropped, never applied.
  */
 export async function startDirectoryEvents(options: DirectoryEventsOptions): Promise<Consuming> {
-  const { db, nats, logger, keys } = options;
+  const { cache, nats, logger, keys } = options;
   const names = natsNames(options.subjectPrefix);
   const verified = async (message: JsMsg) => {
     try {
@@ -81,7 +76,7 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
     durable: DURABLES.catalog,
     handle: async (message) => {
       const verifiedMessage = await verified(message);
-      if (verifiedMessage?.kind === 'event' && verifiedMessage.event.type === 'twin') await applyLifecycle(db, verifiedMessage.event);
+      if (verifiedMessage?.kind === 'event' && verifiedMessage.event.type === 'twin') await applyLifecycle(cache, verifiedMessage.event);
     },
   });
   const revocations = consumeDurable({
@@ -91,7 +86,7 @@ export async function startDirectoryEvents(options: DirectoryEventsOptions): Pro
     durable: DURABLES.revocations,
     handle: async (message) => {
       const verifiedMessage = await verified(message);
-      if (verifiedMessage?.kind === 'access-closed') await applyAccessClosed(db, keys, verifiedMessage.announcement);
+      if (verifiedMessage?.kind === 'access-closed') await applyAccessClosed(cache, keys, verifiedMessage.announcement);
     },
   });
   return {

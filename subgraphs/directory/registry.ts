@@ -4,6 +4,7 @@ import { ErrorCode, fail } from '../../lib/errors.ts';
 import { typePrefix } from '../../lib/ids.ts';
 import { parseInput } from '../../lib/validation.ts';
 import type { MemberStatus, Organization } from '../../prisma/generated/directory/client.ts';
+import { notify } from './cache.ts';
 import type { DirectoryDb } from './db.ts';
 
 export type { MemberStatus, Organization };
@@ -15,13 +16,6 @@ const organizationInput = z.object({
   jwksUrl: values.httpUrl,
 });
 
-/**
- * Postgres NOTIFY channel on which every change to the registry reaches every replica of the
- * directory at once, wherever it was made (GraphQL, the CLI): each then acts on it (NATS
- * account, streams, gateways told).
- */
-export const REGISTRY_CHANNEL = 'twinx_registry';
-
 /** Registers an organization as `PENDING`: gateways compose it, the directory does not hand out its twins yet. */
 export async function addOrganization(db: DirectoryDb, input: unknown): Promise<Organization> {
   const data = parseInput(organizationInput, input, 'input');
@@ -30,7 +24,7 @@ export async function addOrganization(db: DirectoryDb, input: unknown): Promise<
       throw fail(ErrorCode.ALREADY_EXISTS, `Organization ${data.slug} is already registered.`, { slug: data.slug });
     }
     const member = await tx.organization.create({ data });
-    await tx.$executeRaw`SELECT pg_notify(${REGISTRY_CHANNEL}, ${data.slug})`;
+    await notify(tx, [data.slug]);
     return member;
   });
 }
@@ -40,7 +34,7 @@ export async function setStatus(db: DirectoryDb, slug: string, status: MemberSta
   return db.$transaction(async (tx) => {
     const { count } = await tx.organization.updateMany({ where: { slug }, data: { status } });
     if (count === 0) throw fail(ErrorCode.NOT_FOUND, `No organization ${slug}.`, { slug });
-    await tx.$executeRaw`SELECT pg_notify(${REGISTRY_CHANNEL}, ${slug})`;
+    await notify(tx, [slug]);
     return tx.organization.findUniqueOrThrow({ where: { slug } });
   });
 }

@@ -9,6 +9,7 @@ import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../.
 import { parseTwinId, requireTwinId } from '../../lib/ids.ts';
 import type { SupplierLoss } from '../../lib/impact/types.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
+import type { CatalogEntry, DirectoryCache } from './cache.ts';
 import type { DirectoryDb } from './db.ts';
 import { addOrganization, setStatus, twinTypeName, type MemberStatus, type Organization, type Registry } from './registry.ts';
 import { canReach, reachWhere, type Reach } from '../../lib/tokens/reach.ts';
@@ -16,6 +17,8 @@ import { canReach, reachWhere, type Reach } from '../../lib/tokens/reach.ts';
 /** Everything a directory resolver needs for one request. */
 export interface DirectoryContext {
   db: DirectoryDb;
+  /** Catalog entries by id and revoked tokens, remembered in step with the store. */
+  cache: DirectoryCache;
   registry: Registry;
   /** What the caller's tokens let it see. */
   reach: Reach;
@@ -160,10 +163,6 @@ export function directorySdl(members: readonly Pick<Organization, 'slug'>[]): st
 }
 
 const CURSOR = 'twin';
-const ENTRY = { id: true, org: true, kind: true, tags: true } as const;
-
-/** What visibility depends on. */
-type CatalogEntry = { id: string; org: string; kind: string; tags: string[] };
 
 interface TwinRef {
   __typename: string;
@@ -188,11 +187,7 @@ function visibleEntry(ctx: DirectoryContext, entry: CatalogEntry): boolean {
 export function createDirectoryContext(base: Omit<DirectoryContext, 'entries' | 'supplied'>): DirectoryContext {
   return {
     ...base,
-    entries: new DataLoader(async (ids) => {
-      const found = await base.db.catalogTwin.findMany({ where: { id: { in: [...ids] } }, select: ENTRY });
-      const byId = new Map(found.map((entry) => [entry.id, entry]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    entries: new DataLoader((ids) => base.cache.catalogEntries(ids)),
     supplied: new DataLoader(async (ids) => {
       const rows = await base.db.catalogTwin.findMany({
         where: { AND: [visible(base), { suppliedByIds: { hasSome: [...ids] } }] },
@@ -278,7 +273,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
       },
       twin: async (_: unknown, args: { id: string }, ctx: DirectoryContext) => {
         requireTwinId(args.id, 'id');
-        const entry = await ctx.db.catalogTwin.findUnique({ where: { id: args.id }, select: ENTRY });
+        const entry = await ctx.entries.load(args.id);
         return entry && visibleEntry(ctx, entry) ? refOf(entry.id) : null;
       },
       organizations: (_: unknown, __: unknown, ctx: DirectoryContext) => ctx.registry.active().map(organizationView),

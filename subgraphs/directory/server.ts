@@ -25,9 +25,10 @@ import type { Authenticator } from '../org/auth/authenticator.ts';
 import type { KeyRing } from '../org/auth/keys.ts';
 import { jwksRoute } from '../org/auth/revocations.ts';
 import type { NetworkBus } from './bus.ts';
+import { DirectoryCache, DIRECTORY_CHANNEL } from './cache.ts';
 import type { DirectoryDb } from './db.ts';
 import { applyRevocationList, startDirectoryEvents } from './events.ts';
-import { Registry, REGISTRY_CHANNEL } from './registry.ts';
+import { Registry } from './registry.ts';
 import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
 
 /**
@@ -107,6 +108,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
   const { db, nats } = options;
   const names = natsNames(options.subjectPrefix);
   const registry = new Registry(db);
+  const cache = new DirectoryCache(db);
   // Tokens and messages of members only: a suspended member's (and grants held by it) count for nothing.
   const keys = new NetworkKeys(
     (org) => registry.unsuspendedMember(org)?.jwksUrl,
@@ -150,7 +152,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** Reads every member's keys and revocation list: the issuer is the source of truth, whatever the bus carried. */
   async function syncRevocations(): Promise<void> {
     await db.revokedToken.deleteMany({ where: { expiresAt: { lt: new Date() } } });
-    await readMembersAccess(registry.composed(), keys, (org, list) => applyRevocationList(db, keys, org, list), logger);
+    await cache.readRevoked();
+    await readMembersAccess(registry.composed(), keys, (org, list) => applyRevocationList(cache, keys, org, list), logger);
   }
 
   /** Revocation lists read one after another; `stop()` waits for the last. */
@@ -204,26 +207,32 @@ export function createDirectory(options: DirectoryOptions): Directory {
   let relistening: NodeJS.Timeout | undefined;
 
   /**
-   * Registry changes made anywhere (the CLI, another replica) as they commit. A lost channel (the
-   * database restarting) is listened to again every second, and what changed meanwhile is read
-   * once it is back; the poll covers the gap.
+   * Changes to the store made anywhere (the CLI, another replica) as they commit: the registry's,
+   * the catalog's and revoked tokens. A lost channel (the database restarting) is listened to
+   * again every second, and what changed meanwhile is read once it is back; the poll covers the
+   * registry's gap, and the cache recalls nothing meanwhile.
    */
-  async function listenToRegistry(): Promise<void> {
-    const channel = await listenToStore(options.store, REGISTRY_CHANNEL, {
-      name: 'twinx-directory-registry',
-      onMessage: refreshQuietly,
+  async function listenToChanges(): Promise<void> {
+    const channel = await listenToStore(options.store, DIRECTORY_CHANNEL, {
+      name: 'twinx-directory-changes',
+      onMessage: (payload) => cache.heard(payload) || refreshQuietly(),
       onLost: (error) => {
-        logger.warn({ err: error }, 'registry channel lost, listening again');
+        cache.lost();
+        logger.warn({ err: error }, 'directory channel lost, listening again');
         listenAgain();
       },
     });
-    if (stopped) await channel.close();
-    else listening = channel;
+    if (stopped) return channel.close();
+    listening = channel;
+    await cache.listened().catch(async (error: unknown) => {
+      await channel.close();
+      throw error;
+    });
   }
 
   function listenAgain(): void {
     if (stopped) return;
-    relistening = setTimeout(() => listenToRegistry().then(() => !stopped && refreshQuietly(), listenAgain), 1000);
+    relistening = setTimeout(() => listenToChanges().then(() => !stopped && refreshQuietly(), listenAgain), 1000);
   }
 
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */
@@ -234,7 +243,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
     const operatorTokens: string[] = [];
     const memberTokens: string[] = [];
     for (const token of [...(bearer === undefined ? [] : [bearer]), ...grants]) {
-      (claimedIssuer(token) === OPERATOR ? operatorTokens : memberTokens).push(token);
+      // A token verified lately is a member's: only the others are read for their issuer.
+      (keys.remembers(token) || claimedIssuer(token) !== OPERATOR ? memberTokens : operatorTokens).push(token);
     }
     let operator: string | null = null;
     if (operatorTokens.length > 0) {
@@ -242,16 +252,11 @@ export function createDirectory(options: DirectoryOptions): Directory {
       operator = principal.scopes.has('grants:admin') ? principal.subject : null;
     }
     const { tokens: verified } = await verifyNetworkTokens({ bearer: memberTokens[0], grants: memberTokens.slice(1) }, keys);
-    // A revocation counts for its issuer's tokens only.
-    const rows = verified.length === 0 ? [] : await db.revokedToken.findMany({ where: { OR: verified.map(({ org, jti }) => ({ org, jti })) } });
-    const revoked = new Set(rows.map((row) => `${row.org} ${row.jti}`));
     return createDirectoryContext({
       db,
+      cache,
       registry,
-      reach: reachOf(
-        verified.filter((token) => !revoked.has(`${token.org} ${token.jti}`)),
-        'twins:read',
-      ),
+      reach: reachOf(await cache.notRevoked(verified), 'twins:read'),
       handedOut: handedOut(registry, headers[COMPOSED_HEADER]),
       operator,
       membershipChanged: () => refresh(true),
@@ -269,8 +274,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
     membershipChanged: () => refresh(true),
     async start() {
       await refresh();
-      events = await startDirectoryEvents({ db, nats, subjectPrefix: options.subjectPrefix, keys, rejected, logger });
-      await listenToRegistry();
+      await listenToChanges();
+      events = await startDirectoryEvents({ cache, nats, subjectPrefix: options.subjectPrefix, keys, rejected, logger });
       timers.push(setInterval(refreshQuietly, POLL_MS), setInterval(syncRevocationsQuietly, REVOCATIONS_POLL_MS));
       httpServer.on(
         'request',

@@ -94,7 +94,7 @@ async function expectRecovery(returnedAt: number): Promise<void> {
         (client) => client.query<{ name: string }>(`SELECT DISTINCT application_name AS name FROM pg_stat_activity`),
         pgServer.url,
       );
-      expect(rows.map((row) => row.name)).toEqual(expect.arrayContaining(['twinx-directory-registry', 'twinx-auth-listener']));
+      expect(rows.map((row) => row.name)).toEqual(expect.arrayContaining(['twinx-directory-changes', 'twinx-auth-listener']));
     },
     { timeout: 5000, interval: 100 },
   );

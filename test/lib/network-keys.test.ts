@@ -32,6 +32,18 @@ describe('NetworkKeys', () => {
     expect(await network.verify(token, ['member'])).toBe(verified);
   });
 
+  it('knows a remembered token as a member’s without reading it, until tokens are forgotten', async () => {
+    const token = await signToken(
+      { kind: 'member', org: 'acme', jti: 'm-2', subject: 'engineer', scopes: ['twins:read'], expiresAt: new Date(Date.now() + 3_600_000) },
+      key,
+    );
+    expect(network.remembers(token)).toBe(false);
+    await network.verify(token, ['member']);
+    expect(network.remembers(token)).toBe(true);
+    network.forgetVerified();
+    expect(network.remembers(token)).toBe(false);
+  });
+
   it('does not remember impact statements: each is verified once, where its answer arrives', async () => {
     const before = network.remembered;
     const now = Date.now();

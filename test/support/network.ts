@@ -33,6 +33,8 @@ export interface TestNetwork {
   startGateway: (extra?: Partial<GatewayOptions>) => Promise<Gateway>;
   /** A GraphQL request to the gateway. */
   query: <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => ReturnType<typeof graphql<T>>;
+  /** Starts another replica of the directory on the same stores and NATS, stopped with the others. */
+  startDirectoryReplica: () => Promise<Directory>;
   /** Waits until the directory's catalog holds exactly these twin ids. */
   catalogHas: (ids: string[]) => Promise<void>;
 }
@@ -68,15 +70,8 @@ export async function startNetwork(
   // The network's NATS keys are the test account's: the directory's pushes reach the same account.
   const { admin: operatorAdmin } = await initNetwork(stores, 'test', 86_400_000, own.seeds);
   const operatorToken = operatorAdmin!.token;
-  const {
-    directory,
-    db: directoryDb,
-    stop,
-  } = await startDirectory(
-    { ...stores, ...options.streamLimits, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1', corsOrigins: options.corsOrigins },
-    logger,
-    nats,
-  );
+  const directoryConfig = { ...stores, ...options.streamLimits, natsUrl: own.url, subjectPrefix, port: 0, host: '127.0.0.1', corsOrigins: options.corsOrigins };
+  const { directory, db: directoryDb, stop } = await startDirectory(directoryConfig, logger, nats);
   disposers.add(stop);
   // Credentials as the network operator issues them (`twinx network add`, `network credentials`):
   // recorded, so that suspending a member revokes its users.
@@ -127,6 +122,11 @@ export async function startNetwork(
     startOrg: (slug) => startOrg(disposers, slug, { network: bus }),
     gatewayOptions,
     startGateway,
+    startDirectoryReplica: async () => {
+      const replica = await startDirectory(directoryConfig, logger, nats);
+      disposers.add(replica.stop);
+      return replica.directory;
+    },
     query: (query, variables, headers = {}) => graphql(gateway.url, query, variables, headers),
     catalogHas: async (ids) => {
       await eventually(async () => {

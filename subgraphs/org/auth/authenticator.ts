@@ -12,9 +12,6 @@ import type { OrgDb } from '../db.ts';
 import { tokenRevoked } from '../events/outbox.ts';
 import { AUTH_CHANNEL, type KeyRing } from './keys.ts';
 
-/** How often the revocation channel is checked to be alive; a silent connection is a lost one. */
-const HEARTBEAT_MS = 1000;
-
 export interface AuthenticatorOptions {
   org: string;
   db: OrgDb;
@@ -126,7 +123,6 @@ export class OrgAuthenticator implements Authenticator {
   private stopped = false;
   private retry?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
-  private heartbeat?: NodeJS.Timeout;
   private readonly listeners: (() => void)[] = [];
 
   constructor(private readonly options: AuthenticatorOptions) {}
@@ -153,7 +149,6 @@ export class OrgAuthenticator implements Authenticator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    clearInterval(this.heartbeat);
     await this.listener?.close();
   }
 
@@ -163,7 +158,6 @@ export class OrgAuthenticator implements Authenticator {
       if (this.listener !== listening && listening !== undefined) return;
       this.channelUp = false;
       this.listener = undefined;
-      clearInterval(this.heartbeat);
       void listening?.close();
       if (this.stopped) return;
       this.options.logger.warn({ err: error }, 'revocation channel lost; checking revocations in the database until it is back');
@@ -189,13 +183,8 @@ export class OrgAuthenticator implements Authenticator {
       lost(error as Error);
       throw error;
     }
-    this.channelUp = true;
-    const channel = listening;
-    this.heartbeat = setInterval(() => {
-      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('revocation channel heartbeat timed out')), HEARTBEAT_MS).unref());
-      Promise.race([channel.ping(), timeout]).catch(lost);
-    }, HEARTBEAT_MS);
-    this.heartbeat.unref();
+    // Unless it was lost meanwhile (silent: found out by its heartbeat).
+    this.channelUp = this.listener === listening;
   }
 
   async sync(): Promise<void> {
