@@ -18,6 +18,9 @@ const RESERVED_SLUGS = new Set(['twin', 'twins', 'organization', 'organizations'
 /** The slug under which the network operator issues its administrators' tokens and signs its announcements (reserved for organizations). */
 export const OPERATOR = 'network';
 
+/** Suppliers a twin may name (`suppliedByIds`). */
+export const MAX_SUPPLIERS = 100;
+
 /** Local twin ids: what follows `<org>:` in a global id. No `.`: an id is one NATS subject token. */
 const LOCAL_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 

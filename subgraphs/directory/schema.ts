@@ -1,12 +1,13 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
+import { z } from 'zod';
 import { parse, type GraphQLSchema } from 'graphql';
 import { connection, decodeCursor, pageOf, pageSize } from '../../lib/cursor.ts';
 import { textWhere } from '../../lib/db/like.ts';
 import { ErrorCode, fail, TwinxError } from '../../lib/errors.ts';
 import { mergeResolvers, type GraphQLResolverMap } from '../../lib/graphql/resolvers.ts';
 import { twinContractFields, twinScalarResolvers, twinValueTypesSdl } from '../../lib/graphql/twin-types.ts';
-import { parseTwinId, requireTwinId } from '../../lib/ids.ts';
+import { MAX_SUPPLIERS, parseTwinId, requireTwinId } from '../../lib/ids.ts';
 import type { SupplierLoss } from '../../lib/impact/types.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { CatalogEntry, DirectoryCache } from './cache.ts';
@@ -240,11 +241,19 @@ async function impactRecipients(ctx: DirectoryContext, statements: string[]): Pr
   return [...recipients].map(([supplierId, orgs]) => ({ supplierId, orgs: [...orgs].sort() }));
 }
 
+/** A twin's suppliers as a gateway passes them on from the twin's organization: that organization's word, bounded as it is there. */
+const supplierIds = z.array(z.string()).max(MAX_SUPPLIERS);
+
 function directoryResolvers(members: readonly Organization[]): GraphQLResolverMap<DirectoryContext> {
   const twinType = {
     org: (twin: TwinRef, _: unknown, ctx: DirectoryContext) => organizationView(ctx.registry.get(parseTwinId(twin.id)!.org)!),
-    suppliedBy: async (twin: { suppliedByIds: string[] }, _: unknown, ctx: DirectoryContext) => {
-      const entries = await Promise.all(twin.suppliedByIds.map((id) => ctx.entries.load(id)));
+    suppliedBy: async (twin: { suppliedByIds?: unknown }, _: unknown, ctx: DirectoryContext) => {
+      const ids = supplierIds.safeParse(twin.suppliedByIds);
+      if (!ids.success)
+        throw fail(ErrorCode.INVALID_INPUT, `suppliedBy needs the twin's suppliedByIds in its representation, at most ${MAX_SUPPLIERS} ids.`, {
+          field: 'suppliedByIds',
+        });
+      const entries = await Promise.all(ids.data.map((id) => ctx.entries.load(id)));
       // The organization's order; ids of twins not (or no longer) in the network are dropped.
       return entries.flatMap((entry) => (entry && visibleEntry(ctx, entry) ? [refOf(entry.id)] : []));
     },

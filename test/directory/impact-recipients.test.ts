@@ -107,3 +107,32 @@ describe('impactRecipients', () => {
     expect(codes(await graphql(net.directory.url, RECIPIENTS, { statements: [statement] }))).toEqual(['UNAUTHENTICATED']);
   });
 });
+
+describe('suppliedBy', () => {
+  const ENTITIES = `query($representations: [_Any!]!) { _entities(representations: $representations) { ... on AcmeTwin { suppliedBy { id } } } }`;
+  const composed = { 'twinx-composed': 'acme,globex,initech' };
+
+  it("resolves a twin's suppliers from the ids its organization gave, and refuses a representation without them, or with too many", async () => {
+    const ask = (representation: Record<string, unknown>) =>
+      graphql(net.directory.url, ENTITIES, { representations: [{ __typename: 'AcmeTwin', id: 'acme:line-1', ...representation }] }, { ...caller, ...composed });
+    const viewer = bearer(await net.orgs.acme!.memberToken('viewer'));
+    const answer = await graphql(
+      net.directory.url,
+      ENTITIES,
+      { representations: [{ __typename: 'AcmeTwin', id: 'acme:line-1', suppliedByIds: ['acme:press-1'] }] },
+      { ...viewer, ...composed },
+    );
+    expect(answer).toMatchObject({ status: 200, data: { _entities: [{ suppliedBy: [{ id: 'acme:press-1' }] }] } });
+    expect(answer.errors).toBeUndefined();
+    for (const representation of [
+      {},
+      { suppliedByIds: 'acme:press-1' },
+      { suppliedByIds: [7] },
+      { suppliedByIds: Array.from({ length: 101 }, () => 'acme:press-1') },
+    ]) {
+      const refused = await ask(representation);
+      expect(codes(refused)).toEqual(['INVALID_INPUT']);
+      expect(refused.errors![0]!.extensions!.field).toBe('suppliedByIds');
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode, fail, fromPrismaError, type TwinxError } from '../../../lib/errors.ts';
 import { textWhere } from '../../../lib/db/like.ts';
-import { globalTwinId, requireTwinId } from '../../../lib/ids.ts';
+import { globalTwinId, MAX_SUPPLIERS, requireTwinId } from '../../../lib/ids.ts';
 import { parseInput } from '../../../lib/validation.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { Access, TwinFacts } from '../access.ts';
@@ -67,7 +67,7 @@ const twinInput = z.object({
   attributes: attributes.default({}),
   metrics: descriptive.metrics.default([]),
   listed: descriptive.listed.default(true),
-  suppliedByIds: z.array(z.string()).max(100).default([]),
+  suppliedByIds: z.array(z.string()).max(MAX_SUPPLIERS).default([]),
 });
 
 const twinPatch = z.object({
