@@ -1,15 +1,14 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
-import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
 import { SDL_PATH, serviceSdlRoute } from '../../lib/graphql/service-query.ts';
-import { listen, sendJson, type Route } from '../../lib/http.ts';
+import { sendJson, type Route } from '../../lib/http.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
 import { orgSdl } from '../../subgraphs/org/schema.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { Disposers, eventually } from '../support/services.ts';
+import { Disposers, eventually, startHttpServer } from '../support/services.ts';
 
 /**
  * The gateway polls every member's SDL: while nothing changes, a member answers `304 Not Modified`
@@ -32,19 +31,15 @@ interface PolledMember {
 async function polledMember(): Promise<PolledMember> {
   let route: Route = () => undefined;
   const answered: string[] = [];
-  const server = createServer(async (req, res) => {
+  const url = await startHttpServer(disposers, async (req, res) => {
     res.on('finish', () => answered.push(`${req.method} ${req.url} ${res.statusCode}`));
     if (req.url === SDL_PATH) return route(req, res);
     // Nothing else: no GraphQL (`_service` included), no keys, no revocation list.
     for await (const chunk of req) void chunk;
     sendJson(res, 404, {});
   });
-  disposers.add(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
   return {
-    url: await listen(server, 0, '127.0.0.1'),
+    url,
     answered,
     serve: (typeDefs) => void (route = serviceSdlRoute(buildSubgraphSchema(parse(typeDefs)))),
   };

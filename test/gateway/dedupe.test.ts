@@ -1,12 +1,10 @@
-import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/server.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
-import { listen } from '../../lib/http.ts';
 import { graphql, type GraphQLResponse } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
 import { bearer } from '../support/org.ts';
-import { Disposers, eventually } from '../support/services.ts';
+import { Disposers, eventually, startHttpServer } from '../support/services.ts';
 
 /**
  * Identical subgraph queries in flight at once share one request, and nothing else does: the
@@ -39,7 +37,7 @@ async function countingProxy(memberUrl: string): Promise<CountingProxy> {
   const received: string[] = [];
   let held: Promise<void> = Promise.resolve();
   let release = () => undefined as void;
-  const server = createServer((req, res) => {
+  const url = await startHttpServer(disposers, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', async () => {
@@ -55,12 +53,8 @@ async function countingProxy(memberUrl: string): Promise<CountingProxy> {
       res.end(await answer.text());
     });
   });
-  disposers.add(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
   return {
-    url: await listen(server, 0, '127.0.0.1'),
+    url,
     received,
     hold: () => void (held = new Promise((resolve) => (release = resolve))),
     release: () => release(),
