@@ -36,21 +36,21 @@ export function servedSdl(schema: GraphQLSchema): string {
 }
 
 /**
- * `GET /sdl`: the subgraph's SDL as `_service { sdl }` serves it, made once, with its hash as
+ * `GET /sdl`: the subgraph's SDL as `_service { sdl }` serves it (`{ "sdl": … }`), made once, with its hash as
  * ETag: a gateway that has it already (`If-None-Match`) gets 304 and nothing else, so that
  * polling the network's members costs neither side anything while nothing changes.
  */
 export function serviceSdlRoute(schema: GraphQLSchema): Route {
-  const sdl = servedSdl(schema);
-  const etag = `"${createHash('sha256').update(sdl).digest('base64url')}"`;
+  const body = JSON.stringify({ sdl: servedSdl(schema) });
+  const etag = `"${createHash('sha256').update(body).digest('base64url')}"`;
   return (req, res) => {
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, { etag });
       res.end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', etag });
-    res.end(sdl);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', etag });
+    res.end(body);
   };
 }
 
@@ -60,8 +60,8 @@ export interface ServiceSdl {
   etag?: string;
 }
 
-/** An answer's body as text, refused past `MAX_SDL_ANSWER_BYTES`. */
-async function boundedText(url: string, body: AsyncIterable<Buffer>): Promise<string> {
+/** An answer's body read as JSON, refused past `MAX_SDL_ANSWER_BYTES`. */
+async function jsonOf(url: string, body: AsyncIterable<Buffer>): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -69,7 +69,7 @@ async function boundedText(url: string, body: AsyncIterable<Buffer>): Promise<st
     if (size > MAX_SDL_ANSWER_BYTES) throw new Error(`${url}: the SDL answer exceeds ${MAX_SDL_ANSWER_BYTES} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
 /**
@@ -91,14 +91,19 @@ export async function fetchServiceSdl(url: string, timeoutMs: number, known?: Se
     await served.body.dump();
     return known;
   }
-  if (served.statusCode === 200 && typeof etag === 'string') return { sdl: await boundedText(url, served.body), etag };
+  if (served.statusCode === 200 && typeof etag === 'string') return { sdl: sdlIn(url, (await jsonOf(url, served.body)) as { sdl?: unknown } | null), etag };
   await served.body.dump();
   const answer = await ask(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: SERVICE_SDL_QUERY }) });
   if (answer.statusCode !== 200) {
     await answer.body.dump();
     throw new Error(`${url}: HTTP ${answer.statusCode}`);
   }
-  const sdl = (JSON.parse(await boundedText(url, answer.body)) as { data?: { _service?: { sdl?: unknown } } } | null)?.data?._service?.sdl;
+  return { sdl: sdlIn(url, ((await jsonOf(url, answer.body)) as { data?: { _service?: { sdl?: unknown } | null } | null } | null)?.data?._service) };
+}
+
+/** The SDL of an answer (`{ sdl }`); throws when there is none. */
+function sdlIn(url: string, answer: { sdl?: unknown } | null | undefined): string {
+  const sdl = answer?.sdl;
   if (typeof sdl !== 'string' || sdl === '') throw new Error(`${url}: no SDL in the answer`);
-  return { sdl };
+  return sdl;
 }

@@ -61,7 +61,7 @@ describe('polling the members’ SDL', () => {
     const served = await fetch(sdlUrl);
     const etag = served.headers.get('etag')!;
     expect(served.status).toBe(200);
-    expect(await served.text()).toBe((await graphql(acme.url, '{ _service { sdl } }')).data?._service.sdl);
+    expect(await served.json()).toEqual((await graphql(acme.url, '{ _service { sdl } }')).data?._service);
     const again = await fetch(sdlUrl, { headers: { 'if-none-match': etag } });
     expect([again.status, await again.text()]).toEqual([304, '']);
     expect((await fetch(sdlUrl, { headers: { 'if-none-match': '"another"' } })).status).toBe(200);
