@@ -1,6 +1,7 @@
 import { composeServices, type CompositionResult } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
 import { parse } from 'graphql';
+import { request } from 'undici';
 import { fetchServiceSdl, type ServiceSdl } from '../lib/graphql/service-query.ts';
 import type { Logger } from '../lib/logger.ts';
 import { directorySdl } from '../subgraphs/directory/schema.ts';
@@ -172,9 +173,12 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   private async composeNow(): Promise<(Network & { inputs: string }) | undefined> {
     const { directoryUrl, fetchTimeoutMs = 3000, logger } = this.options;
     this.compositions++;
-    const registry = await fetch(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
-    if (!registry.ok) throw new Error(`${directoryUrl}: registry answered HTTP ${registry.status}`);
-    const view = (await registry.json()) as RegistryView;
+    const registry = await request(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    if (registry.statusCode !== 200) {
+      await registry.body.dump();
+      throw new Error(`${directoryUrl}: registry answered HTTP ${registry.statusCode}`);
+    }
+    const view = (await registry.body.json()) as RegistryView;
     this.options.onRegistry?.(view);
     const { members } = view;
     const served = await Promise.all(
