@@ -60,7 +60,7 @@ async function issueCredentials(flags: object, role: BusRole, out: string | unde
 async function verdictOn(member: Organization): Promise<string> {
   let sdl: string;
   try {
-    sdl = await fetchServiceSdl(member.subgraphUrl, 3000);
+    ({ sdl } = await fetchServiceSdl(member.subgraphUrl, 3000));
   } catch (error) {
     return `unreachable, composed from the template: ${error instanceof Error ? error.message : String(error)}`;
   }

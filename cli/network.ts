@@ -106,6 +106,8 @@ export function registerNetworkCommands(program: Command): void {
     .option(CORS_ORIGINS, CORS_ORIGINS_HELP)
     .option('--metrics-listen <host:port>', 'where /metrics is served, apart from the public port (env TWINX_METRICS_LISTEN; default 127.0.0.1:9400)')
     .option('--subgraph-timeout-ms <ms>', 'longest wait for one subgraph (default 5000)')
+    .option('--dedupe', 'identical queries in flight at once to one subgraph, with the same tokens, share one request (env TWINX_GATEWAY_DEDUPE; default on)')
+    .option('--no-dedupe', 'send every subgraph query of every request')
     .option('--max-depth <n>', 'deepest query accepted (default 12)')
     .option('--max-cost <n>', 'costliest query accepted (default 20000)')
     .option('--rate-limit <n>', 'requests per second each caller may make on average, keyed by its first token (env TWINX_RATE_LIMIT; default 50)')

@@ -13,6 +13,7 @@ export const gatewaySettings = {
   // Apart from the public port: metrics tell business (which partners read what, and how often).
   metricsListen: { flag: 'metrics-listen', env: 'TWINX_METRICS_LISTEN', schema: values.listen('127.0.0.1:9400') },
   subgraphTimeoutMs: { flag: 'subgraph-timeout-ms', env: 'TWINX_SUBGRAPH_TIMEOUT_MS', schema: values.positiveInt(5000) },
+  dedupe: { flag: 'dedupe', env: 'TWINX_GATEWAY_DEDUPE', schema: values.flag.default(true) },
   maxDepth: commonSettings.maxDepth,
   maxCost: commonSettings.maxCost,
   rateLimit: { flag: 'rate-limit', env: 'TWINX_RATE_LIMIT', schema: values.positiveInt(50) },

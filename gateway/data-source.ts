@@ -1,7 +1,6 @@
-import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GraphQLFormattedError } from 'graphql';
-import { Agent } from 'node:http';
-import nodeFetch from 'node-fetch';
+import { errors, Pool } from 'undici';
 import { ErrorCode, TwinxError, type ErrorDetails } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
@@ -30,12 +29,21 @@ export interface SubgraphDataSourceOptions {
   timeoutMs: number;
   network: ComposedNetwork;
   logger: Logger;
+  /**
+   * Whether identical queries in flight at once share one request: same operation, variables
+   * and forwarded headers (every token, the directory's `twinx-composed`). Mutations never do.
+   * @default true
+   */
+  dedupe?: boolean;
 }
 
-type SubgraphResponse = Awaited<ReturnType<RemoteGraphQLDataSource['process']>>;
-type ReceivedResponse = Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['didReceiveResponse']>>[0];
+type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
 
-const keepAlive = new Agent({ keepAlive: true, maxSockets: 64 });
+/** A subgraph's answer as it came: each caller reads its own copy. */
+interface Answer {
+  status: number;
+  text: string;
+}
 
 /** Parsed subgraph operations kept per subgraph. The query planner writes few distinct ones; the cap keeps it so. */
 const MAX_OPERATIONS = 1000;
@@ -48,13 +56,6 @@ const SUBGRAPH_CODES = new Set<unknown>(Object.values(ErrorCode).filter((code) =
 
 /** Longest message or detail taken from a subgraph's error. */
 const MAX_TEXT = 500;
-
-/** The errors of a subgraph's answer that came with a status other than 200 (RemoteGraphQLDataSource.errorFromResponse). */
-function answeredErrors(error: unknown): GraphQLFormattedError[] | undefined {
-  const body = (error as { extensions?: { response?: { body?: unknown } } } | null)?.extensions?.response?.body;
-  const errors = (body as { errors?: unknown } | null | undefined)?.errors;
-  return Array.isArray(errors) && errors.length > 0 ? (errors as GraphQLFormattedError[]) : undefined;
-}
 
 /** What of a subgraph's error details passes: short plain values, never objects (responses, stacks). */
 function detailsOf(extensions: unknown): ErrorDetails {
@@ -74,60 +75,102 @@ function detailsOf(extensions: unknown): ErrorDetails {
  * subgraph after the timeout. A subgraph's errors reach the caller with their code (one of the
  * catalogue's), message and path, placed within that subgraph's part of the answer; a subgraph
  * that cannot be reached or does not answer in time is one `UNAVAILABLE` error at its part.
+ * Identical queries in flight at once (`dedupe`) make one request; each caller reads its own copy
+ * of the answer and has it checked and its errors placed for itself.
  */
-export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly operations = new Map<string, SubgraphOperation>();
   /** Requests (by context) that found this subgraph unavailable: it is not asked again for them, nor said twice. */
   private readonly unavailableFor = new WeakSet<object>();
+  /** Keep-alive connections to the subgraph: undici's request API, measured faster than node-fetch and fetch (bench/gateway.ts). */
+  private readonly pool: Pool;
+  private readonly path: string;
+  /** Queries in flight, by body and headers (this subgraph has one URL). */
+  private readonly inFlight = new Map<string, Promise<Answer>>();
 
   constructor(private readonly options: SubgraphDataSourceOptions) {
-    // node-fetch on a keep-alive agent: measured faster than Node's built-in fetch for the many
-    // small requests a query plan makes (bench/gateway.ts).
-    super({ url: options.url, fetcher: (input, init) => nodeFetch(input, { ...init, agent: keepAlive, timeout: options.timeoutMs }) });
+    const { url, timeoutMs } = options;
+    const { origin, pathname, search } = new URL(url);
+    this.pool = new Pool(origin, { connections: 64, connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.path = pathname + search;
   }
 
-  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<SubgraphResponse> {
-    // Only a caller's operations are placed in a caller's answer (not health checks or schema loads).
-    if (!('incomingRequestContext' in options)) return super.process(options);
-    if (this.unavailableFor.has(options.context)) return {};
-    const operation = this.operation(options.request.query!);
-    const representations = options.request.variables?.representations;
+  async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<SubgraphResponse> {
+    const { request, context } = options;
+    if (this.unavailableFor.has(context)) return {};
+    const operation = this.operation(request.query!);
+    const representations = request.variables?.representations;
+    const fetchPath = 'incomingRequestContext' in options ? (options.pathInIncomingRequest ?? []) : [];
     const place = (error: TwinxError, errorPath?: unknown): TwinxError => {
-      error.responsePath = placeError(operation, options.pathInIncomingRequest ?? [], errorPath, Array.isArray(representations) ? representations.length : 0);
+      error.responsePath = placeError(operation, fetchPath, errorPath, Array.isArray(representations) ? representations.length : 0);
       return error;
     };
     const fromSubgraph = (errors: readonly GraphQLFormattedError[]) => errors.map((error) => place(this.fromSubgraph(error), error.path));
     try {
-      const response = await super.process(options);
+      const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
+      const answer = await this.send(body, this.headers(context), operation.definition.operation === 'query');
+      const response = this.read(answer);
+      if (answer.status < 200 || answer.status >= 300) {
+        // A subgraph refuses a request (a token, a limit) with its errors and another status.
+        if (Array.isArray(response.errors) && response.errors.length > 0) return { errors: fromSubgraph(response.errors) };
+        throw new Error(`${this.options.subgraph} answered HTTP ${answer.status}`);
+      }
+      this.check(operation, response);
       return response.errors ? { ...response, errors: fromSubgraph(response.errors) } : response;
     } catch (error) {
-      const answered = answeredErrors(error);
-      if (answered) return { errors: fromSubgraph(answered) };
       const failure = this.failure(error);
       if (failure.code === ErrorCode.UNAVAILABLE) {
         // Fetches of one request may run at once: the first to fail says it.
-        if (this.unavailableFor.has(options.context)) return {};
-        this.unavailableFor.add(options.context);
+        if (this.unavailableFor.has(context)) return {};
+        this.unavailableFor.add(context);
       }
       return { errors: [place(failure)] };
     }
   }
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+  /** The headers sent with a request: the tokens the subgraph's organization issued, and to the directory the composed members. */
+  private headers(context: GraphQLDataSourceProcessOptions<GatewayContext>['context']): Record<string, string> {
     const { subgraph, network } = this.options;
     const tokens: PresentedToken[] = 'tokens' in context && context.tokens ? context.tokens : [];
     const mine = subgraph === DIRECTORY_SUBGRAPH ? tokens : tokens.filter((token) => token.org === subgraph);
-    for (const [name, value] of Object.entries(tokenHeaders(mine.map((token) => token.token)))) request.http?.headers.set(name, value);
-    if (subgraph === DIRECTORY_SUBGRAPH) request.http?.headers.set(COMPOSED_HEADER, network.composedSlugs());
+    const headers = { 'content-type': 'application/json', ...tokenHeaders(mine.map((token) => token.token)) };
+    return subgraph === DIRECTORY_SUBGRAPH ? { ...headers, [COMPOSED_HEADER]: network.composedSlugs() } : headers;
   }
 
-  override didReceiveResponse({ request, response }: ReceivedResponse): ReceivedResponse['response'] {
+  /** Sends a request, or joins the identical one in flight when it may be shared. */
+  private send(body: string, headers: Record<string, string>, shareable: boolean): Promise<Answer> {
+    if (!shareable || this.options.dedupe === false) return this.fetch(body, headers);
+    // The headers are made in one order (`headers`): the same ones give the same key.
+    const key = `${JSON.stringify(headers)}\n${body}`;
+    let answer = this.inFlight.get(key);
+    if (answer === undefined) {
+      answer = this.fetch(body, headers).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, answer);
+    }
+    return answer;
+  }
+
+  private async fetch(body: string, headers: Record<string, string>): Promise<Answer> {
+    const response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
+    return { status: response.statusCode, text: await response.body.text() };
+  }
+
+  /** An answer as a GraphQL response, read anew for each caller. */
+  private read({ text }: Answer): SubgraphResponse {
+    const response: unknown = JSON.parse(text);
+    if (typeof response !== 'object' || response === null || Array.isArray(response))
+      throw new Error(`${this.options.subgraph} did not answer a GraphQL response`);
+    return response as SubgraphResponse;
+  }
+
+  /** Refuses a member's answer that speaks for another organization, or comes from a member no longer composed. */
+  private check(operation: SubgraphOperation, response: SubgraphResponse): void {
     const { subgraph, network, logger } = this.options;
-    if (subgraph === DIRECTORY_SUBGRAPH || response.data === null || response.data === undefined) return response;
+    if (subgraph === DIRECTORY_SUBGRAPH || response.data === null || response.data === undefined) return;
     const answers = network.answersOf(subgraph);
     if (answers === undefined) throw new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is no longer in the network graph.`, { subgraph });
-    const problem = answers.problemIn(this.operation(request.query!), response.data);
-    if (problem === undefined) return response;
+    const problem = answers.problemIn(operation, response.data);
+    if (problem === undefined) return;
     logger.warn({ subgraph, problem: problem.what, path: problem.path.join('.') }, 'refused a member answer that speaks for another organization');
     throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it does not keep to ${subgraph}'s own twins and types.`, { subgraph });
   }
@@ -152,7 +195,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const { subgraph, logger } = this.options;
     if (error instanceof TwinxError) return error;
     logger.warn({ subgraph, err: error }, 'a subgraph is unavailable');
-    const timeout = (error as { type?: unknown } | null)?.type === 'request-timeout';
+    // Connecting, waiting for the answer's headers, then for each part of its body: each has the timeout.
+    const timeout = error instanceof errors.ConnectTimeoutError || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
     return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: ${timeout ? 'no answer in time' : 'cannot be reached'}.`, { subgraph });
   }
 

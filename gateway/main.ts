@@ -19,6 +19,7 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     corsOrigins: config.corsOrigins,
     metricsListen: config.metricsListen,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
+    dedupe: config.dedupe,
     limits: { maxDepth: config.maxDepth, maxCost: config.maxCost },
     maxBufferedBytes: config.maxBufferedBytes,
     rateLimit: { perSecond: config.rateLimit, burst: config.rateBurst },

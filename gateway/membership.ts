@@ -1,6 +1,5 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import {
-  graphqlSync,
   isTypeDefinitionNode,
   isTypeExtensionNode,
   parse,
@@ -15,6 +14,7 @@ import {
   type TypeDefinitionNode,
   type TypeExtensionNode,
 } from 'graphql';
+import { servedSdl } from '../lib/graphql/service-query.ts';
 import { typePrefix } from '../lib/ids.ts';
 import { orgNames, type OrgNames } from '../subgraphs/org/names.ts';
 import { orgSdl } from '../subgraphs/org/schema.ts';
@@ -136,15 +136,6 @@ interface Template {
   ownObjectTypes: Set<string>;
 }
 
-/**
- * The template as `@apollo/subgraph` serves it in `_service { sdl }`: with federation's own
- * directive definitions, `_entities`, `_service` and their types, which a member may serve too.
- */
-function servedSdl(document: DocumentNode): string {
-  const result = graphqlSync({ schema: buildSubgraphSchema(document), source: '{ _service { sdl } }' });
-  return (result.data as { _service: { sdl: string } })._service.sdl;
-}
-
 const templatesBySlug = new Map<string, Template[]>();
 
 function templatesFor(slug: string): Template[] {
@@ -156,7 +147,9 @@ function templatesFor(slug: string): Template[] {
       return {
         version,
         written: shapeOf(document),
-        served: shapeOf(parse(servedSdl(document))),
+        // As `@apollo/subgraph` serves it: with federation's own directive definitions, `_entities`,
+        // `_service` and their types, which a member may serve too.
+        served: shapeOf(parse(servedSdl(buildSubgraphSchema(document)))),
         ownObjectTypes: new Set([names.twin, names.query, names.mutation, names.connection, names.edge]),
       };
     });

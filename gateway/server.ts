@@ -67,6 +67,13 @@ export interface GatewayOptions {
    * @default 5000
    */
   subgraphTimeoutMs?: number;
+  /**
+   * Whether identical queries in flight at once to one subgraph share one request: same
+   * operation, variables and forwarded tokens (mutations never do); each caller still gets its
+   * own copy of the answer.
+   * @default true
+   */
+  dedupe?: boolean;
   /** Query limits (lib/graphql/limits.ts), each replacing its default. @default { maxTokens: 10000, maxDepth: 12, maxCost: 20000, defaultListSize: 50 } */
   limits?: LimitSettings;
   /** How often the registry is re-read besides when told of a change, and members whose keys could not be read are read again. @default 5000 */
@@ -246,7 +253,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
     logger,
-    buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger }),
+    buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger, dedupe: options.dedupe }),
   });
   const httpServer: Server = createServer();
   const consoleDir = consoleDirectory(options.consoleDir);

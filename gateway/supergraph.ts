@@ -1,7 +1,8 @@
 import { composeServices, type CompositionResult } from '@apollo/composition';
 import type { SupergraphManager } from '@apollo/gateway';
 import { parse } from 'graphql';
-import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
+import { request } from 'undici';
+import { fetchServiceSdl, type ServiceSdl } from '../lib/graphql/service-query.ts';
 import type { Logger } from '../lib/logger.ts';
 import { directorySdl } from '../subgraphs/directory/schema.ts';
 import { MemberAnswers } from './answers.ts';
@@ -120,8 +121,8 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   private slugs = '';
   /** What the last composition was made of: the same again needs no composition. */
   private inputs = '';
-  /** The last check of each member's SDL: an SDL checked once is not checked again every round. */
-  private checks = new Map<string, { sdl: string; check: MemberCheck }>();
+  /** The last check of each member's SDL: an SDL checked once is not checked again, nor sent again while unchanged (ETag). */
+  private checks = new Map<string, { served: ServiceSdl; check: MemberCheck }>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
@@ -172,14 +173,17 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
   private async composeNow(): Promise<(Network & { inputs: string }) | undefined> {
     const { directoryUrl, fetchTimeoutMs = 3000, logger } = this.options;
     this.compositions++;
-    const registry = await fetch(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
-    if (!registry.ok) throw new Error(`${directoryUrl}: registry answered HTTP ${registry.status}`);
-    const view = (await registry.json()) as RegistryView;
+    const registry = await request(new URL('/registry', directoryUrl), { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    if (registry.statusCode !== 200) {
+      await registry.body.dump();
+      throw new Error(`${directoryUrl}: registry answered HTTP ${registry.statusCode}`);
+    }
+    const view = (await registry.body.json()) as RegistryView;
     this.options.onRegistry?.(view);
     const { members } = view;
     const served = await Promise.all(
       members.map((member) =>
-        fetchServiceSdl(member.subgraphUrl, fetchTimeoutMs).catch((error: unknown) => {
+        fetchServiceSdl(member.subgraphUrl, fetchTimeoutMs, this.checks.get(member.slug)?.served).catch((error: unknown) => {
           // Every organization runs the same subgraph: while one is unreachable, compose it from
           // the template so that the rest of the network keeps its graph.
           logger.warn({ subgraph: member.slug, err: error }, 'subgraph SDL unavailable, composing it from the organization template');
@@ -189,18 +193,18 @@ export class RegistrySupergraph implements SupergraphManager, ComposedNetwork {
     );
     const candidates: ComposedMember[] = [];
     const refused: Refusal[] = [];
-    const checks = new Map<string, { sdl: string; check: MemberCheck }>();
+    const checks = new Map<string, { served: ServiceSdl; check: MemberCheck }>();
     members.forEach((member, index) => {
-      const sdl = served[index];
-      if (sdl === undefined) {
+      const answer = served[index];
+      if (answer === undefined) {
         const template = templateSdl(member.slug);
         candidates.push({ ...member, sdl: template.sdl, template: template.version, unreachable: true });
         return;
       }
       const known = this.checks.get(member.slug);
-      const check = known?.sdl === sdl ? known.check : checkMemberSdl(member.slug, sdl);
-      checks.set(member.slug, { sdl, check });
-      if (check.accepted) candidates.push({ ...member, sdl, template: check.version, unreachable: false });
+      const check = known?.served.sdl === answer.sdl ? known.check : checkMemberSdl(member.slug, answer.sdl);
+      checks.set(member.slug, { served: answer, check });
+      if (check.accepted) candidates.push({ ...member, sdl: answer.sdl, template: check.version, unreachable: false });
       else refused.push({ slug: member.slug, reason: check.reason });
     });
     this.checks = checks;

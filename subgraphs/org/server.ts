@@ -11,7 +11,7 @@ import { OrgMetrics, type MetricsListen } from '../../lib/metrics.ts';
 import { natsConnected, type Consuming, type NatsConnection } from '../../lib/nats.ts';
 import { storeAnswers } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
-import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
+import { isServiceSdlQuery, SDL_PATH, serviceSdlRoute } from '../../lib/graphql/service-query.ts';
 import { GRANTS_HEADER } from '../../lib/tokens/headers.ts';
 import { Access, unrestricted, type Principal } from './access.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, HealthTrainer, type HealthThresholds } from './analytics/health.ts';
@@ -104,8 +104,9 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
   metrics.dependency('nats', () => natsConnected(options.nats));
   metrics.dependency('database', () => storeAnswers(options.db));
   const queryLimits = twinQueryLimits(options.queryLimits);
+  const schema = orgSchema(names);
   const apollo = new ApolloServer<OrgContext>({
-    schema: orgSchema(names),
+    schema,
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
@@ -194,6 +195,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
           },
           routes: {
             '/.well-known/jwks.json': jwksRoute(options.keys),
+            [SDL_PATH]: serviceSdlRoute(schema),
             '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
             [REVOCATIONS_PATH]: revocationsRoute(options.db),
             '/readyz': async (_req, res) => {

@@ -128,8 +128,10 @@ async function holding(memberUrl: string, gate: Gate): Promise<string> {
 }
 
 beforeAll(async () => {
-  // A supplier held back is waited for (up to the gateway's deadline per organization).
-  net = await startNetwork(disposers, ['globex', 'acme'], { gateway: { subgraphTimeoutMs: 30_000 } });
+  // A supplier held back is waited for (up to the gateway's deadline per organization). Every
+  // question reaches its organization, none shared with an identical one in flight: each question
+  // held at a member is a computation held at the gateway.
+  net = await startNetwork(disposers, ['globex', 'acme'], { gateway: { subgraphTimeoutMs: 30_000, dedupe: false } });
   const initech = await net.startOrg('initech');
   net.orgs.initech = initech;
   await net.join({ org: 'initech', url: await holding(initech.url, initechGate) });

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type RequestListener } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createBusSeeds, issueBusCredentials, pushAccount, type BusRole, type BusSeeds } from '../../lib/bus/credentials.ts';
 import { migrateDeploy, storePaths, type StoreKind } from '../../lib/db/migrate.ts';
+import { listen } from '../../lib/http.ts';
 import { connectNats, ensureNetworkStreams, type NatsConnection } from '../../lib/nats.ts';
 import { startNatsServer, type NatsTrust, type OwnNatsServer } from './nats-server.ts';
 
@@ -103,6 +105,16 @@ export class Disposers {
   async dispose(): Promise<void> {
     for (const dispose of this.list.splice(0).reverse()) await dispose();
   }
+}
+
+/** A test's own HTTP server on a free port, closed with the disposers; resolves with its `/graphql` URL. */
+export async function startHttpServer(disposers: Disposers, handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  disposers.add(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return listen(server, 0, '127.0.0.1');
 }
 
 /**
