@@ -57,6 +57,9 @@ const SUBGRAPH_CODES = new Set<unknown>(Object.values(ErrorCode).filter((code) =
 /** Longest message or detail taken from a subgraph's error. */
 const MAX_TEXT = 500;
 
+/** Largest answer taken from a subgraph: a member streaming more is refused before it fills the gateway's memory. */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 /** What of a subgraph's error details passes: short plain values, never objects (responses, stacks). */
 function detailsOf(extensions: unknown): ErrorDetails {
   if (typeof extensions !== 'object' || extensions === null) return {};
@@ -91,7 +94,13 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   constructor(private readonly options: SubgraphDataSourceOptions) {
     const { url, timeoutMs } = options;
     const { origin, pathname, search } = new URL(url);
-    this.pool = new Pool(origin, { connections: 64, connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.pool = new Pool(origin, {
+      connections: 64,
+      connect: { timeout: timeoutMs },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      maxResponseSize: MAX_ANSWER_BYTES,
+    });
     this.path = pathname + search;
   }
 
@@ -151,7 +160,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   }
 
   private async fetch(body: string, headers: Record<string, string>): Promise<Answer> {
-    const response = await this.pool.request({ path: this.path, method: 'POST', headers, body });
+    // The whole exchange within the timeout: a member dripping its answer a byte at a time is not waited for.
+    const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
     return { status: response.statusCode, text: await response.body.text() };
   }
 
@@ -195,8 +205,16 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const { subgraph, logger } = this.options;
     if (error instanceof TwinxError) return error;
     logger.warn({ subgraph, err: error }, 'a subgraph is unavailable');
-    // Connecting, waiting for the answer's headers, then for each part of its body: each has the timeout.
-    const timeout = error instanceof errors.ConnectTimeoutError || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
+    if (error instanceof errors.ResponseExceededMaxSizeError)
+      return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: its answer was larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB.`, {
+        subgraph,
+      });
+    // The whole exchange has the timeout (the request's signal), and so has each step of it.
+    const timeout =
+      (error instanceof Error && error.name === 'TimeoutError') ||
+      error instanceof errors.ConnectTimeoutError ||
+      error instanceof errors.HeadersTimeoutError ||
+      error instanceof errors.BodyTimeoutError;
     return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: ${timeout ? 'no answer in time' : 'cannot be reached'}.`, { subgraph });
   }
 

@@ -177,9 +177,10 @@ describe('errors through the gateway', () => {
 
 /**
  * A member that says what it likes in its errors: a proxy in front of a real organization that
- * adds errors to every GraphQL answer but its SDL, or (`'no answer'`) never gives it.
+ * adds errors to every GraphQL answer but its SDL, or never gives it: `'no answer'` at all,
+ * `'drip'` a space every 20 ms without end, `'flood'` a 40 MiB answer.
  */
-async function rogueMember(memberUrl: string, inject: (query: string) => unknown[] | 'no answer'): Promise<string> {
+async function rogueMember(memberUrl: string, inject: (query: string) => unknown[] | 'no answer' | 'drip' | 'flood'): Promise<string> {
   const target = new URL(memberUrl);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -189,6 +190,17 @@ async function rogueMember(memberUrl: string, inject: (query: string) => unknown
       const query = req.method === 'POST' ? (JSON.parse(body) as { query: string }).query : '';
       const added = query === '' || query.includes('_service') ? [] : inject(query);
       if (added === 'no answer') return;
+      if (added === 'drip') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const drip = setInterval(() => res.write(' '), 20);
+        res.on('close', () => clearInterval(drip));
+        return;
+      }
+      if (added === 'flood') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ data: { sloth: { padding: 'x'.repeat(40 * 1024 * 1024) } } }));
+        return;
+      }
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       for (const name of ['authorization', 'twin-grants']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
       const answer = await fetch(new URL(req.url!, target), { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
@@ -249,18 +261,22 @@ describe('errors of a member that turned hostile', () => {
     const root = await net.query(`{ twins(first: 1) { edges { cursor } } umbrella { twins(first: 1) { edges { cursor } } } }`, undefined, partner);
     expect(root.errors).toEqual([{ message: 'umbrella could not answer.', path: ['umbrella'], extensions: { code: 'INTERNAL', subgraph: 'umbrella' } }]);
   });
-  it('says a member that does not answer in time is unavailable, once, at its part', async () => {
-    const sloth = await net.startOrg('sloth');
-    await net.join({ org: 'sloth', url: await rogueMember(sloth.url, () => 'no answer') });
+  it.each([
+    ['does not answer', 'sloth', 'no answer', 'no answer in time'],
+    ['drips its answer without end', 'drip', 'drip', 'no answer in time'],
+    ['floods the gateway with its answer', 'flood', 'flood', 'its answer was larger than 32 MiB'],
+  ] as const)('says a member that %s is unavailable, once, at its part', async (_, slug, behaviour, reason) => {
+    const member = await net.startOrg(slug);
+    await net.join({ org: slug, url: await rogueMember(member.url, () => behaviour) });
     const gateway = await net.startGateway({ subgraphTimeoutMs: 200 });
-    const headers = bearer(await sloth.memberToken('viewer'));
-    const query = `{ sloth { twins(first: 1) { edges { cursor } } } }`;
+    const headers = bearer(await member.memberToken('viewer'));
+    const query = `{ ${slug} { twins(first: 1) { edges { cursor } } } }`;
     await vi.waitFor(async () => expect(codes(await graphql(gateway.url, query, undefined, headers))).toEqual(['UNAVAILABLE']), {
       timeout: 10_000,
       interval: 50,
     });
     expect((await graphql(gateway.url, query, undefined, headers)).errors).toEqual([
-      { message: 'sloth is unavailable: no answer in time.', path: ['sloth'], extensions: { code: 'UNAVAILABLE', subgraph: 'sloth' } },
+      { message: `${slug} is unavailable: ${reason}.`, path: [slug], extensions: { code: 'UNAVAILABLE', subgraph: slug } },
     ]);
   });
 });
