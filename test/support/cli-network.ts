@@ -82,6 +82,8 @@ export interface CliNetworkOptions {
   orgDatabaseUrl?: (org: string) => string | undefined;
   /** More environment for every service's process. */
   env?: Record<string, string>;
+  /** More environment for the process of gateway `index` (from 0). */
+  gatewayEnv?: (index: number) => Record<string, string>;
 }
 
 /** Sets up the stores, keys and nats-server of a network, and its services' processes (not started). */
@@ -208,7 +210,7 @@ export async function cliNetwork(options: CliNetworkOptions): Promise<CliNetwork
   const gatewayCreds = await credsFile('gateway', { kind: 'gateway' });
   const gateways = await Promise.all(
     Array.from({ length: options.gateways }, (_, i) =>
-      service(`gateway-${i + 1}`, ['gateway', 'serve'], { TWINX_DIRECTORY_URL: directory.url, NATS_CREDS: gatewayCreds }),
+      service(`gateway-${i + 1}`, ['gateway', 'serve'], { TWINX_DIRECTORY_URL: directory.url, NATS_CREDS: gatewayCreds, ...options.gatewayEnv?.(i) }),
     ),
   );
   const services = [directory, ...Object.values(orgs), ...gateways];
