@@ -306,10 +306,16 @@ try {
   else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
   const at8 = results.get(8);
   if (at8) {
-    const spread = scenarios.map((s) => at8.get(s.gateways[0]!)!.latency!);
-    const worst = Math.max(...spread.map((l) => l.p99 / l.p50));
+    // Each next to its baseline's own spread: the dashboard mixes requests of unlike cost.
+    const spread = (contender: Contender) => {
+      const { p50, p99 } = at8.get(contender)!.latency!;
+      return p99 / p50;
+    };
+    const worst = Math.max(...scenarios.map((s) => spread(s.gateways[0]!)));
     console.log(
-      `  p99 <= 3x p50 at 8 connections (twinx): ${spread.map((l, i) => `${i + 1}: ${(l.p99 / l.p50).toFixed(1)}x`).join(', ')} — ${worst <= 3 ? 'met' : 'NOT met'}`,
+      `  p99 <= 3x p50 at 8 connections (twinx, its baseline's in parentheses): ${scenarios
+        .map((s, i) => `${i + 1}: ${spread(s.gateways[0]!).toFixed(1)}x (${spread(s.baseline).toFixed(1)}x)`)
+        .join(', ')} — ${worst <= 3 ? 'met' : 'NOT met'}`,
     );
   } else console.log('  p99 <= 3x p50 at 8 connections: not measured (--connections without 8)');
   if (invalid.length > 0) {
