@@ -9,6 +9,8 @@ export function registerKeysCommands(program: Command): void {
   withAdminOptions(keys.command('retire'), 'write')
     .description('retire a key: tokens it signed stop verifying at once, here and across the network')
     .argument('<kid>', 'the key id')
+    // A key id is a base64url thumbprint: one in 64 starts with "-", and is still the argument.
+    .allowUnknownOption()
     .action(async (kid: string, flags: object) => {
       await withAdmin(flags, 'write', (admin) => admin.retireKey(kid));
       console.log(`retired ${kid}`);

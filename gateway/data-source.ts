@@ -117,7 +117,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const fromSubgraph = (errors: readonly GraphQLFormattedError[]) => errors.map((error) => place(this.fromSubgraph(error), error.path));
     try {
       const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
-      const answer = await this.send(body, this.headers(context), operation.definition.operation === 'query');
+      // Only a query's fetches are shared: a mutation's later fetches read what it wrote.
+      const shareable = 'incomingRequestContext' in options && options.incomingRequestContext.operation?.operation === 'query';
+      const answer = await this.send(body, this.headers(context), shareable && operation.definition.operation === 'query');
       const response = this.read(answer);
       if (answer.status < 200 || answer.status >= 300) {
         // A subgraph refuses a request (a token, a limit) with its errors and another status.
@@ -144,6 +146,11 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const mine = subgraph === DIRECTORY_SUBGRAPH ? tokens : tokens.filter((token) => token.org === subgraph);
     const headers = { 'content-type': 'application/json', ...tokenHeaders(mine.map((token) => token.token)) };
     return subgraph === DIRECTORY_SUBGRAPH ? { ...headers, [COMPOSED_HEADER]: network.composedSlugs() } : headers;
+  }
+
+  /** Closes its connections once the requests under way are answered. */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** Sends a request, or joins the identical one in flight when it may be shared. */

@@ -250,10 +250,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   // asks the cloud metadata endpoints (AWS, GCP, Azure, Alibaba) where it runs; it has no option
   // for it. A gateway calls only what the network configures.
   process.env.APOLLO_TELEMETRY_DISABLED = 'true';
+  /** Each subgraph's data source, by name. */
+  const sources = new Map<string, SubgraphDataSource>();
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph,
     logger,
-    buildService: ({ name, url }) => new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger, dedupe: options.dedupe }),
+    buildService: ({ name, url }) => {
+      const source = new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger, dedupe: options.dedupe });
+      // A member's new URL gets a new source: the old one's connections close once its requests are answered.
+      void sources.get(name)?.close();
+      sources.set(name, source);
+      return source;
+    },
   });
   const httpServer: Server = createServer();
   const consoleDir = consoleDirectory(options.consoleDir);
@@ -502,6 +510,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await hub.stop();
       await reporter.stop();
       await apollo.stop();
+      await Promise.all([...sources.values()].map((source) => source.close()));
       await metrics.stop();
       await keyFile?.flush();
     },

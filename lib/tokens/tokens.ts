@@ -26,6 +26,9 @@ export const TOKEN_ALGORITHM = 'EdDSA';
 /** Longest token accepted, in characters; a grant with a full selector fits well within it. */
 export const MAX_TOKEN_LENGTH = 8192;
 
+/** Longest life of a token an organization issues: a grant is renewed, not left open-ended. */
+export const MAX_TOKEN_LIFETIME_MS = 366 * 24 * 3600_000;
+
 /** `iss` and `aud` of an organization's tokens: a token is only ever good at its issuer. */
 export function issuerOf(org: string): string {
   return `twinx:org:${org}`;

@@ -1,3 +1,4 @@
+import { MAX_TOKEN_LIFETIME_MS } from '../../lib/tokens/tokens.ts';
 import type { Prisma } from '../../prisma/generated/directory/client.ts';
 import type { DirectoryDb } from './db.ts';
 
@@ -18,6 +19,12 @@ const ENTRY = { id: true, org: true, kind: true, tags: true } as const;
 
 /** Catalog entries remembered at most (ids asked for that are not listed included); emptied when full. */
 const MAX_ENTRIES = 10_000;
+
+/**
+ * Revoked tokens remembered at most: past it (members revoking without end), requests read the
+ * store, as before the first read. Each organization's list holds 100,000 at most (lib/tokens/revocations.ts).
+ */
+const MAX_REVOKED = 1_000_000;
 
 /** A revoked token's key: a revocation counts for its issuer's tokens only. */
 function revokedKey(token: { org: string; jti: string }): string {
@@ -46,18 +53,23 @@ export class DirectoryCache {
   private readonly entries = new Map<string, CatalogEntry | null>();
   /** Counts catalog changes heard: a read that saw one happen meanwhile is not remembered. */
   private catalogChanges = 0;
+  /** Counts the channel's losses: one during `listened` leaves the cache not recalling. */
+  private losses = 0;
   private listening = false;
 
   constructor(private readonly db: DirectoryDb) {}
 
-  /** The channel is listened to: revoked tokens are read, and from now on recalled. */
+  /** The channel is listened to: revoked tokens are read, and from now on recalled, unless it was lost meanwhile. */
   async listened(): Promise<void> {
+    const losses = this.losses;
+    this.forgetEntries();
     await this.readRevoked();
-    this.listening = true;
+    if (this.losses === losses) this.listening = true;
   }
 
   /** The channel was lost: changes made meanwhile may go unheard, so nothing is recalled until it is back. */
   lost(): void {
+    this.losses++;
     this.listening = false;
     this.forgetEntries();
   }
@@ -67,7 +79,7 @@ export class DirectoryCache {
     if (payload.startsWith(TWIN)) this.forgetEntry(payload.slice(TWIN.length));
     else if (payload.startsWith(REVOKED)) {
       const [expiresAt, key] = splitOnce(payload.slice(REVOKED.length));
-      this.revoked.set(key, Number(expiresAt));
+      this.keep(key, Number(expiresAt));
     } else return false;
     return true;
   }
@@ -83,9 +95,10 @@ export class DirectoryCache {
   /** The given tokens but those their issuers revoked. */
   async notRevoked<T extends { org: string; jti: string }>(tokens: readonly T[]): Promise<T[]> {
     if (tokens.length === 0) return [];
-    const revoked = this.listening
-      ? this.revoked
-      : new Set((await this.db.revokedToken.findMany({ where: { OR: tokens.map(({ org, jti }) => ({ org, jti })) }, select: REVOKED_ROW })).map(revokedKey));
+    const revoked =
+      this.listening && this.revoked.size <= MAX_REVOKED
+        ? this.revoked
+        : new Set((await this.db.revokedToken.findMany({ where: { OR: tokens.map(({ org, jti }) => ({ org, jti })) }, select: REVOKED_ROW })).map(revokedKey));
     return tokens.filter((token) => !revoked.has(revokedKey(token)));
   }
 
@@ -132,7 +145,12 @@ export class DirectoryCache {
   }
 
   private remember(row: RevokedRow): void {
-    this.revoked.set(revokedKey(row), row.expiresAt.getTime());
+    this.keep(revokedKey(row), row.expiresAt.getTime());
+  }
+
+  /** Keeps a revoked token until it expires, no later than a token can: its issuer says when. */
+  private keep(key: string, expiresAt: number): void {
+    this.revoked.set(key, Math.min(expiresAt, Date.now() + MAX_TOKEN_LIFETIME_MS));
   }
 
   private forgetEntry(id: string): void {

@@ -253,7 +253,8 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         throw fail(ErrorCode.INVALID_INPUT, `suppliedBy needs the twin's suppliedByIds in its representation, at most ${MAX_SUPPLIERS} ids.`, {
           field: 'suppliedByIds',
         });
-      const entries = await Promise.all(ids.data.map((id) => ctx.entries.load(id)));
+      // Only twin ids are looked up (and remembered): anything else names no twin of the network.
+      const entries = await Promise.all(ids.data.filter((id) => parseTwinId(id) !== null).map((id) => ctx.entries.load(id)));
       // The organization's order; ids of twins not (or no longer) in the network are dropped.
       return entries.flatMap((entry) => (entry && visibleEntry(ctx, entry) ? [refOf(entry.id)] : []));
     },

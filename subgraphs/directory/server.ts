@@ -232,6 +232,8 @@ export function createDirectory(options: DirectoryOptions): Directory {
 
   function listenAgain(): void {
     if (stopped) return;
+    // Lost while being listened to again: one attempt pending at a time.
+    clearTimeout(relistening);
     relistening = setTimeout(() => listenToChanges().then(() => !stopped && refreshQuietly(), listenAgain), 1000);
   }
 

@@ -72,6 +72,11 @@ describe.each(Object.keys(WAYS) as (keyof typeof WAYS)[])('twinx grant, token an
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`${rotated} is the signing key: rotate first`);
 
+    // A thumbprint may start with "-": taken as the key id, not as an option.
+    const dashed = await run('keys', 'retire', '-SI5rJwrz4VXlgZHnylVW2URwoCgme1K3FxeX_mWegc');
+    expect(dashed.code).toBe(1);
+    expect(dashed.stderr).toContain('No active key -SI5rJwrz4VXlgZHnylVW2URwoCgme1K3FxeX_mWegc.');
+
     expect((await run('keys', 'retire', signing)).stdout.trim()).toBe(`retired ${signing}`);
     expect((await run('keys', 'list')).stdout).toMatch(new RegExp(`^${signing} {2}created \\S+ {2}retired \\S+$`, 'm'));
   });

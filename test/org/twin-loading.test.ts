@@ -50,7 +50,6 @@ afterAll(() => disposers.dispose());
 async function sent<T>(load: () => Promise<T>): Promise<{ result: T; statements: number }> {
   statements.length = 0;
   const result = await load();
-  console.log('STATEMENTS', statements);
   return { result, statements: statements.length };
 }
 

@@ -5,7 +5,7 @@ import { isValidSlug } from '../../../lib/ids.ts';
 import { parseInput } from '../../../lib/validation.ts';
 import { GRANTABLE_SCOPES, ROLES, SCOPES, type Scope } from '../../../lib/tokens/scopes.ts';
 import { selectorSchema, type TwinSelector } from '../../../lib/tokens/selector.ts';
-import { signToken } from '../../../lib/tokens/tokens.ts';
+import { MAX_TOKEN_LIFETIME_MS, signToken } from '../../../lib/tokens/tokens.ts';
 import type { Prisma } from '../../../prisma/generated/org/client.ts';
 import type { KeyRing } from '../auth/keys.ts';
 import type { OrgDb } from '../db.ts';
@@ -17,13 +17,10 @@ export interface Issuer {
   org: string;
 }
 
-/** Longest life of a token: a grant is renewed, not left open-ended. */
-const MAX_LIFETIME_MS = 366 * 24 * 3600_000;
-
 const expiry = z
   .date()
   .refine((date) => date.getTime() > Date.now(), 'must be in the future')
-  .refine((date) => date.getTime() <= Date.now() + MAX_LIFETIME_MS, 'must be within 366 days');
+  .refine((date) => date.getTime() <= Date.now() + MAX_TOKEN_LIFETIME_MS, 'must be within 366 days');
 
 function scopeSet<T extends readonly Scope[]>(allowed: T) {
   return z
