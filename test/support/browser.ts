@@ -37,13 +37,13 @@ export async function launchBrowser(disposers: Disposers): Promise<Browser> {
 
 /**
  * A fresh page (its own storage) at `url`, recording console errors, failed requests and page
- * errors: the test that opened it fails on any it did not expect.
+ * errors: the test that opened it fails on any it did not expect (`expected` from the first
+ * request on, or later with `expect`).
  */
-export async function openPage(browser: Browser, url: string): Promise<ConsolePage> {
+export async function openPage(browser: Browser, url: string, expected: RegExp[] = []): Promise<ConsolePage> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   const problems: string[] = [];
-  const expected: RegExp[] = [];
   const record = (problem: string) => {
     if (!expected.some((pattern) => pattern.test(problem))) problems.push(problem);
   };
