@@ -19,6 +19,8 @@ let gateway: Gateway;
 let admin: Record<string, string>;
 /** A lyra viewer holding a grant of vega's that selects vega:press-1 only. */
 let partner: Record<string, string>;
+/** lyra's admin holding the same grant. */
+let lyraAdmin: Record<string, string>;
 let vega: CountingProxy;
 let lyra: CountingProxy;
 
@@ -84,11 +86,14 @@ beforeAll(async () => {
   await net.join({ org: 'vega', url: vega.url });
   await net.join({ org: 'lyra', url: lyra.url });
   for (const id of ['vega:press-1', 'vega:press-2']) await vegaOrg.createTwin({ id, name: `Press ${id.at(-1)}`, kind: 'press' });
+  await lyraOrg.createTwin({ id: 'lyra:line-1', name: 'Line 1', kind: 'line', suppliedByIds: ['vega:press-1'] });
   await vegaOrg.eventsPublished();
-  await net.catalogHas(['vega:press-1', 'vega:press-2']);
+  await lyraOrg.eventsPublished();
+  await net.catalogHas(['vega:press-1', 'vega:press-2', 'lyra:line-1']);
   admin = bearer(vegaOrg.adminToken);
   const grant = await vegaOrg.grantToken({ partner: 'lyra', scopes: ['twins:read'], selector: { ids: ['vega:press-1'] } });
   partner = bearer(await lyraOrg.memberToken('viewer'), [grant.token]);
+  lyraAdmin = bearer(lyraOrg.adminToken, [grant.token]);
   gateway = await net.startGateway();
 });
 afterAll(() => disposers.dispose());
@@ -145,6 +150,51 @@ describe('identical subgraph queries in flight at once', () => {
     ]);
     // One created it; the other, executed too, found it there.
     expect(answers.map((answer) => answer.errors?.[0]?.extensions?.code ?? answer.data?.vega.createTwin.id).sort()).toEqual(['ALREADY_EXISTS', 'vega:press-3']);
+  });
+
+  it("are never shared with a mutation's later fetches, which read what it wrote", async () => {
+    const vegaBefore = vega.received.length;
+    vega.hold();
+    const reading = graphql(
+      gateway.url,
+      `
+        {
+          twin(id: "vega:press-1") {
+            id
+            name
+          }
+        }
+      `,
+      undefined,
+      lyraAdmin,
+    );
+    await eventually(async () => expect(vega.received.length - vegaBefore).toBe(1));
+    // After lyra's write, the line's supplier is fetched from vega as the reading's twin is, with the same tokens.
+    const writing = graphql(
+      gateway.url,
+      `
+        mutation {
+          lyra {
+            updateTwin(id: "lyra:line-1", patch: { description: "relined" }) {
+              id
+              suppliedBy {
+                id
+                name
+              }
+            }
+          }
+        }
+      `,
+      undefined,
+      lyraAdmin,
+    );
+    await eventually(async () => expect(vega.received.length - vegaBefore).toBe(2));
+    vega.release();
+    expect((await reading).data).toEqual({ twin: { id: 'vega:press-1', name: 'Press 1' } });
+    expect((await writing).data).toEqual({ lyra: { updateTwin: { id: 'lyra:line-1', suppliedBy: [{ id: 'vega:press-1', name: 'Press 1' }] } } });
+    // The same request twice: only what the incoming operations were kept them apart.
+    const [read, written] = vega.received.slice(vegaBefore);
+    expect(written).toBe(read);
   });
 
   it('are each sent by a gateway that does not share them (`dedupe: false`)', async () => {
