@@ -9,7 +9,7 @@
 //  3. a 3-hop supply chain, next to scenario 1's call straight to the organization;
 //  4. a dashboard: 16 callers, each with tokens of its own, asking overlapping questions, next to
 //     the same callers asking their organizations directly.
-// Then the CPU each process spends in an idle window (the gateway keeps polling the registry).
+// First the CPU each process spends in an idle window before any load (the gateway keeps polling the registry).
 //   npm run bench:network [-- --duration 5 --warmup 1 --connections 8,32 --idle 30 --with-hive]
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -259,6 +259,13 @@ try {
     }
   }
 
+  // Idle: no request for IDLE seconds, before any load (whose garbage collection would count); what each process spends meanwhile.
+  const processes: Record<string, ChildProcess | undefined> = { ...network.processes(), ...(hive ? { 'hive-gateway': hive } : {}) };
+  const before = Object.entries(processes).map(([name, child]) => [name, cpuMs(child!.pid!)] as const);
+  await sleep(IDLE * 1000);
+  console.log(`\nidle: CPU over ${IDLE} s without requests, ms per minute (the organizations answer the gateway's polls too)`);
+  for (const [name, start] of before) console.log(`${name.padEnd(16)} ${(((cpuMs(processes[name]!.pid!) - start) * 60) / IDLE).toFixed(0).padStart(8)}`);
+
   const results = new Map<number, Map<Contender, Summary>>();
   const invalid: string[] = [];
   for (const connections of CONNECTIONS) {
@@ -284,13 +291,6 @@ try {
     if (hive)
       console.log(`twinx / Hive Gateway: ${scenarios.map((s, i) => `${i + 1}: ${times(measured, s.gateways[1]!, s.gateways[0]!).toFixed(2)}x`).join('   ')}`);
   }
-
-  // Idle: no request for IDLE seconds; what each process spends meanwhile.
-  const processes: Record<string, ChildProcess | undefined> = { ...network.processes(), ...(hive ? { 'hive-gateway': hive } : {}) };
-  const before = Object.entries(processes).map(([name, child]) => [name, cpuMs(child!.pid!)] as const);
-  await sleep(IDLE * 1000);
-  console.log(`\nidle: CPU over ${IDLE} s without requests, ms per minute (the organizations answer the gateway's polls too)`);
-  for (const [name, start] of before) console.log(`${name.padEnd(16)} ${(((cpuMs(processes[name]!.pid!) - start) * 60) / IDLE).toFixed(0).padStart(8)}`);
 
   console.log('\ntargets, in this run:');
   const [one, list, , dashboard] = scenarios as [Scenario, Scenario, Scenario, Scenario];
