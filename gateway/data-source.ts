@@ -92,15 +92,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly inFlight = new Map<string, Promise<Answer>>();
 
   constructor(private readonly options: SubgraphDataSourceOptions) {
-    const { url, timeoutMs } = options;
-    const { origin, pathname, search } = new URL(url);
-    this.pool = new Pool(origin, {
-      connections: 64,
-      connect: { timeout: timeoutMs },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      maxResponseSize: MAX_ANSWER_BYTES,
-    });
+    const { origin, pathname, search } = new URL(options.url);
+    // Each request is bounded as a whole by its signal (`fetch`): no timeout of its steps is needed besides.
+    this.pool = new Pool(origin, { connections: 64, maxResponseSize: MAX_ANSWER_BYTES });
     this.path = pathname + search;
   }
 
@@ -216,12 +210,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: its answer was larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB.`, {
         subgraph,
       });
-    // The whole exchange has the timeout (the request's signal), and so has each step of it.
-    const timeout =
-      (error instanceof Error && error.name === 'TimeoutError') ||
-      error instanceof errors.ConnectTimeoutError ||
-      error instanceof errors.HeadersTimeoutError ||
-      error instanceof errors.BodyTimeoutError;
+    // The whole exchange has the timeout (the request's signal); connecting has undici's own too.
+    const timeout = (error instanceof Error && error.name === 'TimeoutError') || error instanceof errors.ConnectTimeoutError;
     return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: ${timeout ? 'no answer in time' : 'cannot be reached'}.`, { subgraph });
   }
 

@@ -84,12 +84,17 @@ export class DirectoryCache {
     return true;
   }
 
-  /** Adds every revoked token of the store (on the revocation poll too); forgets those expired. */
-  async readRevoked(): Promise<void> {
-    const rows = await this.db.revokedToken.findMany({ select: REVOKED_ROW });
-    for (const row of rows) this.remember(row);
+  /** Forgets the revoked tokens that have expired (on the revocation poll): kept in step by the channel, the rest needs no reading. */
+  forgetExpired(): void {
     const now = Date.now();
     for (const [key, expiresAt] of this.revoked) if (expiresAt < now) this.revoked.delete(key);
+  }
+
+  /** Adds every revoked token of the store: what was revoked while nothing was heard. */
+  private async readRevoked(): Promise<void> {
+    const rows = await this.db.revokedToken.findMany({ select: REVOKED_ROW });
+    for (const row of rows) this.remember(row);
+    this.forgetExpired();
   }
 
   /** The given tokens but those their issuers revoked. */

@@ -152,7 +152,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
   /** Reads every member's keys and revocation list: the issuer is the source of truth, whatever the bus carried. */
   async function syncRevocations(): Promise<void> {
     await db.revokedToken.deleteMany({ where: { expiresAt: { lt: new Date() } } });
-    await cache.readRevoked();
+    cache.forgetExpired();
     await readMembersAccess(registry.composed(), keys, (org, list) => applyRevocationList(cache, keys, org, list), logger);
   }
 
