@@ -9,7 +9,8 @@ import { percentile } from './support.ts';
 export interface LoadTarget {
   url: string;
   connections: number;
-  requests: { headers: Record<string, string>; body: string }[];
+  /** `kind` groups requests whose latencies are also reported apart (`LoadResult.kinds`). */
+  requests: { headers: Record<string, string>; body: string; kind: string }[];
 }
 
 export interface LoadSpec {
@@ -26,6 +27,8 @@ export interface LoadResult {
   seconds: number;
   p50: number;
   p99: number;
+  /** The same of each kind of request alone. */
+  kinds: Record<string, { p50: number; p99: number }>;
   /** Answers that were not 2xx, connection errors and timeouts, answers carrying GraphQL errors. */
   failures: { non2xx: number; errors: number; timeouts: number; graphqlErrors: number };
   /** The first answer carrying errors, if any. */
@@ -34,6 +37,7 @@ export interface LoadResult {
 
 async function run(spec: LoadSpec, duration: number): Promise<LoadResult> {
   const latencies: number[] = [];
+  const byKind = new Map<string, number[]>();
   let firstError: string | undefined;
   const results = await Promise.all(
     spec.targets.map(
@@ -56,17 +60,31 @@ async function run(spec: LoadSpec, duration: number): Promise<LoadResult> {
             },
           };
           const instance = autocannon(options, (error: unknown, result) => (error ? reject(error) : resolve(result)));
-          instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
+          instance.on('response', (client, _status, _bytes, ms) => {
+            latencies.push(ms);
+            // Still the request answered: the client moves on to the next one after this event.
+            const { kind } = target.requests[(client as unknown as { requestIterator: { currentRequestIndex: number } }).requestIterator.currentRequestIndex]!;
+            const ofKind = byKind.get(kind) ?? [];
+            if (ofKind.length === 0) byKind.set(kind, ofKind);
+            ofKind.push(ms);
+          });
         }),
     ),
   );
   latencies.sort((a, b) => a - b);
+  const kinds = Object.fromEntries(
+    [...byKind].map(([kind, ms]) => {
+      ms.sort((a, b) => a - b);
+      return [kind, { p50: percentile(ms, 50), p99: percentile(ms, 99) }];
+    }),
+  );
   const sum = (pick: (result: autocannon.Result) => number) => results.reduce((total, result) => total + pick(result), 0);
   return {
     answers: latencies.length,
     seconds: Math.max(...results.map((result) => result.duration)),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    kinds,
     failures: { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), graphqlErrors: sum((r) => r.mismatches) },
     firstError,
   };

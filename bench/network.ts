@@ -10,7 +10,10 @@
 //  4. a dashboard: 16 callers, each with tokens of its own, asking overlapping questions, next to
 //     the same callers asking their organizations directly.
 // First the CPU each process spends in an idle window before any load (the gateway keeps polling the registry).
-//   npm run bench:network [-- --duration 5 --warmup 1 --connections 8,32 --idle 30 --with-hive]
+// The machine's pace drifts by a factor of two over minutes here: every contender is measured in
+// several rounds, a scenario's baseline just before its contenders, and each ratio is the median of
+// the rounds' ratios. Latency spreads (p99 / p50) are reported for each kind of request apart.
+//   npm run bench:network [-- --duration 5 --warmup 1 --rounds 5 --connections 8,32 --idle 30 --scenarios 1,2,3,4 --with-hive]
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { openSync, readFileSync } from 'node:fs';
@@ -39,12 +42,21 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '8,32' },
     idle: { type: 'string', default: '30' },
     'with-hive': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '5' },
+    scenarios: { type: 'string', default: '1,2,3,4' },
   },
 });
-const [DURATION, WARMUP, IDLE] = [Number(args.duration), Number(args.warmup), Number(args.idle)];
+const SCENARIOS = new Set(args.scenarios.split(',').map(Number));
+const [DURATION, WARMUP, IDLE, ROUNDS] = [Number(args.duration), Number(args.warmup), Number(args.idle), Number(args.rounds)];
 const CONNECTIONS = args.connections.split(',').map(Number);
-if (!(DURATION > 0 && WARMUP >= 0 && IDLE > 0) || !CONNECTIONS.every((c) => Number.isInteger(c) && c >= 1))
-  throw new TypeError('--duration and --idle must be positive, --warmup at least 0, --connections whole numbers separated by commas');
+if (
+  !(DURATION > 0 && WARMUP >= 0 && IDLE > 0 && Number.isInteger(ROUNDS) && ROUNDS >= 1) ||
+  !CONNECTIONS.every((c) => Number.isInteger(c) && c >= 1) ||
+  ![...SCENARIOS].every((n) => [1, 2, 3, 4].includes(n))
+)
+  throw new TypeError(
+    '--duration and --idle must be positive, --warmup at least 0, --rounds a whole number from 1, --connections whole numbers and --scenarios some of 1 to 4, separated by commas',
+  );
 
 const ORGS = ['acme', 'globex', 'initech'];
 const TWINS = 40;
@@ -60,6 +72,8 @@ const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding:
 
 /** One request of a workload and what its answer's data must be. */
 interface Call {
+  /** Calls of one kind have their latencies reported together too (the dashboard mixes kinds). */
+  kind: string;
   url: string;
   headers: Record<string, string>;
   body: string;
@@ -79,7 +93,8 @@ interface Scenario {
   ownBaseline: boolean;
 }
 
-const call = (url: string, headers: Record<string, string>, query: string, check: Call['check']): Call => ({
+const call = (kind: string, url: string, headers: Record<string, string>, query: string, check: Call['check']): Call => ({
+  kind,
   url,
   headers,
   body: JSON.stringify({ query }),
@@ -171,10 +186,11 @@ try {
   );
 
   const TWIN = 'id name kind tags state { status metrics { metric value at } }';
-  const twinAt = (org: string, id: string, headers: Record<string, string>) =>
-    call(orgs[org]!.url, headers, `{ ${org} { twin(id: "${id}") { ${TWIN} } } }`, (d) => d[org].twin?.id === id);
+  const twinAt = (org: string, id: string, headers: Record<string, string>, kind = 'twin') =>
+    call(kind, orgs[org]!.url, headers, `{ ${org} { twin(id: "${id}") { ${TWIN} } } }`, (d) => d[org].twin?.id === id);
   const listAt = (org: string, headers: Record<string, string>) =>
     call(
+      'list',
       orgs[org]!.url,
       headers,
       `{ ${org} { twins(first: 30, filter: { tags: ["bench"] }) { edges { node { id name state { status } suppliedByIds } } } } }`,
@@ -184,10 +200,11 @@ try {
   // (2.15, router runtime) asks the directory for the interface's `suppliedBy` without the
   // `suppliedByIds` it @requires, and fails. Both gateways are sent the same queries.
   const on = (org: string, fields: string) => `... on ${orgNames(org).twin} { ${fields} }`;
-  const twinVia = (url: string, id: string, headers: Record<string, string>) =>
-    call(url, headers, `{ twin(id: "${id}") { ${TWIN} } }`, (d) => d.twin?.id === id);
+  const twinVia = (url: string, id: string, headers: Record<string, string>, kind = 'twin') =>
+    call(kind, url, headers, `{ twin(id: "${id}") { ${TWIN} } }`, (d) => d.twin?.id === id);
   const listVia = (url: string, headers: Record<string, string>) =>
     call(
+      'list',
       url,
       headers,
       `{ twins(first: 30, filter: { tags: ["mix"] }) { edges { node { id name state { status } ${ORGS.map((org) => on(org, 'suppliedBy { id name }')).join(' ')} } } } }`,
@@ -198,6 +215,7 @@ try {
     );
   const chainVia = (url: string, i: number, headers: Record<string, string>) =>
     call(
+      'chain',
       url,
       headers,
       `{ twin(id: "acme:${local(i)}") { ${on('acme', `name suppliedBy { ${on('globex', `name suppliedBy { ${on('initech', 'name suppliedBy { name }')} }`)} }`)} } }`,
@@ -208,11 +226,15 @@ try {
   // twins with the token each organization takes, and for the list its own organization's.
   const next = (org: string) => ORGS[(ORGS.indexOf(org) + 1) % ORGS.length]!;
   const dashboardVia = (url: string) =>
-    callers.flatMap((c, k) => [twinVia(url, `${c.org}:${local(k % 4)}`, c.all), listVia(url, c.all), twinVia(url, `${next(c.org)}:${local(k % 4)}`, c.all)]);
+    callers.flatMap((c, k) => [
+      twinVia(url, `${c.org}:${local(k % 4)}`, c.all, 'own twin'),
+      listVia(url, c.all),
+      twinVia(url, `${next(c.org)}:${local(k % 4)}`, c.all, "partner's twin"),
+    ]);
   const dashboardDirect = callers.flatMap((c, k) => [
-    twinAt(c.org, `${c.org}:${local(k % 4)}`, tokenHeaders([c.member])),
+    twinAt(c.org, `${c.org}:${local(k % 4)}`, tokenHeaders([c.member]), 'own twin'),
     listAt(c.org, tokenHeaders([c.member])),
-    twinAt(next(c.org), `${next(c.org)}:${local(k % 4)}`, tokenHeaders([c.grants[next(c.org)]!])),
+    twinAt(next(c.org), `${next(c.org)}:${local(k % 4)}`, tokenHeaders([c.grants[next(c.org)]!]), "partner's twin"),
   ]);
   const viaGateway = (name: string, url: string) => ({
     one: { name: `1 one twin, ${name}`, calls: [twinVia(url, 'acme:m-007', tokenHeaders([engineer.member]))] },
@@ -266,57 +288,88 @@ try {
   console.log(`\nidle: CPU over ${IDLE} s without requests, ms per minute (the organizations answer the gateway's polls too)`);
   for (const [name, start] of before) console.log(`${name.padEnd(16)} ${(((cpuMs(processes[name]!.pid!) - start) * 60) / IDLE).toFixed(0).padStart(8)}`);
 
-  const results = new Map<number, Map<Contender, Summary>>();
+  // Scenarios left out with --scenarios are neither measured nor judged.
+  const chosen = scenarios.filter((_, i) => SCENARIOS.has(i + 1));
+  const numberOf = (scenario: Scenario) => scenarios.indexOf(scenario) + 1;
+  const results = new Map<number, Map<Contender, Measured>>();
+  /** CPU each process has spent so far, in ms, and the whole machine's. */
+  const cpuByProcess = () =>
+    new Map([...Object.entries(processes).map(([name, child]) => [name, cpuMs(child!.pid!)] as const), ['machine', machineCpuMs()] as const]);
   const invalid: string[] = [];
   for (const connections of CONNECTIONS) {
-    const measured = new Map<Contender, Summary>();
-    results.set(connections, measured);
-    const rows: { summary: Summary; baseline: Summary }[] = [];
-    for (const scenario of scenarios) {
-      for (const contender of [scenario.baseline, ...scenario.gateways]) {
-        if (measured.has(contender)) continue;
-        const result = await measure(contender.calls, connections);
-        measured.set(contender, { name: contender.name, rate: result.answers / result.seconds, latency: { p50: result.p50, p99: result.p99 } });
-        const failed = Object.entries(result.failures).filter(([, count]) => count > 0);
-        if (failed.length > 0)
-          invalid.push(
-            `${contender.name} at ${connections} connections: ${failed.map(([what, count]) => `${count} ${what}`).join(', ')}; ${result.firstError ?? ''}`,
-          );
+    // Round after round of every contender, each scenario's baseline just before its contenders:
+    // what drifts during a run (the machine, the network warming up) reaches them alike, and the
+    // median round stands for each.
+    const rounds = new Map<Contender, LoadResult[]>();
+    const cpu = new Map<Contender, Map<string, number>>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const scenario of chosen) {
+        for (const contender of [scenario.baseline, ...scenario.gateways]) {
+          if ((rounds.get(contender)?.length ?? 0) > round) continue;
+          const cpuBefore = cpuByProcess();
+          const result = await measure(contender.calls, connections);
+          const spent = cpu.get(contender) ?? new Map<string, number>();
+          for (const [name, ms] of cpuByProcess()) spent.set(name, (spent.get(name) ?? 0) + ms - cpuBefore.get(name)!);
+          cpu.set(contender, spent);
+          rounds.set(contender, [...(rounds.get(contender) ?? []), result]);
+          const failed = Object.entries(result.failures).filter(([, count]) => count > 0);
+          if (failed.length > 0)
+            invalid.push(
+              `${contender.name} at ${connections} connections: ${failed.map(([what, count]) => `${count} ${what}`).join(', ')}; ${result.firstError ?? ''}`,
+            );
+        }
       }
-      const baseline = measured.get(scenario.baseline)!;
-      for (const contender of [...(scenario.ownBaseline ? [scenario.baseline] : []), ...scenario.gateways])
-        rows.push({ summary: measured.get(contender)!, baseline });
     }
-    printTable(`network at ${connections} connections, ${DURATION} s each after ${WARMUP} s of warm-up`, 'req/s', rows);
+    const measured = new Map([...rounds].map(([contender, results]) => [contender, summarize(contender.name, results)]));
+    results.set(connections, measured);
+    const rows = chosen.flatMap((scenario) =>
+      [...(scenario.ownBaseline ? [scenario.baseline] : []), ...scenario.gateways].map((contender) => ({
+        summary: measured.get(contender)!,
+        baseline: measured.get(scenario.baseline)!,
+        ratio: times(measured, scenario.baseline, contender),
+      })),
+    );
+    printTable(
+      `network at ${connections} connections: medians of ${ROUNDS} rounds of ${DURATION} s each (after ${WARMUP} s of warm-up), each ratio the median of the rounds' ratios`,
+      'req/s',
+      rows,
+    );
+    console.log('\nreq/s in each round');
+    for (const [contender, { rates }] of measured) console.log(`  ${contender.name.padEnd(46)} ${rates.map((rate) => rate.toFixed(0).padStart(6)).join('')}`);
+    // Loads start and warm up in their own process: the machine's share counts that too.
+    console.log(`\nCPU ms per answer, by process (machine: all processes, the load's and Postgres's included)`);
+    for (const [contender, spent] of cpu) {
+      const answers = rounds.get(contender)!.reduce((total, result) => total + result.answers, 0);
+      console.log(`  ${contender.name.padEnd(46)} ${[...spent].map(([name, ms]) => `${name} ${(ms / answers).toFixed(2)}`).join(', ')}`);
+    }
     if (hive)
-      console.log(`twinx / Hive Gateway: ${scenarios.map((s, i) => `${i + 1}: ${times(measured, s.gateways[1]!, s.gateways[0]!).toFixed(2)}x`).join('   ')}`);
+      console.log(`twinx / Hive Gateway: ${chosen.map((s) => `${numberOf(s)}: ${times(measured, s.gateways[1]!, s.gateways[0]!).toFixed(2)}x`).join('   ')}`);
   }
 
   console.log('\ntargets, in this run:');
   const [one, list, , dashboard] = scenarios as [Scenario, Scenario, Scenario, Scenario];
-  const target = (what: string, baseline: Contender, contender: Contender, least: number) => {
+  const target = (what: string, scenario: Scenario, baseline: Contender, contender: Contender, least: number) => {
+    if (!chosen.includes(scenario)) return console.log(`  ${what}: not measured (--scenarios)`);
     const ratios = CONNECTIONS.map((c) => times(results.get(c)!, baseline, contender));
     console.log(
       `  ${what}: ${ratios.map((r, i) => `${r.toFixed(2)}x at ${CONNECTIONS[i]}`).join(', ')} — ${ratios.every((r) => r >= least) ? 'met' : 'NOT met'}`,
     );
   };
-  target('one twin >= 0.7x direct, without sharing', one.baseline, oneUnshared, 0.7);
-  target('cross-organization list >= 0.5x single-organization list', list.baseline, list.gateways[0]!, 0.5);
-  if (hive) target('dashboard at or ahead of Hive Gateway', dashboard.gateways[1]!, dashboard.gateways[0]!, 1);
+  target('one twin >= 0.7x direct, without sharing', one, one.baseline, oneUnshared, 0.7);
+  target('cross-organization list >= 0.5x single-organization list', list, list.baseline, list.gateways[0]!, 0.5);
+  if (hive) target('dashboard at or ahead of Hive Gateway', dashboard, dashboard.gateways[1]!, dashboard.gateways[0]!, 1);
   else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
   const at8 = results.get(8);
   if (at8) {
-    // Each next to its baseline's own spread: the dashboard mixes requests of unlike cost.
-    const spread = (contender: Contender) => {
-      const { p50, p99 } = at8.get(contender)!.latency!;
-      return p99 / p50;
-    };
-    const worst = Math.max(...scenarios.map((s) => spread(s.gateways[0]!)));
-    console.log(
-      `  p99 <= 3x p50 at 8 connections (twinx, its baseline's in parentheses): ${scenarios
-        .map((s, i) => `${i + 1}: ${spread(s.gateways[0]!).toFixed(1)}x (${spread(s.baseline).toFixed(1)}x)`)
-        .join(', ')} — ${worst <= 3 ? 'met' : 'NOT met'}`,
-    );
+    // Of each kind of request apart (the dashboard mixes kinds of unlike cost), next to its baseline's.
+    const spreads = (contender: Contender) => at8.get(contender)!.spreads;
+    const worst = Math.max(...chosen.flatMap((s) => Object.values(spreads(s.gateways[0]!))));
+    console.log(`  p99 <= 3x p50 at 8 connections, each kind of request (twinx, its baseline's in parentheses): ${worst <= 3 ? 'met' : 'NOT met'}`);
+    for (const scenario of chosen) {
+      const base = spreads(scenario.baseline);
+      const kinds = Object.entries(spreads(scenario.gateways[0]!));
+      console.log(`    ${numberOf(scenario)}: ${kinds.map(([kind, spread]) => `${kind} ${spread.toFixed(1)}x (${base[kind]?.toFixed(1)}x)`).join(', ')}`);
+    }
   } else console.log('  p99 <= 3x p50 at 8 connections: not measured (--connections without 8)');
   if (invalid.length > 0) {
     console.log(`\nINVALID: errors during measures\n  ${invalid.join('\n  ')}`);
@@ -401,16 +454,48 @@ async function measure(calls: Call[], connections: number): Promise<LoadResult> 
   const targets: LoadTarget[] = groups.map((group, i) => ({
     url: group[0]!.url,
     connections: shares[i]!,
-    requests: group.map(({ headers, body }) => ({ headers, body })),
+    requests: group.map(({ headers, body, kind }) => ({ headers, body, kind })),
   }));
   const spec: LoadSpec = { targets, duration: DURATION, warmup: WARMUP };
-  const { stdout } = await run(process.execPath, [RUN_TS, LOAD, JSON.stringify(spec)], { maxBuffer: 1 << 24, env: { ...process.env, NODE_ENV: 'production' } });
+  const load = run(process.execPath, [RUN_TS, LOAD, JSON.stringify(spec)], { maxBuffer: 1 << 24, env: { ...process.env, NODE_ENV: 'production' } });
+  const { stdout } = await load;
   return JSON.parse(stdout) as LoadResult;
 }
 
-/** `a`'s rate over `b`'s. */
-function times(measured: Map<Contender, Summary>, b: Contender, a: Contender): number {
-  return measured.get(a)!.rate / measured.get(b)!.rate;
+/** A contender over its rounds: the median rate and latencies, and the median p99 / p50 of each kind of request. */
+interface Measured extends Summary {
+  /** Each round's rate. */
+  rates: number[];
+  spreads: Record<string, number>;
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
+function summarize(name: string, rounds: LoadResult[]): Measured {
+  const kinds = Object.keys(rounds[0]!.kinds);
+  const rates = rounds.map((r) => r.answers / r.seconds);
+  return {
+    name,
+    rates,
+    rate: median(rates),
+    latency: { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)) },
+    spreads: Object.fromEntries(kinds.map((kind) => [kind, median(rounds.map((r) => r.kinds[kind]!.p99 / r.kinds[kind]!.p50))])),
+  };
+}
+
+/** `a`'s rate over `b`'s: the median of their ratios round by round (each measured close in time). */
+function times(measured: Map<Contender, Measured>, b: Contender, a: Contender): number {
+  const [of, to] = [measured.get(a)!.rates, measured.get(b)!.rates];
+  return median(of.map((rate, round) => rate / to[round]!));
+}
+
+/** CPU time the whole machine has spent, in ms (/proc/stat: all but idle and iowait). */
+function machineCpuMs(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = ticks as number[];
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / TICKS_PER_SECOND;
 }
 
 /** CPU time (user and system) a process has spent, in ms, from /proc/<pid>/stat (Linux). */

@@ -74,12 +74,11 @@ export interface Summary {
   latency: { p50: number; p99: number } | null;
 }
 
-/** Prints rows side by side, each with its rate as a ratio to its own baseline's. */
-export function printTable(title: string, unit: string, rows: { summary: Summary; baseline: Summary }[]): void {
+/** Prints rows side by side, each with its rate as a ratio to its own baseline's (or the ratio given). */
+export function printTable(title: string, unit: string, rows: { summary: Summary; baseline: Summary; ratio?: number }[]): void {
   console.log(`\n${title}`);
   console.log(`${'contender'.padEnd(46)} ${unit.padStart(10)} ${'vs baseline'.padStart(12)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}`);
-  for (const { summary: s, baseline } of rows) {
-    const ratio = s.rate / baseline.rate;
+  for (const { summary: s, baseline, ratio = s.rate / baseline.rate } of rows) {
     const [p50, p99] = s.latency ? [s.latency.p50.toFixed(2), s.latency.p99.toFixed(2)] : ['-', '-'];
     console.log(`${s.name.padEnd(46)} ${s.rate.toFixed(0).padStart(10)} ${`${ratio.toFixed(2)}x`.padStart(12)} ${p50.padStart(9)} ${p99.padStart(9)}`);
   }

@@ -15,6 +15,7 @@ import {
   type SelectionNode,
 } from 'graphql';
 import { ErrorCode } from '../lib/errors.ts';
+import { routeToOwners, type OwnerAsked } from './twin-owner.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 
@@ -63,8 +64,9 @@ function federatedDocument(document: DocumentNode, operation: OperationDefinitio
  * the rest by the federated executor, and the two merged into one answer in the operation's
  * order; the gateway's own fields are selected at the operation's root, not through fragments. A
  * subscription sent over HTTP is refused, as subscriptions run over WebSocket on the same URL.
+ * Root `twin(id)` fields that `asked` allows are asked of their organizations (twin-owner.ts).
  */
-export function withGatewayFields(gateway: ApolloGateway, extend: (apiSchema: GraphQLSchema) => GraphQLSchema): GatewayInterface {
+export function withGatewayFields(gateway: ApolloGateway, extend: (apiSchema: GraphQLSchema) => GraphQLSchema, asked: OwnerAsked): GatewayInterface {
   let federated = new Set<string>();
   return {
     onSchemaLoadOrUpdate: (callback) =>
@@ -74,46 +76,52 @@ export function withGatewayFields(gateway: ApolloGateway, extend: (apiSchema: Gr
       }),
     async load(options) {
       const { executor } = await gateway.load(options);
+      type Request = Parameters<typeof executor>[0];
+      /** A query: the gateway's own root fields executed here, the others by the federated executor. */
+      const runQuery = async (request: Request): ReturnType<typeof executor> => {
+        const { operation, document } = request;
+        const root = operation.selectionSet.selections;
+        const isOwn = (selection: SelectionNode) => selection.kind === Kind.FIELD && !federated.has(selection.name.value);
+        const own = root.filter(isOwn);
+        if (own.length === 0) return executor(request);
+        const ownOperation = narrowed(operation, own);
+        const local = execute({
+          schema: request.schema,
+          document: { ...document, definitions: document.definitions.map((d) => (d === operation ? ownOperation : d)) },
+          operationName: request.operationName,
+          variableValues: request.request.variables,
+          contextValue: request.context,
+        });
+        const rest = root.filter((selection) => !isOwn(selection));
+        if (rest.length === 0) return local;
+        const restDocument = federatedDocument(document, operation, rest);
+        const [mine, theirs] = await Promise.all([
+          local,
+          executor({ ...request, document: restDocument, operation: restDocument.definitions[0] as OperationDefinitionNode }),
+        ]);
+        const errors = [...(theirs.errors ?? []), ...(mine.errors ?? [])];
+        const answer = { ...theirs, ...(errors.length > 0 ? { errors } : {}) };
+        if (!theirs.data || !mine.data) return { ...answer, data: theirs.data === null || mine.data === null ? null : (theirs.data ?? mine.data) };
+        const data: Record<string, unknown> = {};
+        for (const selection of root) {
+          if (selection.kind !== Kind.FIELD) Object.assign(data, theirs.data);
+          else {
+            const key = selection.alias?.value ?? selection.name.value;
+            data[key] = (isOwn(selection) ? mine.data : theirs.data)[key];
+          }
+        }
+        return { ...answer, data };
+      };
       return {
         executor: async (request) => {
-          const { operation, document } = request;
-          if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
+          if (request.operation.operation === OperationTypeNode.SUBSCRIPTION) {
             throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws, protocol graphql-transport-ws) at this URL.', {
               extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
             });
           }
-          if (operation.operation !== OperationTypeNode.QUERY) return executor(request);
-          const root = operation.selectionSet.selections;
-          const isOwn = (selection: SelectionNode) => selection.kind === Kind.FIELD && !federated.has(selection.name.value);
-          const own = root.filter(isOwn);
-          if (own.length === 0) return executor(request);
-          const ownOperation = narrowed(operation, own);
-          const local = execute({
-            schema: request.schema,
-            document: { ...document, definitions: document.definitions.map((d) => (d === operation ? ownOperation : d)) },
-            operationName: request.operationName,
-            variableValues: request.request.variables,
-            contextValue: request.context,
-          });
-          const rest = root.filter((selection) => !isOwn(selection));
-          if (rest.length === 0) return local;
-          const restDocument = federatedDocument(document, operation, rest);
-          const [mine, theirs] = await Promise.all([
-            local,
-            executor({ ...request, document: restDocument, operation: restDocument.definitions[0] as OperationDefinitionNode }),
-          ]);
-          const errors = [...(theirs.errors ?? []), ...(mine.errors ?? [])];
-          const answer = { ...theirs, ...(errors.length > 0 ? { errors } : {}) };
-          if (!theirs.data || !mine.data) return { ...answer, data: theirs.data === null || mine.data === null ? null : (theirs.data ?? mine.data) };
-          const data: Record<string, unknown> = {};
-          for (const selection of root) {
-            if (selection.kind !== Kind.FIELD) Object.assign(data, theirs.data);
-            else {
-              const key = selection.alias?.value ?? selection.name.value;
-              data[key] = (isOwn(selection) ? mine.data : theirs.data)[key];
-            }
-          }
-          return { ...answer, data };
+          if (request.operation.operation !== OperationTypeNode.QUERY) return executor(request);
+          const routed = routeToOwners(request.schema, request, asked);
+          return routed ? routed.restore(await runQuery(routed.request)) : runQuery(request);
         },
       };
     },

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
+import { unusedApolloFeaturesOff } from '../lib/graphql/apollo-features.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { inputPlugin } from '../lib/graphql/input.ts';
 import { operationLimitError, queryLimitsPlugin, sourceLimitError, type CostOptions, type LimitSettings, type QueryLimits } from '../lib/graphql/limits.ts';
@@ -24,6 +25,7 @@ import { connectionHeaders, presentedKinds, presentedTokens, type Presented } fr
 import { KeyFile } from '../lib/tokens/key-file.ts';
 import { NetworkKeys, verifyNetworkTokens, type NetworkTokens, type PresentedToken } from '../lib/tokens/network.ts';
 import { issuerUnavailable, TokenProblem, unauthenticated } from '../lib/tokens/tokens.ts';
+import { reachOf } from '../lib/tokens/reach.ts';
 import { readMembersAccess } from '../lib/tokens/revocations.ts';
 import { AccessReporter } from './access-reports.ts';
 import { consoleDirectory, consoleRoute, personasRoute, type Persona } from './console/serve.ts';
@@ -285,6 +287,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     return data ?? {};
   };
   const composed = (org: string) => supergraph.answersOf(org) !== undefined;
+  /**
+   * Whether the directory would hand this caller a twin of `org` found in its catalog: `org` is an
+   * active member this gateway composed and the caller holds its tokens (not revoked) with `twins:read`.
+   */
+  const askedOfOwner = (org: string, context: unknown): boolean =>
+    memberOf(org)?.status === 'ACTIVE' &&
+    composed(org) &&
+    reachOf(
+      ((context as Partial<GatewayContext>).tokens ?? []).filter((token) => !hub.isRevoked(token)),
+      'twins:read',
+    ).has(org);
   /** Answers impact questions across the network (`impact`, `whatIf`, and the early warnings pushed to subscribers). */
   const impact = new ImpactOrchestrator({ execute: runOperation, keys, composed });
   const impacts = new ImpactWarnings({
@@ -326,14 +339,21 @@ export function createGateway(options: GatewayOptions): Gateway {
       resolveTwins: queryData,
     }));
   const apollo = new ApolloServer<GatewayContext>({
-    gateway: withGatewayFields(gateway, extend),
+    gateway: withGatewayFields(gateway, extend, askedOfOwner),
     // The network's schema is its public API, read by the console's explorer and partners' tools
     // in production too (Apollo's default turns introspection off there); every request needs a token.
     introspection: true,
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), metrics.plugin(), inputPlugin(), queryLimitsPlugin(limits), setAsidePlugin],
+    plugins: [
+      ...unusedApolloFeaturesOff(),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      metrics.plugin(),
+      inputPlugin(),
+      queryLimitsPlugin(limits),
+      setAsidePlugin,
+    ],
   });
   const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
   // Frames are bounded before they are read: ws refuses a larger one and closes the connection (1009).

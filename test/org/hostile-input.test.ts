@@ -115,4 +115,16 @@ describe("an organization's endpoint bounds its work before doing it", () => {
     expect(response.errors).toBeUndefined();
     expect(response.data.acme.twins.edges).toEqual([{ node: { id: 'acme:press-1' } }]);
   });
+
+  it('gives no resolver traces to a caller that asks for them', async () => {
+    // Apollo's federated tracing answers this header with every resolver's timings and errors (ftv1).
+    const response = await fetch(acme.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${acme.adminToken}`, 'apollo-federation-include-trace': 'ftv1' },
+      body: JSON.stringify({ query: '{ acme { twins(first: 1) { edges { node { id } } } } }' }),
+    });
+    const answer = (await response.json()) as { data?: unknown; extensions?: Record<string, unknown> };
+    expect(answer.data).toEqual({ acme: { twins: { edges: [{ node: { id: 'acme:press-1' } }] } } });
+    expect(answer.extensions?.ftv1).toBeUndefined();
+  });
 });
