@@ -1,59 +1,11 @@
 import type { ApolloGateway } from '@apollo/gateway';
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import {
-  execute,
-  GraphQLError,
-  Kind,
-  OperationTypeNode,
-  visit,
-  type ASTNode,
-  type DefinitionNode,
-  type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-  type SelectionNode,
-} from 'graphql';
+import { execute, GraphQLError, Kind, OperationTypeNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionNode } from 'graphql';
 import { ErrorCode } from '../lib/errors.ts';
+import { federatedDocument, narrowed } from './operation-parts.ts';
 import { routeToOwners, type OwnerAsked } from './twin-owner.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
-
-/** The operation with only these root selections. */
-function narrowed(operation: OperationDefinitionNode, selections: readonly SelectionNode[]): OperationDefinitionNode {
-  return { ...operation, selectionSet: { ...operation.selectionSet, selections } };
-}
-
-/**
- * The document as the federated executor validates it: the operation with only `selections`, the
- * fragments they spread and the variables they use (GraphQL refuses unused ones, and the
- * gateway's own input types are unknown to the network graph).
- */
-function federatedDocument(document: DocumentNode, operation: OperationDefinitionNode, selections: readonly SelectionNode[]): DocumentNode {
-  const fragments = new Map(document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-  const spread = new Map<string, FragmentDefinitionNode>();
-  const variables = new Set<string>();
-  const collect = (node: ASTNode) =>
-    visit(node, {
-      FragmentSpread: (node) => {
-        const fragment = fragments.get(node.name.value);
-        if (fragment && !spread.has(node.name.value)) {
-          spread.set(node.name.value, fragment);
-          collect(fragment);
-        }
-      },
-      Variable: (node) => void variables.add(node.name.value),
-    });
-  selections.forEach(collect);
-  const definitions: DefinitionNode[] = [
-    {
-      ...narrowed(operation, selections),
-      variableDefinitions: operation.variableDefinitions?.filter((definition) => variables.has(definition.variable.name.value)),
-    },
-    ...spread.values(),
-  ];
-  return { ...document, definitions };
-}
 
 /**
  * The network graph as Apollo Server serves it over HTTP: the composed API schema extended by
@@ -121,7 +73,9 @@ export function withGatewayFields(gateway: ApolloGateway, extend: (apiSchema: Gr
           }
           if (request.operation.operation !== OperationTypeNode.QUERY) return executor(request);
           const routed = routeToOwners(request.schema, request, asked);
-          return routed ? routed.restore(await runQuery(routed.request)) : runQuery(request);
+          if (!routed) return runQuery(request);
+          const [rest, ...owned] = await Promise.all([routed.rest && runQuery(routed.rest), ...routed.owned.map((part) => executor(part))]);
+          return routed.merge(rest, owned);
         },
       };
     },

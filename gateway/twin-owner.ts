@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Kind, validate, type DocumentNode, GraphQLError, type FieldNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionNode } from 'graphql';
+import { GraphQLError, Kind, validate, visit, type DocumentNode, type FieldNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { TwinxError } from '../lib/errors.ts';
 import { parseTwinId } from '../lib/ids.ts';
 import { orgNames } from '../subgraphs/org/names.ts';
+import { federatedDocument } from './operation-parts.ts';
 
 /**
  * `twin(id)` at the network graph's root, asked of the twin's organization in one hop.
@@ -10,55 +11,58 @@ import { orgNames } from '../subgraphs/org/names.ts';
  * Federation routes by field, so the directory, which owns `twin(id)`, would be asked first, only
  * to name the type from the id's prefix, and the organization second. The gateway knows the
  * directory's other conditions itself: the organization is an active member it composed, and the
- * caller holds one of its tokens (not revoked) with `twins:read`. Then the field is asked as the
- * organization's own `<org> { twin(id) }`, with the twin's `listed` flag, and the answer is given
- * as the directory's would be: the twin when the owner shows it to the caller and it is listed in
- * the catalog, null otherwise. The owner checks, authorizes and audits the read as for any other;
- * a twin outside the caller's grants is null at the owner as at the directory. Anything else (an
- * id of another shape, a member not handed out, a caller without its tokens, `twin` inside a
- * fragment, selections the organization's type cannot take) goes to the directory as before.
+ * caller holds one of its tokens (not revoked) with `twins:read`. Then the organization's own
+ * `<org> { twin(id) }` is asked instead, with the twin's `listed` flag, and the answer is the
+ * directory's: the twin when the owner shows it to the caller and lists it in the catalog, null
+ * otherwise (and then without the owner's errors about it, which would tell it exists). The owner
+ * checks, authorizes and audits the read as any other. Each organization's twins are asked in a
+ * request of their own, so that one organization failing (its root field is non-null) leaves the
+ * rest of the answer whole. Anything else goes the directory's way: an id of another shape, a
+ * member not handed out, a caller without its tokens, fragments at the operation's root, keys the
+ * gateway reserves, or selections the organization's type cannot take.
  */
 
-/** Response keys the gateway adds: refused in operations that use them, so as never to clash. */
+/** Names the gateway adds: an operation that uses them is not routed, so that none clashes. */
 const RESERVED = 'twinx__';
-const OWNER = `${RESERVED}owner_`;
+const OWNER = `${RESERVED}owner`;
 const LISTED = `${RESERVED}listed`;
-/** Routed documents kept per schema (the validity of a rewrite depends on it); emptied when full. */
-const MAX_ROUTED = 1000;
+/** Routing decisions (whether a rewrite validates) kept per schema, a few bytes each; emptied when full. */
+const MAX_DECISIONS = 10_000;
 
-/** What the gateway answers for the directory: whether a twin of `org` may be asked of `org` for this caller. */
+/** Whether a twin of `org` may be asked of `org` for the caller of this context. */
 export type OwnerAsked = (org: string, context: unknown) => boolean;
 
-/** A request as the federated executor takes it: the parts a rewrite changes. */
+/** A request as the federated executor takes it: what routing reads and changes. */
 export interface RoutableRequest {
   document: DocumentNode;
   operation: OperationDefinitionNode;
+  operationName?: string | null;
   queryHash: string;
   request: { variables?: Record<string, unknown> };
   context: unknown;
 }
 
+/** An answer of the federated executor. */
+export interface RoutableResult {
+  data?: Record<string, unknown> | null;
+  errors?: readonly GraphQLError[];
+}
+
 export interface Routed<R extends RoutableRequest> {
-  /** The request with its routed `twin` fields asked of their organizations. */
-  request: R;
-  /** The answer as the original operation's: each routed field back under its own response key. */
-  restore<T extends { data?: Record<string, unknown> | null; errors?: readonly GraphQLError[] }>(result: T): T;
+  /** One request per organization, its twins under its own root field. */
+  owned: R[];
+  /** The operation's other root fields, if any. */
+  rest: R | undefined;
+  /** The answers as the original operation's, in its order. */
+  merge<T extends RoutableResult>(rest: T | undefined, owned: readonly T[]): T;
 }
 
-interface Rewrite {
-  document: DocumentNode;
-  operation: OperationDefinitionNode;
-  queryHash: string;
-  /** Response key of each routed field, by the key of the organization's field it went under. */
-  keys: Map<string, string>;
-}
-
-const cache = new WeakMap<GraphQLSchema, Map<string, Rewrite | null>>();
+const decisions = new WeakMap<GraphQLSchema, Map<string, boolean>>();
 
 /** The organization whose twin a root `twin` field asks for, when it can be routed at all. */
 function ownerOf(field: FieldNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): string | undefined {
   const [argument, ...more] = field.arguments ?? [];
-  if (argument?.name.value !== 'id' || more.length > 0 || field.alias?.value.startsWith(RESERVED)) return undefined;
+  if (argument?.name.value !== 'id' || more.length > 0 || !field.selectionSet) return undefined;
   const { value } = argument;
   let id: unknown;
   if (value.kind === Kind.STRING) id = value.value;
@@ -70,91 +74,143 @@ function ownerOf(field: FieldNode, operation: OperationDefinitionNode, variables
   return typeof id === 'string' ? parseTwinId(id)?.org : undefined;
 }
 
-function rewrite(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, owners: (string | undefined)[]): Rewrite | null {
-  const keys = new Map<string, string>();
-  const selections = operation.selectionSet.selections.map((selection, index): SelectionNode => {
-    const org = owners[index];
-    if (org === undefined || selection.kind !== Kind.FIELD || !selection.selectionSet) return selection;
-    const key = `${OWNER}${index}`;
-    keys.set(key, selection.alias?.value ?? selection.name.value);
-    const listed: FieldNode = { kind: Kind.FIELD, alias: { kind: Kind.NAME, value: LISTED }, name: { kind: Kind.NAME, value: 'listed' } };
-    const twin: FieldNode = {
-      ...selection,
-      directives: [],
-      selectionSet: { ...selection.selectionSet, selections: [...selection.selectionSet.selections, listed] },
-    };
-    return {
-      kind: Kind.FIELD,
-      alias: { kind: Kind.NAME, value: key },
-      name: { kind: Kind.NAME, value: orgNames(org).field },
-      // `@include` and `@skip` keep their meaning one level up.
-      directives: selection.directives,
-      selectionSet: { kind: Kind.SELECTION_SET, selections: [twin] },
-    };
+/** The organization's root field holding `twins`, each asked with its `listed` flag under its own response key. */
+function ownerField(org: string, twins: readonly FieldNode[]): FieldNode {
+  const listed: FieldNode = { kind: Kind.FIELD, alias: { kind: Kind.NAME, value: LISTED }, name: { kind: Kind.NAME, value: 'listed' } };
+  return {
+    kind: Kind.FIELD,
+    alias: { kind: Kind.NAME, value: OWNER },
+    name: { kind: Kind.NAME, value: orgNames(org).field },
+    selectionSet: {
+      kind: Kind.SELECTION_SET,
+      selections: twins.map((twin) => ({ ...twin, selectionSet: { ...twin.selectionSet!, selections: [...twin.selectionSet!.selections, listed] } })),
+    },
+  };
+}
+
+/** Whether the document uses a name the gateway reserves (an alias, a fragment's name). */
+function usesReserved(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Name: (node) => {
+      if (node.value.startsWith(RESERVED)) found = true;
+    },
   });
-  const routedOperation: OperationDefinitionNode = { ...operation, selectionSet: { ...operation.selectionSet, selections } };
-  const routedDocument: DocumentNode = { ...document, definitions: document.definitions.map((d) => (d === operation ? routedOperation : d)) };
-  // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
-  if (validate(schema, routedDocument).length > 0) return null;
-  return { document: routedDocument, operation: routedOperation, queryHash: '', keys };
+  return found;
+}
+
+function keyOf(field: FieldNode): string {
+  return field.alias?.value ?? field.name.value;
 }
 
 /**
- * Routes the operation's root `twin(id)` fields that `asked` allows to their organizations; undefined
- * when none is routed. `schema` is the one the operation was validated against.
+ * Routes the operation's root `twin(id)` fields that `asked` allows to their organizations;
+ * undefined when none is. `schema` is the one the operation was validated against.
  */
 export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, request: R, asked: OwnerAsked): Routed<R> | undefined {
   const { operation, document } = request;
   const root = operation.selectionSet.selections;
   if (!root.some((selection) => selection.kind === Kind.FIELD && selection.name.value === 'twin')) return undefined;
-  // Keys the gateway would add must be free, and each routed field's response key its own.
-  const rootKeys = root.flatMap((selection) => (selection.kind === Kind.FIELD ? [selection.alias?.value ?? selection.name.value] : []));
-  if (rootKeys.some((key) => key.startsWith(RESERVED)) || new Set(rootKeys).size !== rootKeys.length) return undefined;
+  // A root fragment could select a routed field's key too: the fields are then left together.
+  if (!root.every((selection): selection is FieldNode => selection.kind === Kind.FIELD)) return undefined;
   const variables = request.request.variables ?? {};
-  const owners = root.map((selection) =>
-    selection.kind === Kind.FIELD && selection.name.value === 'twin' ? ownerOf(selection, operation, variables) : undefined,
-  );
-  const routed = owners.map((org) => (org !== undefined && asked(org, request.context) ? org : undefined));
-  if (routed.every((org) => org === undefined)) return undefined;
-  const cacheKey = `${request.queryHash}\n${routed.join(',')}`;
-  let rewrites = cache.get(schema);
-  if (!rewrites) cache.set(schema, (rewrites = new Map()));
-  let found = rewrites.get(cacheKey);
-  if (found === undefined) {
-    found = rewrite(schema, document, operation, routed);
-    if (found) found.queryHash = createHash('sha256').update(cacheKey).digest('hex');
-    if (rewrites.size >= MAX_ROUTED) rewrites.clear();
-    rewrites.set(cacheKey, found);
+  const allowed = new Map<string, boolean>();
+  const byOrg = new Map<string, FieldNode[]>();
+  for (const field of root) {
+    const org = field.name.value === 'twin' ? ownerOf(field, operation, variables) : undefined;
+    if (org === undefined) continue;
+    if (!allowed.has(org)) allowed.set(org, asked(org, request.context));
+    if (allowed.get(org)) byOrg.set(org, [...(byOrg.get(org) ?? []), field]);
   }
-  if (found === null) return undefined;
-  const { keys } = found;
+  if (byOrg.size === 0) return undefined;
+  const routedKeys = new Set([...byOrg.values()].flat().map(keyOf));
+  const rootKeys = root.map(keyOf);
+  // Each routed field's response key its own: it is answered from one organization's part.
+  if (rootKeys.filter((key) => routedKeys.has(key)).length !== routedKeys.size) return undefined;
+
+  // Hashed: what is kept is a few bytes whatever the operation's name and keys.
+  const decisionKey = createHash('sha256')
+    .update(`${request.queryHash}\n${request.operationName ?? ''}\n${[...byOrg].map(([org, twins]) => `${org}:${twins.map(keyOf).join(',')}`).join(' ')}`)
+    .digest('hex');
+  let known = decisions.get(schema);
+  if (!known) decisions.set(schema, (known = new Map()));
+  const parts = [...byOrg].map(([org, twins]) => ({ org, keys: twins.map(keyOf), document: federatedDocument(document, operation, [ownerField(org, twins)]) }));
+  let valid = known.get(decisionKey);
+  if (valid === undefined) {
+    // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
+    valid = !usesReserved(document) && parts.every((part) => validate(schema, part.document).length === 0);
+    if (known.size >= MAX_DECISIONS) known.clear();
+    known.set(decisionKey, valid);
+  }
+  if (!valid) return undefined;
+
+  const restSelections = root.filter((field) => !routedKeys.has(keyOf(field)));
+  const restDocument = restSelections.length > 0 ? federatedDocument(document, operation, restSelections) : undefined;
+  /** The part's request: its own query plan, under a hash of what it was made from. */
+  const partRequest = (partDocument: DocumentNode, part: string): R => ({
+    ...request,
+    document: partDocument,
+    operation: partDocument.definitions[0] as OperationDefinitionNode,
+    queryHash: createHash('sha256').update(`${decisionKey}\n${part}`).digest('hex'),
+  });
   return {
-    request: { ...request, document: found.document, operation: found.operation, queryHash: found.queryHash },
-    restore(result) {
-      /** A path under a routed field's organization field, as the path under the field itself. */
-      const moved = (path: readonly (string | number)[]): readonly (string | number)[] => {
-        const [first, , ...rest] = path;
-        const key = typeof first === 'string' ? keys.get(first) : undefined;
-        return key === undefined ? path : [key, ...rest];
-      };
-      const errors = result.errors?.map((error) => {
-        // A subgraph's error carries the place it was given (data-source.ts), which is what is answered.
-        if (error.originalError instanceof TwinxError && error.originalError.responsePath)
-          error.originalError.responsePath = moved(error.originalError.responsePath);
-        return error.path ? new GraphQLError(error.message, { ...error, path: moved(error.path), originalError: error.originalError }) : error;
-      });
-      if (!result.data) return errors ? { ...result, errors } : result;
-      const data: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(result.data)) {
-        const twinKey = keys.get(key);
-        if (twinKey === undefined) data[key] = value;
-        else {
-          const twin = (value as Record<string, Record<string, unknown> | null> | null)?.[twinKey] ?? null;
+    owned: parts.map((part) => partRequest(part.document, part.org)),
+    rest: restDocument && partRequest(restDocument, ''),
+    merge(rest, owned) {
+      const twins = new Map<string, unknown>();
+      /** Keys answered null for a twin the owner gave but the directory would not (not listed): none of its errors is said. */
+      const withheld = new Set<string>();
+      const errors: GraphQLError[] = [...(rest?.errors ?? [])];
+      parts.forEach(({ keys }, index) => {
+        const { data, errors: partErrors = [] } = owned[index]!;
+        const holder = data?.[OWNER] as Record<string, Record<string, unknown> | null> | null | undefined;
+        for (const key of keys) {
+          // A twin skipped (`@skip`, `@include`) has no key; an organization that failed answers none.
+          if (holder && !(key in holder)) continue;
+          const twin = holder?.[key] ?? null;
           const { [LISTED]: listed, ...shown } = twin ?? {};
-          data[twinKey] = twin && listed === true ? shown : null;
+          if (twin && listed !== true) withheld.add(key);
+          twins.set(key, twin && listed === true ? shown : null);
         }
+        for (const error of partErrors) {
+          const moved = movedError(error, keys[0]!);
+          if (!withheld.has(String(placeOf(moved)?.[0]))) errors.push(moved);
+        }
+      });
+      const answer = { ...rest, ...(errors.length > 0 ? { errors } : {}) } as (typeof owned)[number];
+      // The other fields failed as a whole (a non-null field at the root): so does the answer.
+      if (rest && !rest.data) return answer;
+      const data: Record<string, unknown> = {};
+      for (const key of rootKeys) {
+        if (twins.has(key)) data[key] = twins.get(key);
+        else if (rest?.data && key in rest.data) data[key] = rest.data[key];
       }
-      return { ...result, data, ...(errors ? { errors } : {}) };
+      return { ...answer, data };
     },
   };
+}
+
+/** Where an error is answered: a subgraph's at the place it was given (data-source.ts), others at their path. */
+function placeOf(error: GraphQLError): readonly (string | number)[] | undefined {
+  return (error.originalError instanceof TwinxError && error.originalError.responsePath) || error.path;
+}
+
+/**
+ * An error of an organization's part placed under the routed field it concerns: `[owner, key, …]`
+ * becomes `[key, …]`, and the organization's field as a whole (it failed) the first of its twins.
+ */
+function movedError(error: GraphQLError, firstKey: string): GraphQLError {
+  const move = (path: readonly (string | number)[]): readonly (string | number)[] =>
+    path[0] !== OWNER ? path : path.length === 1 ? [firstKey] : [path[1]!, ...path.slice(2)];
+  const original = error.originalError;
+  if (original instanceof TwinxError && original.responsePath) original.responsePath = move(original.responsePath);
+  if (!error.path) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: move(error.path),
+    originalError: original,
+    extensions: error.extensions,
+  });
 }

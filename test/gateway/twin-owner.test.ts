@@ -3,7 +3,7 @@ import type { Gateway } from '../../gateway/server.ts';
 import { isServiceSdlQuery } from '../../lib/graphql/service-query.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { bearer } from '../support/org.ts';
+import { bearer, type TestOrg } from '../support/org.ts';
 import { Disposers, startHttpServer } from '../support/services.ts';
 
 /**
@@ -23,6 +23,7 @@ let admin: Record<string, string>;
 let partner: Record<string, string>;
 /** A lyra viewer without any vega token. */
 let lyraOnly: Record<string, string>;
+let lyraOrg: TestOrg;
 
 /** A proxy in front of the directory: every request passed on with its headers, operations counted. */
 async function countingProxy(targetUrl: string): Promise<string> {
@@ -55,6 +56,7 @@ async function ask(query: string, headers: Record<string, string>, variables?: R
 beforeAll(async () => {
   net = await startNetwork(disposers, []);
   const [vega, lyra] = [await net.startOrg('vega'), await net.startOrg('lyra')];
+  lyraOrg = lyra;
   await net.join(vega);
   await net.join(lyra);
   await vega.createTwin({ id: 'vega:press-1', name: 'Press 1', kind: 'press' });
@@ -132,5 +134,35 @@ describe('twin(id) through the gateway', () => {
     const forbidden = await ask(`{ press: twin(id: "vega:press-1") { name telemetry(metric: "temperature") { edges { cursor } } } }`, partner);
     expect(forbidden.data).toEqual({ press: { name: 'Press 1', telemetry: null } });
     expect(forbidden.errors?.map((error: any) => [error.extensions.code, error.path])).toEqual([['FORBIDDEN', ['press', 'telemetry']]]);
+  });
+
+  it('says nothing of a twin not listed, errors included', async () => {
+    // The admin may read vega:hidden-1 but not ask the telemetry of a metric it lacks: the owner says so, the gateway does not.
+    const hidden = await ask(`{ twin(id: "vega:hidden-1") { name telemetry(metric: "nope") { edges { cursor } } } }`, admin);
+    expect({ data: hidden.data, errors: hidden.errors }).toEqual({ data: { twin: null }, errors: undefined });
+  });
+
+  it('keeps to the operation named, and leaves fragments at the root to the directory', async () => {
+    const document = `query A { a: twin(id: "vega:press-1") { id } } query B { b: twin(id: "vega:press-2") { name } }`;
+    for (const name of ['B', 'A', 'B']) {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...admin },
+        body: JSON.stringify({ query: document, operationName: name }),
+      });
+      const answer = (await response.json()) as { data?: unknown };
+      expect(answer.data).toEqual(name === 'A' ? { a: { id: 'vega:press-1' } } : { b: { name: 'Press 2' } });
+    }
+    const merged = await ask(`{ ...F twin(id: "vega:press-1") { id } } fragment F on Query { twin(id: "vega:press-1") { name } }`, admin);
+    expect(merged.data).toEqual({ twin: { name: 'Press 1', id: 'vega:press-1' } });
+    expect(merged.directoryAsked.some((body) => body.includes('twin('))).toBe(true);
+  });
+
+  it("answers the rest when a twin's organization fails, the error at the twin", async () => {
+    const query = `{ organizations { slug } press: twin(id: "vega:press-1") { name } line: twin(id: "lyra:line-1") { name } }`;
+    await lyraOrg.stop();
+    const answer = await ask(query, partner);
+    expect(answer.data).toEqual({ organizations: expect.any(Array), press: { name: 'Press 1' }, line: null });
+    expect(answer.errors?.map((error: any) => [error.extensions.code, error.path])).toEqual([['UNAVAILABLE', ['line']]]);
   });
 });
