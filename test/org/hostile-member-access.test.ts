@@ -50,9 +50,11 @@ describe('selectors', () => {
     expect(network.data.twins.edges.map((edge: any) => edge.node.id)).toEqual(['globex:lathe_1']);
     expect((await net.query(`{ twin(id: "globex:latheX1") { id } }`, undefined, bearer(token))).data.twin).toBeNull();
 
-    // Newest first: the read of lathe_1, the refused read of latheX1, the list.
+    // Newest first: the network's twin(id), asked of globex itself (gateway/twin-owner.ts) and
+    // refused there, the read of lathe_1, the refused read of latheX1, the list.
     const read = { partner: 'acme', grantJtis: [jti], action: 'read', allowed: true, reason: null };
     expect(await audited({ grantJti: jti })).toEqual([
+      { ...read, twinIds: ['globex:latheX1'], allowed: false, reason: 'UNKNOWN_TWIN' },
       { ...read, twinIds: ['globex:lathe_1'] },
       { ...read, twinIds: ['globex:latheX1'], allowed: false, reason: 'UNKNOWN_TWIN' },
       { ...read, twinIds: ['globex:lathe_1'] },
