@@ -53,6 +53,8 @@ export interface Routed<R extends RoutableRequest> {
   owned: R[];
   /** The operation's other root fields, if any. */
   rest: R | undefined;
+  /** The errors of organizations that failed as a whole (their root field is non-null: none of their twins answered), under their first twin. */
+  failures(owned: readonly RoutableResult[]): GraphQLError[];
   /** The answers as the original operation's, in its order. */
   merge<T extends RoutableResult>(rest: T | undefined, owned: readonly T[]): T;
 }
@@ -156,6 +158,8 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
   return {
     owned: parts.map((part) => partRequest(part.document, part.org)),
     rest: restDocument && partRequest(restDocument, ''),
+    failures: (owned) =>
+      parts.flatMap(({ keys }, index) => (owned[index]!.data?.[OWNER] ? [] : (owned[index]!.errors ?? []).map((error) => movedError(error, keys[0]!)))),
     merge(rest, owned) {
       const twins = new Map<string, unknown>();
       /** Keys answered null for a twin the owner gave but the directory would not (not listed): none of its errors is said. */
