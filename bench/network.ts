@@ -35,7 +35,7 @@ import { cliNetwork, type ServiceProcess } from '../test/support/cli-network.ts'
 import { graphql } from '../test/support/graphql.ts';
 import { Disposers, eventually } from '../test/support/services.ts';
 import type { LoadResult, LoadSpec, LoadTarget } from './load.ts';
-import { printTable, type Summary } from './support.ts';
+import { percentile, printTable, type Summary } from './support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -474,7 +474,10 @@ interface Measured extends Summary {
 }
 
 function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 function summarize(name: string, rounds: LoadResult[]): Measured {

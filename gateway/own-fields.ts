@@ -73,16 +73,7 @@ export function withGatewayFields(gateway: ApolloGateway, extend: (apiSchema: Gr
           }
           if (request.operation.operation !== OperationTypeNode.QUERY) return executor(request);
           const routed = routeToOwners(request.schema, request, asked);
-          if (!routed) return runQuery(request);
-          const [rest, ...owned] = await Promise.all([routed.rest && runQuery(routed.rest), ...routed.owned.map((part) => executor(part))]);
-          // An organization that failed as a whole: the directory's way says what it can of its twins.
-          const failures = routed.failures(owned);
-          if (failures.length === 0) return routed.merge(rest, owned);
-          // An organization found unavailable is not asked again for this request: its error is said from its own part.
-          const again = await runQuery(request);
-          const said = new Set((again.errors ?? []).map((error) => error.message));
-          const errors = [...failures.filter((error) => !said.has(error.message)), ...(again.errors ?? [])];
-          return errors.length > 0 ? { ...again, errors } : again;
+          return routed ? routed.run(runQuery, executor) : runQuery(request);
         },
       };
     },

@@ -16,8 +16,8 @@ import { federatedDocument } from './operation-parts.ts';
  * directory's: the twin when the owner shows it to the caller and lists it in the catalog, null
  * otherwise (and then without the owner's errors about it, which would tell it exists). The owner
  * checks, authorizes and audits the read as any other. Each organization's twins are asked in a
- * request of their own, so that one organization failing (its root field is non-null) leaves the
- * rest of the answer whole. Anything else goes the directory's way: an id of another shape, a
+ * request of their own; one failing as a whole (its root field is non-null) is answered the
+ * directory's way, which says what it can of its twins. Anything else goes the directory's way: an id of another shape, a
  * member not handed out, a caller without its tokens, fragments at the operation's root, keys the
  * gateway reserves, or selections the organization's type cannot take.
  */
@@ -49,14 +49,11 @@ export interface RoutableResult {
 }
 
 export interface Routed<R extends RoutableRequest> {
-  /** One request per organization, its twins under its own root field. */
-  owned: R[];
-  /** The operation's other root fields, if any. */
-  rest: R | undefined;
-  /** The errors of organizations that failed as a whole (their root field is non-null: none of their twins answered), under their first twin. */
-  failures(owned: readonly RoutableResult[]): GraphQLError[];
-  /** The answers as the original operation's, in its order. */
-  merge<T extends RoutableResult>(rest: T | undefined, owned: readonly T[]): T;
+  /**
+   * The answer as the original operation's, in its order: each organization's twins by `executor`,
+   * the other root fields by `runQuery`.
+   */
+  run<T extends RoutableResult>(runQuery: (request: R) => Promise<T>, executor: (request: R) => Promise<T>): Promise<T>;
 }
 
 const decisions = new WeakMap<GraphQLSchema, Map<string, boolean>>();
@@ -155,21 +152,33 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
     operation: partDocument.definitions[0] as OperationDefinitionNode,
     queryHash: createHash('sha256').update(`${decisionKey}\n${part}`).digest('hex'),
   });
+  const owned = parts.map((part) => partRequest(part.document, part.org));
+  const rest = restDocument && partRequest(restDocument, '');
   return {
-    owned: parts.map((part) => partRequest(part.document, part.org)),
-    rest: restDocument && partRequest(restDocument, ''),
-    failures: (owned) =>
-      parts.flatMap(({ keys }, index) => (owned[index]!.data?.[OWNER] ? [] : (owned[index]!.errors ?? []).map((error) => movedError(error, keys[0]!)))),
-    merge(rest, owned) {
+    async run(runQuery, executor) {
+      const [restAnswer, ...ownedAnswers] = await Promise.all([rest && runQuery(rest), ...owned.map((part) => executor(part))]);
+      // An organization that failed as a whole (its root field is non-null: none of its twins answered):
+      // the directory's way says what it can of its twins. It is not asked again for this request, so
+      // its error is said from its own part.
+      const failures = parts.flatMap(({ keys }, index) =>
+        ownedAnswers[index]!.data?.[OWNER] ? [] : (ownedAnswers[index]!.errors ?? []).map((error) => movedError(error, keys[0]!)),
+      );
+      if (failures.length > 0) {
+        const again = await runQuery(request);
+        const said = new Set((again.errors ?? []).map((error) => error.message));
+        const errors = [...failures.filter((error) => !said.has(error.message)), ...(again.errors ?? [])];
+        return errors.length > 0 ? { ...again, errors } : again;
+      }
       const twins = new Map<string, unknown>();
       /** Keys answered null for a twin the owner gave but the directory would not (not listed): none of its errors is said. */
       const withheld = new Set<string>();
-      const errors: GraphQLError[] = [...(rest?.errors ?? [])];
+      const errors: GraphQLError[] = [...(restAnswer?.errors ?? [])];
       parts.forEach(({ keys }, index) => {
-        const { data, errors: partErrors = [] } = owned[index]!;
+        const { data, errors: partErrors = [] } = ownedAnswers[index]!;
         const holder = data?.[OWNER] as Record<string, Record<string, unknown> | null> | null | undefined;
         for (const key of keys) {
-          // A twin skipped (`@skip`, `@include`) has no key; an organization that failed answers none.
+          // A twin skipped (`@skip`, `@include`) has no key; an organization found unavailable by
+          // another part of this request answers none (that part said it).
           if (holder && !(key in holder)) continue;
           const twin = holder?.[key] ?? null;
           const { [LISTED]: listed, ...shown } = twin ?? {};
@@ -181,13 +190,13 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
           if (!withheld.has(String(placeOf(moved)?.[0]))) errors.push(moved);
         }
       });
-      const answer = { ...rest, ...(errors.length > 0 ? { errors } : {}) } as (typeof owned)[number];
+      const answer = { ...restAnswer, ...(errors.length > 0 ? { errors } : {}) } as (typeof ownedAnswers)[number];
       // The other fields failed as a whole (a non-null field at the root): so does the answer.
-      if (rest && !rest.data) return answer;
+      if (restAnswer && !restAnswer.data) return answer;
       const data: Record<string, unknown> = {};
       for (const key of rootKeys) {
         if (twins.has(key)) data[key] = twins.get(key);
-        else if (rest?.data && key in rest.data) data[key] = rest.data[key];
+        else if (restAnswer?.data && key in restAnswer.data) data[key] = restAnswer.data[key];
       }
       return { ...answer, data };
     },
