@@ -163,10 +163,17 @@ describe('an organization’s and the directory’s Postgres going away', () => 
     await device.done;
     const names = natsNames(net.subjectPrefix);
     const jsm = await jetstreamManager(net.nats);
-    await vi.waitFor(async () => expect(await net.orgs.acme!.db.reading.count()).toBe(device.published), { timeout: 30_000, interval: 200 });
+    // Together, so that a reading missing says whether it was dead-lettered.
+    await vi.waitFor(
+      async () =>
+        expect({
+          stored: await net.orgs.acme!.db.reading.count(),
+          deadLettered: (await jsm.streams.info(names.deadLetterStream('acme'))).state.messages,
+        }).toEqual({ stored: device.published, deadLettered: 0 }),
+      { timeout: 30_000, interval: 200 },
+    );
     const values = (await net.orgs.acme!.db.reading.findMany({ select: { value: true } })).map((reading) => reading.value);
     expect(new Set(values).size).toBe(device.published);
-    expect((await jsm.streams.info(names.deadLetterStream('acme'))).state.messages).toBe(0);
     // The subscriber got each event once, up to the state of the last reading.
     await vi.waitFor(() => expect(received.at(-1)!.value).toBe(device.published), { timeout: 10_000 });
     expect(new Set(received.map((event) => event.cursor)).size).toBe(received.length);

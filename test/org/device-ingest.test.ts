@@ -135,6 +135,39 @@ describe('device ingest over NATS JetStream', () => {
     );
   });
 
+  it('does not count an outage towards dead-lettering: an internal error as the store comes back is tried again', async () => {
+    // The store is out for three deliveries, then fails once with an internal error (a transaction
+    // the restarting server ended), then stores the batch. Only internal failures count towards the limit.
+    const { prefix, names: own } = await ownPrefix('outage');
+    const failures = [
+      ...Array.from({ length: 3 }, () => Object.assign(new Error("Can't reach database server"), { code: 'P1001' })),
+      new Error('Transaction already closed'),
+    ];
+    const stored: number[] = [];
+    const ingest = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: prefix,
+      org: 'acme',
+      maxBatch: 100,
+      ingest: (batches) => {
+        const failure = failures.shift();
+        return failure ? Promise.reject(failure) : Promise.resolve({ accepted: batches.flat().length, duplicates: 0, stateChanges: 1 });
+      },
+      onStored: (result) => stored.push(result.accepted),
+      maxFailures: 2,
+      logger: createLogger('test', 'silent'),
+    });
+    disposers.add(() => ingest.stop());
+    await jetstream(acme.nats).publish(
+      own.ingestSubject('acme'),
+      JSON.stringify({ readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(90), value: 1 }] }),
+    );
+    await vi.waitFor(() => expect(stored).toEqual([1]), { timeout: 15_000 });
+    expect(failures).toEqual([]);
+    const jsm = await jetstreamManager(acme.nats);
+    expect((await jsm.streams.info(own.deadLetterStream('acme'))).state.messages).toBe(0);
+  });
+
   it('keeps a batch unacknowledged while the store is down, and stores it once the store is back', async () => {
     // The subgraph's own consumer keeps serving its subjects; this one runs on a subject
     // prefix of its own, against a store that refuses connections.

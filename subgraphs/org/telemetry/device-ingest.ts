@@ -28,8 +28,9 @@ export interface DeviceIngestOptions {
   onDeadLettered?: (code: string) => void;
   logger: Logger;
   /**
-   * Deliveries of a message that keeps failing with an internal error before it is moved to
-   * the dead-letter subject. Store outages (`UNAVAILABLE`) are retried without limit.
+   * Times a message may fail with an internal error before it is moved to the dead-letter
+   * subject. Store outages (`UNAVAILABLE`) are retried without limit and do not count: a message
+   * that waited out an outage is not dead-lettered for one error as the store comes back.
    * @default 5
    */
   maxFailures?: number;
@@ -125,7 +126,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
   /** Leaves the message for redelivery, after a delay that grows with its deliveries. */
   function retry(message: JsMsg, error: unknown): void {
     const deliveries = message.info.deliveryCount;
-    log.error({ err: error, seq: message.seq, deliveries }, 'device batch not stored, will retry');
+    log.error({ err: error, code: fromPrismaError(error).code, seq: message.seq, deliveries }, 'device batch not stored, will retry');
     message.nak(retryDelay(deliveries));
   }
 
@@ -138,18 +139,34 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     }
   }
 
+  /**
+   * Internal failures of the messages being retried, by stream sequence. Only this process
+   * counts them (JetStream counts deliveries, outages included). An entry outlives its message
+   * only when another replica settles it, so no more are kept than may be pending: the oldest is forgotten.
+   */
+  const internalFailures = new Map<number, number>();
+  function failedInternally(message: JsMsg): number {
+    const failures = (internalFailures.get(message.seq) ?? 0) + 1;
+    internalFailures.delete(message.seq);
+    internalFailures.set(message.seq, failures);
+    if (internalFailures.size > MAX_QUEUED) internalFailures.delete(internalFailures.keys().next().value!);
+    return failures;
+  }
+
   /** Stores one message: dead-lettered when it can never be stored, retried while the store is out. */
   async function storeOne({ message, readings }: Queued): Promise<void> {
     try {
       const result = await options.ingest([readings]);
       message.ack();
+      internalFailures.delete(message.seq);
       options.onStored?.(result, message.time);
     } catch (error) {
       const known = fromPrismaError(error);
       if (known.code !== ErrorCode.UNAVAILABLE && known.code !== ErrorCode.INTERNAL) return deadLetter(message, known.code, known.message);
-      const deliveries = message.info.deliveryCount;
-      if (known.code === ErrorCode.INTERNAL && deliveries >= maxFailures) {
-        return deadLetter(message, ErrorCode.INTERNAL, `Failed ${deliveries} times: ${error instanceof Error ? error.message : String(error)}`);
+      const failures = known.code === ErrorCode.INTERNAL ? failedInternally(message) : 0;
+      if (failures >= maxFailures) {
+        internalFailures.delete(message.seq);
+        return deadLetter(message, ErrorCode.INTERNAL, `Failed ${failures} times: ${error instanceof Error ? error.message : String(error)}`);
       }
       retry(message, error);
     }
@@ -160,7 +177,10 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     if (group.length === 1) return settle(group[0]!.message, () => storeOne(group[0]!));
     try {
       const result = await options.ingest(group.map(({ readings }) => readings));
-      for (const { message } of group) message.ack();
+      for (const { message } of group) {
+        message.ack();
+        internalFailures.delete(message.seq);
+      }
       options.onStored?.(
         result,
         group.map(({ message }) => message.time).reduce((a, b) => (a < b ? a : b)),
