@@ -26,8 +26,8 @@ import { federatedDocument } from './operation-parts.ts';
 const RESERVED = 'twinx__';
 const OWNER = `${RESERVED}owner`;
 const LISTED = `${RESERVED}listed`;
-/** Routing decisions (whether a rewrite validates) kept per schema, a few bytes each; emptied when full. */
-const MAX_DECISIONS = 10_000;
+/** Plans kept per document for its different assignments of twins to organizations; emptied when full. */
+const MAX_PLANS_PER_DOCUMENT = 64;
 
 /** Whether a twin of `org` may be asked of `org` for the caller of this context. */
 export type OwnerAsked = (org: string, context: unknown) => boolean;
@@ -56,7 +56,56 @@ export interface Routed<R extends RoutableRequest> {
   run<T extends RoutableResult>(runQuery: (request: R) => Promise<T>, executor: (request: R) => Promise<T>): Promise<T>;
 }
 
-const decisions = new WeakMap<GraphQLSchema, Map<string, boolean>>();
+/** A request's document, operation and query plan key, as the federated executor reads them. */
+type Part = Pick<RoutableRequest, 'document' | 'operation' | 'queryHash'>;
+
+/** How an operation is asked for one assignment of its routed twins to organizations: a request per organization, one for the rest. */
+interface Plan {
+  parts: { org: string; keys: string[]; part: Part }[];
+  rest: Part | undefined;
+}
+
+/**
+ * Plans by schema, by document (Apollo Server hands the same document object for the same query
+ * string while its document store keeps it), by operation name and assignment; null for an
+ * assignment left to the directory. Kept only as long as the schema and the document are.
+ */
+const plans = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, Plan | null>>>();
+
+/** The plan for this assignment: the rewrite validated once against the schema, and each part's query plan key. */
+function planOf(schema: GraphQLSchema, request: RoutableRequest, byOrg: ReadonlyMap<string, FieldNode[]>, routedKeys: ReadonlySet<string>): Plan | null {
+  const { operation, document } = request;
+  const assignment = `${request.operationName ?? ''}\n${[...byOrg].map(([org, twins]) => `${org}:${twins.map(keyOf).join(',')}`).join(' ')}`;
+  let bySchema = plans.get(schema);
+  if (!bySchema) plans.set(schema, (bySchema = new WeakMap()));
+  let known = bySchema.get(document);
+  if (!known) bySchema.set(document, (known = new Map()));
+  const plan = known.get(assignment);
+  if (plan !== undefined) return plan;
+  const documents = [...byOrg].map(([org, twins]) => ({
+    org,
+    keys: twins.map(keyOf),
+    document: federatedDocument(document, operation, [ownerField(org, twins)]),
+  }));
+  // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
+  const valid = !usesReserved(document) && documents.every((part) => validate(schema, part.document).length === 0);
+  const restSelections = operation.selectionSet.selections.filter((field) => !routedKeys.has(keyOf(field as FieldNode)));
+  /** The part's own query plan, under a hash of what it was made from. */
+  const partOf = (partDocument: DocumentNode, name: string): Part => ({
+    document: partDocument,
+    operation: partDocument.definitions[0] as OperationDefinitionNode,
+    queryHash: createHash('sha256').update(`${request.queryHash}\n${assignment}\n${name}`).digest('hex'),
+  });
+  const made = valid
+    ? {
+        parts: documents.map(({ org, keys, document: partDocument }) => ({ org, keys, part: partOf(partDocument, org) })),
+        rest: restSelections.length > 0 ? partOf(federatedDocument(document, operation, restSelections), '') : undefined,
+      }
+    : null;
+  if (known.size >= MAX_PLANS_PER_DOCUMENT) known.clear();
+  known.set(assignment, made);
+  return made;
+}
 
 /** The organization whose twin a root `twin` field asks for, when it can be routed at all. */
 function ownerOf(field: FieldNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): string | undefined {
@@ -107,7 +156,7 @@ function keyOf(field: FieldNode): string {
  * undefined when none is. `schema` is the one the operation was validated against.
  */
 export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, request: R, asked: OwnerAsked): Routed<R> | undefined {
-  const { operation, document } = request;
+  const { operation } = request;
   const root = operation.selectionSet.selections;
   if (!root.some((selection) => selection.kind === Kind.FIELD && selection.name.value === 'twin')) return undefined;
   // A root fragment could select a routed field's key too: the fields are then left together.
@@ -127,33 +176,11 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
   // Each routed field's response key its own: it is answered from one organization's part.
   if (rootKeys.filter((key) => routedKeys.has(key)).length !== routedKeys.size) return undefined;
 
-  // Hashed: what is kept is a few bytes whatever the operation's name and keys.
-  const decisionKey = createHash('sha256')
-    .update(`${request.queryHash}\n${request.operationName ?? ''}\n${[...byOrg].map(([org, twins]) => `${org}:${twins.map(keyOf).join(',')}`).join(' ')}`)
-    .digest('hex');
-  let known = decisions.get(schema);
-  if (!known) decisions.set(schema, (known = new Map()));
-  const parts = [...byOrg].map(([org, twins]) => ({ org, keys: twins.map(keyOf), document: federatedDocument(document, operation, [ownerField(org, twins)]) }));
-  let valid = known.get(decisionKey);
-  if (valid === undefined) {
-    // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
-    valid = !usesReserved(document) && parts.every((part) => validate(schema, part.document).length === 0);
-    if (known.size >= MAX_DECISIONS) known.clear();
-    known.set(decisionKey, valid);
-  }
-  if (!valid) return undefined;
-
-  const restSelections = root.filter((field) => !routedKeys.has(keyOf(field)));
-  const restDocument = restSelections.length > 0 ? federatedDocument(document, operation, restSelections) : undefined;
-  /** The part's request: its own query plan, under a hash of what it was made from. */
-  const partRequest = (partDocument: DocumentNode, part: string): R => ({
-    ...request,
-    document: partDocument,
-    operation: partDocument.definitions[0] as OperationDefinitionNode,
-    queryHash: createHash('sha256').update(`${decisionKey}\n${part}`).digest('hex'),
-  });
-  const owned = parts.map((part) => partRequest(part.document, part.org));
-  const rest = restDocument && partRequest(restDocument, '');
+  const plan = planOf(schema, request, byOrg, routedKeys);
+  if (!plan) return undefined;
+  const { parts } = plan;
+  const owned = parts.map(({ part }) => ({ ...request, ...part }));
+  const rest = plan.rest && { ...request, ...plan.rest };
   return {
     async run(runQuery, executor) {
       const [restAnswer, ...ownedAnswers] = await Promise.all([rest && runQuery(rest), ...owned.map((part) => executor(part))]);

@@ -33,6 +33,22 @@ function nulArgument(document: DocumentNode, variables: Readonly<Record<string, 
   return found;
 }
 
+/** Documents whose literals hold no NUL (Apollo Server hands the same document object for the same query string). */
+const literalsClean = new WeakSet<DocumentNode>();
+
+/**
+ * `nulArgument`, walking a document again only when its variables may hold a NUL: JSON escapes
+ * every one, in keys and in strings, as `\u0000`.
+ */
+function nulArgumentOf(document: DocumentNode, variables: Readonly<Record<string, unknown>>): string | undefined {
+  if (!literalsClean.has(document)) {
+    const field = nulArgument(document, variables);
+    if (field === undefined) literalsClean.add(document);
+    return field;
+  }
+  return JSON.stringify(variables).includes('\\u0000') ? nulArgument(document, variables) : undefined;
+}
+
 /**
  * Apollo Server plugin: refuses, before anything runs, a request passing a NUL character in any
  * string of its arguments, literal or through variables (JSON values too). No store takes it:
@@ -44,7 +60,7 @@ export function inputPlugin(): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, request }) {
-          const field = nulArgument(document, request.variables ?? {});
+          const field = nulArgumentOf(document, request.variables ?? {});
           if (field !== undefined)
             throw new GraphQLError(`${field}: text may not contain NUL characters.`, {
               extensions: { code: ErrorCode.INVALID_INPUT, field, http: { status: 400 } },

@@ -103,7 +103,10 @@ describe('errors through the gateway', () => {
   });
 
   it('refuses NUL characters in any text argument, naming it, and stores nothing', async () => {
-    const filter = await net.query(`query($text: String) { twins(first: 5, filter: { text: $text }) { edges { cursor } } }`, { text: 'press\u0000' }, admin);
+    const query = `query($text: String) { twins(first: 5, filter: { text: $text }) { edges { cursor } } }`;
+    // The same document first with clean variables, so that it is known (and its literals checked) before.
+    expect((await net.query(query, { text: 'press' }, admin)).status).toBe(200);
+    const filter = await net.query(query, { text: 'press\u0000' }, admin);
     expect(filter.status).toBe(400);
     expect(filter.errors?.[0]?.extensions).toEqual({ code: 'INVALID_INPUT', field: 'filter.text' });
     // At an organization's own endpoint: a literal, and a key deep in a JSON value.

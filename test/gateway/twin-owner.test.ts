@@ -81,6 +81,19 @@ describe('twin(id) through the gateway', () => {
     expect(one.errors).toBeUndefined();
     expect(one.data).toEqual({ twin: { id: 'vega:press-1', name: 'Press 1', kind: 'press', __typename: 'VegaTwin' } });
     expect(one.directoryAsked).toEqual([]);
+    // The same document again: each time asked of the organization its variables name, if the caller may be.
+    for (const [id, headers, twin, directoryAsked] of [
+      ['lyra:line-1', partner, { id: 'lyra:line-1', name: 'Line 1' }, 0],
+      ['vega:press-1', lyraOnly, null, 1],
+      ['vega:press-1', partner, { id: 'vega:press-1', name: 'Press 1' }, 0],
+    ] as const) {
+      const again = await ask(`query($id: ID!) { twin(id: $id) { id name kind __typename } }`, headers, { id });
+      expect({ id, data: again.data, asked: again.directoryAsked.length }).toEqual({
+        id,
+        data: { twin: twin && { ...twin, kind: expect.any(String), __typename: expect.any(String) } },
+        asked: directoryAsked,
+      });
+    }
 
     const two = await ask(`{ b: twin(id: "lyra:line-1") { name } organizations { slug } a: twin(id: "vega:press-1") { name } }`, partner);
     expect(two.errors).toBeUndefined();
