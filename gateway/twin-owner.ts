@@ -17,17 +17,22 @@ import { federatedDocument } from './operation-parts.ts';
  * otherwise (and then without the owner's errors about it, which would tell it exists). The owner
  * checks, authorizes and audits the read as any other. Each organization's twins are asked in a
  * request of their own; one failing as a whole (its root field is non-null) is answered the
- * directory's way, which says what it can of its twins. Anything else goes the directory's way: an id of another shape, a
- * member not handed out, a caller without its tokens, fragments at the operation's root, keys the
- * gateway reserves, or selections the organization's type cannot take.
+ * directory's way, which says what it can of its twins. Anything else goes the directory's way:
+ * an id of another shape, a member not handed out, a caller without its tokens, fragments at the
+ * operation's root, keys the gateway reserves, or selections the organization's type cannot take.
  */
 
 /** Names the gateway adds: an operation that uses them is not routed, so that none clashes. */
 const RESERVED = 'twinx__';
 const OWNER = `${RESERVED}owner`;
 const LISTED = `${RESERVED}listed`;
-/** Plans kept per document for its different assignments of twins to organizations; emptied when full. */
-const MAX_PLANS_PER_DOCUMENT = 64;
+/** Routing plans kept per schema; emptied when full. */
+const MAX_PLANS = 1000;
+/**
+ * Longest query whose plans are kept: a plan's documents hold the query's text (their locations
+ * point into it), so that `MAX_PLANS` of them take at most about 16 MiB. Longer ones are planned per request.
+ */
+const MAX_PLANNED_SOURCE = 16 * 1024;
 
 /** Whether a twin of `org` may be asked of `org` for the caller of this context. */
 export type OwnerAsked = (org: string, context: unknown) => boolean;
@@ -38,6 +43,7 @@ export interface RoutableRequest {
   operation: OperationDefinitionNode;
   operationName?: string | null;
   queryHash: string;
+  source: string;
   request: { variables?: Record<string, unknown> };
   context: unknown;
 }
@@ -61,50 +67,54 @@ type Part = Pick<RoutableRequest, 'document' | 'operation' | 'queryHash'>;
 
 /** How an operation is asked for one assignment of its routed twins to organizations: a request per organization, one for the rest. */
 interface Plan {
-  parts: { org: string; keys: string[]; part: Part }[];
+  parts: { keys: string[]; part: Part }[];
   rest: Part | undefined;
 }
 
 /**
- * Plans by schema, by document (Apollo Server hands the same document object for the same query
- * string while its document store keeps it), by operation name and assignment; null for an
- * assignment left to the directory. Kept only as long as the schema and the document are.
+ * Plans by schema, then by query, operation and assignment (a plan depends on nothing else); null
+ * for an assignment left to the directory.
  */
-const plans = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, Plan | null>>>();
+const plans = new WeakMap<GraphQLSchema, Map<string, Plan | null>>();
 
 /** The plan for this assignment: the rewrite validated once against the schema, and each part's query plan key. */
 function planOf(schema: GraphQLSchema, request: RoutableRequest, byOrg: ReadonlyMap<string, FieldNode[]>, routedKeys: ReadonlySet<string>): Plan | null {
-  const { operation, document } = request;
-  const assignment = `${request.operationName ?? ''}\n${[...byOrg].map(([org, twins]) => `${org}:${twins.map(keyOf).join(',')}`).join(' ')}`;
-  let bySchema = plans.get(schema);
-  if (!bySchema) plans.set(schema, (bySchema = new WeakMap()));
-  let known = bySchema.get(document);
-  if (!known) bySchema.set(document, (known = new Map()));
-  const plan = known.get(assignment);
+  const key = `${request.queryHash}\n${request.operationName ?? ''}\n${[...byOrg].map(([org, twins]) => `${org}:${twins.map(keyOf).join(',')}`).join(' ')}`;
+  let known = plans.get(schema);
+  if (!known) plans.set(schema, (known = new Map()));
+  const plan = known.get(key);
   if (plan !== undefined) return plan;
-  const documents = [...byOrg].map(([org, twins]) => ({
-    org,
-    keys: twins.map(keyOf),
-    document: federatedDocument(document, operation, [ownerField(org, twins)]),
-  }));
+  const made = makePlan(schema, request, byOrg, routedKeys, key);
+  if (request.source.length <= MAX_PLANNED_SOURCE) {
+    if (known.size >= MAX_PLANS) known.clear();
+    known.set(key, made);
+  }
+  return made;
+}
+
+function makePlan(
+  schema: GraphQLSchema,
+  request: RoutableRequest,
+  byOrg: ReadonlyMap<string, FieldNode[]>,
+  routedKeys: ReadonlySet<string>,
+  key: string,
+): Plan | null {
+  const { operation, document } = request;
+  if (usesReserved(document)) return null;
+  const parts = [...byOrg].map(([org, twins]) => ({ org, keys: twins.map(keyOf), document: federatedDocument(document, operation, [ownerField(org, twins)]) }));
   // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
-  const valid = !usesReserved(document) && documents.every((part) => validate(schema, part.document).length === 0);
-  const restSelections = operation.selectionSet.selections.filter((field) => !routedKeys.has(keyOf(field as FieldNode)));
+  if (!parts.every((part) => validate(schema, part.document).length === 0)) return null;
   /** The part's own query plan, under a hash of what it was made from. */
   const partOf = (partDocument: DocumentNode, name: string): Part => ({
     document: partDocument,
     operation: partDocument.definitions[0] as OperationDefinitionNode,
-    queryHash: createHash('sha256').update(`${request.queryHash}\n${assignment}\n${name}`).digest('hex'),
+    queryHash: createHash('sha256').update(`${key}\n${name}`).digest('hex'),
   });
-  const made = valid
-    ? {
-        parts: documents.map(({ org, keys, document: partDocument }) => ({ org, keys, part: partOf(partDocument, org) })),
-        rest: restSelections.length > 0 ? partOf(federatedDocument(document, operation, restSelections), '') : undefined,
-      }
-    : null;
-  if (known.size >= MAX_PLANS_PER_DOCUMENT) known.clear();
-  known.set(assignment, made);
-  return made;
+  const restSelections = operation.selectionSet.selections.filter((field) => !routedKeys.has(keyOf(field as FieldNode)));
+  return {
+    parts: parts.map(({ org, keys, document: partDocument }) => ({ keys, part: partOf(partDocument, org) })),
+    rest: restSelections.length > 0 ? partOf(federatedDocument(document, operation, restSelections), '') : undefined,
+  };
 }
 
 /** The organization whose twin a root `twin` field asks for, when it can be routed at all. */

@@ -105,8 +105,16 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
       if (options.fallback) return options.fallback(req, res);
       return sendError(res, 404, ErrorCode.BAD_REQUEST, `No route ${url.pathname}; GraphQL is served on /graphql.`);
     }
+    const maxJsonDepth = options.maxJsonDepth ?? 64;
     let body: unknown;
-    if (req.method === 'POST') {
+    if (req.method !== 'POST') {
+      // A GET request carries its JSON in the URL: bounded the same way as a body.
+      for (const name of ['variables', 'extensions']) {
+        const text = url.searchParams.get(name);
+        if (text !== null && nestsDeeperThan(text, maxJsonDepth))
+          return sendError(res, 400, ErrorCode.BAD_REQUEST, `The request's ${name} nest deeper than ${maxJsonDepth} levels.`);
+      }
+    } else {
       let text: string;
       try {
         text = await readBody(req, options.maxBodyBytes);
@@ -118,7 +126,6 @@ export function graphqlHandler<TContext extends BaseContext>(options: GraphQLHan
         }
         throw error;
       }
-      const maxJsonDepth = options.maxJsonDepth ?? 64;
       if (nestsDeeperThan(text, maxJsonDepth)) return sendError(res, 400, ErrorCode.BAD_REQUEST, `The request body nests deeper than ${maxJsonDepth} levels.`);
       try {
         body = text === '' ? undefined : JSON.parse(text);

@@ -22,10 +22,16 @@ function nulIn(argument: string, value: unknown): string | undefined {
   return undefined;
 }
 
-/** The first argument of the document (literal, or its variable's value) holding a NUL, as `field`; undefined when none does. */
+/**
+ * The first argument of the document (literal, or its variable's value) holding a NUL, as `field`,
+ * or the first variable whose default value does, as `$name`; undefined when none does.
+ */
 function nulArgument(document: DocumentNode, variables: Readonly<Record<string, unknown>>): string | undefined {
   let found: string | undefined;
   visit(document, {
+    VariableDefinition(node) {
+      if (node.defaultValue) found ??= nulIn(`$${node.variable.name.value}`, valueFromASTUntyped(node.defaultValue));
+    },
     Argument(node) {
       found ??= nulIn(node.name.value, valueFromASTUntyped(node.value, variables));
     },
@@ -38,7 +44,8 @@ const literalsClean = new WeakSet<DocumentNode>();
 
 /**
  * `nulArgument`, walking a document again only when its variables may hold a NUL: JSON escapes
- * every one, in keys and in strings, as `\u0000`.
+ * every one, in keys and in strings, as `\u0000` (variables come as JSON, in the body or the URL,
+ * both bounded in depth by lib/http.ts).
  */
 function nulArgumentOf(document: DocumentNode, variables: Readonly<Record<string, unknown>>): string | undefined {
   if (!literalsClean.has(document)) {

@@ -112,8 +112,15 @@ describe('errors through the gateway', () => {
     // At an organization's own endpoint: a literal, and a key deep in a JSON value.
     const literal = await net.orgs.acme!.request(`mutation { acme { createTwin(input: { id: "acme:nul-1", name: "a\\u0000b", kind: "press" }) { id } } }`);
     expect(literal.errors?.[0]?.extensions).toEqual({ code: 'INVALID_INPUT', field: 'input.name' });
+    // The document known before (refused for another reason), then a NUL in a key deep in its variables.
+    expect(codes(await net.orgs.acme!.request(CREATE, { input: { id: 'acme:bad id', name: 'N', kind: 'press' } }))).toEqual(['INVALID_INPUT']);
     const json = await net.orgs.acme!.request(CREATE, { input: { id: 'acme:nul-2', name: 'N', kind: 'press', attributes: { a: [{ 'b\u0000': 1 }] } } });
     expect(json.errors?.[0]?.extensions).toEqual({ code: 'INVALID_INPUT', field: 'input.attributes.a.0' });
+    // A variable's default value, named by the variable.
+    const fallback = await net.orgs.acme!.request(
+      `mutation($name: String! = "a\\u0000b") { acme { createTwin(input: { id: "acme:nul-3", name: $name, kind: "press" }) { id } } }`,
+    );
+    expect(fallback.errors?.[0]?.extensions).toEqual({ code: 'INVALID_INPUT', field: '$name' });
     expect(await net.orgs.acme!.db.twin.count({ where: { id: { startsWith: 'nul-' } } })).toBe(0);
   });
 

@@ -272,8 +272,14 @@ describe('keys', () => {
     const after = await acme.memberToken('viewer', 'after-rotation');
     expect(decodeProtectedHeader(after).kid).toBe(newKid);
     expect(await visibleTo(bearer(before))).toHaveLength(TWINS.length + 1);
-    const jwks = (await (await fetch(acme.url.replace('/graphql', '/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] };
-    expect(jwks.keys.map((key) => key.kid).sort()).toEqual([oldKid, newKid].sort());
+    // The published set follows the key's creation once its NOTIFY is heard.
+    await vi.waitFor(
+      async () => {
+        const jwks = (await (await fetch(acme.url.replace('/graphql', '/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] };
+        expect(jwks.keys.map((key) => key.kid).sort()).toEqual([oldKid, newKid].sort());
+      },
+      { timeout: 10_000 },
+    );
 
     expect(await retireKey(acme.db, 'acme', oldKid)).toBe(true);
     await acme.auth.sync();

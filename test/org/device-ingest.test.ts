@@ -168,6 +168,28 @@ describe('device ingest over NATS JetStream', () => {
     expect((await jsm.streams.info(own.deadLetterStream('acme'))).state.messages).toBe(0);
   });
 
+  it('dead-letters a batch once its internal failures reach the limit, an outage between them', async () => {
+    const { prefix, names: own } = await ownPrefix('internal');
+    const failures = [new Error('internal 1'), Object.assign(new Error("Can't reach database server"), { code: 'P1001' }), new Error('internal 2')];
+    const failing = await startDeviceIngest({
+      nats: acme.nats,
+      subjectPrefix: prefix,
+      org: 'acme',
+      maxBatch: 100,
+      ingest: () => Promise.reject(failures.shift() ?? new Error('not expected')),
+      maxFailures: 2,
+      logger: createLogger('test', 'silent'),
+    });
+    disposers.add(() => failing.stop());
+    await jetstream(acme.nats).publish(
+      own.ingestSubject('acme'),
+      JSON.stringify({ readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(91), value: 1 }] }),
+    );
+    const deadLetter = await (await jetstream(acme.nats).consumers.get(own.deadLetterStream('acme'))).next({ expires: 15_000 });
+    expect(deadLetter?.headers?.get(DEAD_LETTER_HEADERS.reason)).toBe('Failed 2 times: internal 2');
+    expect(failures).toEqual([]);
+  });
+
   it('keeps a batch unacknowledged while the store is down, and stores it once the store is back', async () => {
     // The subgraph's own consumer keeps serving its subjects; this one runs on a subject
     // prefix of its own, against a store that refuses connections.

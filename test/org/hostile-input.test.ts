@@ -108,6 +108,15 @@ describe("an organization's endpoint bounds its work before doing it", () => {
     expect(health.ms).toBeLessThan(2000);
   });
 
+  it('refuses deeply nested JSON variables in a GET request, as in a body', async () => {
+    const url = new URL(acme.url);
+    url.searchParams.set('query', 'query($v: JSON) { acme { twins(filter: $v) { edges { node { id } } } } }');
+    url.searchParams.set('variables', `{"v":${'['.repeat(1000)}${']'.repeat(1000)}}`);
+    const response = await fetch(url, { headers: { authorization: `Bearer ${acme.adminToken}`, 'apollo-require-preflight': 'true' } });
+    expect(response.status).toBe(400);
+    expect(codes((await response.json()) as GraphQLResponse)).toEqual([ErrorCode.BAD_REQUEST]);
+  });
+
   it('accepts JSON nested as deep as requests need', async () => {
     const response = await acme.request(`query($f: TwinListFilter) { acme { twins(filter: $f) { edges { node { id } } } } }`, {
       f: { kind: 'press', tags: [] },

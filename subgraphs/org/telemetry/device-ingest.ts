@@ -28,9 +28,10 @@ export interface DeviceIngestOptions {
   onDeadLettered?: (code: string) => void;
   logger: Logger;
   /**
-   * Times a message may fail with an internal error before it is moved to the dead-letter
-   * subject. Store outages (`UNAVAILABLE`) are retried without limit and do not count: a message
-   * that waited out an outage is not dead-lettered for one error as the store comes back.
+   * Times a message may fail with an internal error, in this process, before it is moved to the
+   * dead-letter subject (a restart counts again). Store outages (`UNAVAILABLE`) are retried without
+   * limit and do not count: a message that waited out an outage is not dead-lettered for one error
+   * as the store comes back.
    * @default 5
    */
   maxFailures?: number;
@@ -163,10 +164,14 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
     } catch (error) {
       const known = fromPrismaError(error);
       if (known.code !== ErrorCode.UNAVAILABLE && known.code !== ErrorCode.INTERNAL) return deadLetter(message, known.code, known.message);
-      const failures = known.code === ErrorCode.INTERNAL ? failedInternally(message) : 0;
-      if (failures >= maxFailures) {
-        internalFailures.delete(message.seq);
-        return deadLetter(message, ErrorCode.INTERNAL, `Failed ${failures} times: ${error instanceof Error ? error.message : String(error)}`);
+      if (known.code === ErrorCode.INTERNAL) {
+        const failures = failedInternally(message);
+        if (failures >= maxFailures) {
+          await deadLetter(message, ErrorCode.INTERNAL, `Failed ${failures} times: ${error instanceof Error ? error.message : String(error)}`);
+          // Only once it is dead-lettered: if that fails, the next delivery dead-letters it again.
+          internalFailures.delete(message.seq);
+          return;
+        }
       }
       retry(message, error);
     }
