@@ -5,7 +5,7 @@ import { deleteStreams, ensureMemberStreams, natsNames } from '../../lib/nats.ts
 import { Access, unrestricted } from '../../subgraphs/org/access.ts';
 import { createOrgDb } from '../../subgraphs/org/db.ts';
 import { orgNames } from '../../subgraphs/org/names.ts';
-import { DEAD_LETTER_HEADERS, startDeviceIngest } from '../../subgraphs/org/telemetry/device-ingest.ts';
+import { DEAD_LETTER_HEADERS, startDeviceIngest, type DeviceIngestOptions } from '../../subgraphs/org/telemetry/device-ingest.ts';
 import { ingestBatches } from '../../subgraphs/org/telemetry/ingest.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers } from '../support/services.ts';
@@ -41,6 +41,26 @@ async function ownPrefix(suffix: string) {
   disposers.add(() => deleteStreams(acme.nats, prefix));
   await ensureMemberStreams(acme.nats, prefix, 'acme');
   return { prefix, names: natsNames(prefix) };
+}
+
+/** A device ingest consumer of its own, on a subject prefix of its own, storing through `options.ingest`. */
+async function ownIngest(suffix: string, options: Pick<DeviceIngestOptions, 'ingest' | 'maxFailures' | 'onStored'>) {
+  const { prefix, names: own } = await ownPrefix(suffix);
+  const consuming = await startDeviceIngest({
+    nats: acme.nats,
+    subjectPrefix: prefix,
+    org: 'acme',
+    maxBatch: 100,
+    logger: createLogger('test', 'silent'),
+    ...options,
+  });
+  disposers.add(() => consuming.stop());
+  return own;
+}
+
+/** What the store throws while the database is unreachable. */
+function outage(): Error {
+  return Object.assign(new Error("Can't reach database server"), { code: 'P1001' });
 }
 
 beforeAll(async () => {
@@ -114,17 +134,10 @@ describe('device ingest over NATS JetStream', () => {
 
   it('dead-letters a batch whatever its error says: a multi-line driver message becomes one header line', async () => {
     // A consumer on a subject prefix of its own, whose store fails as a driver does, with a message over several lines.
-    const { prefix, names: lines } = await ownPrefix('lines');
-    const failing = await startDeviceIngest({
-      nats: acme.nats,
-      subjectPrefix: prefix,
-      org: 'acme',
-      maxBatch: 100,
+    const lines = await ownIngest('lines', {
       ingest: () => Promise.reject(new Error('\nInvalid `prisma.$queryRaw()` invocation:\r\n\n\tRaw query failed.\u0000 Code: `XX000`')),
       maxFailures: 1,
-      logger: createLogger('test', 'silent'),
     });
-    disposers.add(() => failing.stop());
     await jetstream(acme.nats).publish(lines.ingestSubject('acme'), JSON.stringify({ readings: [] }));
     const consumer = await jetstream(acme.nats).consumers.get(lines.deadLetterStream('acme'));
     const deadLetter = await consumer.next({ expires: 10_000 });
@@ -138,26 +151,16 @@ describe('device ingest over NATS JetStream', () => {
   it('does not count an outage towards dead-lettering: an internal error as the store comes back is tried again', async () => {
     // The store is out for three deliveries, then fails once with an internal error (a transaction
     // the restarting server ended), then stores the batch. Only internal failures count towards the limit.
-    const { prefix, names: own } = await ownPrefix('outage');
-    const failures = [
-      ...Array.from({ length: 3 }, () => Object.assign(new Error("Can't reach database server"), { code: 'P1001' })),
-      new Error('Transaction already closed'),
-    ];
+    const failures = [outage(), outage(), outage(), new Error('Transaction already closed')];
     const stored: number[] = [];
-    const ingest = await startDeviceIngest({
-      nats: acme.nats,
-      subjectPrefix: prefix,
-      org: 'acme',
-      maxBatch: 100,
+    const own = await ownIngest('outage', {
       ingest: (batches) => {
         const failure = failures.shift();
         return failure ? Promise.reject(failure) : Promise.resolve({ accepted: batches.flat().length, duplicates: 0, stateChanges: 1 });
       },
       onStored: (result) => stored.push(result.accepted),
       maxFailures: 2,
-      logger: createLogger('test', 'silent'),
     });
-    disposers.add(() => ingest.stop());
     await jetstream(acme.nats).publish(
       own.ingestSubject('acme'),
       JSON.stringify({ readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(90), value: 1 }] }),
@@ -169,18 +172,8 @@ describe('device ingest over NATS JetStream', () => {
   });
 
   it('dead-letters a batch once its internal failures reach the limit, an outage between them', async () => {
-    const { prefix, names: own } = await ownPrefix('internal');
-    const failures = [new Error('internal 1'), Object.assign(new Error("Can't reach database server"), { code: 'P1001' }), new Error('internal 2')];
-    const failing = await startDeviceIngest({
-      nats: acme.nats,
-      subjectPrefix: prefix,
-      org: 'acme',
-      maxBatch: 100,
-      ingest: () => Promise.reject(failures.shift() ?? new Error('not expected')),
-      maxFailures: 2,
-      logger: createLogger('test', 'silent'),
-    });
-    disposers.add(() => failing.stop());
+    const failures = [new Error('internal 1'), outage(), new Error('internal 2')];
+    const own = await ownIngest('internal', { ingest: () => Promise.reject(failures.shift() ?? new Error('not expected')), maxFailures: 2 });
     await jetstream(acme.nats).publish(
       own.ingestSubject('acme'),
       JSON.stringify({ readings: [{ twinId: 'acme:oven-1', metric: 'temperature', at: at(91), value: 1 }] }),
