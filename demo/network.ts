@@ -12,7 +12,7 @@ import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
-import { connectNats, natsNames, type NatsConnection } from '../lib/nats.ts';
+import { connectNats, ensureMemberStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { ROLES } from '../lib/tokens/scopes.ts';
 import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
@@ -219,9 +219,13 @@ export async function runDemo(options: DemoOptions) {
     const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
     const devices: Record<string, NatsConnection> = {};
     const subgraphs: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['subgraph']> = {};
+    // Each organization's streams made first, as the operator makes them when it adds a member: the
+    // organization then consumes from its start instead of warning until it is registered below.
+    const operatorNats = await connectAs({ kind: 'operator' }, 'twinx-demo-operator');
     for (const [index, org] of DEMO_ORGS.entries()) {
       const databaseUrl = await storeLocation(options, org.slug);
       await prepareOrg(org.slug, databaseUrl, keySecret);
+      await ensureMemberStreams(operatorNats, subjectPrefix, org.slug);
       const nats = await connectAs({ kind: 'member', org: org.slug }, `twinx-demo-${org.slug}`);
       const started = await startOrgSubgraph(
         { org: org.slug, databaseUrl, keySecret, subjectPrefix, port: portOf(index + 1), host: '127.0.0.1' },
