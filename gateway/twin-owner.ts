@@ -65,9 +65,18 @@ export interface Routed<R extends RoutableRequest> {
 /** A request's document, operation and query plan key, as the federated executor reads them. */
 type Part = Pick<RoutableRequest, 'document' | 'operation' | 'queryHash'>;
 
+/** An organization's twins in a plan: their fields and response keys, and the request asking them of it. */
+interface OwnerPart {
+  org: string;
+  fields: FieldNode[];
+  keys: string[];
+  part: Part;
+}
+
 /** How an operation is asked for one assignment of its routed twins to organizations: a request per organization, one for the rest. */
 interface Plan {
-  parts: { keys: string[]; part: Part }[];
+  key: string;
+  parts: OwnerPart[];
   rest: Part | undefined;
 }
 
@@ -101,19 +110,23 @@ function makePlan(
 ): Plan | null {
   const { operation, document } = request;
   if (usesReserved(document)) return null;
-  const parts = [...byOrg].map(([org, twins]) => ({ org, keys: twins.map(keyOf), document: federatedDocument(document, operation, [ownerField(org, twins)]) }));
+  const parts = [...byOrg].map(([org, fields]) => ({ org, fields, document: federatedDocument(document, operation, [ownerField(org, fields)]) }));
   // Selections only the directory's `Twin` can take (another organization's fragment) keep the directory's way.
   if (!parts.every((part) => validate(schema, part.document).length === 0)) return null;
-  /** The part's own query plan, under a hash of what it was made from. */
-  const partOf = (partDocument: DocumentNode, name: string): Part => ({
-    document: partDocument,
-    operation: partDocument.definitions[0] as OperationDefinitionNode,
-    queryHash: createHash('sha256').update(`${key}\n${name}`).digest('hex'),
-  });
   const restSelections = operation.selectionSet.selections.filter((field) => !routedKeys.has(keyOf(field as FieldNode)));
   return {
-    parts: parts.map(({ org, keys, document: partDocument }) => ({ keys, part: partOf(partDocument, org) })),
-    rest: restSelections.length > 0 ? partOf(federatedDocument(document, operation, restSelections), '') : undefined,
+    key,
+    parts: parts.map(({ org, fields, document: partDocument }) => ({ org, fields, keys: fields.map(keyOf), part: partOf(partDocument, key, org) })),
+    rest: restSelections.length > 0 ? partOf(federatedDocument(document, operation, restSelections), key, '') : undefined,
+  };
+}
+
+/** A part of a plan's operation, with a query plan of its own under a hash of what it was made from. */
+function partOf(document: DocumentNode, planKey: string, name: string): Part {
+  return {
+    document,
+    operation: document.definitions[0] as OperationDefinitionNode,
+    queryHash: createHash('sha256').update(`${planKey}\n${name}`).digest('hex'),
   };
 }
 
@@ -194,24 +207,34 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
   return {
     async run(runQuery, executor) {
       const [restAnswer, ...ownedAnswers] = await Promise.all([rest && runQuery(rest), ...owned.map((part) => executor(part))]);
-      // An organization that failed as a whole (its root field is non-null: none of its twins answered):
-      // the directory's way says what it can of its twins. It is not asked again for this request, so
-      // its error is said from its own part.
-      const failures = parts.flatMap(({ keys }, index) =>
-        ownedAnswers[index]!.data?.[OWNER] ? [] : (ownedAnswers[index]!.errors ?? []).map((error) => movedError(error, keys[0]!)),
-      );
-      if (failures.length > 0) {
-        const again = await runQuery(request);
-        const said = new Set((again.errors ?? []).map((error) => error.message));
-        const errors = [...failures.filter((error) => !said.has(error.message)), ...(again.errors ?? [])];
-        return errors.length > 0 ? { ...again, errors } : again;
-      }
+      // An organization that failed as a whole (its root field is non-null: none of its twins
+      // answered): the directory's way says what it can of its twins, the rest of the operation not
+      // asked again. The organization is not asked again for this request (data-source.ts), so its
+      // error is said from its own part.
+      const failed = parts.filter((_, index) => !ownedAnswers[index]!.data?.[OWNER]);
+      const directoryWay = () => {
+        const document = federatedDocument(
+          request.document,
+          request.operation,
+          failed.flatMap(({ fields }) => fields),
+        );
+        return { ...request, ...partOf(document, plan.key, failed.map(({ org }) => `directory ${org}`).join(' ')) };
+      };
+      const again = failed.length > 0 ? await executor(directoryWay()) : undefined;
+      const said = new Set((again?.errors ?? []).map((error) => error.message));
       const twins = new Map<string, unknown>();
       /** Keys answered null for a twin the owner gave but the directory would not (not listed): none of its errors is said. */
       const withheld = new Set<string>();
       const errors: GraphQLError[] = [...(restAnswer?.errors ?? [])];
-      parts.forEach(({ keys }, index) => {
+      parts.forEach((part, index) => {
+        const { keys } = part;
         const { data, errors: partErrors = [] } = ownedAnswers[index]!;
+        if (failed.includes(part)) {
+          errors.push(...partErrors.map((error) => movedError(error, keys[0]!)).filter((error) => !said.has(error.message)));
+          // A twin skipped (`@skip`, `@include`) has no key.
+          for (const key of keys) if (!again!.data || key in again!.data) twins.set(key, again!.data?.[key] ?? null);
+          return;
+        }
         const holder = data?.[OWNER] as Record<string, Record<string, unknown> | null> | null | undefined;
         for (const key of keys) {
           // A twin skipped (`@skip`, `@include`) has no key; an organization found unavailable by
@@ -227,6 +250,7 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
           if (!withheld.has(String(placeOf(moved)?.[0]))) errors.push(moved);
         }
       });
+      errors.push(...(again?.errors ?? []));
       const answer = { ...restAnswer, ...(errors.length > 0 ? { errors } : {}) } as (typeof ownedAnswers)[number];
       // The other fields failed as a whole (a non-null field at the root): so does the answer.
       if (restAnswer && !restAnswer.data) return answer;

@@ -180,5 +180,9 @@ describe('twin(id) through the gateway', () => {
     const answer = await ask(query, partner);
     expect(answer.data).toEqual({ organizations: expect.any(Array), press: { name: 'Press 1' }, line: { name: null } });
     expect(answer.errors?.map((error: any) => [error.extensions.code, error.path])).toEqual([['UNAVAILABLE', ['line']]]);
+    // Only lyra's twin is asked again, the directory's way: the rest once, vega's twin of its own.
+    expect(answer.directoryAsked.filter((body) => body.includes('organizations'))).toHaveLength(1);
+    expect(answer.directoryAsked.filter((body) => body.includes('vega:press-1'))).toEqual([]);
+    expect(answer.directoryAsked.filter((body) => body.includes('lyra:line-1'))).toHaveLength(1);
   });
 });
