@@ -12,11 +12,12 @@ import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
-import { connectNats, ensureMemberStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
+import { connectNats, ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { ROLES } from '../lib/tokens/scopes.ts';
 import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
 import { NetworkBus } from '../subgraphs/directory/bus.ts';
+import { createDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
 import type { BusRole } from '../lib/bus/credentials.ts';
 import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
@@ -205,49 +206,72 @@ export async function runDemo(options: DemoOptions) {
     const { natsServerConfig } = await initNetwork(network, 'demo', 90 * DAY);
     const natsServer = await demoNats(options.dataDir, natsServerConfig);
     stops.push(async () => natsServer.process.kill('SIGTERM'));
-    const directory = await startDirectory({ ...network, natsUrl: natsServer.url, subjectPrefix, port: portOf(100), host: '127.0.0.1' }, logger);
-    stops.unshift(directory.stop);
-    const bus = (await NetworkBus.open(directory.db, keySecret))!;
-    /** A NATS connection with credentials of its own, closed when the demo stops. */
-    const connectAs = async (role: BusRole, name: string) => {
+    /** A NATS connection with credentials `bus` issues, closed when the demo stops. */
+    const connectAs = async (bus: NetworkBus, role: BusRole, name: string) => {
       const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, subjectPrefix)).creds);
       stops.unshift(() => nats.drain());
       return nats;
     };
+    /** Runs `work` on the directory's store while the directory is not running (an embedded store has one user at a time). */
+    const withDirectoryStore = async <T>(work: (db: DirectoryDb) => Promise<T>): Promise<T> => {
+      const db = createDirectoryDb({ databaseUrl: network.databaseUrl, poolSize: 1 });
+      try {
+        return await work(db);
+      } finally {
+        await db.$disconnect();
+      }
+    };
 
+    // The organizations start first, then the directory, which finds its members up, as when a
+    // network restarts (the demo's second run). Each gets its credentials and streams before, as
+    // the operator gives them when it adds a member, and is registered before the directory starts.
+    const { operatorNats, memberNats, devices } = await withDirectoryStore(async (db) => {
+      const bus = (await NetworkBus.open(db, keySecret))!;
+      const connections = {
+        operatorNats: await connectAs(bus, { kind: 'operator' }, 'twinx-demo-operator'),
+        memberNats: {} as Record<string, NatsConnection>,
+        devices: {} as Record<string, NatsConnection>,
+      };
+      for (const { slug } of DEMO_ORGS) {
+        connections.memberNats[slug] = await connectAs(bus, { kind: 'member', org: slug }, `twinx-demo-${slug}`);
+        connections.devices[slug] = await connectAs(bus, { kind: 'device', org: slug, device: 'simulator' }, `twinx-demo-${slug}-sensors`);
+      }
+      return connections;
+    });
+    await ensureNetworkStreams(operatorNats, subjectPrefix);
     const tokens: Record<string, string> = {};
     const issuers: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['issuer']> = {};
-    const devices: Record<string, NatsConnection> = {};
     const subgraphs: Record<string, Awaited<ReturnType<typeof startOrgSubgraph>>['subgraph']> = {};
-    // Each organization's streams made first, as the operator makes them when it adds a member: the
-    // organization then consumes from its start instead of warning until it is registered below.
-    const operatorNats = await connectAs({ kind: 'operator' }, 'twinx-demo-operator');
     for (const [index, org] of DEMO_ORGS.entries()) {
       const databaseUrl = await storeLocation(options, org.slug);
       await prepareOrg(org.slug, databaseUrl, keySecret);
       await ensureMemberStreams(operatorNats, subjectPrefix, org.slug);
-      const nats = await connectAs({ kind: 'member', org: org.slug }, `twinx-demo-${org.slug}`);
       const started = await startOrgSubgraph(
         { org: org.slug, databaseUrl, keySecret, subjectPrefix, port: portOf(index + 1), host: '127.0.0.1' },
-        nats,
+        memberNats[org.slug]!,
         logger,
       );
       stops.unshift(started.stop);
       issuers[org.slug] = started.issuer;
       subgraphs[org.slug] = started.subgraph;
-      devices[org.slug] = await connectAs({ kind: 'device', org: org.slug, device: 'simulator' }, `twinx-demo-${org.slug}-sensors`);
-      const endpoints = { subgraphUrl: started.subgraph.url, jwksUrl: new URL('/.well-known/jwks.json', started.subgraph.url).href };
-      await addOrganization(directory.db, { slug: org.slug, name: org.name, ...endpoints }).catch(async (error: unknown) => {
-        if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
-        // Registered on an earlier run, maybe on other ports.
-        await directory.db.organization.update({ where: { slug: org.slug }, data: endpoints });
-      });
-      await setStatus(directory.db, org.slug, 'ACTIVE');
       tokens[`${org.slug}Admin`] = (
         await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
       ).token;
     }
-    await directory.directory.membershipChanged();
+    await withDirectoryStore(async (db) => {
+      for (const org of DEMO_ORGS) {
+        const { url } = subgraphs[org.slug]!;
+        const endpoints = { subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href };
+        await addOrganization(db, { slug: org.slug, name: org.name, ...endpoints }).catch(async (error: unknown) => {
+          if (!(error instanceof TwinxError && error.code === ErrorCode.ALREADY_EXISTS)) throw error;
+          // Registered on an earlier run, maybe on other ports.
+          await db.organization.update({ where: { slug: org.slug }, data: endpoints });
+        });
+        await setStatus(db, org.slug, 'ACTIVE');
+      }
+    });
+    const directory = await startDirectory({ ...network, natsUrl: natsServer.url, subjectPrefix, port: portOf(100), host: '127.0.0.1' }, logger);
+    stops.unshift(directory.stop);
     // Ready once the directory's catalog holds every seeded twin (their lifecycle events travel
     // through each organization's outbox and NATS).
     const seeded = Object.values(DEMO_TWINS).flat().length;
@@ -296,7 +320,7 @@ export async function runDemo(options: DemoOptions) {
       ...DEMO_ORGS.map((org) => ({ id: `${org.slug}-admin`, name: `${org.name.split(' ')[0]} admin`, headers: tokenHeaders([tokens[`${org.slug}Admin`]!]) })),
       { id: 'initech-operator', name: 'Initech operator', headers: initechOperatorHeaders },
     ];
-    const gatewayNats = await connectAs({ kind: 'gateway' }, 'twinx-demo-gateway');
+    const gatewayNats = await connectAs((await NetworkBus.open(directory.db, keySecret))!, { kind: 'gateway' }, 'twinx-demo-gateway');
     const gateway = createGateway({
       directoryUrl: directory.directory.url,
       nats: gatewayNats,

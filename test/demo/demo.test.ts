@@ -8,14 +8,23 @@ import { graphql } from '../support/graphql.ts';
 import { eventually } from '../support/services.ts';
 
 const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
+/** A log line at warning level or above. */
+const WARNING = /"level":(40|50|60)/;
 
-// The first start also uploads the simulated plant's history and trains a health model on it.
-it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, and stops on Ctrl-C', { timeout: 300_000 }, async () => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'twinx-demo-'));
-  // At the default log level, as the README runs it.
+/** `twinx demo` on `dataDir` at the default log level, as the README runs it, once it says it is up. */
+async function startDemo(dataDir: string) {
   const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   demo.stderr.on('data', (chunk) => (output += chunk));
+  const exited = once(demo, 'exit');
+  /** Ctrl-C, and the demo's exit code checked (once). */
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      demo.kill('SIGINT');
+      const [code] = await exited;
+      expect(code, output).toBe(0);
+    })());
   try {
     await new Promise<void>((resolve, reject) => {
       demo.stdout.on('data', (chunk) => {
@@ -24,15 +33,33 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
       });
       demo.once('exit', (code) => reject(new Error(`the demo exited (${code}):\n${output}`)));
     });
-    const tokens = JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as {
-      gateway: string;
-      subjectPrefix: string;
-      acmeEngineerHeaders: Record<string, string>;
-      initechOperatorHeaders: Record<string, string>;
-    };
+  } catch (error) {
+    demo.kill('SIGKILL');
+    throw error;
+  }
+  return { output: () => output, stop };
+}
+
+/** The tokens file the demo writes on each start. */
+async function demoTokens(dataDir: string) {
+  return JSON.parse(await readFile(join(dataDir, 'tokens.json'), 'utf8')) as {
+    gateway: string;
+    subjectPrefix: string;
+    acmeEngineerHeaders: Record<string, string>;
+    initechOperatorHeaders: Record<string, string>;
+  };
+}
+
+// The first start also uploads the simulated plant's history and trains a health model on it.
+it('`twinx demo` runs a whole network on embedded stores, answers through the gateway, stops on Ctrl-C, and starts again', { timeout: 300_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'twinx-demo-'));
+  const first = await startDemo(dataDir);
+  const output = first.output();
+  try {
+    const tokens = await demoTokens(dataDir);
     expect(output).toContain(tokens.gateway);
-    // Each organization's streams exist before it starts: none waits for them, warning.
-    expect(output).not.toContain('not consuming');
+    // Nothing warns: each organization's streams exist before it starts, its store's transactions wait for each other.
+    expect(output).not.toMatch(WARNING);
     expect(tokens.subjectPrefix).toBe('twinx_demo');
     // The console, and the demo's people to sign in as, with the tokens the file has.
     const consoleUrl = new URL('/', tokens.gateway).href;
@@ -86,10 +113,21 @@ it('`twinx demo` runs a whole network on embedded stores, answers through the ga
       // A supplier's analytics under its grant: no model for its mills, and nothing refused.
       expect(answer.data.mill).toEqual({ health: null, maintenance: { edges: [] } });
     });
+    await first.stop();
+    // A second start on the same stores: the organizations are registered already, and the
+    // directory finds them up; nothing warns.
+    const second = await startDemo(dataDir);
+    try {
+      expect(second.output()).not.toMatch(WARNING);
+      const restarted = await demoTokens(dataDir);
+      const again = await graphql(restarted.gateway, query, undefined, restarted.acmeEngineerHeaders);
+      expect(again.errors).toBeUndefined();
+      expect(again.data.twins.edges).toHaveLength(7);
+    } finally {
+      await second.stop();
+    }
   } finally {
-    demo.kill('SIGINT');
-    const [code] = await once(demo, 'exit');
+    await first.stop();
     await rm(dataDir, { recursive: true, force: true });
-    expect(code, output).toBe(0);
   }
 });
