@@ -325,12 +325,13 @@ export class OrgMetrics extends ServiceMetrics {
       this.gauge(`twinx_ingest_consumer_${field}_messages`, help, async () => (await sources.ingestBacklog())[field]);
   }
 
-  /** A device batch stored, `publishedAt` when it reached the stream. */
-  ingested(accepted: number, duplicates: number, publishedAt: Date): void {
-    this.batches.inc();
+  /** Device batches stored (in one transaction or several), `publishedAt` when each reached the stream. */
+  ingested(accepted: number, duplicates: number, publishedAt: readonly Date[]): void {
+    this.batches.inc(publishedAt.length);
     this.readings.inc({ result: 'accepted' }, accepted);
     this.readings.inc({ result: 'duplicate' }, duplicates);
-    this.ingestLag.observe((Date.now() - publishedAt.getTime()) / 1000);
+    const now = Date.now();
+    for (const at of publishedAt) this.ingestLag.observe((now - at.getTime()) / 1000);
   }
 
   deadLettered(code: string): void {

@@ -237,6 +237,8 @@ describe('device ingest over NATS JetStream', () => {
       await js.publish(own.ingestSubject('acme'), JSON.stringify({ readings }));
     }
     const calls: number[] = [];
+    /** When each message stored reached the stream, as the consumer reports it (the metrics count batches and their lag from it). */
+    const reported: Date[] = [];
     const base = {
       names: orgNames('acme'),
       db: acme.db,
@@ -252,6 +254,7 @@ describe('device ingest over NATS JetStream', () => {
         return ingestBatches(base, batches);
       },
       maxBatch: 50,
+      onStored: (_, publishedAt) => reported.push(...publishedAt),
       logger: createLogger('test', 'silent'),
     });
     disposers.add(() => backlog.stop());
@@ -264,6 +267,8 @@ describe('device ingest over NATS JetStream', () => {
     // Groups within the limit: far fewer transactions than messages.
     expect(Math.max(...calls)).toBeLessThanOrEqual(50);
     expect(calls.length).toBeLessThan(good.length);
+    // Every message stored is reported, grouped or not: a batch each.
+    expect(reported).toHaveLength(good.length);
     // One STATE event per message, in order, each with that message's newest reading.
     const announced = await acme.db.$queryRaw<{ value: number }[]>`
       SELECT (payload->'state'->'metrics'->0->>'value')::float8 AS value FROM "OutboxEvent"

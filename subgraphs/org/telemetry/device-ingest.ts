@@ -22,8 +22,11 @@ export interface DeviceIngestOptions {
    * outage) are stored together up to this many (the organization's ingest batch limit).
    */
   maxBatch: number;
-  /** Called after messages were stored (e.g. to publish the events they left in the outbox), with when the oldest of them reached the stream. */
-  onStored?: (result: IngestResult, publishedAt: Date) => void;
+  /**
+   * Called after messages were stored (e.g. to publish the events they left in the outbox), with
+   * when each of them reached the stream: one entry per device message, stored together or alone.
+   */
+  onStored?: (result: IngestResult, publishedAt: readonly Date[]) => void;
   /** Called after a message was dead-lettered, with its error code. */
   onDeadLettered?: (code: string) => void;
   logger: Logger;
@@ -160,7 +163,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
       const result = await options.ingest([readings]);
       message.ack();
       internalFailures.delete(message.seq);
-      options.onStored?.(result, message.time);
+      options.onStored?.(result, [message.time]);
     } catch (error) {
       const known = fromPrismaError(error);
       if (known.code !== ErrorCode.UNAVAILABLE && known.code !== ErrorCode.INTERNAL) return deadLetter(message, known.code, known.message);
@@ -188,7 +191,7 @@ export function startDeviceIngest(options: DeviceIngestOptions): Consuming {
       }
       options.onStored?.(
         result,
-        group.map(({ message }) => message.time).reduce((a, b) => (a < b ? a : b)),
+        group.map(({ message }) => message.time),
       );
       log.debug({ messages: group.length, ...result }, 'device batches stored together');
     } catch (error) {
