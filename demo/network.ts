@@ -1,5 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -205,7 +206,12 @@ export async function runDemo(options: DemoOptions) {
     await migrateNetworkStores(network);
     const { natsServerConfig } = await initNetwork(network, 'demo', 90 * DAY);
     const natsServer = await demoNats(options.dataDir, natsServerConfig);
-    stops.push(async () => natsServer.process.kill('SIGTERM'));
+    // Gone before the demo exits: a demo started again at once opens the same JetStream store.
+    stops.push(async () => {
+      const exited = natsServer.process.exitCode === null && natsServer.process.signalCode === null && once(natsServer.process, 'exit');
+      natsServer.process.kill('SIGTERM');
+      await exited;
+    });
     /** A NATS connection with credentials `bus` issues, closed when the demo stops. */
     const connectAs = async (bus: NetworkBus, role: BusRole, name: string) => {
       const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, subjectPrefix)).creds);

@@ -212,6 +212,8 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
       // asked again. The organization is not asked again for this request (data-source.ts), so its
       // error is said from its own part.
       const failed = parts.filter((_, index) => !ownedAnswers[index]!.data?.[OWNER]);
+      // The other fields failed as a whole (a non-null field at the root): so does the answer, and nothing is asked again.
+      const restFailed = restAnswer !== undefined && !restAnswer.data;
       const directoryWay = () => {
         const document = federatedDocument(
           request.document,
@@ -220,7 +222,8 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
         );
         return { ...request, ...partOf(document, plan.key, failed.map(({ org }) => `directory ${org}`).join(' ')) };
       };
-      const again = failed.length > 0 ? await executor(directoryWay()) : undefined;
+      const again = failed.length > 0 && !restFailed ? await executor(directoryWay()) : undefined;
+      // A failed organization is named once: its part's errors unless the directory's way says them.
       const said = new Set((again?.errors ?? []).map((error) => error.message));
       const twins = new Map<string, unknown>();
       /** Keys answered null for a twin the owner gave but the directory would not (not listed): none of its errors is said. */
@@ -232,15 +235,14 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
         if (failed.includes(part)) {
           errors.push(...partErrors.map((error) => movedError(error, keys[0]!)).filter((error) => !said.has(error.message)));
           // A twin skipped (`@skip`, `@include`) has no key.
-          for (const key of keys) if (!again!.data || key in again!.data) twins.set(key, again!.data?.[key] ?? null);
+          for (const key of keys) if (!again?.data || key in again.data) twins.set(key, again?.data?.[key] ?? null);
           return;
         }
-        const holder = data?.[OWNER] as Record<string, Record<string, unknown> | null> | null | undefined;
+        const holder = data![OWNER] as Record<string, Record<string, unknown> | null>;
         for (const key of keys) {
-          // A twin skipped (`@skip`, `@include`) has no key; an organization found unavailable by
-          // another part of this request answers none (that part said it).
-          if (holder && !(key in holder)) continue;
-          const twin = holder?.[key] ?? null;
+          // A twin skipped (`@skip`, `@include`) has no key.
+          if (!(key in holder)) continue;
+          const twin = holder[key] ?? null;
           const { [LISTED]: listed, ...shown } = twin ?? {};
           if (twin && listed !== true) withheld.add(key);
           twins.set(key, twin && listed === true ? shown : null);
@@ -250,10 +252,12 @@ export function routeToOwners<R extends RoutableRequest>(schema: GraphQLSchema, 
           if (!withheld.has(String(placeOf(moved)?.[0]))) errors.push(moved);
         }
       });
-      errors.push(...(again?.errors ?? []));
+      // The directory's way may say again what the rest said (the same error at the same place).
+      const placed = (error: GraphQLError) => `${error.message}\n${JSON.stringify(placeOf(error) ?? null)}`;
+      const restSaid = new Set((restAnswer?.errors ?? []).map(placed));
+      errors.push(...(again?.errors ?? []).filter((error) => !restSaid.has(placed(error))));
       const answer = { ...restAnswer, ...(errors.length > 0 ? { errors } : {}) } as (typeof ownedAnswers)[number];
-      // The other fields failed as a whole (a non-null field at the root): so does the answer.
-      if (restAnswer && !restAnswer.data) return answer;
+      if (restFailed) return answer;
       const data: Record<string, unknown> = {};
       for (const key of rootKeys) {
         if (twins.has(key)) data[key] = twins.get(key);
