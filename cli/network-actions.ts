@@ -9,21 +9,11 @@ import { fetchServiceSdl } from '../lib/graphql/service-query.ts';
 import { checkMemberSdl } from '../gateway/membership.ts';
 import { NetworkBus } from '../subgraphs/directory/bus.ts';
 import { directoryDbSettings, operatorSettings } from '../subgraphs/directory/config.ts';
-import { createDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
+import { withDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
 import { initNetwork as initNetworkStores, migrateNetworkStores } from '../subgraphs/directory/main.ts';
 import { addOrganization, setStatus, type Organization } from '../subgraphs/directory/registry.ts';
 import { orgDbSettings } from '../subgraphs/org/config.ts';
 import { cliActor, expiresInSetting } from './org.ts';
-
-/** Runs `run` on the directory's store, then closes it. */
-async function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
-  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-  try {
-    return await run(db);
-  } finally {
-    await db.$disconnect();
-  }
-}
 
 /** Changes the registry in the directory's store; every directory replica hears of it (NOTIFY) and tells the gateways. */
 async function changeRegistry(flags: object, change: (db: DirectoryDb) => Promise<Organization>): Promise<void> {

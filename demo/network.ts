@@ -18,7 +18,7 @@ import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { ROLES } from '../lib/tokens/scopes.ts';
 import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
 import { NetworkBus } from '../subgraphs/directory/bus.ts';
-import { createDirectoryDb, type DirectoryDb } from '../subgraphs/directory/db.ts';
+import { withDirectoryDb } from '../subgraphs/directory/db.ts';
 import type { BusRole } from '../lib/bus/credentials.ts';
 import { addOrganization, setStatus } from '../subgraphs/directory/registry.ts';
 import { unrestricted, Access } from '../subgraphs/org/access.ts';
@@ -218,20 +218,12 @@ export async function runDemo(options: DemoOptions) {
       stops.unshift(() => nats.drain());
       return nats;
     };
-    /** Runs `work` on the directory's store while the directory is not running (an embedded store has one user at a time). */
-    const withDirectoryStore = async <T>(work: (db: DirectoryDb) => Promise<T>): Promise<T> => {
-      const db = createDirectoryDb({ databaseUrl: network.databaseUrl, poolSize: 1 });
-      try {
-        return await work(db);
-      } finally {
-        await db.$disconnect();
-      }
-    };
 
     // The organizations start first, then the directory, which finds its members up, as when a
     // network restarts (the demo's second run). Each gets its credentials and streams before, as
     // the operator gives them when it adds a member, and is registered before the directory starts.
-    const { operatorNats, memberNats, devices } = await withDirectoryStore(async (db) => {
+    // The directory's store is opened by one user at a time (an embedded store): here, briefly.
+    const { operatorNats, memberNats, devices } = await withDirectoryDb(network, async (db) => {
       const bus = (await NetworkBus.open(db, keySecret))!;
       const connections = {
         operatorNats: await connectAs(bus, { kind: 'operator' }, 'twinx-demo-operator'),
@@ -264,7 +256,7 @@ export async function runDemo(options: DemoOptions) {
         await issueMemberToken(started.issuer, 'demo', { subject: 'admin', role: 'admin', expiresAt: new Date(Date.now() + 30 * DAY) })
       ).token;
     }
-    await withDirectoryStore(async (db) => {
+    await withDirectoryDb(network, async (db) => {
       for (const org of DEMO_ORGS) {
         const { url } = subgraphs[org.slug]!;
         const endpoints = { subgraphUrl: url, jwksUrl: new URL('/.well-known/jwks.json', url).href };

@@ -277,18 +277,32 @@ export type ClientOptions =
       poolSize?: never;
     };
 
+/** How a client's transactions wait for a connection of the store. */
+export interface ClientSettings {
+  adapter: SqlMigrationAwareDriverAdapterFactory;
+  /**
+   * PGlite's one connection is held for seconds by a long transaction at times (a health model's
+   * training): waiting for it is no failure. A PostgreSQL pool keeps Prisma's default (2 s).
+   */
+  transactionOptions?: { maxWait: number };
+}
+
+/** How long a transaction waits for the one connection of a PGlite store, in ms. */
+const PGLITE_MAX_WAIT_MS = 60_000;
+
+function settingsOf(store: OpenStore): ClientSettings {
+  return store.engine === 'pglite' ? { adapter: store.adapter, transactionOptions: { maxWait: PGLITE_MAX_WAIT_MS } } : { adapter: store.adapter };
+}
+
 /**
  * A generated Prisma client on a store. The caller owns it and calls `$disconnect()`, which also
  * closes the store when this function opened it (for PGlite, the database itself: the client
  * cannot be used afterwards). The same generated client and SQL serve PostgreSQL and PGlite.
  */
-export function prismaClient<C extends { $disconnect(): Promise<void> }>(
-  make: (adapter: SqlMigrationAwareDriverAdapterFactory) => C,
-  options: ClientOptions,
-): C {
-  if (options.store) return make(options.store.adapter);
+export function prismaClient<C extends { $disconnect(): Promise<void> }>(make: (settings: ClientSettings) => C, options: ClientOptions): C {
+  if (options.store) return make(settingsOf(options.store));
   const store = openStore(options.databaseUrl, { poolSize: options.poolSize });
-  const client = make(store.adapter);
+  const client = make(settingsOf(store));
   const disconnect = client.$disconnect.bind(client);
   client.$disconnect = async () => {
     try {

@@ -5,5 +5,15 @@ export type DirectoryDb = InstanceType<typeof PrismaClient>;
 
 /** Opens a network's directory store (see `prismaClient` for ownership). */
 export function createDirectoryDb(options: ClientOptions): DirectoryDb {
-  return prismaClient((adapter) => new PrismaClient({ adapter }), options);
+  return prismaClient((settings) => new PrismaClient(settings), options);
+}
+
+/** Runs a command against a network's directory store, then closes it. */
+export async function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
+  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
+  try {
+    return await run(db);
+  } finally {
+    await db.$disconnect();
+  }
 }

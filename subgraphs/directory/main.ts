@@ -8,7 +8,7 @@ import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { initOrg, openOrgAuth } from '../org/main.ts';
 import { NetworkBus } from './bus.ts';
 import type { DirectoryConfig } from './config.ts';
-import { createDirectoryDb, type DirectoryDb } from './db.ts';
+import { createDirectoryDb, withDirectoryDb, type DirectoryDb } from './db.ts';
 import { createDirectory, type Directory } from './server.ts';
 
 /** Applies the migrations of the directory store and of the operator's store. */
@@ -29,13 +29,10 @@ export async function initNetwork(
   seeds?: Partial<BusSeeds>,
 ) {
   const admin = await initOrg({ org: OPERATOR, databaseUrl: config.operatorDatabaseUrl, keySecret: config.keySecret }, issuedBy, lifetimeMs, 'operator');
-  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-  try {
+  return withDirectoryDb(config, async (db) => {
     const bus = await NetworkBus.init(db, config.keySecret, seeds);
     return { admin, natsServerConfig: (jwtDir: string) => bus.serverConfig(jwtDir) };
-  } finally {
-    await db.$disconnect();
-  }
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ export type OrgDb = InstanceType<typeof PrismaClient>;
 
 /** Opens an organization's store (see `prismaClient` for ownership). */
 export function createOrgDb(options: ClientOptions): OrgDb {
-  return prismaClient((adapter) => new PrismaClient({ adapter }), options);
+  return prismaClient((settings) => new PrismaClient(settings), options);
 }
 
 /** Runs a command against an organization's store, then closes it. */

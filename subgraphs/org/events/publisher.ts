@@ -100,9 +100,7 @@ export class OutboxPublisher {
         if (done.length > 0) await tx.outboxEvent.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
         return { published: done.length, failure };
       },
-      // A store with a single connection (PGlite) is held for seconds by another transaction at
-      // times (a health model's training): waiting for it is no failure.
-      { maxWait: 60_000, timeout: 60_000 },
+      { timeout: 60_000 },
     );
     if (failure) throw failure;
     return published;
