@@ -3,7 +3,9 @@
 // and the load in another (bench/load.ts, autocannon). At each connection count, every scenario
 // next to its baseline measured in the same run, and with --with-hive next to Hive Gateway on the
 // same supergraph (installed in a temporary folder, not a dependency of twinx):
-//  1. one twin through the gateway, next to the same query straight to its organization;
+//  1. one twin through the gateway, next to the same query straight to its organization, and to
+//     the floors: Apollo's gateway with nothing of twinx's, alone and behind Apollo Server
+//     (bench/apollo-floor.ts);
 //  2. 30 twins of the three organizations with their suppliers' names, next to a 30-twin list
 //     straight to one organization;
 //  3. a 3-hop supply chain, next to scenario 1's call straight to the organization;
@@ -24,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
+import { build } from 'esbuild';
 import { DIRECTORY_SUBGRAPH } from '../gateway/data-source.ts';
 import { RegistrySupergraph } from '../gateway/supergraph.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -69,6 +72,8 @@ const DAY = 86_400_000;
 const RUN_TS = new URL('../bin/run-ts.mjs', import.meta.url).pathname;
 const LOAD = new URL('./load.ts', import.meta.url).pathname;
 const HIVE_CONFIG = new URL('./hive-gateway.config.ts', import.meta.url).pathname;
+const FLOOR = new URL('./apollo-floor.ts', import.meta.url).pathname;
+const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
@@ -93,7 +98,12 @@ interface Scenario {
   gateways: Contender[];
   /** Whether the baseline is printed with this scenario (not when it is an earlier scenario's). */
   ownBaseline: boolean;
+  /** Apollo's gateway with nothing of twinx's (bench/apollo-floor.ts): the least such a gateway costs. */
+  floors?: Contender[];
 }
+
+/** A scenario's contenders after its baseline: the gateways, then the floors. */
+const contendersOf = (scenario: Scenario): Contender[] => [...scenario.gateways, ...(scenario.floors ?? [])];
 
 const call = (kind: string, url: string, headers: Record<string, string>, query: string, check: Call['check']): Call => ({
   kind,
@@ -188,8 +198,8 @@ try {
   );
 
   const TWIN = 'id name kind tags state { status metrics { metric value at } }';
-  const twinAt = (org: string, id: string, headers: Record<string, string>, kind = 'twin') =>
-    call(kind, orgs[org]!.url, headers, `{ ${org} { twin(id: "${id}") { ${TWIN} } } }`, (d) => d[org].twin?.id === id);
+  const twinAt = (org: string, id: string, headers: Record<string, string>, kind = 'twin', url = orgs[org]!.url) =>
+    call(kind, url, headers, `{ ${org} { twin(id: "${id}") { ${TWIN} } } }`, (d) => d[org].twin?.id === id);
   const listAt = (org: string, headers: Record<string, string>) =>
     call(
       'list',
@@ -244,6 +254,9 @@ try {
     chain: { name: `3 3-hop supply chain, ${name}`, calls: [chainVia(url, 7, engineer.all)] },
     dashboard: { name: `4 dashboard, ${CALLERS} callers, ${name}`, calls: dashboardVia(url) },
   });
+  /** Composed once: Hive Gateway and the floors serve the same supergraph. */
+  let composing: ReturnType<typeof composeSupergraph> | undefined;
+  const supergraph = () => (composing ??= composeSupergraph());
   const gateways = [viaGateway('twinx', gateway.url)];
   let hive: ChildProcess | undefined;
   if (args['with-hive']) {
@@ -254,8 +267,14 @@ try {
   const direct = { name: '1 one twin, straight to acme (baseline)', calls: [twinAt('acme', 'acme:m-007', tokenHeaders([engineer.member]))] };
   // The one-twin target is without sharing: every request reaches the organization.
   const oneUnshared = { name: '1 one twin, twinx without sharing', calls: [twinVia(unshared.url, 'acme:m-007', tokenHeaders([engineer.member]))] };
+  // The floors are asked acme's own root field, as acme is straight: one fetch, as twinx routes `twin(id)`.
+  const floors = SCENARIOS.has(1) ? await startFloors() : [];
+  const floorOf = ({ name, url }: { name: string; url: string }) => ({
+    name: `1 one twin, ${name} (floor)`,
+    calls: [twinAt('acme', 'acme:m-007', tokenHeaders([engineer.member]), 'twin', url)],
+  });
   const scenarios: Scenario[] = [
-    { baseline: direct, gateways: [...gateways.map((g) => g.one), oneUnshared], ownBaseline: true },
+    { baseline: direct, gateways: [...gateways.map((g) => g.one), oneUnshared], ownBaseline: true, floors: floors.map(floorOf) },
     {
       baseline: { name: '2 30 twins of acme, straight (baseline)', calls: [listAt('acme', tokenHeaders([engineer.member]))] },
       gateways: gateways.map((g) => g.list),
@@ -273,6 +292,7 @@ try {
   for (const scenario of scenarios) {
     const [twinx, ...others] = scenario.gateways;
     await answers(scenario.baseline);
+    for (const floor of scenario.floors ?? []) await answers(floor);
     const expected = await answers(twinx!);
     for (const other of others) {
       const got = await answers(other);
@@ -284,7 +304,11 @@ try {
   }
 
   // Idle: no request for IDLE seconds, before any load (whose garbage collection would count); what each process spends meanwhile.
-  const processes: Record<string, ChildProcess | undefined> = { ...network.processes(), ...(hive ? { 'hive-gateway': hive } : {}) };
+  const processes: Record<string, ChildProcess | undefined> = {
+    ...network.processes(),
+    ...Object.fromEntries(floors.map((floor) => [`floor-${floor.kind}`, floor.child])),
+    ...(hive ? { 'hive-gateway': hive } : {}),
+  };
   const before = Object.entries(processes).map(([name, child]) => [name, cpuMs(child!.pid!)] as const);
   await sleep(IDLE * 1000);
   console.log(`\nidle: CPU over ${IDLE} s without requests, ms per minute (the organizations answer the gateway's polls too)`);
@@ -306,7 +330,7 @@ try {
     const cpu = new Map<Contender, Map<string, number>>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const scenario of chosen) {
-        for (const contender of [scenario.baseline, ...scenario.gateways]) {
+        for (const contender of [scenario.baseline, ...contendersOf(scenario)]) {
           if ((rounds.get(contender)?.length ?? 0) > round) continue;
           const cpuBefore = cpuByProcess();
           const result = await measure(contender.calls, connections);
@@ -325,7 +349,7 @@ try {
     const measured = new Map([...rounds].map(([contender, results]) => [contender, summarize(contender.name, results)]));
     results.set(connections, measured);
     const rows = chosen.flatMap((scenario) =>
-      [...(scenario.ownBaseline ? [scenario.baseline] : []), ...scenario.gateways].map((contender) => ({
+      [...(scenario.ownBaseline ? [scenario.baseline] : []), ...contendersOf(scenario)].map((contender) => ({
         summary: measured.get(contender)!,
         baseline: measured.get(scenario.baseline)!,
         ratio: times(measured, scenario.baseline, contender),
@@ -350,14 +374,21 @@ try {
 
   console.log('\ntargets, in this run:');
   const [one, list, , dashboard] = scenarios as [Scenario, Scenario, Scenario, Scenario];
+  /** `contender`'s rate over `baseline`'s at each connection count. */
+  const ratios = (baseline: Contender, contender: Contender) => CONNECTIONS.map((c) => times(results.get(c)!, baseline, contender));
+  const atEach = (values: number[]) => values.map((r, i) => `${r.toFixed(2)}x at ${CONNECTIONS[i]}`).join(', ');
   const target = (what: string, scenario: Scenario, baseline: Contender, contender: Contender, least: number) => {
     if (!chosen.includes(scenario)) return console.log(`  ${what}: not measured (--scenarios)`);
-    const ratios = CONNECTIONS.map((c) => times(results.get(c)!, baseline, contender));
-    console.log(
-      `  ${what}: ${ratios.map((r, i) => `${r.toFixed(2)}x at ${CONNECTIONS[i]}`).join(', ')} — ${ratios.every((r) => r >= least) ? 'met' : 'NOT met'}`,
-    );
+    const measured = ratios(baseline, contender);
+    console.log(`  ${what}: ${atEach(measured)} — ${measured.every((r) => r >= least) ? 'met' : 'NOT met'}`);
   };
   target('one twin >= 0.7x direct, without sharing', one, one.baseline, oneUnshared, 0.7);
+  // Each floor measured just after twinx without sharing, round by round.
+  for (const [index, floor] of (one.floors ?? []).entries())
+    if (chosen.includes(one))
+      console.log(
+        `    floor, ${floors[index]!.name}: ${atEach(ratios(one.baseline, floor))} direct; twinx without sharing ${atEach(ratios(floor, oneUnshared))} of it`,
+      );
   target('cross-organization list >= 0.5x single-organization list', list, list.baseline, list.gateways[0]!, 0.5);
   if (hive) target('dashboard at or ahead of Hive Gateway', dashboard, dashboard.gateways[1]!, dashboard.gateways[0]!, 1);
   else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');
@@ -404,30 +435,74 @@ try {
       { maxBuffer: 1 << 26 },
     );
     const { version } = JSON.parse(readFileSync(join(dir, 'node_modules/@graphql-hive/gateway/package.json'), 'utf8'));
-    // Composed as the gateway composes it: the registry, each member's SDL checked against the template.
+    const { file, composedSlugs } = await supergraph();
+    const port = await freePort();
+    const child = await startProcess(
+      'Hive Gateway',
+      dir,
+      [join(dir, 'node_modules/@graphql-hive/gateway/dist/bin.js'), 'supergraph', file, '--hive-router-runtime'],
+      {
+        CONFIG_PATH: HIVE_CONFIG,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        TWINX_DIRECTORY_HEADERS: JSON.stringify({ subgraph: DIRECTORY_SUBGRAPH, headers: { [COMPOSED_HEADER]: composedSlugs } }),
+      },
+      new Request(`http://127.0.0.1:${port}/readiness`),
+    );
+    console.log(`Hive Gateway ${version} on the same supergraph`);
+    return { url: `http://127.0.0.1:${port}/graphql`, child };
+  }
+
+  /** The floors (bench/apollo-floor.ts), compiled as the twinx gateway runs, on the same supergraph. */
+  async function startFloors(): Promise<{ kind: string; name: string; url: string; child: ChildProcess }[]> {
+    // Compiled beside the CLI's build, where its packages are found.
+    const compiled = join(ROOT, '.twinx/bench/apollo-floor.mjs');
+    disposers.add(() => rm(compiled, { force: true }));
+    await build({
+      entryPoints: [FLOOR],
+      outfile: compiled,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+    });
+    const { file } = await supergraph();
+    const started = [];
+    for (const [kind, name] of [
+      ['gateway', 'Apollo Gateway alone'],
+      ['server', 'Apollo Server + Gateway'],
+    ] as const) {
+      const dir = await mkdtemp(join(tmpdir(), 'twinx-floor-'));
+      disposers.add(() => rm(dir, { recursive: true, force: true }));
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/graphql`;
+      const body = JSON.stringify({ query: '{ __typename }' });
+      const ready = new Request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const child = await startProcess(name, dir, [compiled], { TWINX_FLOOR: kind, TWINX_SUPERGRAPH: file, PORT: String(port) }, ready);
+      started.push({ kind, name, url, child });
+    }
+    return started;
+  }
+
+  /** The supergraph as the twinx gateway composes it (the registry, each member's SDL checked against the template), in a file of its own. */
+  async function composeSupergraph(): Promise<{ file: string; composedSlugs: string }> {
+    const dir = await mkdtemp(join(tmpdir(), 'twinx-supergraph-'));
+    disposers.add(() => rm(dir, { recursive: true, force: true }));
     const composer = new RegistrySupergraph({ directoryUrl: directory.url, logger: createLogger('bench', 'silent') });
     const { supergraphSdl, cleanup } = await composer.initialize({ update: () => undefined } as unknown as Parameters<RegistrySupergraph['initialize']>[0]);
     await cleanup();
-    await writeFile(join(dir, 'supergraph.graphql'), supergraphSdl);
-    const port = await freePort();
-    const log = join(dir, 'hive.log');
+    const file = join(dir, 'supergraph.graphql');
+    await writeFile(file, supergraphSdl);
+    return { file, composedSlugs: composer.composedSlugs() };
+  }
+
+  /** A gateway of another make in a process of its own, stopped with the bench, once `ready` (a request) answers. */
+  async function startProcess(name: string, dir: string, argv: string[], env: Record<string, string>, ready: Request): Promise<ChildProcess> {
+    const log = join(dir, 'gateway.log');
     const output = openSync(log, 'a');
-    const child = spawn(
-      process.execPath,
-      [join(dir, 'node_modules/@graphql-hive/gateway/dist/bin.js'), 'supergraph', join(dir, 'supergraph.graphql'), '--hive-router-runtime'],
-      {
-        cwd: dir,
-        env: {
-          ...process.env,
-          NODE_ENV: 'production',
-          CONFIG_PATH: HIVE_CONFIG,
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          TWINX_DIRECTORY_HEADERS: JSON.stringify({ subgraph: DIRECTORY_SUBGRAPH, headers: { [COMPOSED_HEADER]: composer.composedSlugs() } }),
-        },
-        stdio: ['ignore', output, output],
-      },
-    );
+    const child = spawn(process.execPath, argv, { cwd: dir, env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', output, output] });
     disposers.add(async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
@@ -436,13 +511,12 @@ try {
     });
     await eventually(
       async () => {
-        if (child.exitCode !== null) throw new Error(`Hive Gateway exited:\n${readFileSync(log, 'utf8').slice(-2000)}`);
-        if (!(await fetch(`http://127.0.0.1:${port}/readiness`)).ok) throw new Error('Hive Gateway not ready');
+        if (child.exitCode !== null) throw new Error(`${name} exited:\n${readFileSync(log, 'utf8').slice(-2000)}`);
+        if (!(await fetch(ready.clone())).ok) throw new Error(`${name} not ready`);
       },
       { timeout: 60_000, interval: 100 },
     );
-    console.log(`Hive Gateway ${version} on the same supergraph`);
-    return { url: `http://127.0.0.1:${port}/graphql`, child };
+    return child;
   }
 } finally {
   await disposers.dispose();
