@@ -384,11 +384,9 @@ try {
   };
   target('one twin >= 0.7x direct, without sharing', one, one.baseline, oneUnshared, 0.7);
   // Each floor measured just after twinx without sharing, round by round.
-  for (const [index, floor] of (one.floors ?? []).entries())
-    if (chosen.includes(one))
-      console.log(
-        `    floor, ${floors[index]!.name}: ${atEach(ratios(one.baseline, floor))} direct; twinx without sharing ${atEach(ratios(floor, oneUnshared))} of it`,
-      );
+  if (chosen.includes(one))
+    for (const floor of one.floors ?? [])
+      console.log(`    ${floor.name}: ${atEach(ratios(one.baseline, floor))} direct; twinx without sharing ${atEach(ratios(floor, oneUnshared))} of it`);
   target('cross-organization list >= 0.5x single-organization list', list, list.baseline, list.gateways[0]!, 0.5);
   if (hive) target('dashboard at or ahead of Hive Gateway', dashboard, dashboard.gateways[1]!, dashboard.gateways[0]!, 1);
   else console.log('  dashboard at or ahead of Hive Gateway: not measured (--with-hive)');

@@ -314,6 +314,15 @@ export function prismaClient<C extends { $disconnect(): Promise<void> }>(make: (
   return client;
 }
 
+/** Runs `run` on a client opened for it (`prismaClient`), then disconnects it, closing the store it opened. */
+export async function withClient<C extends { $disconnect(): Promise<void> }, T>(client: C, run: (client: C) => Promise<T>): Promise<T> {
+  try {
+    return await run(client);
+  } finally {
+    await client.$disconnect();
+  }
+}
+
 /** Whether the store answers a query now: `database` in a service's `/readyz`. */
 export function storeAnswers(db: { $queryRawUnsafe(query: string): Promise<unknown> }): Promise<boolean> {
   return db.$queryRawUnsafe('SELECT 1').then(

@@ -1,4 +1,4 @@
-import { prismaClient, type ClientOptions } from '../../lib/db/store.ts';
+import { prismaClient, withClient, type ClientOptions } from '../../lib/db/store.ts';
 import { PrismaClient } from '../../prisma/generated/directory/client.ts';
 
 export type DirectoryDb = InstanceType<typeof PrismaClient>;
@@ -9,11 +9,6 @@ export function createDirectoryDb(options: ClientOptions): DirectoryDb {
 }
 
 /** Runs a command against a network's directory store, then closes it. */
-export async function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
-  const db = createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 });
-  try {
-    return await run(db);
-  } finally {
-    await db.$disconnect();
-  }
+export function withDirectoryDb<T>(config: { databaseUrl: string }, run: (db: DirectoryDb) => Promise<T>): Promise<T> {
+  return withClient(createDirectoryDb({ databaseUrl: config.databaseUrl, poolSize: 1 }), run);
 }

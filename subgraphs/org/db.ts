@@ -1,4 +1,4 @@
-import { prismaClient, type ClientOptions } from '../../lib/db/store.ts';
+import { prismaClient, withClient, type ClientOptions } from '../../lib/db/store.ts';
 import { PrismaClient } from '../../prisma/generated/org/client.ts';
 
 export type OrgDb = InstanceType<typeof PrismaClient>;
@@ -9,11 +9,6 @@ export function createOrgDb(options: ClientOptions): OrgDb {
 }
 
 /** Runs a command against an organization's store, then closes it. */
-export async function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
-  const db = createOrgDb({ databaseUrl: config.databaseUrl, poolSize: 2 });
-  try {
-    return await run(db);
-  } finally {
-    await db.$disconnect();
-  }
+export function withOrgDb<T>(config: { databaseUrl: string }, run: (db: OrgDb) => Promise<T>): Promise<T> {
+  return withClient(createOrgDb({ databaseUrl: config.databaseUrl, poolSize: 2 }), run);
 }
