@@ -5,8 +5,9 @@ import type { DirectoryDb } from './db.ts';
 /**
  * Postgres NOTIFY channel on which every change to the directory's store reaches every replica
  * at once, sent in the transaction making it: a member's slug (the registry changed, wherever:
- * GraphQL, the CLI), `twin:<id>` (a catalog entry changed) and `revoked:<expiry ms> <org> <jti>`
- * (a token revoked by its issuer).
+ * GraphQL, the CLI), `twin:<id>` (a catalog entry changed), `revoked:<expiry ms> <org> <jti>`
+ * (a token revoked by its issuer) and `retired:<ms> <org> <kid>` (a key retired by its member,
+ * subgraphs/directory/events.ts).
  */
 export const DIRECTORY_CHANNEL = 'twinx_directory';
 
@@ -138,6 +139,11 @@ export class DirectoryCache {
       }
     }
     return ids.map((id) => found.get(id)!);
+  }
+
+  /** Tells every replica what is not kept in the store (a member's key retired): each hears `payload` on the channel. */
+  async tell(payload: string): Promise<void> {
+    await notify(this.db, [payload]);
   }
 
   /** Changes the catalog entry `id` (`write` is its statement), telling every replica. */

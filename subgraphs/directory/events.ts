@@ -41,9 +41,27 @@ export async function applyRevocationList(cache: DirectoryCache, keys: NetworkKe
   for (const key of list.retiredKeys) await keys.retire(org, key.kid, Date.parse(key.retiredAt), key.jwk);
 }
 
+/** A member's key retired, as told on the store's channel: `retired:<ms> <org> <kid>`. */
+const RETIRED = 'retired:';
+
+/**
+ * Applies a closing of access. A retired key counts here at once, and on every other replica as
+ * soon as it hears of it: the announcement reaches one replica only (the consumer is shared), and
+ * the others would otherwise trust the key until they read the member's revocation list again.
+ */
 async function applyAccessClosed(cache: DirectoryCache, keys: NetworkKeys, announcement: AccessClosedEvent): Promise<void> {
-  if (announcement.type === 'key.retired') await keys.retire(announcement.org, announcement.kid, Date.parse(announcement.at));
-  else await cache.recordRevoked(announcement.org, [announcement]);
+  if (announcement.type !== 'key.retired') return cache.recordRevoked(announcement.org, [announcement]);
+  const at = Date.parse(announcement.at);
+  await keys.retire(announcement.org, announcement.kid, at);
+  await cache.tell(`${RETIRED}${at} ${announcement.org} ${announcement.kid}`);
+}
+
+/** Applies a retirement another replica told of (`applyAccessClosed`); false for a payload that is not one. */
+export function heardRetirement(keys: NetworkKeys, payload: string): boolean {
+  if (!payload.startsWith(RETIRED)) return false;
+  const [at, org, ...kid] = payload.slice(RETIRED.length).split(' ');
+  void keys.retire(org!, kid.join(' '), Number(at));
+  return true;
 }
 
 /**

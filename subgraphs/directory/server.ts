@@ -28,7 +28,7 @@ import { jwksRoute } from '../org/auth/revocations.ts';
 import type { NetworkBus } from './bus.ts';
 import { DirectoryCache, DIRECTORY_CHANNEL } from './cache.ts';
 import type { DirectoryDb } from './db.ts';
-import { applyRevocationList, startDirectoryEvents } from './events.ts';
+import { applyRevocationList, heardRetirement, startDirectoryEvents } from './events.ts';
 import { Registry } from './registry.ts';
 import { createDirectoryContext, directorySchema, type DirectoryContext } from './schema.ts';
 
@@ -209,14 +209,15 @@ export function createDirectory(options: DirectoryOptions): Directory {
 
   /**
    * Changes to the store made anywhere (the CLI, another replica) as they commit: the registry's,
-   * the catalog's and revoked tokens. A lost channel (the database restarting) is listened to
-   * again every second, and what changed meanwhile is read once it is back; the poll covers the
-   * registry's gap, and the cache recalls nothing meanwhile.
+   * the catalog's and revoked tokens; and keys that members retired, heard by another replica. A
+   * lost channel (the database restarting) is listened to again every second, and what changed
+   * meanwhile is read once it is back (the registry, and members' revocation lists for the keys);
+   * the poll covers the registry's gap, and the cache recalls nothing meanwhile.
    */
   async function listenToChanges(): Promise<void> {
     const channel = await listenToStore(options.store, DIRECTORY_CHANNEL, {
       name: 'twinx-directory-changes',
-      onMessage: (payload) => cache.heard(payload) || refreshQuietly(),
+      onMessage: (payload) => cache.heard(payload) || heardRetirement(keys, payload) || refreshQuietly(),
       onLost: (error) => {
         cache.lost();
         logger.warn({ err: error }, 'directory channel lost, listening again');
@@ -235,7 +236,15 @@ export function createDirectory(options: DirectoryOptions): Directory {
     if (stopped) return;
     // Lost while being listened to again: one attempt pending at a time.
     clearTimeout(relistening);
-    relistening = setTimeout(() => listenToChanges().then(() => !stopped && refreshQuietly(), listenAgain), 1000);
+    relistening = setTimeout(
+      () =>
+        listenToChanges().then(() => {
+          if (stopped) return;
+          refreshQuietly();
+          syncRevocationsQuietly();
+        }, listenAgain),
+      1000,
+    );
   }
 
   /** The caller's tokens: the operator's administrators', and members' and partners' for visibility. */

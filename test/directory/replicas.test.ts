@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSigningKey, retireKey } from '../../subgraphs/org/auth/keys.ts';
 import type { Directory } from '../../subgraphs/directory/server.ts';
 import { graphql } from '../support/graphql.ts';
 import { startNetwork, type TestNetwork } from '../support/network.ts';
-import { bearer } from '../support/org.ts';
+import { bearer, KEY_SECRET } from '../support/org.ts';
 import { Disposers, onServer } from '../support/services.ts';
 
 /**
  * Replicas of the directory share its store and the durable consumers of the organizations'
  * events: each change reaches the store through one of them, and every replica answers from it
- * at once, whatever it remembered of the catalog and of revoked tokens.
+ * at once, whatever it remembered of the catalog and of revoked tokens; a key a member retired
+ * counts on every replica at once, whichever heard of it.
  */
 const disposers = new Disposers();
 let net: TestNetwork;
@@ -17,8 +19,8 @@ let directories: Directory[];
 let engineer: Record<string, string>;
 let grantJti: string;
 
-/** The twin as each replica hands it out: its id, or null. */
-async function twinOnEach(id: string, headers: Record<string, string>): Promise<(string | null)[]> {
+/** The twin as each replica hands it out: its id, null, or the code of the error refusing it. */
+async function twinOnEach(id: string, headers: Record<string, string>): Promise<unknown[]> {
   return Promise.all(
     directories.map(async (directory) => {
       const answer = await graphql(
@@ -33,8 +35,7 @@ async function twinOnEach(id: string, headers: Record<string, string>): Promise<
         { id },
         headers,
       );
-      expect(answer.errors).toBeUndefined();
-      return answer.data.twin?.id ?? null;
+      return answer.errors ? answer.errors[0]?.extensions?.code : (answer.data.twin?.id ?? null);
     }),
   );
 }
@@ -90,5 +91,23 @@ describe('directory replicas', () => {
     await net.directoryDb.revokedToken.create({ data: { org: 'globex', jti: grant.jti, kind: 'GRANT', expiresAt: new Date(Date.now() + 86_400_000) } });
     await expect.poll(() => twinOnEach('acme:ghost-1', holder), { timeout: 5000 }).toEqual(['acme:ghost-1', 'acme:ghost-1']);
     await expect.poll(() => twinOnEach('globex:mill-1', holder), { timeout: 5000 }).toEqual([null, null]);
+  });
+
+  it('refuse tokens of a key its member retired at once, whichever heard of it', async () => {
+    const acme = net.orgs.acme!;
+    await acme.createTwin({ id: 'acme:lathe-1', name: 'Lathe 1', kind: 'lathe' });
+    await acme.eventsPublished();
+    const old = await acme.issuer.keys.signingKey();
+    const holder = bearer(await acme.memberToken('viewer', 'old-key-holder'));
+    // Each replica has verified the token (and remembers it so).
+    await expect.poll(() => twinOnEach('acme:lathe-1', holder), { timeout: 5000 }).toEqual(['acme:lathe-1', 'acme:lathe-1']);
+    await createSigningKey(acme.db, KEY_SECRET);
+    await acme.auth.sync();
+    expect(await retireKey(acme.db, 'acme', old.kid)).toBe(true);
+    await acme.eventsPublished();
+    // Well before the replicas read the members' revocation lists again (every minute).
+    await expect.poll(() => twinOnEach('acme:lathe-1', holder), { timeout: 5000 }).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED']);
+    const fresh = bearer(await acme.memberToken('viewer', 'new-key-holder'));
+    expect(await twinOnEach('acme:lathe-1', fresh)).toEqual(['acme:lathe-1', 'acme:lathe-1']);
   });
 });
