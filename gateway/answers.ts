@@ -1,9 +1,7 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import {
-  getNamedType,
   getNullableType,
   isAbstractType,
-  isCompositeType,
   isInterfaceType,
   isListType,
   isObjectType,
@@ -13,7 +11,6 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
-  type GraphQLNamedType,
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLSchema,
@@ -99,44 +96,28 @@ export interface AnswerProblem {
 
 /** In one selection set, for objects of one type: what to look at. */
 interface Collected {
+  /** Every response key selected (`__typename` included): an answer may hold no other. */
+  keys: Set<string>;
   /** Response keys under which `id` is selected, when the type is the member's twin type. */
   ids: string[];
-  /** Fields whose values may hold a twin, with their selections. */
+  /** Fields with a selection of their own, with it. */
   children: { key: string; type: GraphQLOutputType; selectionSet: SelectionSetNode }[];
   /** A field the schema does not have: the operation was planned on another version of it. */
   unknown?: string;
 }
 
-/** Composite types whose values may hold, at any depth, an object of `twinType`. */
-function typesReaching(schema: GraphQLSchema, twinType: string): Set<string> {
-  const reaching = new Set([twinType]);
-  const composite = Object.values(schema.getTypeMap()).filter(isCompositeType);
-  const inner = (type: GraphQLCompositeType): readonly GraphQLNamedType[] =>
-    isUnionType(type)
-      ? type.getTypes()
-      : [...Object.values(type.getFields()).map((field) => getNamedType(field.type)), ...(isInterfaceType(type) ? schema.getPossibleTypes(type) : [])];
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const type of composite) {
-      if (reaching.has(type.name) || !inner(type).some((next) => reaching.has(next.name))) continue;
-      reaching.add(type.name);
-      grew = true;
-    }
-  }
-  return reaching;
-}
-
 /**
- * What one member may say in its answers (ARCHITECTURE.md, "Ids are owned"): objects of its twin
- * type only with its own ids (`<slug>:…`), and objects only of types its schema has where its
- * schema has them (an object of another organization's type in `_entities` would be merged into
- * that organization's twin). Checked against the schema the member was composed from, walking
- * the operation alongside the answer, only into fields that can lead to a twin.
+ * What one member may say in its answers (ARCHITECTURE.md, "Ids are owned"): what it was asked and
+ * nothing else, at any depth (Apollo's gateway merges an answer as it comes: a key not asked for,
+ * at the root or in an entity, would overwrite what the directory or another organization
+ * answered there, their ids included); objects of its twin type only with its own ids
+ * (`<slug>:…`); and objects only of types its schema has where its schema has them (an object of
+ * another organization's type in `_entities` would be merged into that organization's twin).
+ * Checked against the schema the member was composed from, walking the operation alongside the answer.
  */
 export class MemberAnswers {
   private readonly schema: GraphQLSchema;
   private readonly twinType: string;
-  private readonly reachesTwin: Set<string>;
   /** By selection set and object type: computed once per operation shape, not per answer. */
   private readonly collected = new WeakMap<SelectionSetNode, Map<string, Collected>>();
 
@@ -147,7 +128,6 @@ export class MemberAnswers {
   ) {
     this.schema = buildSubgraphSchema(parse(sdl));
     this.twinType = orgNames(slug).twin;
-    this.reachesTwin = typesReaching(this.schema, this.twinType);
   }
 
   /** The first thing in the answer's `data` that the member may not say; undefined when there is none. */
@@ -177,6 +157,7 @@ export class MemberAnswers {
     if (typeof runtime === 'string') return { what: runtime, path: [] };
     const fields = this.collect(operation, selectionSet, runtime);
     if (fields.unknown !== undefined) return { what: `is asked for ${fields.unknown}, which the schema it was composed from lacks`, path: [] };
+    for (const key of Object.keys(object)) if (!fields.keys.has(key)) return { what: `answers ${JSON.stringify(key)}, which it was not asked`, path: [key] };
     if (runtime.name === this.twinType) {
       for (const key of fields.ids) {
         const id = object[key];
@@ -216,7 +197,7 @@ export class MemberAnswers {
     if (byType === undefined) this.collected.set(selectionSet, (byType = new Map()));
     let collected = byType.get(type.name);
     if (collected === undefined) {
-      collected = { ids: [], children: [] };
+      collected = { keys: new Set(), ids: [], children: [] };
       this.gather(operation, selectionSet, type, collected);
       byType.set(type.name, collected);
     }
@@ -227,16 +208,16 @@ export class MemberAnswers {
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
+        const key = selection.alias?.value ?? name;
+        into.keys.add(key);
         if (name.startsWith('__')) continue;
         const field = isUnionType(type) ? undefined : type.getFields()[name];
         if (field === undefined) {
           into.unknown ??= `${type.name}.${name}`;
           continue;
         }
-        const key = selection.alias?.value ?? name;
         if (name === 'id' && type.name === this.twinType) into.ids.push(key);
-        if (selection.selectionSet && this.reachesTwin.has(getNamedType(field.type).name))
-          into.children.push({ key, type: field.type, selectionSet: selection.selectionSet });
+        if (selection.selectionSet) into.children.push({ key, type: field.type, selectionSet: selection.selectionSet });
         continue;
       }
       const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : operation.fragments.get(selection.name.value);

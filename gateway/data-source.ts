@@ -74,7 +74,8 @@ function detailsOf(extensions: unknown): ErrorDetails {
  * The gateway's link to one subgraph. Forwards to each subgraph only the tokens its organization
  * issued (the directory gets them all: it needs them for visibility) and tells the directory
  * which members this gateway composed, so that it hands out no twin of another; refuses, as a
- * whole, a member's answer that speaks for another organization (`FOREIGN_ID`); gives up on a
+ * whole, a member's answer that says what it was not asked or speaks for another organization
+ * (`FOREIGN_ID`, answers.ts); gives up on a
  * subgraph after the timeout. A subgraph's errors reach the caller with their code (one of the
  * catalogue's), message and path, placed within that subgraph's part of the answer; a subgraph
  * that cannot be reached or does not answer in time is one `UNAVAILABLE` error at its part.
@@ -174,7 +175,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     return response as SubgraphResponse;
   }
 
-  /** Refuses a member's answer that speaks for another organization, or comes from a member no longer composed. */
+  /** Refuses a member's answer that says what it was not asked or speaks for another organization, or comes from a member no longer composed. */
   private check(operation: SubgraphOperation, response: SubgraphResponse): void {
     const { subgraph, network, logger } = this.options;
     if (subgraph === DIRECTORY_SUBGRAPH || response.data === null || response.data === undefined) return;
@@ -183,7 +184,9 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const problem = answers.problemIn(operation, response.data);
     if (problem === undefined) return;
     logger.warn({ subgraph, problem: problem.what, path: problem.path.join('.') }, 'refused a member answer that speaks for another organization');
-    throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it does not keep to ${subgraph}'s own twins and types.`, { subgraph });
+    throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it does not keep to what it was asked, ${subgraph}'s own twins and types.`, {
+      subgraph,
+    });
   }
 
   /** A subgraph's error in the catalogue's terms: its own code, message and plain details if it keeps its code, else `INTERNAL`. */

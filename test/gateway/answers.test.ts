@@ -19,15 +19,50 @@ function problemIn(query: string, data: unknown) {
 const ENTITIES = `query($representations: [_Any!]!) { _entities(representations: $representations) { ... on MalloryTwin { __typename id name } } }`;
 
 describe('MemberAnswers: what a member may say in its answers', () => {
-  it('lets through twins of its own with its own ids, nulls and what was not asked', () => {
+  it('lets through twins of its own with its own ids, nulls, and fields skipped', () => {
     const list = `{ mallory { twins { edges { node { id name } } } } }`;
     const own = { mallory: { twins: { edges: [{ node: { id: 'mallory:a', name: 'A' } }, { node: null }] } } };
     expect(problemIn(list, own)).toBeUndefined();
     expect(problemIn(list, null)).toBeUndefined();
     expect(problemIn(list, { mallory: null })).toBeUndefined();
-    // An id the operation did not select does not reach the gateway's answer.
-    expect(problemIn(`{ mallory { twin(id: "mallory:a") { name } } }`, { mallory: { twin: { name: 'A', id: 'acme:press-1' } } })).toBeUndefined();
+    expect(
+      problemIn(`query($no: Boolean!) { mallory { twin(id: "mallory:a") { id name @include(if: $no) } } }`, { mallory: { twin: { id: 'mallory:a' } } }),
+    ).toBeUndefined();
     expect(problemIn(ENTITIES, { _entities: [{ __typename: 'MalloryTwin', id: 'mallory:a', name: 'A' }, null] })).toBeUndefined();
+  });
+
+  it('refuses anything it was not asked, at the root, in an entity and deeper: Apollo’s gateway would merge it over others’ answers', () => {
+    const twin = `{ mallory { twin(id: "mallory:a") { name state { status } } } }`;
+    expect(problemIn(twin, { mallory: { twin: { name: 'A', id: 'acme:press-1' } } })).toEqual({
+      what: 'answers "id", which it was not asked',
+      path: ['mallory', 'twin', 'id'],
+    });
+    expect(problemIn(twin, { mallory: { twin: { name: 'A' } }, acme: { twin: { name: 'pwned' } } })?.path).toEqual(['acme']);
+    expect(problemIn(twin, { mallory: { twin: { name: 'A', state: { status: 'OK', org: 'acme' } } } })?.path).toEqual(['mallory', 'twin', 'state', 'org']);
+    // The directory gives an entity its id and organization: a member may not say them over it.
+    expect(problemIn(ENTITIES, { _entities: [{ __typename: 'MalloryTwin', id: 'mallory:a', name: 'A', org: { slug: 'acme' } }] })?.path).toEqual([
+      '_entities',
+      0,
+      'org',
+    ]);
+    // A key selected only for another type under an abstract one is not this object's.
+    const found = `{ mallory { found { __typename ... on Mallory_Gauge { id } ... on MalloryTwin { name } } } }`;
+    expect(
+      problemIn(found, {
+        mallory: {
+          found: [
+            { __typename: 'MalloryTwin', name: 'A' },
+            { __typename: 'Mallory_Gauge', id: 'g' },
+          ],
+        },
+      }),
+    ).toBeUndefined();
+    expect(problemIn(found, { mallory: { found: [{ __typename: 'MalloryTwin', name: 'A', id: 'acme:press-1' }] } })?.path).toEqual([
+      'mallory',
+      'found',
+      0,
+      'id',
+    ]);
   });
 
   it('finds another organization’s id in a list, under an alias, through inline fragments and fragment spreads', () => {

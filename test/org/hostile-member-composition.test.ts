@@ -354,6 +354,30 @@ describe('ids belong to their organization in answers through the gateway', () =
     }
     await expectUnchanged();
   });
+
+  it('refuses mallory’s answers that say what they were not asked: an entity’s id and organization, another’s root field', async () => {
+    await honest();
+    const partner = await partnerOfMallory();
+    // The directory gives each entity its id and organization; the gateway would merge mallory's over them.
+    mallory.serve(template('mallory'), answering(LAB), (answer) =>
+      Object.assign((answer.data as any)._entities?.[0] ?? {}, { id: 'globex:mill-1', org: { slug: 'globex', name: 'pwned' } }),
+    );
+    const list = await net.query(`{ twins(first: 10) { edges { node { id name org { slug name } } } } }`, undefined, partner);
+    expect(list.errors).toEqual([expect.objectContaining({ extensions: { code: 'FOREIGN_ID', subgraph: 'mallory' } })]);
+    expect(list.data.twins.edges.map((edge: any) => [edge.node.id, edge.node.org.slug])).toEqual([
+      ['globex:mill-1', 'globex'],
+      ['mallory:lab-1', 'mallory'],
+    ]);
+    expect(JSON.stringify(list)).not.toContain('pwned');
+    // Next to a root field of mallory's, globex's own: mallory's answer would be merged over it.
+    mallory.serve(template('mallory'), answering(LAB), (answer) => Object.assign(answer.data ?? {}, { globex: { twin: { name: 'pwned' } } }));
+    const both = await net.query(`{ globex { twin(id: "globex:mill-1") { name } } mallory { twin(id: "mallory:lab-1") { name } } }`, undefined, partner);
+    expect(both.errors).toEqual([expect.objectContaining({ extensions: { code: 'FOREIGN_ID', subgraph: 'mallory' } })]);
+    // mallory's root field is non-null: its refusal leaves no data at all, and nothing of mallory's.
+    expect(both.data).toBeNull();
+    expect(JSON.stringify(both)).not.toContain('pwned');
+    await expectUnchanged();
+  });
 });
 
 describe('a refused, broken or unreachable member never stops the others', () => {
