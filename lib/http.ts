@@ -3,6 +3,7 @@ import { HeaderMap } from '@apollo/server';
 import cors from 'cors';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import { ErrorCode, fromPrismaError } from './errors.ts';
 import { sourceLimitError, type QueryLimits } from './graphql/limits.ts';
 import type { Logger } from './logger.ts';
@@ -46,19 +47,41 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
   sendJson(res, status, { errors: [{ message, extensions: { code } }] });
 }
 
-class BodyTooLarge extends Error {}
+/** A body longer than its reader takes. */
+export class BodyTooLarge extends Error {}
+
+/** A body (a request's, an answer's) read whole as text; `BodyTooLarge` past `limit` bytes, reading no further. */
+export async function readText(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge(`more than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * GETs `url` and reads its JSON answer within `timeoutMs`, refused past `maxBytes` (a redirect is
+ * not followed): what another organization serves can make its reader neither wait nor hold without end.
+ */
+export async function getJson(url: string | URL, timeoutMs: number, maxBytes: number): Promise<unknown> {
+  const response = await request(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (response.statusCode < 200 || response.statusCode >= 300) {
+    await response.body.dump();
+    throw new Error(`${String(url)}: HTTP ${response.statusCode}`);
+  }
+  const text = await readText(response.body, maxBytes).catch((error: unknown) => {
+    throw error instanceof BodyTooLarge ? new Error(`${String(url)}: the answer exceeds ${maxBytes} bytes`) : error;
+  });
+  return JSON.parse(text);
+}
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return readText(req as AsyncIterable<Buffer>, limit);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { graphqlSync, Kind, parse, type GraphQLSchema } from 'graphql';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
-import type { Route } from '../http.ts';
+import { BodyTooLarge, readText, type Route } from '../http.ts';
 
 /**
  * Whether a request body asks for nothing but the subgraph's SDL (`{ _service { sdl } }`), which
@@ -62,14 +62,10 @@ export interface ServiceSdl {
 
 /** An answer's body read as JSON, refused past `MAX_SDL_ANSWER_BYTES`. */
 async function jsonOf(url: string, body: AsyncIterable<Buffer>): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_SDL_ANSWER_BYTES) throw new Error(`${url}: the SDL answer exceeds ${MAX_SDL_ANSWER_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  const text = await readText(body, MAX_SDL_ANSWER_BYTES).catch((error: unknown) => {
+    throw error instanceof BodyTooLarge ? new Error(`${url}: the SDL answer exceeds ${MAX_SDL_ANSWER_BYTES} bytes`) : error;
+  });
+  return JSON.parse(text);
 }
 
 /**

@@ -31,7 +31,11 @@ type KeyFileContent = z.infer<typeof keyFileSchema>;
 export class KeyFile implements KeyStore {
   private content: KeyFileContent = { version: 1, orgs: {} };
   private readonly loaded = new Map<string, { jwksUrl: string; keys: Map<string, KnownKey> }>();
+  /** What organizations' keys are now, by organization, as last handed to `save`: written as they are when the write starts. */
+  private readonly saved = new Map<string, { jwksUrl: string; keys: ReadonlyMap<string, KnownKey> }>();
   private writing: Promise<void> = Promise.resolve();
+  /** Whether a write is waiting to start: changes made meanwhile go in it. */
+  private due = false;
 
   constructor(
     readonly path: string,
@@ -66,14 +70,21 @@ export class KeyFile implements KeyStore {
     return kept?.jwksUrl === jwksUrl ? new Map(kept.keys) : new Map();
   }
 
+  /** Keeps an organization's keys: changes in a row (a JWKS read retiring many) make one write, not one each. */
   save(org: string, jwksUrl: string, keys: ReadonlyMap<string, KnownKey>): void {
-    this.content.orgs[org] = {
-      jwksUrl,
-      keys: [...keys].map(([kid, { jwk, retiredAt }]) => ({ kid, jwk: { ...jwk, kid }, retiredAt: retiredAt === Infinity ? null : retiredAt })),
-    };
-    const text = JSON.stringify(this.content);
+    this.saved.set(org, { jwksUrl, keys });
+    if (this.due) return;
+    this.due = true;
     this.writing = this.writing
-      .then(() => writeWhole(this.path, text))
+      .then(() => {
+        this.due = false;
+        for (const [savedOrg, saved] of this.saved)
+          this.content.orgs[savedOrg] = {
+            jwksUrl: saved.jwksUrl,
+            keys: [...saved.keys].map(([kid, { jwk, retiredAt }]) => ({ kid, jwk: { ...jwk, kid }, retiredAt: retiredAt === Infinity ? null : retiredAt })),
+          };
+        return writeWhole(this.path, JSON.stringify(this.content));
+      })
       .catch((error: unknown) => this.logger.warn({ err: error, path: this.path }, 'keys not kept, will try at the next change'));
   }
 

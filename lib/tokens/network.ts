@@ -2,6 +2,7 @@ import { errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } fro
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ErrorCode, TwinxError } from '../errors.ts';
+import { getJson } from '../http.ts';
 import { presentedKinds, type Presented } from './headers.ts';
 import {
   claimedIssuer,
@@ -22,6 +23,14 @@ export type PresentedToken = VerifiedToken & { token: string };
 export type VerifiedText<K extends TokenKind = TokenKind> = Verified<K> & { token: string };
 
 const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1).max(128) }).passthrough()).max(100) });
+/** Largest JWKS read: 100 keys of a few hundred bytes each. */
+const MAX_JWKS_BYTES = 256 * 1024;
+/**
+ * Keys kept per organization at most: as many as its JWKS (100) and its revocation list (1,000
+ * retired) may name. Past it, the keys retired longest ago are forgotten: an organization making
+ * up new keys at every read of its JWKS cannot grow what gateways and the directory hold.
+ */
+const MAX_KEPT_KEYS = 1100;
 
 /** Shortest time between two reads of one organization's JWKS prompted by tokens with unknown key ids (a flood of made-up ids costs one read per second), in ms. */
 const TOKEN_COOLDOWN_MS = 1000;
@@ -80,15 +89,16 @@ class OrgKeys {
     this.reading ??= (async () => {
       try {
         this.lastRead = Date.now();
-        const response = await fetch(this.jwksUrl, { signal: AbortSignal.timeout(3000) });
-        if (!response.ok) throw new Error(`${this.jwksUrl}: HTTP ${response.status}`);
-        const { keys } = jwksSchema.parse(await response.json());
+        const { keys } = jwksSchema.parse(await getJson(this.jwksUrl, 3000, MAX_JWKS_BYTES));
         this.failedAt = -Infinity;
         const listed = new Set(keys.map((jwk) => jwk.kid));
         const added = keys.filter((jwk) => !this.keys.has(jwk.kid));
         for (const jwk of added) this.keys.set(jwk.kid, { jwk, key: await importKey(jwk), retiredAt: Infinity });
-        if (added.length > 0) this.onChange(this.keys);
-        for (const kid of this.keys.keys()) if (!listed.has(kid) && (await this.retire(kid, Date.now()))) this.onRetired(kid);
+        const now = Date.now();
+        const retired = [...this.keys].filter(([kid, known]) => !listed.has(kid) && known.retiredAt === Infinity).map(([kid]) => kid);
+        for (const kid of retired) this.keys.get(kid)!.retiredAt = now;
+        if (added.length > 0 || retired.length > 0) this.changed();
+        for (const kid of retired) this.onRetired(kid);
       } catch (error) {
         this.failedAt = Date.now();
         throw error;
@@ -138,14 +148,24 @@ class OrgKeys {
       if (known.retiredAt <= at) return false;
       const newly = known.retiredAt === Infinity;
       known.retiredAt = at;
-      this.onChange(this.keys);
+      this.changed();
       return newly;
     }
     if (jwk) {
       this.keys.set(kid, { jwk, key: await importKey(jwk), retiredAt: at });
-      this.onChange(this.keys);
+      this.changed();
     }
     return false;
+  }
+
+  /** Keeps `MAX_KEPT_KEYS` at most (forgetting those retired longest ago), then hands the keys to `onChange`. */
+  private changed(): void {
+    const excess = this.keys.size - MAX_KEPT_KEYS;
+    if (excess > 0) {
+      const retired = [...this.keys].filter(([, known]) => known.retiredAt !== Infinity).sort(([, a], [, b]) => a.retiredAt - b.retiredAt);
+      for (const [kid] of retired.slice(0, excess)) this.keys.delete(kid);
+    }
+    this.onChange(this.keys);
   }
 }
 

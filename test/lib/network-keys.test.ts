@@ -1,6 +1,14 @@
-import type { CryptoKey } from 'jose';
+import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen, sendJson } from '../../lib/http.ts';
 import { signImpactStatement, verifyImpactStatement } from '../../lib/impact/statement.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { KeyFile } from '../../lib/tokens/key-file.ts';
 import { NetworkKeys } from '../../lib/tokens/network.ts';
 import { signToken } from '../../lib/tokens/tokens.ts';
 import { serveOrgKeys } from '../support/jwks.ts';
@@ -53,5 +61,47 @@ describe('NetworkKeys', () => {
       expect(await verifyImpactStatement(statement, network)).toEqual({ org: 'acme', outputs });
     }
     expect(network.remembered).toBe(before);
+  });
+});
+
+describe('NetworkKeys, of a member serving what it likes as its JWKS', () => {
+  /** What mallory's JWKS answers at each read. */
+  let jwks: () => unknown;
+  let jwksUrl: string;
+  let honest: { kid: string; privateKey: CryptoKey; jwk: Record<string, unknown> };
+  const token = () =>
+    signToken(
+      { kind: 'member', org: 'mallory', jti: randomUUID(), subject: 'eve', scopes: ['twins:read'], expiresAt: new Date(Date.now() + 3_600_000) },
+      honest,
+    );
+
+  beforeAll(async () => {
+    const { publicKey, privateKey } = (await generateKeyPair('Ed25519')) as { publicKey: CryptoKey; privateKey: CryptoKey };
+    honest = { kid: 'mallory-1', privateKey, jwk: { ...(await exportJWK(publicKey)), kid: 'mallory-1', alg: 'EdDSA', use: 'sig' } };
+    const server = createServer((_req, res) => sendJson(res, 200, jwks()));
+    jwksUrl = new URL('/jwks.json', await listen(server, 0, '127.0.0.1')).href;
+    disposers.add(() => new Promise((resolve) => server.close(resolve)));
+  });
+
+  it('keeps 1,100 of its keys at most, however many it makes up, forgetting those retired longest ago', async () => {
+    const made = await exportJWK(((await generateKeyPair('Ed25519')) as { publicKey: CryptoKey }).publicKey);
+    // At each read, 99 new keys: the previous read's are retired.
+    jwks = () => ({ keys: [honest.jwk, ...Array.from({ length: 99 }, () => ({ ...made, kid: randomUUID(), alg: 'EdDSA' }))] });
+    const file = new KeyFile(join(mkdtempSync(join(tmpdir(), 'twinx-keys-')), 'keys.json'), createLogger('test', 'silent'));
+    const keys = new NetworkKeys((org) => (org === 'mallory' ? jwksUrl : undefined), undefined, undefined, file);
+    for (let read = 0; read < 15; read++) await keys.refresh('mallory');
+    await file.flush();
+    const kept = (JSON.parse(readFileSync(file.path, 'utf8')) as { orgs: Record<string, { keys: { kid: string; retiredAt: number | null }[] }> }).orgs.mallory!
+      .keys;
+    expect(kept).toHaveLength(1100);
+    expect(kept.filter((key) => key.retiredAt === null)).toHaveLength(100);
+    expect((await keys.verify(await token(), ['member'])).org).toBe('mallory');
+  });
+
+  it('reads no JWKS larger than 256 KiB: its keys stay unknown', async () => {
+    jwks = () => ({ keys: [{ ...honest.jwk, padding: 'x'.repeat(300 * 1024) }] });
+    const keys = new NetworkKeys((org) => (org === 'mallory' ? jwksUrl : undefined));
+    await expect(keys.refresh('mallory')).rejects.toThrow('the answer exceeds 262144 bytes');
+    await expect(keys.verify(await token(), ['member'])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
