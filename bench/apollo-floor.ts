@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { text } from 'node:stream/consumers';
 import { Pool } from 'undici';
-import { unusedApolloFeaturesOff } from '../lib/graphql/apollo-features.ts';
+import { apolloServerOptions } from '../lib/graphql/apollo-features.ts';
 import { GRANTS_HEADER } from '../lib/tokens/headers.ts';
 
 const { TWINX_FLOOR: FLOOR, TWINX_SUPERGRAPH: SUPERGRAPH, PORT } = process.env;
@@ -84,7 +84,7 @@ async function gatewayAlone(): Promise<Listener> {
 
 /** Apollo Server with Apollo Gateway, as the twinx gateway has them, without twinx's plugins. */
 async function withApolloServer(): Promise<Listener> {
-  const apollo = new ApolloServer<Context>({ gateway, plugins: unusedApolloFeaturesOff() });
+  const apollo = new ApolloServer<Context>({ gateway, ...apolloServerOptions<Context>() });
   await apollo.start();
   return async (req, res) => {
     const headers = new HeaderMap();

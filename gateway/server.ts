@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, TwinxError } from '../lib/errors.ts';
-import { unusedApolloFeaturesOff } from '../lib/graphql/apollo-features.ts';
+import { apolloServerOptions } from '../lib/graphql/apollo-features.ts';
 import { formatError } from '../lib/graphql/errors.ts';
 import { inputPlugin } from '../lib/graphql/input.ts';
 import { operationLimitError, queryLimitsPlugin, sourceLimitError, type CostOptions, type LimitSettings, type QueryLimits } from '../lib/graphql/limits.ts';
@@ -108,6 +108,8 @@ export interface GatewayOptions {
   /**
    * Requests (HTTP operations, subscriptions) each caller may make: keyed by its first token
    * (issuer and id), without one by its address; beyond, `RATE_LIMITED` (HTTP 429, `Retry-After`).
+   * All callers whose first token one organization signed may make `ISSUER_CALLERS` times as many
+   * together: a member minting a token per request is held back as its own callers, no one else.
    * @default { perSecond: 50, burst: 200 }
    */
   rateLimit?: RateLimitOptions;
@@ -144,6 +146,9 @@ export interface Gateway {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How many callers' worth of requests the callers of one organization (by their first token's issuer) may make together. */
+export const ISSUER_CALLERS = 20;
 
 /** What an answer says of the tokens set aside for it. */
 function setAsideWarnings(orgs: readonly string[]): { code: ErrorCode; org: string; message: string }[] {
@@ -196,10 +201,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (presentedKinds(presented).length === 0) throw unauthenticated(TokenProblem.MISSING);
     return verifyNetworkTokens(presented, keys, (token, error) => reporter.refused(token, String(error.details.reason ?? error.code)));
   };
-  const limiter = new RateLimiter(options.rateLimit ?? { perSecond: 50, burst: 200 });
-  /** Takes `count` requests from its caller's bucket: its first token's (issuer and id), without one its address's. */
+  const rate = options.rateLimit ?? { perSecond: 50, burst: 200 };
+  const limiter = new RateLimiter(rate);
+  const issuers = new RateLimiter({ perSecond: rate.perSecond * ISSUER_CALLERS, burst: rate.burst * ISSUER_CALLERS });
+  /** Takes `count` requests from its caller's bucket (its first token's, without one its address's), then from its first token's issuer's. */
   const takeRequest = (tokens: readonly PresentedToken[], address: string | undefined, count = 1): void => {
-    const waitMs = limiter.take(tokens[0] ? `token ${tokens[0].org} ${tokens[0].jti}` : `address ${address}`, Date.now(), count);
+    const [first] = tokens;
+    const now = Date.now();
+    const waitMs = first
+      ? limiter.take(`token ${first.org} ${first.jti}`, now, count) || issuers.take(first.org, now, count)
+      : limiter.take(`address ${address}`, now, count);
     if (waitMs === 0) return;
     const retryAfterSeconds = Math.ceil(waitMs / 1000);
     throw new TwinxError(ErrorCode.RATE_LIMITED, `Too many requests: retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });
@@ -346,14 +357,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [
-      ...unusedApolloFeaturesOff(),
+    ...apolloServerOptions<GatewayContext>([
       ApolloServerPluginDrainHttpServer({ httpServer }),
       metrics.plugin(),
       inputPlugin(),
       queryLimitsPlugin(limits),
       setAsidePlugin,
-    ],
+    ]),
   });
   const groups = new SubscriptionGroups({ maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, reporter, metrics, logger });
   // Frames are bounded before they are read: ws refuses a larger one and closes the connection (1009).

@@ -7,7 +7,7 @@ import { storeAnswers, type OpenStore } from '../../lib/db/store.ts';
 import { TwinxError } from '../../lib/errors.ts';
 import type { NetworkChangedEvent } from '../../lib/events.ts';
 import { OPERATOR } from '../../lib/ids.ts';
-import { unusedApolloFeaturesOff } from '../../lib/graphql/apollo-features.ts';
+import { apolloServerOptions } from '../../lib/graphql/apollo-features.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
 import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
@@ -141,7 +141,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
       logger,
       formatError: formatError(logger),
       includeStacktraceInErrorResponses: false,
-      plugins: [...unusedApolloFeaturesOff(), metrics.plugin(), inputPlugin(), queryLimitsPlugin(queryLimits)],
+      ...apolloServerOptions<DirectoryContext>([metrics.plugin(), inputPlugin(), queryLimitsPlugin(queryLimits)]),
     });
     await next.start();
     const previous = apollo;

@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { createServer, type Server } from 'node:http';
-import { unusedApolloFeaturesOff } from '../../lib/graphql/apollo-features.ts';
+import { apolloServerOptions } from '../../lib/graphql/apollo-features.ts';
 import { formatError } from '../../lib/graphql/errors.ts';
 import { inputPlugin } from '../../lib/graphql/input.ts';
 import { queryLimitsPlugin, type LimitSettings } from '../../lib/graphql/limits.ts';
@@ -111,8 +111,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
     logger,
     formatError: formatError(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [
-      ...unusedApolloFeaturesOff(),
+    ...apolloServerOptions<OrgContext>([
       ApolloServerPluginDrainHttpServer({ httpServer }),
       metrics.plugin(),
       inputPlugin(),
@@ -129,7 +128,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
           },
         }),
       },
-    ],
+    ]),
   });
   let deviceIngest: Consuming | undefined;
   let accessReports: Consuming | undefined;

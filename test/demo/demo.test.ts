@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { reachable } from '../../lib/net.ts';
 import { graphql } from '../support/graphql.ts';
 import { eventually } from '../support/services.ts';
 
@@ -11,19 +12,26 @@ const TWINX = new URL('../../bin/twinx.mjs', import.meta.url).pathname;
 /** A log line at warning level or above. */
 const WARNING = /"level":(40|50|60)/;
 
-/** `twinx demo` on `dataDir` at the default log level, as the README runs it, once it says it is up. */
+/**
+ * `twinx demo` on `dataDir` at the default log level, as the README runs it (without the test
+ * runner's NODE_ENV, under which Apollo Server leaves signals alone), once it says it is up.
+ */
 async function startDemo(dataDir: string) {
-  const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  delete env.NODE_ENV;
+  const demo = spawn(process.execPath, [TWINX, 'demo', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   demo.stderr.on('data', (chunk) => (output += chunk));
   const exited = once(demo, 'exit');
-  /** Ctrl-C, and the demo's exit code checked (once). */
+  /** SIGINT to the demo's process alone (as a supervisor stops it, not Ctrl-C to the terminal's group): it exits 0, its nats-server gone before it. */
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      const natsPort = Number(/NATS +nats:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
       demo.kill('SIGINT');
       const [code] = await exited;
       expect(code, output).toBe(0);
+      expect(await reachable(natsPort)).toBe(false);
     })());
   try {
     await new Promise<void>((resolve, reject) => {

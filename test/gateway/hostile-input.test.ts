@@ -138,6 +138,16 @@ describe('the gateway limits the rate of each caller', () => {
     expect((await graphql(limited.url, TWIN, undefined, other)).data).toEqual({ twin: { name: 'Mill 1' } });
   });
 
+  it('limits the callers of one organization together to 20 callers’ worth: minting a token per request holds back no one else', async () => {
+    const statuses: number[] = [];
+    // 3 requests per caller here: 60 for all of acme's callers, some taken already.
+    for (let i = 0; i < 61 && !statuses.includes(429); i++)
+      statuses.push((await graphql(limited.url, '{ __typename }', undefined, bearer(await net.orgs.acme!.memberToken('viewer', `minted-${i}`)))).status);
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.slice(0, -1).every((status) => status === 200)).toBe(true);
+    expect((await graphql(limited.url, '{ __typename }', undefined, bearer(await net.orgs.globex!.memberToken('viewer', 'unminted')))).status).toBe(200);
+  });
+
   it('limits anonymous callers by their address', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await graphql(limited.url, '{ __typename }')).status);
