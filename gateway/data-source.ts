@@ -35,6 +35,8 @@ export interface SubgraphDataSourceOptions {
    * @default true
    */
   dedupe?: boolean;
+  /** Bytes of the subgraph's answers read at once, all requests together. @default MAX_ANSWER_BYTES_IN_FLIGHT */
+  maxBytesInFlight?: number;
 }
 
 type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
@@ -59,6 +61,15 @@ const MAX_TEXT = 500;
 
 /** Largest answer taken from a subgraph: a member streaming more is refused before it fills the gateway's memory. */
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+/**
+ * Bytes of one subgraph's answers read at once: past it, the answer whose part crossed it is
+ * dropped (that subgraph `UNAVAILABLE` for its request), so that a member answering many requests
+ * at once with as much as it may cannot fill the gateway's memory either (64 connections of 32 MiB).
+ */
+export const MAX_ANSWER_BYTES_IN_FLIGHT = 128 * 1024 * 1024;
+
+/** Answers of one subgraph being read hold more than it may have in flight. */
+class TooMuchInFlight extends Error {}
 
 /** What of a subgraph's error details passes: short plain values, never objects (responses, stacks). */
 function detailsOf(extensions: unknown): ErrorDetails {
@@ -91,6 +102,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly path: string;
   /** Queries in flight, by body and headers (this subgraph has one URL). */
   private readonly inFlight = new Map<string, Promise<Answer>>();
+  /** Bytes of answers being read now. */
+  private reading = 0;
 
   constructor(private readonly options: SubgraphDataSourceOptions) {
     const { origin, pathname, search } = new URL(options.url);
@@ -164,7 +177,20 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private async fetch(body: string, headers: Record<string, string>): Promise<Answer> {
     // The whole exchange within the timeout: a member dripping its answer a byte at a time is not waited for.
     const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
-    return { status: response.statusCode, text: await response.body.text() };
+    const limit = this.options.maxBytesInFlight ?? MAX_ANSWER_BYTES_IN_FLIGHT;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        this.reading += chunk.length;
+        if (this.reading > limit) throw new TooMuchInFlight();
+        chunks.push(chunk);
+      }
+    } finally {
+      this.reading -= size;
+    }
+    return { status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') };
   }
 
   /** An answer as a GraphQL response, read anew for each caller. */
@@ -213,6 +239,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: its answer was larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB.`, {
         subgraph,
       });
+    if (error instanceof TooMuchInFlight)
+      return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: its answers being read hold too much.`, { subgraph });
     // The whole exchange has the timeout (the request's signal); connecting has undici's own too.
     const timeout = (error instanceof Error && error.name === 'TimeoutError') || error instanceof errors.ConnectTimeoutError;
     return new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is unavailable: ${timeout ? 'no answer in time' : 'cannot be reached'}.`, { subgraph });

@@ -70,6 +70,12 @@ export interface GatewayOptions {
    */
   subgraphTimeoutMs?: number;
   /**
+   * Bytes of one subgraph's answers the gateway reads at once; past it, the answer being read is
+   * dropped and that subgraph's part of its request is `UNAVAILABLE`.
+   * @default 128 MiB (gateway/data-source.ts)
+   */
+  maxAnswerBytesInFlight?: number;
+  /**
    * Whether identical queries in flight at once to one subgraph share one request: same
    * operation, variables and forwarded tokens (mutations never do); each caller still gets its
    * own copy of the answer.
@@ -269,7 +275,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     supergraphSdl: supergraph,
     logger,
     buildService: ({ name, url }) => {
-      const source = new SubgraphDataSource({ subgraph: name, url: url!, timeoutMs, network: supergraph, logger, dedupe: options.dedupe });
+      const source = new SubgraphDataSource({
+        subgraph: name,
+        url: url!,
+        timeoutMs,
+        network: supergraph,
+        logger,
+        dedupe: options.dedupe,
+        maxBytesInFlight: options.maxAnswerBytesInFlight,
+      });
       // A member's new URL gets a new source: the old one's connections close once its requests are answered.
       void sources.get(name)?.close();
       sources.set(name, source);

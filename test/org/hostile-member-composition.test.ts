@@ -419,6 +419,27 @@ describe('a refused, broken or unreachable member never stops the others', () =>
     expect(twins.data.twins.edges.map((edge: any) => edge.node.name)).toEqual(['Press 1', 'Mill 1']);
   });
 
+  it('a member answering more than a gateway reads of it at once is unavailable for that, and the rest still answers', async () => {
+    await honest();
+    const partner = await partnerOfMallory();
+    const gateway = await net.startGateway({ pollMs: 60_000, maxAnswerBytesInFlight: 1024 * 1024 });
+    expect((await readyz(gateway)).members).toContain('mallory:ACTIVE');
+    const LIST = `{ twins(first: 10) { edges { node { id name } } } }`;
+    expect((await graphql(gateway.url, LIST, undefined, partner)).data.twins.edges.map((edge: any) => edge.node.name)).toEqual(['Mill 1', 'Lab 1']);
+    mallory.serve(template('mallory'), answering({ ...LAB, name: 'x'.repeat(2 * 1024 * 1024) }));
+    const answer = await graphql(gateway.url, LIST, undefined, partner);
+    expect(answer.data.twins.edges.map((edge: any) => [edge.node.id, edge.node.name])).toEqual([
+      ['globex:mill-1', 'Mill 1'],
+      ['mallory:lab-1', null],
+    ]);
+    expect(answer.errors).toEqual([
+      expect.objectContaining({
+        message: 'mallory is unavailable: its answers being read hold too much.',
+        extensions: expect.objectContaining({ code: 'UNAVAILABLE', subgraph: 'mallory' }),
+      }),
+    ]);
+  });
+
   it('the directory hands out no twin of a member the gateway refused: the list still answers', async () => {
     mallory.serve(bad(), answering(LAB));
     await recomposed((ready) => expect(ready.refused.map((refusal) => refusal.slug)).toEqual(['mallory']));
