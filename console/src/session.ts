@@ -40,7 +40,11 @@ export function memberOf(session: Session): { org: string; scopes: string[]; kid
   return { org, scopes: (claimsOf(token).scope ?? '').split(' ').filter(Boolean), kid: claimsOf(token, 0).kid };
 }
 
-/** A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens separated by commas or white space. */
+/**
+ * A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens
+ * separated by commas or white space. What is not a token an organization issued at all (its
+ * issuer and, for the member token, whom it names) is refused here; the gateway decides the rest.
+ */
 export function sessionFromTokens(token: string, grants: string): Session {
   const member = token.trim().replace(/^Bearer\s+/i, '');
   if (member.length === 0) throw new Error('Paste your member token.');
@@ -48,9 +52,11 @@ export function sessionFromTokens(token: string, grants: string): Session {
   const grantList = grants.split(/[\s,]+/).filter(Boolean);
   const person = claimsOf(member).sub;
   const org = issuerOf(member);
+  if (!person || !org) throw new Error('This is not a member token of a twinx organization: paste the whole token your organization issued you.');
+  if (grantList.some((grant) => !issuerOf(grant))) throw new Error('One of the grants is not a grant token of a twinx organization: paste each whole.');
   const headers: Session['headers'] = { authorization: `Bearer ${member}` };
   if (grantList.length > 0) headers['twin-grants'] = grantList.join(', ');
-  return { name: person && org ? `${person} at ${org}` : 'Signed in', headers };
+  return { name: `${person} at ${org}`, headers };
 }
 
 export function loadSession(): Session | null {

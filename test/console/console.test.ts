@@ -54,6 +54,19 @@ describe('sign-in', () => {
     expect(await tab.page.evaluate<string>('JSON.stringify(sessionStorage)')).not.toContain(network.engineerToken);
   });
 
+  it('refuses what is not a token at all, saying so, and stays signed out', async () => {
+    const tab = await openPage(browser, network.consoleUrl);
+    await tab.page.getByTestId('signin-token').fill('not-a-token');
+    await tab.page.getByTestId('signin-submit').click();
+    await tab.page.getByTestId('error').filter({ hasText: 'This is not a member token of a twinx organization' }).waitFor();
+    await tab.page.getByTestId('signin-token').fill(network.engineerToken);
+    await tab.page.getByTestId('signin-grants').fill('eyJ.garbage');
+    await tab.page.getByTestId('signin-submit').click();
+    await tab.page.getByTestId('error').filter({ hasText: 'One of the grants is not a grant token' }).waitFor();
+    expect(await tab.page.getByTestId('whoami').count()).toBe(0);
+    expect(await tab.page.evaluate<string>('JSON.stringify(sessionStorage)')).not.toContain('not-a-token');
+  });
+
   it('signs in as one of the demo’s people', async () => {
     const tab = await signInAs('globex-admin');
     expect(await tab.page.getByTestId('whoami').textContent()).toMatch(/globex/i);
