@@ -3,7 +3,7 @@ import { fieldName } from '../../lib/graphql/names.ts';
 import { isValidSlug } from '../../lib/ids.ts';
 import { query, subscribe, useProblems } from './api.ts';
 import { twinPath } from './router.ts';
-import type { Session } from './session.ts';
+import { claimsScope, type Session } from './session.ts';
 
 export type Severity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export type AlarmState = 'ACTIVE_UNACKNOWLEDGED' | 'ACTIVE_ACKNOWLEDGED' | 'CLEARED_UNACKNOWLEDGED' | 'CLOSED';
@@ -350,6 +350,8 @@ function AlarmRow({ session, alarm, showTwin, onChanged }: { session: Session; a
   };
 
   const acknowledged = alarm.state === 'ACTIVE_ACKNOWLEDGED' || alarm.state === 'CLOSED';
+  // Actions are offered where the session's tokens claim alarms:write at the twin's organization.
+  const writable = claimsScope(session, alarm.twin.org.slug, 'alarms:write');
   return (
     <li class={`alarm severity-${alarm.severity}`} data-testid="alarm" data-alarm-id={alarm.id} data-twin-id={alarm.twinId} data-state={alarm.state}>
       <div class="alarm-summary">
@@ -367,17 +369,21 @@ function AlarmRow({ session, alarm, showTwin, onChanged }: { session: Session; a
         <span data-testid="alarm-assignee">{alarm.assignee ? `assigned to ${alarm.assignee}` : 'unassigned'}</span>
       </div>
       <div class="alarm-actions">
-        {!acknowledged && (
+        {writable && !acknowledged && (
           <button type="button" data-testid="alarm-acknowledge" onClick={() => start('acknowledge')}>
             Acknowledge
           </button>
         )}
-        <button type="button" data-testid="alarm-assign" onClick={() => start('assign')}>
-          Assign
-        </button>
-        <button type="button" data-testid="alarm-comment" onClick={() => start('comment')}>
-          Comment
-        </button>
+        {writable && (
+          <>
+            <button type="button" data-testid="alarm-assign" onClick={() => start('assign')}>
+              Assign
+            </button>
+            <button type="button" data-testid="alarm-comment" onClick={() => start('comment')}>
+              Comment
+            </button>
+          </>
+        )}
         <button type="button" data-testid="alarm-details" aria-expanded={open} onClick={() => setOpen(!open)}>
           {open ? 'Hide details' : 'Details'}
         </button>

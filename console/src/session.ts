@@ -41,6 +41,17 @@ export function memberOf(session: Session): { org: string; scopes: string[]; kid
 }
 
 /**
+ * Whether the session's tokens claim `scope` at `org`: its member token for its own organization,
+ * one of `org`'s grants otherwise. What the console offers follows it; the gateway decides.
+ */
+export function claimsScope(session: Session, org: string, scope: string): boolean {
+  const member = memberOf(session);
+  if (member?.org === org) return member.scopes.includes(scope);
+  const grants = session.headers['twin-grants']?.split(',').map((grant) => grant.trim()) ?? [];
+  return grants.some((grant) => issuerOf(grant) === org && (claimsOf(grant).scope ?? '').split(' ').includes(scope));
+}
+
+/**
  * A session from pasted tokens: a member token (with or without `Bearer `) and grant tokens
  * separated by commas or white space. What is not a token an organization issued at all (its
  * issuer and, for the member token, whom it names) is refused here; the gateway decides the rest.
