@@ -1,4 +1,4 @@
-import cytoscape, { type Core, type ElementDefinition } from 'cytoscape';
+import cytoscape, { type Core, type EdgeSingular, type ElementDefinition } from 'cytoscape';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useProblems, type FeedEnd } from './api.ts';
 import { LIST_LIMIT, loadTwins, watchTwins, type MapChange, type MapTwin, type Status } from './network.ts';
@@ -79,7 +79,20 @@ const STYLE: cytoscape.StylesheetJson = [
   },
   {
     selector: 'edge',
-    style: { width: 1.5, 'line-color': '#a0aec0', 'target-arrow-color': '#a0aec0', 'target-arrow-shape': 'triangle', 'curve-style': 'straight' },
+    style: {
+      width: 1.5,
+      'line-color': '#a0aec0',
+      'target-arrow-color': '#a0aec0',
+      'target-arrow-shape': 'triangle',
+      // A curve whose middle stands a quarter of its length off the straight line: a link between
+      // blocks or across a row passes around the twins between its two, never through one.
+      'curve-style': 'unbundled-bezier',
+      'control-point-weights': 0.5,
+      'control-point-distances': (edge: EdgeSingular) => {
+        const [a, b] = [edge.source().position(), edge.target().position()];
+        return Math.hypot(b.x - a.x, b.y - a.y) / 4;
+      },
+    },
   },
   { selector: '.hidden', style: { display: 'none' } },
 ];

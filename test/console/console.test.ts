@@ -95,6 +95,38 @@ describe('sign-in', () => {
 });
 
 describe('the network map', () => {
+  it('draws each supply link around the twins between its two, never through one', async () => {
+    const tab = await signInAs('acme-engineer', '/map');
+    await mapTwins(tab)
+      .nth(ALL_TWINS.length - 1)
+      .waitFor();
+    await tab.page.getByTestId('map').locator('canvas').first().waitFor();
+    // The map's graph, as Cytoscape.js registers it on its container.
+    const { links, crossings } = await tab.page.evaluate(() => {
+      const cy = (document.querySelector('[data-testid=map]') as any)._cyreg.cy;
+      const found: string[] = [];
+      for (const edge of cy.edges()) {
+        const [a, b] = [edge.source().position(), edge.target().position()];
+        const [c = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 }] = edge.controlPoints() ?? [];
+        for (const node of cy.nodes(':childless')) {
+          if (node.same(edge.source()) || node.same(edge.target())) continue;
+          const p = node.position();
+          for (let t = 0; t <= 1; t += 0.01) {
+            const x = (1 - t) ** 2 * a.x + 2 * t * (1 - t) * c.x + t ** 2 * b.x;
+            const y = (1 - t) ** 2 * a.y + 2 * t * (1 - t) * c.y + t ** 2 * b.y;
+            if (Math.hypot(x - p.x, y - p.y) < node.width() / 2) {
+              found.push(`${edge.id()} through ${node.id()}`);
+              break;
+            }
+          }
+        }
+      }
+      return { links: cy.edges().length as number, crossings: found };
+    });
+    expect(links).toBeGreaterThan(3);
+    expect(crossings).toEqual([]);
+  });
+
   it('lists the twins of all three organizations, each with its status', async () => {
     const tab = await signInAs('acme-engineer', '/map');
     await mapTwins(tab)
