@@ -36,7 +36,7 @@ export async function launchBrowser(disposers: Disposers): Promise<Browser> {
 }
 
 /**
- * A fresh page (its own storage) at `url`, recording console errors, failed requests and page
+ * A fresh page (its own storage) at `url`, recording console errors and warnings, failed requests and page
  * errors: the test that opened it fails on any it did not expect (`expected` from the first
  * request on, or later with `expect`).
  */
@@ -47,7 +47,7 @@ export async function openPage(browser: Browser, url: string, expected: RegExp[]
   const record = (problem: string) => {
     if (!expected.some((pattern) => pattern.test(problem))) problems.push(problem);
   };
-  page.on('console', (message) => message.type() === 'error' && record(`console: ${message.text()}`));
+  page.on('console', (message) => ['error', 'warning'].includes(message.type()) && record(`console ${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => record(`page error: ${error.message}`));
   // A request the console cancels itself (its page left) is no failure.
   page.on('requestfailed', (request) => {
