@@ -100,14 +100,14 @@ interface Collected {
   keys: Set<string>;
   /** Response keys under which `id` is selected, when the type is the member's twin type. */
   ids: string[];
-  /** Fields with a selection of their own, with it. */
-  children: { key: string; type: GraphQLOutputType; selectionSet: SelectionSetNode }[];
+  /** Fields with a selection of their own, by response key, with their selections (a key selected twice merges both, as GraphQL does). */
+  children: { key: string; type: GraphQLOutputType; selections: SelectionSetNode[] }[];
   /** A field the schema does not have: the operation was planned on another version of it. */
   unknown?: string;
 }
 
 /**
- * What one member may say in its answers (ARCHITECTURE.md, "Ids are owned"): what it was asked and
+ * What one member may say in its answers (README, "Security model"): what it was asked and
  * nothing else, at any depth (Apollo's gateway merges an answer as it comes: a key not asked for,
  * at the root or in an entity, would overwrite what the directory or another organization
  * answered there, their ids included); objects of its twin type only with its own ids
@@ -118,8 +118,8 @@ interface Collected {
 export class MemberAnswers {
   private readonly schema: GraphQLSchema;
   private readonly twinType: string;
-  /** By selection set and object type: computed once per operation shape, not per answer. */
-  private readonly collected = new WeakMap<SelectionSetNode, Map<string, Collected>>();
+  /** By selections (the one selection set, or a child's list) and object type: computed once per operation shape, not per answer. */
+  private readonly collected = new WeakMap<object, Map<string, Collected>>();
 
   constructor(
     readonly slug: string,
@@ -134,16 +134,16 @@ export class MemberAnswers {
   problemIn(operation: SubgraphOperation, data: unknown): AnswerProblem | undefined {
     const root = this.schema.getRootType(operation.definition.operation);
     if (root === undefined || root === null) return { what: `answers a ${operation.definition.operation}, which its schema lacks`, path: [] };
-    return this.value(operation, root, operation.definition.selectionSet, data);
+    return this.value(operation, root, [operation.definition.selectionSet], data);
   }
 
-  private value(operation: SubgraphOperation, type: GraphQLOutputType, selectionSet: SelectionSetNode, value: unknown): AnswerProblem | undefined {
+  private value(operation: SubgraphOperation, type: GraphQLOutputType, selections: readonly SelectionSetNode[], value: unknown): AnswerProblem | undefined {
     if (value === null || value === undefined) return undefined;
     const nullable = getNullableType(type);
     if (isListType(nullable)) {
       if (!Array.isArray(value)) return { what: 'answers something else than a list', path: [] };
       for (let index = 0; index < value.length; index++) {
-        const problem = this.value(operation, nullable.ofType, selectionSet, value[index]);
+        const problem = this.value(operation, nullable.ofType, selections, value[index]);
         if (problem) {
           problem.path.unshift(index);
           return problem;
@@ -155,7 +155,7 @@ export class MemberAnswers {
     const object = value as Record<string, unknown>;
     const runtime = this.runtimeType(nullable as GraphQLCompositeType, object.__typename);
     if (typeof runtime === 'string') return { what: runtime, path: [] };
-    const fields = this.collect(operation, selectionSet, runtime);
+    const fields = this.collect(operation, selections, runtime);
     if (fields.unknown !== undefined) return { what: `is asked for ${fields.unknown}, which the schema it was composed from lacks`, path: [] };
     for (const key of Object.keys(object)) if (!fields.keys.has(key)) return { what: `answers ${JSON.stringify(key)}, which it was not asked`, path: [key] };
     if (runtime.name === this.twinType) {
@@ -166,7 +166,7 @@ export class MemberAnswers {
       }
     }
     for (const child of fields.children) {
-      const problem = this.value(operation, child.type, child.selectionSet, object[child.key]);
+      const problem = this.value(operation, child.type, child.selections, object[child.key]);
       if (problem) {
         problem.path.unshift(child.key);
         return problem;
@@ -192,13 +192,14 @@ export class MemberAnswers {
     return isObjectType(named) && this.schema.isSubType(type, named) ? named : refusal();
   }
 
-  private collect(operation: SubgraphOperation, selectionSet: SelectionSetNode, type: GraphQLCompositeType): Collected {
-    let byType = this.collected.get(selectionSet);
-    if (byType === undefined) this.collected.set(selectionSet, (byType = new Map()));
+  private collect(operation: SubgraphOperation, selections: readonly SelectionSetNode[], type: GraphQLCompositeType): Collected {
+    const cacheKey = selections.length === 1 ? selections[0]! : selections;
+    let byType = this.collected.get(cacheKey);
+    if (byType === undefined) this.collected.set(cacheKey, (byType = new Map()));
     let collected = byType.get(type.name);
     if (collected === undefined) {
       collected = { keys: new Set(), ids: [], children: [] };
-      this.gather(operation, selectionSet, type, collected);
+      for (const selectionSet of selections) this.gather(operation, selectionSet, type, collected);
       byType.set(type.name, collected);
     }
     return collected;
@@ -217,7 +218,11 @@ export class MemberAnswers {
           continue;
         }
         if (name === 'id' && type.name === this.twinType) into.ids.push(key);
-        if (selection.selectionSet) into.children.push({ key, type: field.type, selectionSet: selection.selectionSet });
+        if (selection.selectionSet) {
+          const child = into.children.find((known) => known.key === key);
+          if (child) child.selections.push(selection.selectionSet);
+          else into.children.push({ key, type: field.type, selections: [selection.selectionSet] });
+        }
         continue;
       }
       const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : operation.fragments.get(selection.name.value);

@@ -62,9 +62,9 @@ const MAX_TEXT = 500;
 /** Largest answer taken from a subgraph: a member streaming more is refused before it fills the gateway's memory. */
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 /**
- * Bytes of one subgraph's answers read at once: past it, the answer whose part crossed it is
+ * Bytes of one subgraph's answers being read at once: past it, the answer whose part crossed it is
  * dropped (that subgraph `UNAVAILABLE` for its request), so that a member answering many requests
- * at once with as much as it may cannot fill the gateway's memory either (64 connections of 32 MiB).
+ * at once with as much as it may (64 connections of 32 MiB) is not read whole meanwhile.
  */
 export const MAX_ANSWER_BYTES_IN_FLIGHT = 128 * 1024 * 1024;
 
@@ -209,7 +209,10 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     if (answers === undefined) throw new TwinxError(ErrorCode.UNAVAILABLE, `${subgraph} is no longer in the network graph.`, { subgraph });
     const problem = answers.problemIn(operation, response.data);
     if (problem === undefined) return;
-    logger.warn({ subgraph, problem: problem.what, path: problem.path.join('.') }, 'refused a member answer that speaks for another organization');
+    logger.warn(
+      { subgraph, problem: problem.what, path: problem.path.join('.') },
+      'refused a member answer that says what it was not asked or speaks for another organization',
+    );
     throw new TwinxError(ErrorCode.FOREIGN_ID, `${subgraph}'s answer was refused: it does not keep to what it was asked, ${subgraph}'s own twins and types.`, {
       subgraph,
     });

@@ -70,7 +70,8 @@ export async function getJson(url: string | URL, timeoutMs: number, maxBytes: nu
   const response = await request(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (response.statusCode < 200 || response.statusCode >= 300) {
     await response.body.dump();
-    throw new Error(`${String(url)}: HTTP ${response.statusCode}`);
+    const { location } = response.headers;
+    throw new Error(`${String(url)}: HTTP ${response.statusCode}${typeof location === 'string' ? ` (to ${location}, not followed)` : ''}`);
   }
   const text = await readText(response.body, maxBytes).catch((error: unknown) => {
     throw error instanceof BodyTooLarge ? new Error(`${String(url)}: the answer exceeds ${maxBytes} bytes`) : error;

@@ -252,6 +252,8 @@ export function MapPage({ session }: { session: Session }) {
           layout: { name: 'preset', fit: true, padding: 30 },
           minZoom: 0.05,
           maxZoom: 3,
+          // Twins stay where they were placed: a link's curve is computed from where its two are.
+          autoungrabify: true,
           // Large networks stay fluid: while panning and zooming, a still image of the graph moves, edges hidden.
           textureOnViewport: true,
           hideEdgesOnViewport: true,

@@ -94,10 +94,12 @@ class OrgKeys {
         const listed = new Set(keys.map((jwk) => jwk.kid));
         const added = keys.filter((jwk) => !this.keys.has(jwk.kid));
         for (const jwk of added) this.keys.set(jwk.kid, { jwk, key: await importKey(jwk), retiredAt: Infinity });
+        // Keys it no longer lists are retired from now (those retired from later too).
         const now = Date.now();
-        const retired = [...this.keys].filter(([kid, known]) => !listed.has(kid) && known.retiredAt === Infinity).map(([kid]) => kid);
-        for (const kid of retired) this.keys.get(kid)!.retiredAt = now;
-        if (added.length > 0 || retired.length > 0) this.changed();
+        const unlisted = [...this.keys].filter(([kid, known]) => !listed.has(kid) && known.retiredAt > now);
+        const retired = unlisted.filter(([, known]) => known.retiredAt === Infinity).map(([kid]) => kid);
+        for (const [, known] of unlisted) known.retiredAt = now;
+        if (added.length > 0 || unlisted.length > 0) this.changed();
         for (const kid of retired) this.onRetired(kid);
       } catch (error) {
         this.failedAt = Date.now();

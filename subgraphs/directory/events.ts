@@ -57,10 +57,11 @@ async function applyAccessClosed(cache: DirectoryCache, keys: NetworkKeys, annou
 }
 
 /** Applies a retirement another replica told of (`applyAccessClosed`); false for a payload that is not one. */
-export function heardRetirement(keys: NetworkKeys, payload: string): boolean {
+export function heardRetirement(keys: NetworkKeys, payload: string, logger: Logger): boolean {
   if (!payload.startsWith(RETIRED)) return false;
   const [at, org, ...kid] = payload.slice(RETIRED.length).split(' ');
-  void keys.retire(org!, kid.join(' '), Number(at));
+  if (org && kid.length > 0)
+    keys.retire(org, kid.join(' '), Number(at)).catch((error: unknown) => logger.warn({ err: error, org }, 'key retirement not applied'));
   return true;
 }
 

@@ -217,7 +217,7 @@ export function createDirectory(options: DirectoryOptions): Directory {
   async function listenToChanges(): Promise<void> {
     const channel = await listenToStore(options.store, DIRECTORY_CHANNEL, {
       name: 'twinx-directory-changes',
-      onMessage: (payload) => cache.heard(payload) || heardRetirement(keys, payload) || refreshQuietly(),
+      onMessage: (payload) => cache.heard(payload) || heardRetirement(keys, payload, logger) || refreshQuietly(),
       onLost: (error) => {
         cache.lost();
         logger.warn({ err: error }, 'directory channel lost, listening again');

@@ -103,7 +103,7 @@ describe('the network map', () => {
     await tab.page.getByTestId('map').locator('canvas').first().waitFor();
     // The map's graph, as Cytoscape.js registers it on its container.
     const { links, crossings } = await tab.page.evaluate(() => {
-      const cy = (document.querySelector('[data-testid=map]') as any)._cyreg.cy;
+      const cy = (globalThis as any).document.querySelector('[data-testid=map]')._cyreg.cy;
       const found: string[] = [];
       for (const edge of cy.edges()) {
         const [a, b] = [edge.source().position(), edge.target().position()];

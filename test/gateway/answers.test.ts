@@ -45,6 +45,15 @@ describe('MemberAnswers: what a member may say in its answers', () => {
       0,
       'org',
     ]);
+    // A key selected twice (directives keep the planner from merging them) merges both selections, as GraphQL does.
+    const twice = `query($a: Boolean!, $b: Boolean!) { mallory { twin(id: "mallory:a") { state @include(if: $a) { status } state @include(if: $b) { updatedAt } } } }`;
+    expect(problemIn(twice, { mallory: { twin: { state: { status: 'OK', updatedAt: 'now' } } } })).toBeUndefined();
+    expect(problemIn(twice, { mallory: { twin: { state: { status: 'OK', updatedAt: 'now', org: 'acme' } } } })?.path).toEqual([
+      'mallory',
+      'twin',
+      'state',
+      'org',
+    ]);
     // A key selected only for another type under an abstract one is not this object's.
     const found = `{ mallory { found { __typename ... on Mallory_Gauge { id } ... on MalloryTwin { name } } } }`;
     expect(
