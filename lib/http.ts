@@ -50,13 +50,13 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
 /** A body longer than its reader takes. */
 export class BodyTooLarge extends Error {}
 
-/** A body (a request's, an answer's) read whole as text; `BodyTooLarge` past `limit` bytes, reading no further. */
-export async function readText(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+/** A body (a request's, an answer's) read whole as text; `BodyTooLarge` past `limit` bytes (`<what> exceeds <limit> bytes`), reading no further. */
+export async function readText(body: AsyncIterable<Buffer>, limit: number, what = 'the body'): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > limit) throw new BodyTooLarge(`more than ${limit} bytes`);
+    if (size > limit) throw new BodyTooLarge(`${what} exceeds ${limit} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -73,10 +73,7 @@ export async function getJson(url: string | URL, timeoutMs: number, maxBytes: nu
     const { location } = response.headers;
     throw new Error(`${String(url)}: HTTP ${response.statusCode}${typeof location === 'string' ? ` (to ${location}, not followed)` : ''}`);
   }
-  const text = await readText(response.body, maxBytes).catch((error: unknown) => {
-    throw error instanceof BodyTooLarge ? new Error(`${String(url)}: the answer exceeds ${maxBytes} bytes`) : error;
-  });
-  return JSON.parse(text);
+  return JSON.parse(await readText(response.body, maxBytes, `${String(url)}: the answer`));
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {

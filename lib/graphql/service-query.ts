@@ -1,7 +1,7 @@
 import { graphqlSync, Kind, parse, type GraphQLSchema } from 'graphql';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
-import { BodyTooLarge, readText, type Route } from '../http.ts';
+import { readText, type Route } from '../http.ts';
 
 /**
  * Whether a request body asks for nothing but the subgraph's SDL (`{ _service { sdl } }`), which
@@ -62,10 +62,7 @@ export interface ServiceSdl {
 
 /** An answer's body read as JSON, refused past `MAX_SDL_ANSWER_BYTES`. */
 async function jsonOf(url: string, body: AsyncIterable<Buffer>): Promise<unknown> {
-  const text = await readText(body, MAX_SDL_ANSWER_BYTES).catch((error: unknown) => {
-    throw error instanceof BodyTooLarge ? new Error(`${url}: the SDL answer exceeds ${MAX_SDL_ANSWER_BYTES} bytes`) : error;
-  });
-  return JSON.parse(text);
+  return JSON.parse(await readText(body, MAX_SDL_ANSWER_BYTES, `${url}: the SDL answer`));
 }
 
 /**
