@@ -270,10 +270,11 @@ export class NetworkKeys {
     const org = claimedIssuer(token);
     const getKey = org === null ? undefined : this.getKey(org);
     if (org === null || getKey === undefined) throw unauthenticated(TokenProblem.INVALID);
+    const { epoch } = this.verified;
     const verified = { ...(await verifyToken(token, getKey, { org, kinds })), token };
     if (!this.stillCounts(verified)) throw unauthenticated(TokenProblem.INVALID);
     // A statement is verified once, where its answer arrives: remembering it would only hold memory.
-    if (verified.kind !== 'impact') this.verified.set(token, verified);
+    if (verified.kind !== 'impact') this.verified.set(token, verified, epoch);
     return verified;
   }
 }

@@ -193,10 +193,13 @@ const VERIFIED_CACHE_SIZE = 10_000;
 
 /**
  * Verified tokens by their text, each for `maxAgeMs` at most, emptied when full. Expiry and
- * revocation are the caller's to check.
+ * revocation are the caller's to check. A verification is remembered only when nothing was
+ * cleared while it ran: one that read a key just before its retirement is not kept after it.
  */
 export class VerifiedCache<T extends Verified> {
   private readonly entries = new Map<string, { token: T; until: number }>();
+  /** How many times it was cleared: a verification starts by reading it, and is remembered only when it is unchanged. */
+  private clears = 0;
 
   constructor(private readonly maxAgeMs = Infinity) {}
 
@@ -206,12 +209,20 @@ export class VerifiedCache<T extends Verified> {
     return entry && entry.until > Date.now() && kinds.includes(entry.token.kind) ? entry.token : undefined;
   }
 
-  set(text: string, token: T): void {
+  /** Where a verification starts: what `set` is handed with its result. */
+  get epoch(): number {
+    return this.clears;
+  }
+
+  /** Remembers a verification that started at `epoch`, unless the cache was cleared since. */
+  set(text: string, token: T, epoch: number): void {
+    if (epoch !== this.clears) return;
     if (this.entries.size >= VERIFIED_CACHE_SIZE) this.entries.clear();
     this.entries.set(text, { token, until: Date.now() + this.maxAgeMs });
   }
 
   clear(): void {
+    this.clears += 1;
     this.entries.clear();
   }
 

@@ -52,6 +52,22 @@ describe('NetworkKeys', () => {
     expect(network.remembers(token)).toBe(false);
   });
 
+  it('does not remember a token whose key was retired while its signature was being checked', async () => {
+    const { publicKey, privateKey } = (await generateKeyPair('Ed25519')) as { publicKey: CryptoKey; privateKey: CryptoKey };
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'acme-2', alg: 'EdDSA', use: 'sig' };
+    await network.retire('acme', 'acme-2', Infinity, jwk);
+    const token = await signToken(
+      { kind: 'member', org: 'acme', jti: 'm-3', subject: 'engineer', scopes: ['twins:read'], expiresAt: new Date(Date.now() + 3_600_000) },
+      { kid: 'acme-2', privateKey },
+    );
+    // The key is looked up as `verify` is called; the signature is checked after the retirement.
+    const verifying = network.verify(token, ['member']);
+    expect(await network.retire('acme', 'acme-2', Date.now())).toBe(true);
+    await verifying;
+    expect(network.remembers(token)).toBe(false);
+    await expect(network.verify(token, ['member'])).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
   it('does not remember impact statements: each is verified once, where its answer arrives', async () => {
     const before = network.remembered;
     const now = Date.now();

@@ -167,7 +167,11 @@ export class OrgAuthenticator implements Authenticator {
     const onMessage = (payload: string) => {
       if (payload === 'keys') {
         this.verified.clear();
-        this.reloading = this.options.keys.reload().catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
+        // Cleared again once the keys are read: a verification made meanwhile, with the keys as they were, is not kept.
+        this.reloading = this.options.keys
+          .reload()
+          .then(() => this.verified.clear())
+          .catch((error) => this.options.logger.error({ err: error }, 'key reload failed'));
       } else if (payload.startsWith('revoked:')) this.revoked.add(payload.slice('revoked:'.length));
       for (const listener of this.listeners) listener();
     };
@@ -206,8 +210,9 @@ export class OrgAuthenticator implements Authenticator {
       if (known.expiresAt.getTime() > Date.now()) return known;
       throw unauthenticated(TokenProblem.EXPIRED);
     }
+    const { epoch } = this.verified;
     const verified = await verifyToken(token, keys.getKey, { org, kinds });
-    this.verified.set(token, verified);
+    this.verified.set(token, verified, epoch);
     return verified;
   }
 
