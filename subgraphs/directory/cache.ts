@@ -22,6 +22,15 @@ const ENTRY = { id: true, org: true, kind: true, tags: true } as const;
 const MAX_ENTRIES = 10_000;
 
 /**
+ * Pages of the catalog remembered at most, by their query, and ids in them all; emptied when
+ * either is reached. With the longest queries and ids (169 characters), about 30 MiB.
+ */
+const MAX_PAGES = 1000;
+const MAX_PAGED_IDS = 100_000;
+/** Longest query of a page remembered, in characters: longer ones (a caller with many grants' selectors) are read from the store each time. */
+const MAX_PAGE_QUERY = 8 * 1024;
+
+/**
  * Revoked tokens remembered at most: past it (members revoking without end), requests read the
  * store, as before the first read. Each organization's list holds 100,000 at most (lib/tokens/revocations.ts).
  */
@@ -43,7 +52,8 @@ function splitOnce(text: string): [string, string] {
 
 /**
  * What the directory's requests read most, kept in memory on each replica in step with its store:
- * the tokens revoked (all of them, until they expire) and catalog entries by id (as asked for).
+ * the tokens revoked (all of them, until they expire), catalog entries by id and pages of the
+ * catalog by their query (as asked for).
  * Every change is made here, in one transaction with a NOTIFY on `DIRECTORY_CHANNEL`, and applied
  * at once; other replicas apply it as they hear of it (`heard`). While the channel is not
  * listened to (at start, or lost), nothing is recalled: requests read the store.
@@ -52,6 +62,10 @@ export class DirectoryCache {
   /** Revoked tokens by key, with when they expire (ms). */
   private readonly revoked = new Map<string, number>();
   private readonly entries = new Map<string, CatalogEntry | null>();
+  /** Pages of the catalog by their query: the ids found, in id order. */
+  private readonly pages = new Map<string, readonly string[]>();
+  /** Ids in the pages remembered. */
+  private pagedIds = 0;
   /** Counts catalog changes heard: a read that saw one happen meanwhile is not remembered. */
   private catalogChanges = 0;
   /** Counts the channel's losses: one during `listened` leaves the cache not recalling. */
@@ -141,6 +155,26 @@ export class DirectoryCache {
     return ids.map((id) => found.get(id)!);
   }
 
+  /**
+   * The ids of the catalog's twins `where` finds, in id order, `take` at most: each page is
+   * remembered by its query until the catalog changes, so that callers paging the same view of the
+   * network (a dashboard's list) are answered without reading the store.
+   */
+  async catalogIds(where: Prisma.CatalogTwinWhereInput, take: number): Promise<readonly string[]> {
+    const query = JSON.stringify([where, take]);
+    const kept = this.listening ? this.pages.get(query) : undefined;
+    if (kept) return kept;
+    const before = this.catalogChanges;
+    const rows = await this.db.catalogTwin.findMany({ where, orderBy: { id: 'asc' }, take, select: { id: true } });
+    const ids = rows.map((row) => row.id);
+    if (this.listening && this.catalogChanges === before && query.length <= MAX_PAGE_QUERY) {
+      if (this.pages.size >= MAX_PAGES || this.pagedIds + ids.length > MAX_PAGED_IDS) this.forgetPages();
+      this.pages.set(query, ids);
+      this.pagedIds += ids.length;
+    }
+    return ids;
+  }
+
   /** Tells every replica what is not kept in the store (a member's key retired): each hears `payload` on the channel. */
   async tell(payload: string): Promise<void> {
     await notify(this.db, [payload]);
@@ -164,14 +198,22 @@ export class DirectoryCache {
     this.revoked.set(key, Math.min(expiresAt, Date.now() + MAX_TOKEN_LIFETIME_MS));
   }
 
+  /** A catalog entry changed: it, and every page, are read again. */
   private forgetEntry(id: string): void {
     this.catalogChanges++;
     this.entries.delete(id);
+    this.forgetPages();
   }
 
   private forgetEntries(): void {
     this.catalogChanges++;
     this.entries.clear();
+    this.forgetPages();
+  }
+
+  private forgetPages(): void {
+    this.pages.clear();
+    this.pagedIds = 0;
   }
 }
 

@@ -277,8 +277,7 @@ function directoryResolvers(members: readonly Organization[]): GraphQLResolverMa
         if (filter?.tags?.length) where.push({ tags: { hasEvery: filter.tags } });
         if (filter?.text) where.push(textWhere(filter.text));
         if (args.after) where.push({ id: { gt: decodeCursor(CURSOR, args.after) } });
-        const rows = await ctx.db.catalogTwin.findMany({ where: { AND: where }, orderBy: { id: 'asc' }, take: first + 1, select: { id: true } });
-        const twins = rows.map((row) => refOf(row.id));
+        const twins = (await ctx.cache.catalogIds({ AND: where }, first + 1)).map(refOf);
         return connection(CURSOR, pageOf(twins, first), (twin) => twin.id);
       },
       twin: async (_: unknown, args: { id: string }, ctx: DirectoryContext) => {

@@ -40,6 +40,31 @@ async function twinOnEach(id: string, headers: Record<string, string>): Promise<
   );
 }
 
+/** The ids of the twins each replica lists to the caller. */
+async function listOnEach(headers: Record<string, string>): Promise<unknown[]> {
+  return Promise.all(
+    directories.map(async (directory) => {
+      const answer = await graphql(
+        directory.url,
+        `
+          {
+            twins(first: 50) {
+              edges {
+                node {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        undefined,
+        headers,
+      );
+      return answer.errors ? answer.errors[0]?.extensions?.code : answer.data.twins.edges.map((edge: { node: { id: string } }) => edge.node.id);
+    }),
+  );
+}
+
 beforeAll(async () => {
   net = await startNetwork(disposers, ['acme', 'globex']);
   directories = [net.directory, await net.startDirectoryReplica()];
@@ -55,14 +80,41 @@ afterAll(() => disposers.dispose());
 describe('directory replicas', () => {
   it('hand out a twin as soon as it joins the catalog, and not once it left, whatever they remembered', async () => {
     const acme = net.orgs.acme!;
-    // Each replica remembers the twin as not listed.
+    // Each replica remembers the twin as not listed, and the catalog's page without it.
     expect(await twinOnEach('acme:press-1', engineer)).toEqual([null, null]);
+    expect(await listOnEach(engineer)).toEqual([['globex:mill-1'], ['globex:mill-1']]);
     await acme.createTwin({ id: 'acme:press-1', name: 'Press 1', kind: 'press' });
     await acme.eventsPublished();
     await expect.poll(() => twinOnEach('acme:press-1', engineer), { timeout: 5000 }).toEqual(['acme:press-1', 'acme:press-1']);
+    expect(await listOnEach(engineer)).toEqual([
+      ['acme:press-1', 'globex:mill-1'],
+      ['acme:press-1', 'globex:mill-1'],
+    ]);
     await acme.request(`mutation { acme { deleteTwin(id: "acme:press-1") } }`);
     await acme.eventsPublished();
     await expect.poll(() => twinOnEach('acme:press-1', engineer), { timeout: 5000 }).toEqual([null, null]);
+    expect(await listOnEach(engineer)).toEqual([['globex:mill-1'], ['globex:mill-1']]);
+  });
+
+  it('answer a page of the catalog they read before without reading the store, until the catalog changes', async () => {
+    const acme = net.orgs.acme!;
+    expect(await listOnEach(engineer)).toEqual([['globex:mill-1'], ['globex:mill-1']]);
+    // Written by a process that tells no one: the pages remembered stand.
+    await net.directoryDb.catalogTwin.create({
+      data: { id: 'acme:quiet-1', org: 'acme', name: 'Quiet', kind: 'press', tags: [], suppliedByIds: [], updatedAt: new Date() },
+    });
+    expect(await listOnEach(engineer)).toEqual([['globex:mill-1'], ['globex:mill-1']]);
+    await acme.createTwin({ id: 'acme:drill-1', name: 'Drill 1', kind: 'drill' });
+    await acme.eventsPublished();
+    await expect.poll(() => twinOnEach('acme:drill-1', engineer), { timeout: 5000 }).toEqual(['acme:drill-1', 'acme:drill-1']);
+    expect(await listOnEach(engineer)).toEqual([
+      ['acme:drill-1', 'acme:quiet-1', 'globex:mill-1'],
+      ['acme:drill-1', 'acme:quiet-1', 'globex:mill-1'],
+    ]);
+    await net.directoryDb.catalogTwin.delete({ where: { id: 'acme:quiet-1' } });
+    await acme.request(`mutation { acme { deleteTwin(id: "acme:drill-1") } }`);
+    await acme.eventsPublished();
+    await expect.poll(() => listOnEach(engineer), { timeout: 5000 }).toEqual([['globex:mill-1'], ['globex:mill-1']]);
   });
 
   it('stop answering for a revoked grant at once, whichever recorded the revocation', async () => {
@@ -77,6 +129,7 @@ describe('directory replicas', () => {
     const holder = bearer(await net.orgs.acme!.memberToken('viewer', 'holder'), [grant.token]);
     expect(await twinOnEach('globex:mill-1', holder)).toEqual(['globex:mill-1', 'globex:mill-1']);
     expect(await twinOnEach('acme:ghost-1', holder)).toEqual([null, null]);
+    expect(await listOnEach(holder)).toEqual([['globex:mill-1'], ['globex:mill-1']]);
     await onServer(
       (client) =>
         client.query(
@@ -90,6 +143,7 @@ describe('directory replicas', () => {
     });
     await net.directoryDb.revokedToken.create({ data: { org: 'globex', jti: grant.jti, kind: 'GRANT', expiresAt: new Date(Date.now() + 86_400_000) } });
     await expect.poll(() => twinOnEach('acme:ghost-1', holder), { timeout: 5000 }).toEqual(['acme:ghost-1', 'acme:ghost-1']);
+    expect(await listOnEach(holder)).toEqual([['acme:ghost-1'], ['acme:ghost-1']]);
     await expect.poll(() => twinOnEach('globex:mill-1', holder), { timeout: 5000 }).toEqual([null, null]);
   });
 
