@@ -13,7 +13,7 @@ import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
 import { startOrStop } from '../lib/run.ts';
-import { connectNats, ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
+import { closeNats, connectNats, ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { ROLES } from '../lib/tokens/scopes.ts';
 import { initNetwork, migrateNetworkStores, startDirectory } from '../subgraphs/directory/main.ts';
@@ -197,7 +197,10 @@ export async function runDemo(options: DemoOptions) {
   const stop = async () => {
     clearInterval(sensors);
     await maintaining;
-    for (const stopService of stops) await stopService();
+    // Every step is taken whatever failed before it, so that nothing is left open (the NATS server, stopped last).
+    const failures: unknown[] = [];
+    for (const stopService of stops) await stopService().catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw new AggregateError(failures, 'the demo did not stop cleanly');
   };
   return startOrStop(startServices, stop, logger);
 
@@ -215,7 +218,7 @@ export async function runDemo(options: DemoOptions) {
     /** A NATS connection with credentials `bus` issues, closed when the demo stops. */
     const connectAs = async (bus: NetworkBus, role: BusRole, name: string) => {
       const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, subjectPrefix)).creds);
-      stops.unshift(() => nats.drain());
+      stops.unshift(() => closeNats(nats));
       return nats;
     };
 

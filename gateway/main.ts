@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../lib/logger.ts';
-import { connectNats } from '../lib/nats.ts';
+import { closeNats, connectNats } from '../lib/nats.ts';
 import { runUntilSignal, startOrStop } from '../lib/run.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGateway } from './server.ts';
@@ -31,5 +31,5 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     () => gateway.stop().finally(() => nats.close()),
     logger,
   );
-  await runUntilSignal(logger, [() => gateway.stop(), () => nats.drain()]);
+  await runUntilSignal(logger, [() => gateway.stop(), () => closeNats(nats)]);
 }

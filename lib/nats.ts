@@ -45,6 +45,23 @@ export async function connectNats(servers: string, name: string, creds?: string)
   return nats;
 }
 
+/**
+ * Closes a connection as its process stops: drained (what it publishes is sent, its subscriptions
+ * finish what they hold), or closed at once while the server cannot be reached, and when the drain
+ * fails: a drain then waits for a reconnection, fails, and leaves the connection reconnecting
+ * without end, which would keep the process alive.
+ */
+export async function closeNats(nats: NatsConnection): Promise<void> {
+  if (nats.isClosed()) return;
+  if (!natsConnected(nats)) return nats.close();
+  try {
+    await nats.drain();
+  } catch (error) {
+    await nats.close();
+    throw error;
+  }
+}
+
 /** When each connection (re)connected last; null while it is disconnected (it reconnects by itself). */
 const connectedSince = new WeakMap<NatsConnection, number | null>();
 

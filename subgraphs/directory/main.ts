@@ -3,7 +3,7 @@ import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
-import { connectNats, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
+import { closeNats, connectNats, type NatsConnection, type StreamLimits } from '../../lib/nats.ts';
 import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { initOrg, openOrgAuth } from '../org/main.ts';
 import { NetworkBus } from './bus.ts';
@@ -58,7 +58,7 @@ export async function startDirectory(
   let directory: Directory | undefined;
   const stop = async () => {
     await directory?.stop();
-    if (connection !== nats) await connection?.drain();
+    if (connection !== nats && connection) await closeNats(connection);
     await operator.close();
     await db.$disconnect();
     await store.close();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
-import { connectNats, type NatsConnection } from '../../lib/nats.ts';
+import { closeNats, connectNats, type NatsConnection } from '../../lib/nats.ts';
 import { runUntilSignal, startOrStop } from '../../lib/run.ts';
 import { OrgAuthenticator } from './auth/authenticator.ts';
 import { createSigningKey, KeyRing, listKeys, withOrgStore } from './auth/keys.ts';
@@ -118,5 +118,5 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     nats,
     logger,
   );
-  await runUntilSignal(logger, [stop, () => nats.drain()]);
+  await runUntilSignal(logger, [stop, () => closeNats(nats)]);
 }

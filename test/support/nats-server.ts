@@ -54,10 +54,8 @@ export async function startNatsServer(trust?: NatsTrust): Promise<OwnNatsServer>
     },
     unref() {
       child?.unref();
-      process.once('exit', () => {
-        child?.kill('SIGTERM');
-        rmSync(dir, { recursive: true, force: true });
-      });
+      // The server itself is stopped as this process exits (spawnNatsServer).
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     },
   };
   await server.start();
