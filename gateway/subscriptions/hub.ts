@@ -31,12 +31,13 @@ export interface Follower {
 
 /**
  * Ends an ordered consumer: its messages, then the consumer itself, which would otherwise stay
- * on the server for five idle minutes (one per subscription that resumed and ended). If NATS
- * cannot be reached, the server removes it once it has been idle that long.
+ * on the server for five idle minutes (one per subscription that resumed and ended). While NATS
+ * cannot be reached it is not asked (the request would wait out its timeout): the server removes
+ * it once it has been idle that long.
  */
-async function closeOrdered(consumer: Consumer, messages: ConsumerMessages): Promise<void> {
+async function closeOrdered(nats: NatsConnection, consumer: Consumer, messages: ConsumerMessages): Promise<void> {
   await messages.close();
-  await consumer.delete().catch(() => undefined);
+  if (natsConnected(nats)) await consumer.delete().catch(() => undefined);
 }
 
 export interface EventHubOptions {
@@ -96,8 +97,8 @@ export class EventHub {
     const events = await consumeLive(this.options.nats, eventsConsumer);
     this.consumed.push(revocations, events);
     this.feeds.push(
-      () => closeOrdered(revocationsConsumer, revocations.messages),
-      () => closeOrdered(eventsConsumer, events.messages),
+      () => closeOrdered(this.options.nats, revocationsConsumer, revocations.messages),
+      () => closeOrdered(this.options.nats, eventsConsumer, events.messages),
     );
     this.pump(revocations.messages, async (verified) => {
       if (verified.kind !== 'access-closed') return;
@@ -249,7 +250,7 @@ export class EventHub {
         // Bounded: the ordered consumer pulls its next batch only as this reads on.
         return { consumer, messages: (await consumeLive(this.options.nats, consumer)).messages };
       });
-      end = () => closeOrdered(consumer, messages);
+      end = () => closeOrdered(this.options.nats, consumer, messages);
       this.pump(
         messages,
         async (verified, message) => {
