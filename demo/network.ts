@@ -218,7 +218,7 @@ export async function runDemo(options: DemoOptions) {
     /** A NATS connection with credentials `bus` issues, closed when the demo stops. */
     const connectAs = async (bus: NetworkBus, role: BusRole, name: string) => {
       const nats = await connectNats(natsServer.url, name, (await bus.credentials(role, subjectPrefix)).creds);
-      stops.unshift(() => closeNats(nats));
+      stops.unshift(() => closeNats(nats, logger));
       return nats;
     };
 

@@ -31,5 +31,5 @@ export async function serveGateway(config: GatewayConfig): Promise<void> {
     () => gateway.stop().finally(() => nats.close()),
     logger,
   );
-  await runUntilSignal(logger, [() => gateway.stop(), () => closeNats(nats)]);
+  await runUntilSignal(logger, [() => gateway.stop(), () => closeNats(nats, logger)]);
 }

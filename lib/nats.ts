@@ -27,6 +27,13 @@ export function inboxPrefixIn(permissions: Partial<Permissions> | undefined): st
 }
 
 /**
+ * How often a connection pings its server, in ms: a server that stopped answering without closing
+ * the connection (hung, or cut off by the network) is found out after two pings unanswered, about
+ * 20 to 30 s (the client's default, 2 minutes, left such a service reporting NATS up for 6).
+ */
+const PING_INTERVAL_MS = 10_000;
+
+/**
  * Connects to NATS, reconnecting forever: a NATS outage delays work, it never stops a service;
  * credentials refused (a suspended member's) are tried again too, so that the service is back
  * once the member is activated. With credentials (the text of a `.creds` file), replies come to
@@ -40,26 +47,38 @@ export async function connectNats(servers: string, name: string, creds?: string)
         inboxPrefix: inboxPrefixIn((await parseCreds(new TextEncoder().encode(creds))).uc.nats),
       }
     : {};
-  const nats = await connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ignoreAuthErrorAbort: true, ...auth });
+  const nats = await connect({
+    servers: servers.split(','),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: PING_INTERVAL_MS,
+    maxPingOut: 2,
+    ignoreAuthErrorAbort: true,
+    ...auth,
+  });
   follow(nats);
   return nats;
 }
 
 /**
  * Closes a connection as its process stops: drained (what it publishes is sent, its subscriptions
- * finish what they hold), or closed at once while the server cannot be reached, and when the drain
- * fails: a drain then waits for a reconnection, fails, and leaves the connection reconnecting
- * without end, which would keep the process alive.
+ * finish what they hold) within `drainMs`, else closed. A connection whose server cannot be
+ * reached is closed at once: a drain would wait for it without end (a hung server), or fail and
+ * leave the connection reconnecting without end; either keeps the process alive.
  */
-export async function closeNats(nats: NatsConnection): Promise<void> {
+export async function closeNats(nats: NatsConnection, logger: Logger, drainMs = 5000): Promise<void> {
   if (nats.isClosed()) return;
-  if (!natsConnected(nats)) return nats.close();
-  try {
-    await nats.drain();
-  } catch (error) {
-    await nats.close();
-    throw error;
+  if (natsConnected(nats)) {
+    const drained = nats.drain().then(
+      () => 'drained' as const,
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([drained, sleep(drainMs, 'late' as const, { ref: false })]);
+    if (outcome === 'drained') return;
+    logger.warn(outcome === 'late' ? { drainMs } : { err: outcome }, 'NATS connection not drained: closed');
   }
+  await nats.close();
 }
 
 /** When each connection (re)connected last; null while it is disconnected (it reconnects by itself). */

@@ -276,6 +276,6 @@ export class EventHub {
   }
 
   async stop(): Promise<void> {
-    for (const close of this.feeds) await close();
+    await Promise.all(this.feeds.map((close) => close()));
   }
 }

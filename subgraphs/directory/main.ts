@@ -58,7 +58,7 @@ export async function startDirectory(
   let directory: Directory | undefined;
   const stop = async () => {
     await directory?.stop();
-    if (connection !== nats && connection) await closeNats(connection);
+    if (connection !== nats && connection) await closeNats(connection, logger);
     await operator.close();
     await db.$disconnect();
     await store.close();

@@ -118,5 +118,5 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
     nats,
     logger,
   );
-  await runUntilSignal(logger, [stop, () => closeNats(nats)]);
+  await runUntilSignal(logger, [stop, () => closeNats(nats, logger)]);
 }
