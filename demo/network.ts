@@ -12,7 +12,7 @@ import { postGraphQL } from '../lib/graphql/client.ts';
 import { parseTwinId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { freePort, spawnNatsServer } from '../lib/net.ts';
-import { startOrStop } from '../lib/run.ts';
+import { startOrStop, stopInOrder } from '../lib/run.ts';
 import { closeNats, connectNats, ensureMemberStreams, ensureNetworkStreams, natsNames, type NatsConnection } from '../lib/nats.ts';
 import { tokenHeaders } from '../lib/tokens/headers.ts';
 import { ROLES } from '../lib/tokens/scopes.ts';
@@ -197,10 +197,8 @@ export async function runDemo(options: DemoOptions) {
   const stop = async () => {
     clearInterval(sensors);
     await maintaining;
-    // Every step is taken whatever failed before it, so that nothing is left open (the NATS server, stopped last).
-    const failures: unknown[] = [];
-    for (const stopService of stops) await stopService().catch((error: unknown) => failures.push(error));
-    if (failures.length > 0) throw new AggregateError(failures, 'the demo did not stop cleanly');
+    // The NATS server last, whatever failed before it.
+    await stopInOrder(stops, logger);
   };
   return startOrStop(startServices, stop, logger);
 

@@ -9,13 +9,7 @@ export function runUntilSignal(logger: Logger, disposers: (() => Promise<unknown
     const shutdown = async (signal: NodeJS.Signals) => {
       process.once(signal, () => process.exit(130));
       logger.info({ signal }, 'shutting down');
-      for (const dispose of disposers) {
-        try {
-          await dispose();
-        } catch (error) {
-          logger.error({ err: error }, 'error during shutdown');
-        }
-      }
+      await stopInOrder(disposers, logger);
       resolve();
     };
     process.once('SIGINT', shutdown);
@@ -33,5 +27,16 @@ export async function startOrStop<T>(start: () => Promise<T>, stop: () => Promis
   } catch (error) {
     await stop().catch((stopError: unknown) => logger.warn({ err: stopError }, 'not stopped cleanly after a failed start'));
     throw error;
+  }
+}
+
+/** Runs each stop in order, every one whatever failed before it (each failure logged), so that nothing is left open. */
+export async function stopInOrder(stops: readonly (() => Promise<unknown>)[], logger: Logger): Promise<void> {
+  for (const stop of stops) {
+    try {
+      await stop();
+    } catch (error) {
+      logger.error({ err: error }, 'error during shutdown');
+    }
   }
 }
