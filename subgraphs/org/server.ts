@@ -119,12 +119,10 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
       {
         // One audit trail per request, written once the response is known.
         requestDidStart: async () => ({
-          willSendResponse: async ({ contextValue, operationName, operation }) => {
+          willSendResponse: async ({ contextValue, operationName }) => {
             const entries = contextValue.access.auditEntries();
             audit.record(entries, operationName ?? null);
             metrics.accessed(entries);
-            // A mutation may have left events in the outbox: publish them now, not at the next poll.
-            if (operation?.operation === 'mutation') publisher?.kick();
           },
         }),
       },
@@ -161,8 +159,9 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         nats: options.nats,
         subjectPrefix: options.subjectPrefix,
         logger,
+        listening: () => options.auth.listening ?? false,
       });
-      // A revocation or a key retirement made elsewhere (another replica, the CLI) is announced now, not at the next poll.
+      // An event added elsewhere (another replica, the CLI) is published as soon as it is announced.
       options.auth.onChange?.(() => publisher?.kick());
       httpServer.on(
         'request',
@@ -214,10 +213,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         org: options.org,
         ingest: (batches) => ingestBatches({ ...base, access: deviceAccess }, batches),
         maxBatch: base.limits.maxIngestBatch,
-        onStored: (result, publishedAt) => {
-          publisher?.kick();
-          metrics.ingested(result.accepted, result.duplicates, publishedAt);
-        },
+        onStored: (result, publishedAt) => metrics.ingested(result.accepted, result.duplicates, publishedAt),
         onDeadLettered: (code) => metrics.deadLettered(code),
         logger,
       });
@@ -234,7 +230,6 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         org: options.org,
         escalateAfterSeconds: options.alarmEscalateAfterSeconds ?? 900,
         logger,
-        onEscalated: () => publisher?.kick(),
       });
       url = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
       metricsUrl = await metrics.serve(options.metricsListen ?? { host: '127.0.0.1', port: 0 });

@@ -1,7 +1,9 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TwinEvent } from '../../lib/events.ts';
 import { deleteStreams, natsConnected, natsNames, type NatsConnection } from '../../lib/nats.ts';
+import { PUBLISHER_LOCK } from '../../subgraphs/org/events/publisher.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers, eventually, natsForTest } from '../support/services.ts';
@@ -98,5 +100,43 @@ describe('events from an organization', () => {
     expect(states.map((e) => e.event.eventId)).toEqual([pending.eventId]);
     const stream = await (await jetstreamManager(nats)).streams.info(names.eventsStream);
     expect(stream.config.duplicate_window).toBeGreaterThan(0);
+  });
+
+  /** An event added to the outbox as another process (the CLI, a replica) adds one: nobody here is told. */
+  const addedElsewhere = async (localId: string) => {
+    const eventId = `elsewhere-${localId}`;
+    await acme.db.outboxEvent.create({
+      data: { eventId, subject: `events.acme.${localId}.twin`, payload: { eventId, type: 'twin', org: 'acme', twinId: `acme:${localId}` } },
+    });
+    return eventId;
+  };
+  const published = async (eventId: string) => (await acme.db.outboxEvent.findUniqueOrThrow({ where: { eventId } })).publishedAt !== null;
+
+  it('publishes an event another process added as soon as the store announces it, without polling the outbox', async () => {
+    await acme.eventsPublished();
+    expect(acme.auth.listening).toBe(true);
+    // With the channel up and nothing left behind, the publisher does not look at the table by
+    // itself: only the announcement (a trigger on the outbox) brings this event out.
+    const eventId = await addedElsewhere('e-1');
+    await eventually(async () => expect(await published(eventId)).toBe(true), { timeout: 10_000, interval: 50 });
+    expect((await eventsOf('e-1')).map((e) => e.msgId)).toEqual([eventId]);
+  });
+
+  it('publishes an event added while another replica held the publisher lock, once the lock is free', async () => {
+    await acme.eventsPublished();
+    const replica = new pg.Client({ connectionString: acme.databaseUrl });
+    await replica.connect();
+    try {
+      await replica.query('SELECT pg_advisory_lock($1)', [PUBLISHER_LOCK]);
+      const eventId = await addedElsewhere('e-2');
+      // This process tried and found the lock taken: the event waits for its holder, or for the lock.
+      await acme.eventsPublished();
+      expect(await published(eventId)).toBe(false);
+      await replica.query('SELECT pg_advisory_unlock($1)', [PUBLISHER_LOCK]);
+      await eventually(async () => expect(await published(eventId)).toBe(true), { timeout: 10_000, interval: 50 });
+      expect((await eventsOf('e-2')).map((e) => e.msgId)).toEqual([eventId]);
+    } finally {
+      await replica.end();
+    }
   });
 });

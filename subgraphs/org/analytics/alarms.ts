@@ -310,14 +310,14 @@ function escalationCheckMs(escalateAfterSeconds: number): number {
   return Math.min(30_000, Math.max(100, (escalateAfterSeconds * 1000) / 5));
 }
 
-/** Runs `escalateAlarms` periodically until stopped; `onEscalated` hears of every run that escalated some. */
-export function startAlarmEscalation(options: { db: OrgDb; org: string; escalateAfterSeconds: number; logger: Logger; onEscalated: () => void }): {
+/** Runs `escalateAlarms` periodically until stopped (its events reach the outbox, whose publishers hear of them). */
+export function startAlarmEscalation(options: { db: OrgDb; org: string; escalateAfterSeconds: number; logger: Logger }): {
   stop: () => Promise<void>;
 } {
   let running: Promise<void> | null = null;
   const run = async () => {
     try {
-      if ((await escalateAlarms(options.db, options.org, options.escalateAfterSeconds)) > 0) options.onEscalated();
+      await escalateAlarms(options.db, options.org, options.escalateAfterSeconds);
     } catch (error) {
       options.logger.warn({ err: error }, 'alarm escalation failed, will retry');
     } finally {

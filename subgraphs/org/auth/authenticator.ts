@@ -100,8 +100,13 @@ export interface Authenticator {
   authenticate(headers: IncomingHttpHeaders): Promise<Principal>;
   /** Resolves once every key change and revocation committed before the call is in effect here. */
   sync(): Promise<void>;
-  /** Calls `listener` after each key change or revocation this process hears of, wherever it was made. */
+  /**
+   * Calls `listener` after each key change, revocation or event added to the outbox that this
+   * process hears of, wherever it was made, and each time it starts hearing of them (again).
+   */
   onChange?(listener: () => void): void;
+  /** Whether those reach this process as they happen now (else they may go unheard). */
+  readonly listening?: boolean;
 }
 
 /** Every caller is an unrestricted member: for benchmarks' baselines only. */
@@ -141,7 +146,7 @@ export class OrgAuthenticator implements Authenticator {
     }
   }
 
-  /** Whether revocations reach this process as they happen (else each request asks the database). */
+  /** Whether changes reach this process as they happen (else each request asks the database for revocations). */
   get listening(): boolean {
     return this.channelUp;
   }
@@ -189,6 +194,8 @@ export class OrgAuthenticator implements Authenticator {
     }
     // Unless it was lost meanwhile (silent: found out by its heartbeat).
     this.channelUp = this.listener === listening;
+    // What was announced while nobody listened is looked at now.
+    if (this.channelUp) for (const listener of this.listeners) listener();
   }
 
   async sync(): Promise<void> {

@@ -63,7 +63,10 @@ export async function listKeys(db: OrgDb): Promise<PublicKeyInfo[]> {
   return keys.map((key) => ({ ...key, signing: key.kid === signer }));
 }
 
-/** Postgres NOTIFY channel on which key changes and revocations reach every replica. */
+/**
+ * The organization's Postgres NOTIFY channel: key changes and revocations reach every replica on
+ * it, and so does every event added to the outbox (`outbox`, sent by a trigger on the table).
+ */
 export const AUTH_CHANNEL = 'twinx_auth';
 
 /**

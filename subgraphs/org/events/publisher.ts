@@ -13,17 +13,23 @@ export interface OutboxPublisherOptions {
   nats: NatsConnection;
   subjectPrefix: string;
   logger: Logger;
+  /**
+   * Whether every event added to the outbox, by any process, is announced to this one now (the
+   * organization's NOTIFY channel, which then calls `kick`).
+   */
+  listening: () => boolean;
 }
 
 /**
- * How often the outbox is looked at besides after each local change (changes committed by
- * other processes, such as the CLI, and retries after a NATS outage), in ms.
+ * How often the publisher looks whether it must go through the outbox unasked, in ms: while
+ * additions are not announced to it (then it polls), and while events are left behind (NATS
+ * was down, a publish failed, or another replica held the publisher lock).
  */
-const POLL_MS = 500;
+const TICK_MS = 500;
 /** Events published per transaction holding the publisher lock. */
 const BATCH = 500;
 /** Any constant: one publisher at a time per organization keeps events in commit order. */
-const PUBLISHER_LOCK = 0x7477696e; // "twin"
+export const PUBLISHER_LOCK = 0x7477696e; // "twin"
 
 /**
  * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id, each event signed by
@@ -37,10 +43,14 @@ export class OutboxPublisher {
   private running: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
+  /** Whether events may be waiting that no announcement will bring: until a run has published all. */
+  private behind = true;
 
   constructor(private readonly options: OutboxPublisherOptions) {
     this.js = jetstream(options.nats);
-    this.timer = setInterval(() => this.kick(), POLL_MS);
+    this.timer = setInterval(() => {
+      if (this.behind || !options.listening()) this.kick();
+    }, TICK_MS);
   }
 
   /** Publishes what is pending, soon. Calls while a run is going make one more run. */
@@ -50,10 +60,19 @@ export class OutboxPublisher {
     this.again = true;
     this.running = this.running.then(async () => {
       this.again = false;
+      this.behind = true;
       try {
         // Nothing is sent while NATS is down: a request sent then waits out its whole timeout, even
-        // once NATS is back, where the next poll after its return publishes at once.
-        while (!this.stopped && natsConnected(this.options.nats) && (await this.publishBatch()) === BATCH);
+        // once NATS is back, where the next tick after its return publishes at once.
+        while (!this.stopped && natsConnected(this.options.nats)) {
+          const published = await this.publishBatch();
+          // Another replica is publishing: what it did not see is looked at again at the next tick.
+          if (published === null) return;
+          if (published < BATCH) {
+            this.behind = false;
+            return;
+          }
+        }
       } catch (error) {
         this.options.logger.warn({ err: error }, 'outbox not published yet, will retry');
       }
@@ -66,13 +85,13 @@ export class OutboxPublisher {
     return this.running;
   }
 
-  /** Publishes up to one batch; returns how many were published. */
-  private async publishBatch(): Promise<number> {
+  /** Publishes up to one batch; returns how many were published, or null if another process holds the publisher lock. */
+  private async publishBatch(): Promise<number | null> {
     const { db, subjectPrefix, org, keys } = this.options;
     const { published, failure } = await db.$transaction(
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
-        if (!lock?.locked) return { published: 0, failure: null };
+        if (!lock?.locked) return { published: null, failure: null };
         const events = await tx.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { id: 'asc' }, take: BATCH });
         // Through the transaction: a store with a single connection (PGlite) has no other.
         const key = events.length > 0 ? await keys.signingKey(tx) : null;
