@@ -69,6 +69,7 @@ export async function startOrgSubgraph(
       queryLimits?: LimitSettings;
       healthThresholds?: HealthThresholds;
       poolSize?: number;
+      outboxSweepSeconds?: number;
     },
   nats: NatsConnection,
   logger: Logger,
@@ -91,6 +92,7 @@ export async function startOrgSubgraph(
     healthThresholds: config.healthThresholds,
     analytics: config.analytics,
     alarmEscalateAfterSeconds: config.alarmEscalateAfterSeconds,
+    outboxSweepSeconds: config.outboxSweepSeconds,
   });
   const stop = async () => {
     await subgraph.stop();

@@ -66,6 +66,8 @@ export interface OrgSubgraphOptions {
   analytics?: boolean;
   /** Seconds an alarm may stay unacknowledged before it escalates, unless its twin's kind says otherwise. @default 900 */
   alarmEscalateAfterSeconds?: number;
+  /** Seconds between looks at the outbox besides the announcements of its events (subgraphs/org/events/publisher.ts). @default 30 */
+  outboxSweepSeconds?: number;
 }
 
 export interface OrgSubgraph {
@@ -160,6 +162,7 @@ export function createOrgSubgraph(options: OrgSubgraphOptions): OrgSubgraph {
         subjectPrefix: options.subjectPrefix,
         logger,
         listening: () => options.auth.listening ?? false,
+        sweepMs: (options.outboxSweepSeconds ?? 30) * 1000,
       });
       // An event added elsewhere (another replica, the CLI) is published as soon as it is announced.
       options.auth.onChange?.(() => publisher?.kick());

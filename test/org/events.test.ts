@@ -6,13 +6,14 @@ import { deleteStreams, natsConnected, natsNames, type NatsConnection } from '..
 import { PUBLISHER_LOCK } from '../../subgraphs/org/events/publisher.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
-import { Disposers, eventually, natsForTest } from '../support/services.ts';
+import { Disposers, eventually, natsForTest, type TestBus } from '../support/services.ts';
 
 const disposers = new Disposers();
 let server: OwnNatsServer;
 let nats: NatsConnection;
 let acme: TestOrg;
 let names: ReturnType<typeof natsNames>;
+let network: TestBus;
 
 const INGEST = `mutation($r: [ReadingInput!]!) { acme { ingestTelemetry(readings: $r) { accepted } } }`;
 
@@ -31,7 +32,7 @@ async function eventsOf(localId: string): Promise<{ seq: number; msgId: string |
 beforeAll(async () => {
   server = await startNatsServer();
   disposers.add(() => server.dispose());
-  const network = await natsForTest(server);
+  network = await natsForTest(server);
   nats = network.nats;
   disposers.add(() => nats.close());
   names = natsNames(network.subjectPrefix);
@@ -102,15 +103,15 @@ describe('events from an organization', () => {
     expect(stream.config.duplicate_window).toBeGreaterThan(0);
   });
 
-  /** An event added to the outbox as another process (the CLI, a replica) adds one: nobody here is told. */
-  const addedElsewhere = async (localId: string) => {
-    const eventId = `elsewhere-${localId}`;
-    await acme.db.outboxEvent.create({
-      data: { eventId, subject: `events.acme.${localId}.twin`, payload: { eventId, type: 'twin', org: 'acme', twinId: `acme:${localId}` } },
+  /** An event added to `org`'s outbox as another process (the CLI, a replica) adds one: nobody here is told. */
+  const addedElsewhere = async (localId: string, org: TestOrg = acme) => {
+    const eventId = `elsewhere-${org.org}-${localId}`;
+    await org.db.outboxEvent.create({
+      data: { eventId, subject: `events.${org.org}.${localId}.twin`, payload: { eventId, type: 'twin', org: org.org, twinId: `${org.org}:${localId}` } },
     });
     return eventId;
   };
-  const published = async (eventId: string) => (await acme.db.outboxEvent.findUniqueOrThrow({ where: { eventId } })).publishedAt !== null;
+  const published = async (eventId: string, org: TestOrg = acme) => (await org.db.outboxEvent.findUniqueOrThrow({ where: { eventId } })).publishedAt !== null;
 
   it('publishes an event another process added as soon as the store announces it, without polling the outbox', async () => {
     await acme.eventsPublished();
@@ -138,5 +139,13 @@ describe('events from an organization', () => {
     } finally {
       await replica.end();
     }
+  });
+
+  it('publishes what the store did not announce at its next sweep (a store not migrated yet has no trigger)', async () => {
+    const globex = await startOrg(disposers, 'globex', { network, outboxSweepSeconds: 1 });
+    await globex.eventsPublished();
+    await globex.db.$executeRaw`DROP TRIGGER "OutboxEvent_notify" ON "OutboxEvent"`;
+    const eventId = await addedElsewhere('e-3', globex);
+    await eventually(async () => expect(await published(eventId, globex)).toBe(true), { timeout: 10_000, interval: 50 });
   });
 });

@@ -65,6 +65,7 @@ export async function startOrg(
     /** Browser origins it allows (CORS). */ corsOrigins?: string[];
     /** The PostgreSQL server of its store (test/support/postgres-server.ts), instead of the tests' own. */ postgresUrl?: string;
     /** Seconds before an unacknowledged alarm escalates. */ alarmEscalateAfterSeconds?: number;
+    /** Seconds between looks at the outbox besides the announcements of its events. */ outboxSweepSeconds?: number;
   } = {},
 ): Promise<TestOrg> {
   const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
@@ -93,6 +94,7 @@ export async function startOrg(
       poolSize: 4,
       corsOrigins: options.corsOrigins,
       alarmEscalateAfterSeconds: options.alarmEscalateAfterSeconds,
+      outboxSweepSeconds: options.outboxSweepSeconds,
     },
     own,
     logger,

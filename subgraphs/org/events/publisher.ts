@@ -18,6 +18,12 @@ export interface OutboxPublisherOptions {
    * organization's NOTIFY channel, which then calls `kick`).
    */
   listening: () => boolean;
+  /**
+   * How often the outbox is looked at whatever was announced, in ms: what an announcement did
+   * not bring (a store whose migrations are not applied yet has no trigger; a connection pooler
+   * may drop the channel while its pings still pass) waits that long at most.
+   */
+  sweepMs: number;
 }
 
 /**
@@ -45,11 +51,13 @@ export class OutboxPublisher {
   private stopped = false;
   /** Whether events may be waiting that no announcement will bring: until a run has published all. */
   private behind = true;
+  /** When the outbox is looked at next in any case. */
+  private sweepAt = 0;
 
   constructor(private readonly options: OutboxPublisherOptions) {
     this.js = jetstream(options.nats);
     this.timer = setInterval(() => {
-      if (this.behind || !options.listening()) this.kick();
+      if (this.behind || !options.listening() || Date.now() >= this.sweepAt) this.kick();
     }, TICK_MS);
   }
 
@@ -61,6 +69,7 @@ export class OutboxPublisher {
     this.running = this.running.then(async () => {
       this.again = false;
       this.behind = true;
+      this.sweepAt = Date.now() + this.options.sweepMs;
       try {
         // Nothing is sent while NATS is down: a request sent then waits out its whole timeout, even
         // once NATS is back, where the next tick after its return publishes at once.
