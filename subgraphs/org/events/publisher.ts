@@ -49,15 +49,16 @@ export class OutboxPublisher {
   private running: Promise<void> = Promise.resolve();
   private again = false;
   private stopped = false;
-  /** Whether events may be waiting that no announcement will bring: until a run has published all. */
-  private behind = true;
-  /** When the outbox is looked at next in any case. */
-  private sweepAt = 0;
+  /**
+   * When the outbox is looked at next unasked: at the next tick while events may be waiting that
+   * no announcement will bring (until a run has published all), else at the next sweep.
+   */
+  private lookAt = 0;
 
   constructor(private readonly options: OutboxPublisherOptions) {
     this.js = jetstream(options.nats);
     this.timer = setInterval(() => {
-      if (this.behind || !options.listening() || Date.now() >= this.sweepAt) this.kick();
+      if (!options.listening() || Date.now() >= this.lookAt) this.kick();
     }, TICK_MS);
   }
 
@@ -68,8 +69,7 @@ export class OutboxPublisher {
     this.again = true;
     this.running = this.running.then(async () => {
       this.again = false;
-      this.behind = true;
-      this.sweepAt = Date.now() + this.options.sweepMs;
+      this.lookAt = 0;
       try {
         // Nothing is sent while NATS is down: a request sent then waits out its whole timeout, even
         // once NATS is back, where the next tick after its return publishes at once.
@@ -78,7 +78,7 @@ export class OutboxPublisher {
           // Another replica is publishing: what it did not see is looked at again at the next tick.
           if (published === null) return;
           if (published < BATCH) {
-            this.behind = false;
+            this.lookAt = Date.now() + this.options.sweepMs;
             return;
           }
         }
