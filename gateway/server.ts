@@ -14,7 +14,7 @@ import { inputPlugin } from '../lib/graphql/input.ts';
 import { operationLimitError, queryLimitsPlugin, sourceLimitError, type CostOptions, type LimitSettings, type QueryLimits } from '../lib/graphql/limits.ts';
 import { twinQueryLimits } from '../lib/graphql/twin-types.ts';
 import { graphqlHandler, listen, sendJson } from '../lib/http.ts';
-import { RateLimiter, type RateLimitOptions } from '../lib/rate-limit.ts';
+import { RateLimiter, takeAll, type RateLimitOptions } from '../lib/rate-limit.ts';
 import type { Logger } from '../lib/logger.ts';
 import { GatewayMetrics, type MetricsListen } from '../lib/metrics.ts';
 import { RejectedMessage, verifyMessage } from '../lib/bus/signing.ts';
@@ -210,13 +210,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   const rate = options.rateLimit ?? { perSecond: 50, burst: 200 };
   const limiter = new RateLimiter(rate);
   const issuers = new RateLimiter({ perSecond: rate.perSecond * ISSUER_CALLERS, burst: rate.burst * ISSUER_CALLERS });
-  /** Takes `count` requests from its caller's bucket (its first token's, without one its address's), then from its first token's issuer's. */
+  /** Takes `count` requests from its caller's bucket (its first token's, without one its address's) and its first token's issuer's, or from neither. */
   const takeRequest = (tokens: readonly PresentedToken[], address: string | undefined, count = 1): void => {
     const [first] = tokens;
-    const now = Date.now();
-    const waitMs = first
-      ? limiter.take(`token ${first.org} ${first.jti}`, now, count) || issuers.take(first.org, now, count)
-      : limiter.take(`address ${address}`, now, count);
+    const waitMs = takeAll(
+      first
+        ? [
+            [limiter, `token ${first.org} ${first.jti}`],
+            [issuers, first.org],
+          ]
+        : [[limiter, `address ${address}`]],
+      Date.now(),
+      count,
+    );
     if (waitMs === 0) return;
     const retryAfterSeconds = Math.ceil(waitMs / 1000);
     throw new TwinxError(ErrorCode.RATE_LIMITED, `Too many requests: retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });

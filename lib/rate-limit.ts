@@ -28,23 +28,40 @@ export class RateLimiter {
     this.maxKeys = options.maxKeys ?? 100_000;
   }
 
+  /** Milliseconds until `key`'s bucket holds `count` requests (a burst at most), 0 if it does now; takes nothing. */
+  wait(key: string, now = Date.now(), count = 1): number {
+    const { perSecond, burst } = this.options;
+    const missing = Math.min(count, burst) - this.tokens(key, now);
+    return missing > 0 ? Math.ceil((missing / perSecond) * 1000) : 0;
+  }
+
   /**
    * Takes `count` requests (a burst at most) from `key`'s bucket: 0 if they may go ahead, else the
-   * milliseconds until they may.
+   * milliseconds until they may, and nothing is taken. Either way `key` is now the most recently seen.
    */
   take(key: string, now = Date.now(), count = 1): number {
-    const { perSecond, burst } = this.options;
-    const taken = Math.min(count, burst);
-    const bucket = this.buckets.get(key);
-    let tokens = burst;
-    if (bucket) {
-      this.buckets.delete(key);
-      tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
-    } else if (this.buckets.size >= this.maxKeys) {
-      this.buckets.delete(this.buckets.keys().next().value as string);
-    }
-    const allowed = tokens >= taken;
-    this.buckets.set(key, { tokens: allowed ? tokens - taken : tokens, at: now });
-    return allowed ? 0 : Math.ceil(((taken - tokens) / perSecond) * 1000);
+    const waitMs = this.wait(key, now, count);
+    const tokens = this.tokens(key, now) - (waitMs === 0 ? Math.min(count, this.options.burst) : 0);
+    if (!this.buckets.delete(key) && this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
+    this.buckets.set(key, { tokens, at: now });
+    return waitMs;
   }
+
+  /** What `key`'s bucket holds at `now`. */
+  private tokens(key: string, now: number): number {
+    const { perSecond, burst } = this.options;
+    const bucket = this.buckets.get(key);
+    return bucket ? Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond) : burst;
+  }
+}
+
+/**
+ * Takes `count` requests from every bucket given (a limiter and a key), or from none: 0 if they
+ * may go ahead, else the milliseconds until all of them hold enough. A request one bucket refuses
+ * takes nothing from the others: a caller refused by a limit it shares with others keeps its own.
+ */
+export function takeAll(buckets: readonly (readonly [RateLimiter, string])[], now = Date.now(), count = 1): number {
+  const waitMs = Math.max(0, ...buckets.map(([limiter, key]) => limiter.wait(key, now, count)));
+  for (const [limiter, key] of buckets) limiter.take(key, now, waitMs === 0 ? count : 0);
+  return waitMs;
 }

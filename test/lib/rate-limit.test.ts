@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from '../../lib/rate-limit.ts';
+import { RateLimiter, takeAll } from '../../lib/rate-limit.ts';
 
 describe('RateLimiter', () => {
   it('lets a burst through, then one request per refill, per key', () => {
@@ -35,6 +35,35 @@ describe('RateLimiter', () => {
     // More than a burst counts as a burst, which a full bucket holds.
     expect(limiter.take('a', 0, 50)).toBe(5000);
     expect(limiter.take('a', 5000, 50)).toBe(0);
+  });
+
+  it('takes from several buckets at once or from none: a caller refused by its shared limit keeps its own', () => {
+    const callers = new RateLimiter({ perSecond: 1, burst: 2 });
+    const issuers = new RateLimiter({ perSecond: 1, burst: 2 });
+    // Another caller of the same issuer used up what they share.
+    expect(
+      takeAll(
+        [
+          [callers, 'minted'],
+          [issuers, 'acme'],
+        ],
+        0,
+        2,
+      ),
+    ).toBe(0);
+    const mine = [
+      [callers, 'engineer'],
+      [issuers, 'acme'],
+    ] as const;
+    // Refused by the issuer's bucket, five times: its own is not touched.
+    expect([0, 0, 0, 0, 0].map(() => takeAll(mine, 0))).toEqual([1000, 1000, 1000, 1000, 1000]);
+    expect(callers.wait('engineer', 0, 2)).toBe(0);
+    // Once the shared bucket holds one again, the caller goes ahead, and both give one.
+    expect(takeAll(mine, 1000)).toBe(0);
+    expect(issuers.wait('acme', 1000)).toBe(1000);
+    expect(callers.wait('engineer', 1000, 2)).toBe(1000);
+    // The longest wait is the one said (the issuer's 2 s, not the caller's 1 s).
+    expect(takeAll(mine, 1000, 2)).toBe(2000);
   });
 
   it('refuses limits that let nothing through', () => {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TwinEvent } from '../../lib/events.ts';
 import { deleteStreams, natsConnected, natsNames, type NatsConnection } from '../../lib/nats.ts';
-import { PUBLISHER_LOCK } from '../../subgraphs/org/events/publisher.ts';
+import { LOCK_IDLE_MS, PUBLISHER_LOCK, TAKE_PUBLISHER_LOCK } from '../../subgraphs/org/events/publisher.ts';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { startOrg, type TestOrg } from '../support/org.ts';
 import { Disposers, eventually, natsForTest, type TestBus } from '../support/services.ts';
@@ -138,6 +138,27 @@ describe('events from an organization', () => {
       expect((await eventsOf('e-2')).map((e) => e.msgId)).toEqual([eventId]);
     } finally {
       await replica.end();
+    }
+  });
+
+  it('publishes an event added while a replica frozen with the lock held it, once Postgres ends that replica’s session', async () => {
+    await acme.eventsPublished();
+    // A replica as Postgres sees one stopped just after it took the lock: its transaction open, silent.
+    const frozen = new pg.Client({ connectionString: acme.databaseUrl });
+    // Postgres's error, then the connection's end.
+    const ended = new Promise<Error>((resolve) => frozen.on('error', resolve));
+    await frozen.connect();
+    try {
+      await frozen.query('BEGIN');
+      expect((await frozen.query(TAKE_PUBLISHER_LOCK)).rows[0].locked).toBe(true);
+      const eventId = await addedElsewhere('e-4');
+      await acme.eventsPublished();
+      expect(await published(eventId)).toBe(false);
+      await eventually(async () => expect(await published(eventId)).toBe(true), { timeout: LOCK_IDLE_MS + 10_000, interval: 100 });
+      expect(await ended).toMatchObject({ code: '25P03' });
+      expect((await eventsOf('e-4')).map((e) => e.msgId)).toEqual([eventId]);
+    } finally {
+      await frozen.end().catch(() => {});
     }
   });
 

@@ -36,12 +36,24 @@ const TICK_MS = 500;
 const BATCH = 500;
 /** Any constant: one publisher at a time per organization keeps events in commit order. */
 export const PUBLISHER_LOCK = 0x7477696e; // "twin"
+/**
+ * The longest a publisher may hold the lock without a word to Postgres, in ms: past it, Postgres
+ * ends its session and the lock is free for the other replicas. One frozen while it held the lock
+ * (its machine paused, the process stopped) would otherwise stall the organization's events until
+ * its connection is found dead, hours later with the system's TCP keepalive. Its longest wait
+ * between two statements is JetStream's acknowledgements (5 s at most); an event published but
+ * not marked then is published again, and JetStream drops the copy.
+ */
+export const LOCK_IDLE_MS = 10_000;
+/** Takes the publisher lock for the transaction, if free, and bounds the transaction's idle time to `LOCK_IDLE_MS` (constants only). */
+export const TAKE_PUBLISHER_LOCK = `SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked, set_config('idle_in_transaction_session_timeout', '${LOCK_IDLE_MS}', true)`;
 
 /**
- * Publishes the outbox to JetStream in id order, `Nats-Msg-Id` = event id, each event signed by
- * the organization when it is published (lib/bus/signing.ts). An event is marked published only
- * once JetStream acknowledged it, so NATS being down delays events and a crash between the two
- * sends the event again, which JetStream's dedupe drops.
+ * Publishes the outbox to JetStream as it finds events committed (in id order among those found at
+ * once), `Nats-Msg-Id` = event id, each event signed by the organization when it is published
+ * (lib/bus/signing.ts). An event is marked published only once JetStream acknowledged it, so
+ * NATS being down delays events and a crash between the two sends the event again, which
+ * JetStream's dedupe drops.
  */
 export class OutboxPublisher {
   private readonly timer: NodeJS.Timeout;
@@ -99,7 +111,7 @@ export class OutboxPublisher {
     const { db, subjectPrefix, org, keys } = this.options;
     const { published, failure } = await db.$transaction(
       async (tx) => {
-        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PUBLISHER_LOCK}) AS locked`;
+        const [lock] = await tx.$queryRawUnsafe<{ locked: boolean }[]>(TAKE_PUBLISHER_LOCK);
         if (!lock?.locked) return { published: null, failure: null };
         const events = await tx.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { id: 'asc' }, take: BATCH });
         // Through the transaction: a store with a single connection (PGlite) has no other.
