@@ -88,6 +88,21 @@ export async function migrationStatus(options: StoreOptions): Promise<MigrationS
   return withEngine(options.kind, options, (engine) => diagnose(engine, migrationsList));
 }
 
+/**
+ * Refuses a database that lacks migrations of the folder, or whose last migration failed: a
+ * service started on it would say it is ready, then fail wherever its code reads what those
+ * migrations add. A database with migrations the folder does not have (this code older than the
+ * database) is served: migrations only add.
+ */
+export async function checkMigrated(options: StoreOptions & { databaseUrl: string }, setting = '--database-url'): Promise<void> {
+  const { pending, failed } = await migrationStatus(options);
+  if (pending.length === 0 && failed.length === 0) return;
+  const problems = [...pending.map((name) => `${name} not applied`), ...failed.map((name) => `${name} failed`)];
+  throw new Error(
+    `the database of ${setting} is not migrated (${problems.join(', ')}): apply its migrations with \`twinx db migrate --store ${options.kind} --database-url …\` (prisma migrate deploy), or start with --migrate`,
+  );
+}
+
 /** The engine's diagnosis of the database's migration history against the migrations folder. */
 async function diagnose(engine: SchemaEngine, migrationsList: MigrationList): Promise<MigrationStatus> {
   const diagnosis = await engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters });

@@ -1,5 +1,5 @@
 import type { BusSeeds } from '../../lib/bus/credentials.ts';
-import { migrateDeploy } from '../../lib/db/migrate.ts';
+import { checkMigrated, migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { OPERATOR } from '../../lib/ids.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
@@ -96,6 +96,10 @@ export async function startDirectory(
 export async function serveDirectory(config: DirectoryConfig): Promise<void> {
   const logger = createLogger('directory', config.logLevel);
   if (config.migrate) await migrateNetworkStores(config);
+  else {
+    await checkMigrated({ kind: 'directory', databaseUrl: config.databaseUrl });
+    await checkMigrated({ kind: 'org', databaseUrl: config.operatorDatabaseUrl }, '--operator-database-url');
+  }
   const { stop } = await startDirectory(config, logger);
   await runUntilSignal(logger, [stop]);
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { migrateDeploy } from '../../lib/db/migrate.ts';
+import { checkMigrated, migrateDeploy } from '../../lib/db/migrate.ts';
 import { openStore } from '../../lib/db/store.ts';
 import { createLogger, type Logger } from '../../lib/logger.ts';
 import { closeNats, connectNats, type NatsConnection } from '../../lib/nats.ts';
@@ -108,7 +108,7 @@ export async function serveOrg(config: OrgConfig): Promise<void> {
   if (config.migrate) {
     const { applied } = await migrateDeploy({ kind: 'org', databaseUrl: config.databaseUrl });
     logger.info({ applied }, 'migrations applied');
-  }
+  } else await checkMigrated({ kind: 'org', databaseUrl: config.databaseUrl });
   const nats = await connectNats(config.natsUrl, `twinx-org-${config.org}`, config.natsCreds && readFileSync(config.natsCreds, 'utf8'));
   const { stop } = await startOrgSubgraph(
     {

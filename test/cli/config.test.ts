@@ -1,7 +1,26 @@
+import { readdirSync } from 'node:fs';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { demoSettings } from '../../cli/demo.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { migrateDeploy, storePaths, type StoreKind } from '../../lib/db/migrate.ts';
 import { twinx } from '../support/cli.ts';
+import { createDatabase } from '../support/services.ts';
+
+/** A database of `kind` with every migration applied but the last, as when newer code meets a database not migrated yet; its last migration's name. */
+async function oneMigrationBehind(kind: StoreKind): Promise<{ url: string; last: string; drop: () => Promise<void> }> {
+  const database = await createDatabase();
+  await migrateDeploy({ kind, databaseUrl: database.url });
+  const last = readdirSync(storePaths(kind).migrationsDir)
+    .filter((name) => /^\d+_/.test(name))
+    .sort()
+    .at(-1)!;
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  await client.query('DELETE FROM _prisma_migrations WHERE migration_name = $1', [last]);
+  await client.end();
+  return { ...database, last };
+}
 
 describe('twinx org serve', () => {
   it('fails fast naming every missing or malformed setting', async () => {
@@ -29,6 +48,39 @@ describe('twinx org serve', () => {
     expect(result.stderr.trim()).toBe(
       'twinx: invalid configuration: --database-url / DATABASE_URL: expected postgresql://…, pglite:<directory> or pglite:memory',
     );
+  });
+});
+
+describe('twinx org serve and directory serve on a database not migrated', () => {
+  it('refuse to start, naming the migration not applied and how to apply it', async () => {
+    const org = await oneMigrationBehind('org');
+    try {
+      // Where nothing listens: a service that went on past its store would fail on NATS instead.
+      const result = await twinx(['org', 'serve', '--org', 'acme', '--database-url', org.url, '--subject-prefix', 'twinx', '--key-secret', 'k'.repeat(32)], {
+        NATS_URL: 'nats://127.0.0.1:1',
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `twinx: the database of --database-url is not migrated (${org.last} not applied): apply its migrations with \`twinx db migrate --store org --database-url …\` (prisma migrate deploy), or start with --migrate`,
+      );
+    } finally {
+      await org.drop();
+    }
+  });
+
+  it("name the directory's operator store when it is the one behind", async () => {
+    const [directory, operator] = [await createDatabase(), await oneMigrationBehind('org')];
+    try {
+      await migrateDeploy({ kind: 'directory', databaseUrl: directory.url });
+      const result = await twinx(
+        ['directory', 'serve', '--database-url', directory.url, '--operator-database-url', operator.url, '--subject-prefix', 'twinx'],
+        { TWINX_KEY_SECRET: 'k'.repeat(32), NATS_URL: 'nats://127.0.0.1:1' },
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`the database of --operator-database-url is not migrated (${operator.last} not applied)`);
+    } finally {
+      await Promise.all([directory.drop(), operator.drop()]);
+    }
   });
 });
 
