@@ -162,6 +162,37 @@ describe('events from an organization', () => {
     }
   });
 
+  it('goes on publishing, each event once, after its own session was ended while it was frozen holding the lock', async () => {
+    await acme.eventsPublished();
+    const observer = new pg.Client({ connectionString: acme.databaseUrl });
+    await observer.connect();
+    try {
+      // NATS frozen: the publisher takes the lock, sends the event and waits for JetStream's acknowledgement.
+      server.pause();
+      const eventId = await addedElsewhere('e-5');
+      let holder: number | undefined;
+      await eventually(
+        async () => {
+          const { rows } = await observer.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted", [PUBLISHER_LOCK]);
+          holder = rows[0]?.pid;
+          expect(holder).toBeDefined();
+        },
+        { timeout: 5000, interval: 10 },
+      );
+      // This whole process frozen, the organization with it, past the lock's idle bound.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, LOCK_IDLE_MS + 1000);
+      expect((await observer.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [holder])).rowCount).toBe(0);
+      server.resume();
+      await eventually(async () => expect(await published(eventId)).toBe(true), { timeout: 20_000, interval: 100 });
+      expect((await eventsOf('e-5')).map((e) => e.msgId)).toEqual([eventId]);
+      // The organization took the end of its session in its stride: it still answers.
+      expect((await acme.request('{ acme { twin(id: "acme:e-5") { id } } }')).errors).toBeUndefined();
+    } finally {
+      server.resume();
+      await observer.end();
+    }
+  });
+
   it('publishes what the store did not announce at its next sweep (a store not migrated yet has no trigger)', async () => {
     const globex = await startOrg(disposers, 'globex', { network, outboxSweepSeconds: 1 });
     await globex.eventsPublished();

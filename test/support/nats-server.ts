@@ -20,6 +20,9 @@ export interface OwnNatsServer {
   stop(): Promise<void>;
   /** Kills it (SIGKILL): no chance to close connections or flush anything. */
   kill(): Promise<void>;
+  /** Freezes it (SIGSTOP): its connections stay open and nothing is answered, until `resume()` (SIGCONT). */
+  pause(): void;
+  resume(): void;
   start(): Promise<void>;
   dispose(): Promise<void>;
   /** Lets this process end while the server runs (it is then stopped when the process exits). */
@@ -48,6 +51,8 @@ export async function startNatsServer(trust?: NatsTrust): Promise<OwnNatsServer>
     },
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async dispose() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
