@@ -39,10 +39,10 @@ export const PUBLISHER_LOCK = 0x7477696e; // "twin"
 /**
  * The longest a publisher may hold the lock without a word to Postgres, in ms: past it, Postgres
  * ends its session and the lock is free for the other replicas. One frozen while it held the lock
- * (its machine paused, the process stopped) would otherwise stall the organization's events until
- * its connection is found dead, hours later with the system's TCP keepalive. Its longest wait
- * between two statements is JetStream's acknowledgements (5 s at most); an event published but
- * not marked then is published again, and JetStream drops the copy.
+ * would otherwise stall the organization's events: for as long as it stays stopped (its kernel
+ * still answers for its connection), or hours if its machine is paused (until TCP keepalive gives
+ * up on it). Its longest wait between two statements is JetStream's acknowledgements (5 s at
+ * most); an event published but not marked then is published again, and JetStream drops the copy.
  */
 export const LOCK_IDLE_MS = 10_000;
 /** Takes the publisher lock for the transaction, if free, and bounds the transaction's idle time to `LOCK_IDLE_MS` (constants only). */
