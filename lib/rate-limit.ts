@@ -30,9 +30,7 @@ export class RateLimiter {
 
   /** Milliseconds until `key`'s bucket holds `count` requests (a burst at most), 0 if it does now; takes nothing. */
   wait(key: string, now = Date.now(), count = 1): number {
-    const { perSecond, burst } = this.options;
-    const missing = Math.min(count, burst) - this.tokens(key, now);
-    return missing > 0 ? Math.ceil((missing / perSecond) * 1000) : 0;
+    return this.waitFor(this.tokens(key, now), count);
   }
 
   /**
@@ -40,11 +38,18 @@ export class RateLimiter {
    * milliseconds until they may, and nothing is taken. Either way `key` is now the most recently seen.
    */
   take(key: string, now = Date.now(), count = 1): number {
-    const waitMs = this.wait(key, now, count);
-    const tokens = this.tokens(key, now) - (waitMs === 0 ? Math.min(count, this.options.burst) : 0);
+    const tokens = this.tokens(key, now);
+    const waitMs = this.waitFor(tokens, count);
     if (!this.buckets.delete(key) && this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
-    this.buckets.set(key, { tokens, at: now });
+    this.buckets.set(key, { tokens: waitMs === 0 ? tokens - Math.min(count, this.options.burst) : tokens, at: now });
     return waitMs;
+  }
+
+  /** Milliseconds until a bucket holding `tokens` holds `count` requests (a burst at most). */
+  private waitFor(tokens: number, count: number): number {
+    const { perSecond, burst } = this.options;
+    const missing = Math.min(count, burst) - tokens;
+    return missing > 0 ? Math.ceil((missing / perSecond) * 1000) : 0;
   }
 
   /** What `key`'s bucket holds at `now`. */
@@ -62,6 +67,7 @@ export class RateLimiter {
  */
 export function takeAll(buckets: readonly (readonly [RateLimiter, string])[], now = Date.now(), count = 1): number {
   const waitMs = Math.max(0, ...buckets.map(([limiter, key]) => limiter.wait(key, now, count)));
+  // Refused, each takes 0: its key is still seen now, so that a refused caller is not forgotten first.
   for (const [limiter, key] of buckets) limiter.take(key, now, waitMs === 0 ? count : 0);
   return waitMs;
 }

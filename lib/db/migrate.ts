@@ -94,7 +94,7 @@ export async function migrationStatus(options: StoreOptions): Promise<MigrationS
  * migrations add. A database with migrations the folder does not have (this code older than the
  * database) is served: migrations only add.
  */
-export async function checkMigrated(options: StoreOptions & { databaseUrl: string }, setting = '--database-url'): Promise<void> {
+export async function checkMigrated(options: StoreOptions, setting = '--database-url'): Promise<void> {
   const { pending, failed } = await migrationStatus(options);
   if (pending.length === 0 && failed.length === 0) return;
   const problems = [...pending.map((name) => `${name} not applied`), ...failed.map((name) => `${name} failed`)];

@@ -1,25 +1,21 @@
-import { readdirSync } from 'node:fs';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { demoSettings } from '../../cli/demo.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { migrateDeploy, storePaths, type StoreKind } from '../../lib/db/migrate.ts';
+import type { StoreKind } from '../../lib/db/migrate.ts';
 import { twinx } from '../support/cli.ts';
-import { createDatabase } from '../support/services.ts';
+import { createStore, onServer } from '../support/services.ts';
 
 /** A database of `kind` with every migration applied but the last, as when newer code meets a database not migrated yet; its last migration's name. */
 async function oneMigrationBehind(kind: StoreKind): Promise<{ url: string; last: string; drop: () => Promise<void> }> {
-  const database = await createDatabase();
-  await migrateDeploy({ kind, databaseUrl: database.url });
-  const last = readdirSync(storePaths(kind).migrationsDir)
-    .filter((name) => /^\d+_/.test(name))
-    .sort()
-    .at(-1)!;
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  await client.query('DELETE FROM _prisma_migrations WHERE migration_name = $1', [last]);
-  await client.end();
-  return { ...database, last };
+  const store = await createStore(kind);
+  const { rows } = await onServer(
+    (client) =>
+      client.query<{ migration_name: string }>(
+        'DELETE FROM _prisma_migrations WHERE migration_name = (SELECT max(migration_name) FROM _prisma_migrations) RETURNING migration_name',
+      ),
+    store.url,
+  );
+  return { ...store, last: rows[0]!.migration_name };
 }
 
 describe('twinx org serve', () => {
@@ -69,9 +65,8 @@ describe('twinx org serve and directory serve on a database not migrated', () =>
   });
 
   it("name the directory's operator store when it is the one behind", async () => {
-    const [directory, operator] = [await createDatabase(), await oneMigrationBehind('org')];
+    const [directory, operator] = [await createStore('directory'), await oneMigrationBehind('org')];
     try {
-      await migrateDeploy({ kind: 'directory', databaseUrl: directory.url });
       const result = await twinx(
         ['directory', 'serve', '--database-url', directory.url, '--operator-database-url', operator.url, '--subject-prefix', 'twinx'],
         { TWINX_KEY_SECRET: 'k'.repeat(32), NATS_URL: 'nats://127.0.0.1:1' },
