@@ -1,8 +1,16 @@
-// The load of bench/network.ts, in a process of its own so that the servers measured do not share
-// it: autocannon POSTs GraphQL operations to one or more targets at once, after a warm-up, and
-// prints one JSON line (LoadResult) on stdout.
+// The load of bench/network.ts, in processes of their own so that the servers measured do not
+// share them: wrk (C, Debian's package `wrk`) POSTs GraphQL operations to one or more targets at
+// once, after a warm-up, and this prints one JSON line (LoadResult) on stdout. The load shares the
+// machine with the servers: it says the CPU it spent (`cpuMs`), and its latencies carry no pauses
+// of a garbage collector of its own, as a load in JavaScript's would (autocannon, used before).
+// Each connection is a wrk thread of its own, going through its target's requests in turn (a
+// script, bench/load.lua), so that each answer is timed against its own request and its kind known.
 //   node bin/run-ts.mjs bench/load.ts '<LoadSpec as JSON>'
-import autocannon from 'autocannon';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { percentile } from './support.ts';
 
 /** One endpoint and what its connections send, each connection going through `requests` in turn. */
@@ -33,63 +41,93 @@ export interface LoadResult {
   failures: { non2xx: number; errors: number; timeouts: number; graphqlErrors: number };
   /** The first answer carrying errors, if any. */
   firstError?: string;
+  /** CPU the load itself spent in the measure (user and system, every wrk process), in ms. */
+  cpuMs: number;
 }
 
-async function run(spec: LoadSpec, duration: number): Promise<LoadResult> {
-  const latencies: number[] = [];
+/** What bench/load.lua prints of one wrk run. */
+interface WrkRun {
+  answers: number;
+  seconds: number;
+  /** Latencies in ms by the index of the request answered. */
+  latencies: Record<string, number[]>;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  graphqlErrors: number;
+  firstError?: string;
+  cpuTicks: number;
+}
+
+const SCRIPT = new URL('./load.lua', import.meta.url).pathname;
+const exec = promisify(execFile);
+const TICKS_PER_SECOND = Number((await exec('getconf', ['CLK_TCK'])).stdout);
+
+try {
+  await exec('wrk', ['-v']).catch((error: { stdout?: string }) => {
+    // wrk -v prints its version and exits 1.
+    if (!error.stdout?.startsWith('wrk')) throw error;
+  });
+} catch {
+  throw new Error('bench/load.ts needs wrk: apt-get install wrk');
+}
+
+async function runWrk(target: LoadTarget, requestsFile: string, seconds: number): Promise<WrkRun> {
+  const threads = String(target.connections);
+  const { stdout } = await exec('wrk', ['-t', threads, '-c', threads, '-d', `${seconds}s`, '--timeout', '10s', '-s', SCRIPT, target.url, requestsFile], {
+    maxBuffer: 1 << 28,
+  });
+  const line = stdout.split('\n').find((l) => l.startsWith('{"answers"'));
+  if (line === undefined) throw new Error(`wrk printed no result: ${stdout.slice(0, 500)}`);
+  return JSON.parse(line) as WrkRun;
+}
+
+async function run(spec: LoadSpec, files: string[], seconds: number): Promise<LoadResult> {
+  const runs = await Promise.all(spec.targets.map((target, i) => runWrk(target, files[i]!, seconds)));
+  let all: number[] = [];
   const byKind = new Map<string, number[]>();
-  let firstError: string | undefined;
-  const results = await Promise.all(
-    spec.targets.map(
-      (target) =>
-        new Promise<autocannon.Result>((resolve, reject) => {
-          const options = {
-            url: target.url,
-            connections: target.connections,
-            duration,
-            requests: target.requests.map(({ headers, body }) => ({
-              method: 'POST' as const,
-              headers: { 'content-type': 'application/json', ...headers },
-              body,
-            })),
-            verifyBody: (body: autocannon.Request['body']) => {
-              const text = String(body);
-              if (!text.includes('"errors"')) return true;
-              firstError ??= text.slice(0, 500);
-              return false;
-            },
-          };
-          const instance = autocannon(options, (error: unknown, result) => (error ? reject(error) : resolve(result)));
-          instance.on('response', (client, _status, _bytes, ms) => {
-            latencies.push(ms);
-            // Still the request answered: the client moves on to the next one after this event.
-            const { kind } = target.requests[(client as unknown as { requestIterator: { currentRequestIndex: number } }).requestIterator.currentRequestIndex]!;
-            const ofKind = byKind.get(kind) ?? [];
-            if (ofKind.length === 0) byKind.set(kind, ofKind);
-            ofKind.push(ms);
-          });
-        }),
-    ),
-  );
-  latencies.sort((a, b) => a - b);
-  const kinds = Object.fromEntries(
-    [...byKind].map(([kind, ms]) => {
-      ms.sort((a, b) => a - b);
-      return [kind, { p50: percentile(ms, 50), p99: percentile(ms, 99) }];
-    }),
-  );
-  const sum = (pick: (result: autocannon.Result) => number) => results.reduce((total, result) => total + pick(result), 0);
+  runs.forEach((wrk, t) => {
+    for (const [index, ms] of Object.entries(wrk.latencies)) {
+      const { kind } = spec.targets[t]!.requests[Number(index)]!;
+      byKind.set(kind, (byKind.get(kind) ?? []).concat(ms));
+      all = all.concat(ms);
+    }
+  });
+  const sorted = (ms: number[]) => ms.sort((a, b) => a - b);
+  const sum = (pick: (wrk: WrkRun) => number) => runs.reduce((total, wrk) => total + pick(wrk), 0);
+  sorted(all);
   return {
-    answers: latencies.length,
-    seconds: Math.max(...results.map((result) => result.duration)),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    kinds,
-    failures: { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), graphqlErrors: sum((r) => r.mismatches) },
-    firstError,
+    answers: sum((wrk) => wrk.answers),
+    seconds: Math.max(...runs.map((wrk) => wrk.seconds)),
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
+    kinds: Object.fromEntries([...byKind].map(([kind, ms]) => [kind, { p50: percentile(sorted(ms), 50), p99: percentile(ms, 99) }])),
+    failures: { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), graphqlErrors: sum((r) => r.graphqlErrors) },
+    firstError: runs.find((wrk) => wrk.firstError)?.firstError,
+    cpuMs: (sum((wrk) => wrk.cpuTicks) * 1000) / TICKS_PER_SECOND,
   };
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
-if (spec.warmup > 0) await run(spec, spec.warmup);
-process.stdout.write(`${JSON.stringify(await run(spec, spec.duration))}\n`);
+const dir = await mkdtemp(join(tmpdir(), 'twinx-load-'));
+try {
+  // Each target's requests as bench/load.lua reads them: two parts each, its header lines and its
+  // body, each after its length in bytes and a newline.
+  const files = await Promise.all(
+    spec.targets.map(async (target, i) => {
+      const file = join(dir, `requests-${i}`);
+      const chunks = target.requests.flatMap(({ headers, body }) => {
+        const head = Object.entries({ 'content-type': 'application/json', ...headers })
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('');
+        return [`${Buffer.byteLength(head)}\n${head}`, `${Buffer.byteLength(body)}\n${body}`];
+      });
+      await writeFile(file, chunks.join(''));
+      return file;
+    }),
+  );
+  if (spec.warmup > 0) await run(spec, files, spec.warmup);
+  process.stdout.write(`${JSON.stringify(await run(spec, files, spec.duration))}\n`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}

@@ -336,6 +336,7 @@ try {
           const result = await measure(contender.calls, connections);
           const spent = cpu.get(contender) ?? new Map<string, number>();
           for (const [name, ms] of cpuByProcess()) spent.set(name, (spent.get(name) ?? 0) + ms - cpuBefore.get(name)!);
+          spent.set('load', (spent.get('load') ?? 0) + result.cpuMs);
           cpu.set(contender, spent);
           rounds.set(contender, [...(rounds.get(contender) ?? []), result]);
           const failed = Object.entries(result.failures).filter(([, count]) => count > 0);
@@ -362,8 +363,8 @@ try {
     );
     console.log('\nreq/s in each round');
     for (const [contender, { rates }] of measured) console.log(`  ${contender.name.padEnd(46)} ${rates.map((rate) => rate.toFixed(0).padStart(6)).join('')}`);
-    // Loads start and warm up in their own process: the machine's share counts that too.
-    console.log(`\nCPU ms per answer, by process (machine: all processes, the load's and Postgres's included)`);
+    // Loads start and warm up in their own processes: the machine's share counts that too, `load` the measure's wrk alone.
+    console.log(`\nCPU ms per answer, by process (machine: all processes, the load's and Postgres's included; load: wrk in the measure)`);
     for (const [contender, spent] of cpu) {
       const answers = rounds.get(contender)!.reduce((total, result) => total + result.answers, 0);
       console.log(`  ${contender.name.padEnd(46)} ${[...spent].map(([name, ms]) => `${name} ${(ms / answers).toFixed(2)}`).join(', ')}`);
