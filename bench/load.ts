@@ -63,15 +63,6 @@ const SCRIPT = new URL('./load.lua', import.meta.url).pathname;
 const exec = promisify(execFile);
 const TICKS_PER_SECOND = Number((await exec('getconf', ['CLK_TCK'])).stdout);
 
-try {
-  await exec('wrk', ['-v']).catch((error: { stdout?: string }) => {
-    // wrk -v prints its version and exits 1.
-    if (!error.stdout?.startsWith('wrk')) throw error;
-  });
-} catch {
-  throw new Error('bench/load.ts needs wrk: apt-get install wrk');
-}
-
 async function runWrk(target: LoadTarget, requestsFile: string, seconds: number): Promise<WrkRun> {
   const threads = String(target.connections);
   const { stdout } = await exec('wrk', ['-t', threads, '-c', threads, '-d', `${seconds}s`, '--timeout', '10s', '-s', SCRIPT, target.url, requestsFile], {

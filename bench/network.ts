@@ -18,7 +18,7 @@
 // several rounds, a scenario's baseline just before its contenders, and each ratio is the median of
 // the rounds' ratios. Latency spreads (p99 / p50) are reported for each kind of request apart.
 //   npm run bench:network [-- --duration 5 --warmup 1 --rounds 5 --connections 8,32 --idle 30 --scenarios 1,2,3,4 --with-hive]
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -76,6 +76,8 @@ const FLOOR = new URL('./apollo-floor.ts', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+// The load is wrk's (bench/load.ts): known missing before the network is started. `wrk -v` prints its version and exits 1.
+if (!String(spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout).startsWith('wrk')) throw new Error('bench:network needs wrk: apt-get install wrk');
 
 /** One request of a workload and what its answer's data must be. */
 interface Call {
