@@ -1,7 +1,7 @@
 // The load of bench/network.ts, in processes of their own so that the servers measured do not
 // share them: wrk (C, Debian's package `wrk`) POSTs GraphQL operations to one or more targets at
 // once, after a warm-up, and this prints one JSON line (LoadResult) on stdout. The load shares the
-// machine with the servers: it says the CPU it spent (`cpuMs`), and its latencies carry no pauses
+// machine with the servers: it says the CPU it spent (`cpuTicks`), and its latencies carry no pauses
 // of a garbage collector of its own, as a load in JavaScript's would (autocannon, used before).
 // Each connection is a wrk thread of its own, going through its target's requests in turn (a
 // script, bench/load.lua), so that each answer is timed against its own request and its kind known.
@@ -41,8 +41,8 @@ export interface LoadResult {
   failures: { non2xx: number; errors: number; timeouts: number; graphqlErrors: number };
   /** The first answer carrying errors, if any. */
   firstError?: string;
-  /** CPU the load itself spent in the measure (user and system, every wrk process), in ms. */
-  cpuMs: number;
+  /** CPU the load itself spent in the measure (user and system, every wrk process), in clock ticks (`getconf CLK_TCK` a second). */
+  cpuTicks: number;
 }
 
 /** What bench/load.lua prints of one wrk run. */
@@ -61,7 +61,6 @@ interface WrkRun {
 
 const SCRIPT = new URL('./load.lua', import.meta.url).pathname;
 const exec = promisify(execFile);
-const TICKS_PER_SECOND = Number((await exec('getconf', ['CLK_TCK'])).stdout);
 
 async function runWrk(target: LoadTarget, requestsFile: string, seconds: number): Promise<WrkRun> {
   const threads = String(target.connections);
@@ -75,18 +74,16 @@ async function runWrk(target: LoadTarget, requestsFile: string, seconds: number)
 
 async function run(spec: LoadSpec, files: string[], seconds: number): Promise<LoadResult> {
   const runs = await Promise.all(spec.targets.map((target, i) => runWrk(target, files[i]!, seconds)));
-  let all: number[] = [];
   const byKind = new Map<string, number[]>();
   runs.forEach((wrk, t) => {
     for (const [index, ms] of Object.entries(wrk.latencies)) {
       const { kind } = spec.targets[t]!.requests[Number(index)]!;
       byKind.set(kind, (byKind.get(kind) ?? []).concat(ms));
-      all = all.concat(ms);
     }
   });
   const sorted = (ms: number[]) => ms.sort((a, b) => a - b);
   const sum = (pick: (wrk: WrkRun) => number) => runs.reduce((total, wrk) => total + pick(wrk), 0);
-  sorted(all);
+  const all = sorted([...byKind.values()].flat());
   return {
     answers: sum((wrk) => wrk.answers),
     seconds: Math.max(...runs.map((wrk) => wrk.seconds)),
@@ -95,7 +92,7 @@ async function run(spec: LoadSpec, files: string[], seconds: number): Promise<Lo
     kinds: Object.fromEntries([...byKind].map(([kind, ms]) => [kind, { p50: percentile(sorted(ms), 50), p99: percentile(ms, 99) }])),
     failures: { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), graphqlErrors: sum((r) => r.graphqlErrors) },
     firstError: runs.find((wrk) => wrk.firstError)?.firstError,
-    cpuMs: (sum((wrk) => wrk.cpuTicks) * 1000) / TICKS_PER_SECOND,
+    cpuTicks: sum((wrk) => wrk.cpuTicks),
   };
 }
 

@@ -76,6 +76,8 @@ const FLOOR = new URL('./apollo-floor.ts', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+/** CPU time in clock ticks (/proc, wrk's reading), in ms. */
+const ticksMs = (ticks: number): number => (ticks * 1000) / TICKS_PER_SECOND;
 // The load is wrk's (bench/load.ts): known missing before the network is started. `wrk -v` prints its version and exits 1.
 if (!String(spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout).startsWith('wrk')) throw new Error('bench:network needs wrk: apt-get install wrk');
 
@@ -338,7 +340,7 @@ try {
           const result = await measure(contender.calls, connections);
           const spent = cpu.get(contender) ?? new Map<string, number>();
           for (const [name, ms] of cpuByProcess()) spent.set(name, (spent.get(name) ?? 0) + ms - cpuBefore.get(name)!);
-          spent.set('load', (spent.get('load') ?? 0) + result.cpuMs);
+          spent.set('load', (spent.get('load') ?? 0) + ticksMs(result.cpuTicks));
           cpu.set(contender, spent);
           rounds.set(contender, [...(rounds.get(contender) ?? []), result]);
           const failed = Object.entries(result.failures).filter(([, count]) => count > 0);
@@ -577,7 +579,7 @@ function times(measured: Map<Contender, Measured>, b: Contender, a: Contender): 
 function machineCpuMs(): number {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
   const [user, nice, system, , , irq, softirq, steal] = ticks as number[];
-  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / TICKS_PER_SECOND;
+  return ticksMs(user! + nice! + system! + irq! + softirq! + steal!);
 }
 
 /** CPU time (user and system) a process has spent, in ms, from /proc/<pid>/stat (Linux). */
@@ -585,5 +587,5 @@ function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // After the command name in parentheses: state, then utime and stime are the 12th and 13th fields.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  return ticksMs(Number(fields[11]) + Number(fields[12]));
 }
