@@ -1,6 +1,6 @@
 // The network as it runs: the CLI's directory, three organizations (40 twins each; every acme twin
 // supplied by a globex twin supplied by an initech twin) and a gateway, each a process of its own,
-// and the load in another (bench/load.ts, autocannon). At each connection count, every scenario
+// and the load in another (bench/load.ts: wrk). At each connection count, every scenario
 // next to its baseline measured in the same run, and with --with-hive next to Hive Gateway on the
 // same supergraph (installed in a temporary folder, not a dependency of twinx):
 //  1. one twin through the gateway, next to the same query straight to its organization, and to

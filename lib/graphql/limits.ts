@@ -351,11 +351,23 @@ export function operationCost(
  */
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
   checkLimits(limits);
+  /**
+   * The verdict on operations that declare no variables, which nothing in a request can change:
+   * Apollo Server keeps each query's document once parsed and validated, so a query asked again
+   * is the same operation, and is measured once per schema.
+   */
+  const verdicts = new WeakMap<OperationDefinitionNode, { schema: GraphQLSchema; error: GraphQLError | undefined }>();
+  const verdict = (schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: VariableValues | undefined) => {
+    if (operation.variableDefinitions?.length) return operationLimitError(schema, document, operation, variables, limits);
+    let known = verdicts.get(operation);
+    if (known?.schema !== schema) verdicts.set(operation, (known = { schema, error: operationLimitError(schema, document, operation, undefined, limits) }));
+    return known.error;
+  };
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, operation, request }) {
-          const error = operation && operationLimitError(schema, document, operation, request.variables, limits);
+          const error = operation && verdict(schema, document, operation, request.variables);
           if (error) throw new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, http: { status: 400 } } });
         },
       };

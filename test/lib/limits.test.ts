@@ -201,6 +201,19 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     expect(result.errors?.[0]?.message).toBe('Query cost 1001 exceeds the limit of 100.');
   });
 
+  it('measures a query asked again as it did the first time: by its variables, or as it stands when it has none', async () => {
+    const costly = 'query Many($n: Int) { twins(first: $n) { id } }';
+    expect((await run(costly, { n: 5 })).errors).toBeUndefined();
+    expect((await run(costly, { n: 1000 })).status).toBe(400);
+    expect((await run(costly, { n: 5 })).errors).toBeUndefined();
+    const deep = '{ twins(first: 1) { suppliedBy { supplies(first: 1) { id } } } }';
+    resolved = 0;
+    for (let i = 0; i < 2; i++) expect((await run(deep)).errors?.map((error) => error.extensions?.kind)).toEqual(['depth']);
+    expect(resolved).toBe(0);
+    const fine = '{ twins(first: 3) { id } }';
+    for (let i = 0; i < 2; i++) expect((await run(fine)).data).toEqual({ twins: [0, 1, 2].map((i) => ({ id: String(i) })) });
+  });
+
   it('answers the introspection query clients send, and refuses introspection asked many times over with aliases', async () => {
     const clients = parse(getIntrospectionQuery());
     expect(operationLimitError(schema, clients, getOperationAST(clients)!, {}, DEFAULT_QUERY_LIMITS)).toBeUndefined();
