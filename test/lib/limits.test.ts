@@ -212,6 +212,13 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     expect(resolved).toBe(0);
     const fine = '{ twins(first: 3) { id } }';
     for (let i = 0; i < 2; i++) expect((await run(fine)).data).toEqual({ twins: [0, 1, 2].map((i) => ({ id: String(i) })) });
+    // One document, two operations: each has its own verdict, whichever was asked first.
+    const both = 'query Few { twins(first: 3) { id } } query Many { twins(first: 1000) { id } }';
+    const named = async (operationName: string) => {
+      const response = await server.executeOperation({ query: both, operationName });
+      return response.body.kind === 'single' ? response.http.status : undefined;
+    };
+    expect([await named('Few'), await named('Many'), await named('Few'), await named('Many')]).toEqual([undefined, 400, undefined, 400]);
   });
 
   it('answers the introspection query clients send, and refuses introspection asked many times over with aliases', async () => {
