@@ -164,8 +164,8 @@ describe('queryLimitsPlugin in Apollo Server', () => {
   beforeAll(() => server.start());
   afterAll(() => server.stop());
 
-  async function run(query: string, variables?: Record<string, unknown>) {
-    const response = await server.executeOperation({ query, variables });
+  async function run(query: string, variables?: Record<string, unknown>, operationName?: string) {
+    const response = await server.executeOperation({ query, variables, operationName });
     if (response.body.kind !== 'single') throw new Error('expected a single result');
     return { status: response.http.status, ...response.body.singleResult };
   }
@@ -214,10 +214,7 @@ describe('queryLimitsPlugin in Apollo Server', () => {
     for (let i = 0; i < 2; i++) expect((await run(fine)).data).toEqual({ twins: [0, 1, 2].map((i) => ({ id: String(i) })) });
     // One document, two operations: each has its own verdict, whichever was asked first.
     const both = 'query Few { twins(first: 3) { id } } query Many { twins(first: 1000) { id } }';
-    const named = async (operationName: string) => {
-      const response = await server.executeOperation({ query: both, operationName });
-      return response.body.kind === 'single' ? response.http.status : undefined;
-    };
+    const named = async (operationName: string) => (await run(both, undefined, operationName)).status;
     expect([await named('Few'), await named('Many'), await named('Few'), await named('Many')]).toEqual([undefined, 400, undefined, 400]);
   });
 
